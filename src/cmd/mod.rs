@@ -1,0 +1,48 @@
+//! One file per command: each takes its parsed arguments and returns the
+//! exit code. A command that reports its own diagnostics returns the code it
+//! wants; an `Err` is printed by `run` and exits 1.
+
+pub mod plan;
+pub mod schema;
+pub mod validate;
+
+use crate::ExitCode;
+use crate::cli::{Cli, Color, Command};
+
+pub type Result = std::result::Result<ExitCode, miette::Report>;
+
+pub fn run(cli: Cli) -> ExitCode {
+    install_diagnostic_style(cli.global.color);
+    let result = match cli.command {
+        Command::Validate(args) => validate::run(args),
+        Command::Plan(args) => plan::run(args),
+        Command::Schema(args) => schema::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(report) => {
+            eprintln!("{report:?}");
+            ExitCode::Failed
+        }
+    }
+}
+
+/// Diagnostics go to cron mail and CI logs as often as to terminals: colour
+/// only when stderr is a terminal, unless told otherwise.
+fn install_diagnostic_style(color: Color) {
+    use std::io::IsTerminal;
+    let colored = match color {
+        Color::Always => true,
+        Color::Never => false,
+        Color::Auto => std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+    };
+    let _ = miette::set_hook(Box::new(move |_| {
+        Box::new(
+            miette::MietteHandlerOpts::new()
+                .color(colored)
+                .unicode(colored)
+                .terminal_links(false)
+                .build(),
+        )
+    }));
+}

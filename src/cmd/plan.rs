@@ -1,0 +1,8 @@
+//! `snapplan plan` (placeholder until its issue lands).
+
+#[derive(Debug, clap::Args)]
+pub struct Args {}
+
+pub fn run(_args: Args) -> super::Result {
+    Err(miette::miette!("`snapplan plan` is not built yet"))
+}

@@ -1,0 +1,13 @@
+//! snapplan: declarative, checkable and safe LVM snapshot backups.
+//!
+//! The modules read as the pipeline a plan goes through:
+//! `plan` (parse, validate) -> `graph` (compile) -> `check` -> `apply`,
+//! with the system behind small adapters (`lvm`, `hooks`, `iscsi`, `copy`).
+
+pub mod cli;
+pub mod cmd;
+pub mod exit_code;
+pub mod graph;
+pub mod plan;
+
+pub use exit_code::ExitCode;

@@ -1,0 +1,99 @@
+//! The validated plan: what the admin meant, with every default applied and
+//! every value checked, but nothing looked up on this machine yet.
+//!
+//! This is the contract between the plan language (parse, validate) and
+//! everything after it (resolve, compile, check, apply). It carries no source
+//! spans: once a plan reaches this type it has no more user errors to report.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Serialize;
+
+/// Where the journal, run history and manifests live when the plan says nothing.
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/snapplan";
+/// How long a hook may run when the plan says nothing.
+pub const DEFAULT_HOOK_TIMEOUT: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Plan {
+    /// `[a-z0-9_-]+`: names the run, its lock, its state and its LVM tags.
+    pub name: String,
+    pub state_dir: PathBuf,
+    pub hooks: Option<Hooks>,
+    pub target: Target,
+    /// In the order the admin wrote them: snapshots are taken in this order,
+    /// and copies run in it too unless `after:` says otherwise.
+    pub volumes: Vec<Volume>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Hooks {
+    /// Every executable file in it is a hook: `suspend` in name order,
+    /// `resume` in reverse.
+    pub dir: PathBuf,
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Target {
+    /// The volume group that holds the backup LVs.
+    pub vg: String,
+    pub iscsi: Option<Iscsi>,
+    /// Deactivate and `vgexport` the backup VG when done.
+    pub export: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Iscsi {
+    /// `host:port`, port defaulting to 3260.
+    pub portal: String,
+    pub iqn: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Volume {
+    /// Unique within the plan; what `after:`, reports and `--volume` use.
+    /// The LV name unless the plan sets `name:`.
+    pub name: String,
+    pub source: LvPath,
+    /// LV name inside `target.vg`; the source LV's name unless `target_lv:` is set.
+    pub target_lv: String,
+    pub snapshot_size: SnapshotSize,
+    pub bandwidth: Bandwidth,
+    pub verify: bool,
+    /// Names of volumes whose copy must finish before this one's starts.
+    pub after: Vec<String>,
+}
+
+/// `vg/lv`, both parts valid LVM names.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct LvPath {
+    pub vg: String,
+    pub lv: String,
+}
+
+impl fmt::Display for LvPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.vg, self.lv)
+    }
+}
+
+/// The copy-on-write space a snapshot gets.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SnapshotSize {
+    Bytes(u64),
+    /// Of the origin LV's size, `0 < p <= 100`; resolved against `lvs` later,
+    /// rounded up to whole extents.
+    PercentOfOrigin(f64),
+}
+
+/// A copy's speed limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Bandwidth {
+    Unlimited,
+    BytesPerSecond(u64),
+}

@@ -1,0 +1,4 @@
+//! The one integration-test binary: each module tests one command from the
+//! outside, through the built `snapplan` binary.
+
+mod support;
