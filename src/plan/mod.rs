@@ -4,3 +4,6 @@
 pub mod model;
 
 pub use model::*;
+pub mod load;
+
+pub use load::{LoadError, load, parse};
