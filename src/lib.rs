@@ -8,6 +8,9 @@ pub mod cli;
 pub mod cmd;
 pub mod exit_code;
 pub mod graph;
+pub mod hooks;
+pub mod journal;
+pub mod lock;
 pub mod plan;
 
 pub use exit_code::ExitCode;

@@ -1,0 +1,373 @@
+//! The suspend/resume hook adapter: finds the hook scripts of a plan and runs
+//! one of them with a deadline.
+//!
+//! A hook that hangs must not keep a database suspended for ever, and a hook
+//! that forks must not leave children behind: each hook runs in its own
+//! process group, and on timeout the whole group is sent SIGTERM, then SIGKILL.
+
+use std::ffi::OsString;
+use std::io::{BufRead, BufReader, Read};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use rustix::process::{Pid, Signal, kill_process_group};
+
+/// Which way a hook is called: the first argument it gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HookAction {
+    Suspend,
+    Resume,
+}
+
+impl HookAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HookAction::Suspend => "suspend",
+            HookAction::Resume => "resume",
+        }
+    }
+}
+
+/// What the hooks directory holds, as `check` reports it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HookListing {
+    /// Executable regular files, in the order `suspend` runs them (byte order
+    /// of their names, like run-parts); `resume` runs them in reverse.
+    pub hooks: Vec<PathBuf>,
+    /// Regular files that look like hooks but lack the execute bit: almost
+    /// always a mistake (a forgotten `chmod +x`), so `check` fails on them.
+    pub not_executable: Vec<PathBuf>,
+}
+
+/// Lists the hooks in `dir`. Editor and package-manager leftovers (hidden
+/// files, `*~`, `*.dpkg-old`, `*.rpmnew`, ...) are ignored so that a stray
+/// backup copy of a hook never runs twice.
+pub fn list_hooks(dir: &Path) -> std::io::Result<HookListing> {
+    let mut names: Vec<OsString> = std::fs::read_dir(dir)?
+        .map(|entry| entry.map(|e| e.file_name()))
+        .collect::<Result<_, _>>()?;
+    names.sort();
+    let mut listing = HookListing::default();
+    for name in names {
+        if is_ignored_name(&name.to_string_lossy()) {
+            continue;
+        }
+        let path = dir.join(&name);
+        // Follow symlinks: a hook may well be a link to a packaged script.
+        let Ok(meta) = std::fs::metadata(&path) else {
+            continue;
+        };
+        if !meta.is_file() {
+            continue;
+        }
+        if meta.permissions().mode() & 0o111 != 0 {
+            listing.hooks.push(path);
+        } else {
+            listing.not_executable.push(path);
+        }
+    }
+    Ok(listing)
+}
+
+fn is_ignored_name(name: &str) -> bool {
+    const LEFTOVER_SUFFIXES: [&str; 8] = [
+        "~",
+        ".swp",
+        ".bak",
+        ".orig",
+        ".dpkg-old",
+        ".dpkg-dist",
+        ".dpkg-new",
+        ".rpmnew",
+    ];
+    name.starts_with('.')
+        || name.ends_with(".rpmsave")
+        || LEFTOVER_SUFFIXES
+            .iter()
+            .any(|suffix| name.ends_with(suffix))
+}
+
+/// One hook invocation.
+#[derive(Debug, Clone)]
+pub struct HookCall<'a> {
+    pub path: &'a Path,
+    pub action: HookAction,
+    pub timeout: Duration,
+    /// Extra environment, e.g. `SNAPPLAN_PLAN` and `SNAPPLAN_RUN_ID`;
+    /// `SNAPPLAN_PHASE` (the action) is always set.
+    pub env: &'a [(String, String)],
+}
+
+/// How a hook ended, with everything it printed (stdout and stderr
+/// interleaved line by line as they arrived), for the run log.
+#[derive(Debug, Clone)]
+pub struct HookOutcome {
+    pub ended: HookEnd,
+    pub output: Vec<String>,
+    pub duration: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HookEnd {
+    Exited(i32),
+    KilledBySignal(i32),
+    /// The deadline passed; the process group was killed.
+    TimedOut,
+}
+
+impl HookOutcome {
+    pub fn succeeded(&self) -> bool {
+        self.ended == HookEnd::Exited(0)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot start hook {path}: {source}")]
+pub struct HookSpawnError {
+    pub path: PathBuf,
+    #[source]
+    pub source: std::io::Error,
+}
+
+/// How long a timed-out hook's process group gets between SIGTERM and SIGKILL.
+const KILL_GRACE: Duration = Duration::from_secs(5);
+/// After the hook itself ended, how long to wait for the rest of its output:
+/// a daemon it started may hold the pipe open for ever.
+const OUTPUT_DRAIN: Duration = Duration::from_secs(2);
+
+/// Runs one hook to its end or its deadline. Never leaves the hook's process
+/// group running past the deadline plus [`KILL_GRACE`].
+pub fn run_hook(call: &HookCall<'_>) -> Result<HookOutcome, HookSpawnError> {
+    let started = Instant::now();
+    let mut child = Command::new(call.path)
+        .arg(call.action.as_str())
+        .env("SNAPPLAN_PHASE", call.action.as_str())
+        .envs(call.env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .map_err(|source| HookSpawnError {
+            path: call.path.to_path_buf(),
+            source,
+        })?;
+    let (lines_tx, lines_rx) = mpsc::channel();
+    let readers = [
+        child
+            .stdout
+            .take()
+            .map(|s| forward_lines(s, lines_tx.clone())),
+        child
+            .stderr
+            .take()
+            .map(|s| forward_lines(s, lines_tx.clone())),
+    ];
+    drop(lines_tx);
+    let group = Pid::from_child(&child);
+
+    let deadline = started + call.timeout;
+    let ended = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break end_of(status),
+            Ok(None) if Instant::now() >= deadline => {
+                terminate_group(group, &mut child);
+                break HookEnd::TimedOut;
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+            Err(_) => {
+                terminate_group(group, &mut child);
+                break HookEnd::TimedOut;
+            }
+        }
+    };
+    // Whatever the hook left in its group must not outlive it either: a
+    // backgrounded child would hold our pipes and the service's state.
+    let _ = kill_process_group(group, Signal::KILL);
+
+    let mut output = Vec::new();
+    let drain_until = Instant::now() + OUTPUT_DRAIN;
+    while let Some(left) = drain_until.checked_duration_since(Instant::now()) {
+        match lines_rx.recv_timeout(left) {
+            Ok(line) => output.push(line),
+            Err(_) => break,
+        }
+    }
+    // Readers that still block belong to an escaped daemon; let them go.
+    drop(readers);
+    Ok(HookOutcome {
+        ended,
+        output,
+        duration: started.elapsed(),
+    })
+}
+
+fn end_of(status: ExitStatus) -> HookEnd {
+    match (status.code(), status.signal()) {
+        (Some(code), _) => HookEnd::Exited(code),
+        (None, Some(signal)) => HookEnd::KilledBySignal(signal),
+        (None, None) => HookEnd::Exited(-1),
+    }
+}
+
+fn terminate_group(group: Pid, child: &mut std::process::Child) {
+    let _ = kill_process_group(group, Signal::TERM);
+    let grace_end = Instant::now() + KILL_GRACE;
+    while Instant::now() < grace_end {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = kill_process_group(group, Signal::KILL);
+    let _ = child.wait();
+}
+
+fn forward_lines(
+    stream: impl Read + Send + 'static,
+    lines: mpsc::Sender<String>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut reader = BufReader::new(stream);
+        let mut buf = Vec::new();
+        loop {
+            buf.clear();
+            match reader.read_until(b'\n', &mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {
+                    let line = String::from_utf8_lossy(&buf).trim_end().to_string();
+                    if lines.send(line).is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn script(dir: &Path, name: &str, body: &str, mode: u32) -> PathBuf {
+        let path = dir.join(name);
+        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+        path
+    }
+
+    fn call(path: &Path, timeout: Duration) -> HookCall<'_> {
+        HookCall {
+            path,
+            action: HookAction::Suspend,
+            timeout,
+            env: &[],
+        }
+    }
+
+    #[test]
+    fn lists_executables_in_name_order_and_reports_forgotten_chmod() {
+        let dir = tempfile::tempdir().unwrap();
+        script(dir.path(), "20-web", "true", 0o755);
+        script(dir.path(), "10-db", "true", 0o700);
+        script(dir.path(), "15-notes", "true", 0o644);
+        script(dir.path(), "10-db~", "true", 0o755);
+        script(dir.path(), ".hidden", "true", 0o755);
+        script(dir.path(), "30-x.dpkg-old", "true", 0o755);
+        std::fs::create_dir(dir.path().join("40-subdir")).unwrap();
+        let listing = list_hooks(dir.path()).unwrap();
+        let names: Vec<_> = listing
+            .hooks
+            .iter()
+            .map(|p| p.file_name().unwrap().to_str().unwrap())
+            .collect();
+        assert_eq!(names, ["10-db", "20-web"]);
+        assert_eq!(listing.not_executable, [dir.path().join("15-notes")]);
+    }
+
+    #[test]
+    fn missing_directory_is_an_error() {
+        assert!(list_hooks(Path::new("/nonexistent/snapplan-hooks")).is_err());
+    }
+
+    #[test]
+    fn passes_action_and_environment_and_captures_both_streams() {
+        let dir = tempfile::tempdir().unwrap();
+        let hook = script(
+            dir.path(),
+            "h",
+            "echo \"arg=$1 phase=$SNAPPLAN_PHASE plan=$SNAPPLAN_PLAN\"; echo oops >&2; exit 3",
+            0o755,
+        );
+        let env = [("SNAPPLAN_PLAN".to_string(), "home".to_string())];
+        let outcome = run_hook(&HookCall {
+            path: &hook,
+            action: HookAction::Resume,
+            timeout: Duration::from_secs(10),
+            env: &env,
+        })
+        .unwrap();
+        assert_eq!(outcome.ended, HookEnd::Exited(3));
+        assert!(!outcome.succeeded());
+        assert!(
+            outcome
+                .output
+                .contains(&"arg=resume phase=resume plan=home".to_string())
+        );
+        assert!(outcome.output.contains(&"oops".to_string()));
+    }
+
+    #[test]
+    fn timeout_kills_the_whole_process_group() {
+        let dir = tempfile::tempdir().unwrap();
+        let pidfile = dir.path().join("child.pid");
+        // The hook starts a grandchild that would outlive a plain kill.
+        let hook = script(
+            dir.path(),
+            "slow",
+            &format!("sleep 300 & echo $! > {}; wait", pidfile.display()),
+            0o755,
+        );
+        let outcome = run_hook(&call(&hook, Duration::from_millis(300))).unwrap();
+        assert_eq!(outcome.ended, HookEnd::TimedOut);
+        let grandchild: i32 = std::fs::read_to_string(&pidfile)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        // Give the kernel a moment to reap it via init.
+        let gone = (0..100).any(|_| {
+            std::thread::sleep(Duration::from_millis(20));
+            !Path::new(&format!("/proc/{grandchild}")).exists()
+                || std::fs::read_to_string(format!("/proc/{grandchild}/stat"))
+                    .map(|s| s.contains(") Z "))
+                    .unwrap_or(true)
+        });
+        assert!(gone, "grandchild {grandchild} survived the hook's timeout");
+    }
+
+    #[test]
+    fn hook_that_ignores_sigterm_is_killed() {
+        let dir = tempfile::tempdir().unwrap();
+        let hook = script(dir.path(), "stubborn", "trap '' TERM; sleep 300", 0o755);
+        let started = Instant::now();
+        let outcome = run_hook(&call(&hook, Duration::from_millis(100))).unwrap();
+        assert_eq!(outcome.ended, HookEnd::TimedOut);
+        assert!(started.elapsed() < Duration::from_secs(60));
+    }
+
+    #[test]
+    fn unstartable_hook_names_the_path() {
+        let err = run_hook(&call(
+            Path::new("/nonexistent/hook"),
+            Duration::from_secs(1),
+        ))
+        .unwrap_err();
+        assert!(err.to_string().contains("/nonexistent/hook"));
+    }
+}
