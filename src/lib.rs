@@ -8,6 +8,7 @@ pub mod cli;
 pub mod cmd;
 pub mod exit_code;
 pub mod graph;
+pub mod lvm;
 pub mod plan;
 
 pub use exit_code::ExitCode;
