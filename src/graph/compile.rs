@@ -9,7 +9,7 @@
 //! every rollback edge has a target.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet};
 
 use petgraph::Direction;
 use petgraph::graph::{DiGraph, NodeIndex};
@@ -479,17 +479,19 @@ fn select(full: &Full, phases: &PhaseSet) -> DiGraph<Node, Edge> {
             new_index.insert(i, ix);
         }
     }
-    // Undo steps from unselected phases, after the selected steps.
-    for (i, _) in keep.iter().enumerate().filter(|(_, kept)| **kept) {
-        if let Some(&undo) = undo_of.get(&i)
-            && !new_index.contains_key(&undo)
-        {
-            let ix = graph.add_node(Node {
-                step: full.steps[undo].clone(),
-                on_failure_only: true,
-            });
-            new_index.insert(undo, ix);
-        }
+    // Undo steps from unselected phases, after the selected steps, in the
+    // order the full graph has them.
+    let missing_undos: BTreeSet<usize> = (0..full.steps.len())
+        .filter(|&i| keep[i])
+        .filter_map(|i| undo_of.get(&i).copied())
+        .filter(|undo| !keep[*undo])
+        .collect();
+    for undo in missing_undos {
+        let ix = graph.add_node(Node {
+            step: full.steps[undo].clone(),
+            on_failure_only: true,
+        });
+        new_index.insert(undo, ix);
     }
 
     for from in (0..full.steps.len()).filter(|&i| keep[i]) {
