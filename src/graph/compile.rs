@@ -195,6 +195,33 @@ impl CompiledPlan {
             .collect()
     }
 
+    /// The steps that must not run once `failed` has failed, in execution
+    /// order: every step that needs it, directly or through other needed
+    /// steps, and the undo steps of those (they never ran, so there is
+    /// nothing to undo: no `lvremove` of a snapshot never made, no resume of
+    /// a hook never suspended). The failed step's own undo is not included:
+    /// whether a half-done step needs undoing is the caller's call (a hook
+    /// that timed out while suspending does; a refused `lvcreate` does not).
+    pub fn blocked_by(&self, failed: StepIndex) -> Vec<StepIndex> {
+        let mut blocked = HashSet::new();
+        let mut stack = vec![failed];
+        while let Some(ix) = stack.pop() {
+            for e in self.graph.edges_directed(ix, Direction::Outgoing) {
+                if *e.weight() == Edge::Order(Dependency::Needs) && blocked.insert(e.target()) {
+                    stack.push(e.target());
+                    if let Some(undo) = self.undo_step(e.target())
+                        && blocked.insert(undo)
+                    {
+                        stack.push(undo);
+                    }
+                }
+            }
+        }
+        let mut blocked: Vec<_> = blocked.into_iter().collect();
+        blocked.sort_by_key(|&ix| self.position(ix));
+        blocked
+    }
+
     /// 0-based position in [`Self::all_steps`].
     pub fn position(&self, ix: StepIndex) -> usize {
         self.order.iter().position(|&o| o == ix).unwrap_or_else(|| {

@@ -241,6 +241,37 @@ proptest! {
     }
 
     #[test]
+    fn a_failure_never_blocks_the_undo_of_a_step_that_still_runs(
+        plan in plans(), hooks in hook_lists(), phases in phase_sets(), pick in any::<prop::sample::Index>()
+    ) {
+        let c = compile(&plan, &hooks, &phases);
+        let order = c.execution_order();
+        prop_assume!(!order.is_empty());
+        let failed = order[pick.index(order.len())];
+        let blocked: HashSet<_> = c.blocked_by(failed).into_iter().collect();
+        prop_assert!(!blocked.contains(&failed));
+        for &ix in order {
+            if ix == failed || blocked.contains(&ix) {
+                continue;
+            }
+            // `ix` still runs, so what undoes it must still run too; the one
+            // exception is an undo that needs a failed undo (no iSCSI logout
+            // when the VG on it could not be deactivated).
+            if let Some(undo) = c.undo_step(ix) {
+                let failed_undo_needed = c.undoes(failed).is_some() && depends_on(&c, undo, failed);
+                prop_assert!(!blocked.contains(&undo) || failed_undo_needed,
+                    "{} fails: {} runs but {} is blocked",
+                    c.step(failed).id(), c.step(ix).id(), c.step(undo).id());
+            }
+        }
+        // Every blocked step depends on the failed one, or undoes one that does.
+        for &b in &blocked {
+            let undone = c.undoes(b);
+            prop_assert!(depends_on(&c, b, failed) || undone.is_some_and(|u| blocked.contains(&u)));
+        }
+    }
+
+    #[test]
     fn compiling_is_deterministic_and_remove_only_when_named(
         plan in plans(), hooks in hook_lists(), phases in phase_sets()
     ) {
@@ -361,6 +392,39 @@ fn rollback_after_a_failed_second_snapshot() {
             "resume:10-db",
             "deactivate:backup",
             "iscsi-logout"
+        ]
+    );
+}
+
+#[test]
+fn a_failed_suspend_blocks_the_snapshots_and_the_later_hooks_only() {
+    let c = compile(
+        &super::test_plans::home_server(),
+        &super::test_plans::two_hooks(),
+        &PhaseSet::from_args(&[]),
+    );
+    let blocked: Vec<String> = c
+        .blocked_by(c.find("suspend:10-db").unwrap())
+        .iter()
+        .map(|&ix| c.step(ix).id())
+        .collect();
+    assert_eq!(
+        blocked,
+        [
+            "suspend:20-web",
+            "snapshot:vcr",
+            "snapshot:root",
+            "snapshot:home",
+            "resume:20-web",
+            "copy:vcr",
+            "verify:vcr",
+            "remove-snapshot:vcr",
+            "copy:root",
+            "verify:root",
+            "remove-snapshot:root",
+            "copy:home",
+            "verify:home",
+            "remove-snapshot:home"
         ]
     );
 }
