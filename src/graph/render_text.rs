@@ -7,6 +7,7 @@
 use std::fmt::Write;
 
 use super::compile::{CompiledPlan, Dependency, StepIndex};
+use super::phase::Phase;
 use super::step::{Action, Hook, HookOrder, PlanTimeValues, Step, human_bytes, human_duration};
 use crate::plan::{Bandwidth, SnapshotSize};
 
@@ -15,7 +16,6 @@ pub fn render(compiled: &CompiledPlan) -> String {
     let mut out = String::new();
     header(compiled, &mut out);
     let all = compiled.all_steps();
-    let number = |ix: StepIndex| compiled.position(ix) + 1;
     let failure_only = compiled.on_failure_only();
     for &ix in &all {
         if failure_only.first() == Some(&ix) {
@@ -23,7 +23,7 @@ pub fn render(compiled: &CompiledPlan) -> String {
                 "\nOn failure only: these undo steps above; their own phases are not selected.\n",
             );
         }
-        step_block(compiled, ix, &number, &mut out);
+        step_block(compiled, ix, compiled.position(ix) + 1, &mut out);
     }
     if all.is_empty() {
         out.push_str("\nNo steps: the selected phases have nothing to do for this plan.\n");
@@ -36,6 +36,9 @@ fn header(compiled: &CompiledPlan, out: &mut String) {
     let target = &plan.target;
     let _ = writeln!(out, "plan: {}", plan.name);
     let _ = writeln!(out, "phases: {}", compiled.phases().describe());
+    if compiled.phases().contains(Phase::Remove) {
+        out.push_str("WARNING: the remove phase DELETES the backup LVs listed below\n");
+    }
     let mut t = format!("VG {}", target.vg);
     if let Some(iscsi) = &target.iscsi {
         let _ = write!(t, " over iSCSI {} at {}", iscsi.iqn, iscsi.portal);
@@ -109,45 +112,28 @@ fn header(compiled: &CompiledPlan, out: &mut String) {
     );
 }
 
-fn step_block(
-    compiled: &CompiledPlan,
-    ix: StepIndex,
-    number: &dyn Fn(StepIndex) -> usize,
-    out: &mut String,
-) {
+/// One step. Other steps are named by id, not number, so inserting a step
+/// changes one header line per later block in a diff, not every reference.
+fn step_block(compiled: &CompiledPlan, ix: StepIndex, number: usize, out: &mut String) {
     let step = compiled.step(ix);
-    let _ = writeln!(out, "\n[{}] {}", number(ix), step.id());
+    let id = |ix| compiled.step(ix).id();
+    let _ = writeln!(out, "\n[{number}] {}", step.id());
     let _ = writeln!(out, "    {}", describe(step));
     for (dep, kind) in compiled.dependencies(ix) {
         let word = match kind {
             Dependency::Needs => "needs",
             Dependency::After => "after",
         };
-        let _ = writeln!(
-            out,
-            "    {word} [{}] {}",
-            number(dep),
-            compiled.step(dep).id()
-        );
+        let _ = writeln!(out, "    {word} {}", id(dep));
     }
     for action in step.actions(&compiled.plan().name, &PlanTimeValues) {
         let _ = writeln!(out, "    {}", action_line(&action));
     }
     if let Some(undo) = compiled.undo_step(ix) {
-        let _ = writeln!(
-            out,
-            "    undo [{}] {}",
-            number(undo),
-            compiled.step(undo).id()
-        );
+        let _ = writeln!(out, "    undo {}", id(undo));
     }
     if let Some(undone) = compiled.undoes(ix) {
-        let _ = writeln!(
-            out,
-            "    undoes [{}] {}",
-            number(undone),
-            compiled.step(undone).id()
-        );
+        let _ = writeln!(out, "    undoes {}", id(undone));
     }
 }
 
@@ -256,7 +242,7 @@ pub fn shell_quote(arg: &str) -> String {
 mod tests {
     use super::*;
     use crate::graph::test_plans;
-    use crate::graph::{HookList, Phase, PhaseSet, compile};
+    use crate::graph::{HookList, PhaseSet, compile};
 
     #[test]
     fn shell_quoting() {
