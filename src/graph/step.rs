@@ -81,14 +81,21 @@ pub enum Step {
 pub enum Hook {
     File {
         path: PathBuf,
+        #[serde(rename = "timeout_seconds", serialize_with = "seconds")]
         timeout: Duration,
     },
     /// Every executable in `dir` (suspend in name order, resume in reverse),
     /// listed at run time.
     Directory {
         dir: PathBuf,
+        #[serde(rename = "timeout_seconds", serialize_with = "seconds")]
         timeout: Duration,
     },
+}
+
+/// Durations in JSON as (fractional) seconds, not serde's `{secs, nanos}`.
+fn seconds<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64())
 }
 
 impl Hook {
@@ -145,6 +152,7 @@ pub enum Action {
     /// A hook program; its process group is killed after `timeout`.
     Hook {
         argv: Vec<String>,
+        #[serde(rename = "timeout_seconds", serialize_with = "seconds")]
         timeout: Duration,
     },
     /// Every executable in `dir`, in `order`, each given `arg`.
@@ -152,6 +160,7 @@ pub enum Action {
         dir: PathBuf,
         arg: String,
         order: HookOrder,
+        #[serde(rename = "timeout_seconds", serialize_with = "seconds")]
         timeout: Duration,
     },
     /// Work snapplan does itself (copy engine, checksums, waiting).
