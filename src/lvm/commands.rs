@@ -41,7 +41,8 @@ pub fn plan_tag(plan: &str) -> String {
     format!("snapplan-plan:{plan}")
 }
 
-/// `snapplan-run:<run id>`. At plan time the run id is a placeholder.
+/// `snapplan-run:<run id>`. At plan time the run id is a placeholder; at
+/// run time it must use LVM's tag characters (`[A-Za-z0-9_+.-]` is safe).
 pub fn run_tag(run_id: &str) -> String {
     format!("snapplan-run:{run_id}")
 }
@@ -82,7 +83,12 @@ pub fn snapshot_name(origin: &LvPath) -> String {
         while !origin.lv.is_char_boundary(keep) {
             keep -= 1;
         }
-        let candidate = format!("{}{hash}{SNAPSHOT_SUFFIX}", &origin.lv[..keep]);
+        // An LV name must not start with `-`: with nothing of the origin's
+        // name left, the hash leads.
+        let candidate = match keep {
+            0 => format!("{}{SNAPSHOT_SUFFIX}", &hash[1..]),
+            _ => format!("{}{hash}{SNAPSHOT_SUFFIX}", &origin.lv[..keep]),
+        };
         if fits(&origin.vg, &candidate) || keep == 0 {
             return candidate;
         }
@@ -298,6 +304,28 @@ mod tests {
         }
         // Deterministic: apply and recover must compute the same name.
         assert_eq!(na, snapshot_name(&a));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn snapshot_names_fit_and_differ(
+            vg in "[a-z][a-z0-9_-]{0,40}",
+            a in "[A-Za-z0-9+_.][A-Za-z0-9+_.-]{0,126}",
+            b in "[A-Za-z0-9+_.][A-Za-z0-9+_.-]{0,126}",
+        ) {
+            let (na, nb) = (snapshot_name(&lv(&vg, &a)), snapshot_name(&lv(&vg, &b)));
+            proptest::prop_assert!(fits(&vg, &na), "{} too long", na);
+            proptest::prop_assert!(!na.starts_with('-'));
+            proptest::prop_assert_eq!(na == nb, a == b);
+        }
+    }
+
+    #[test]
+    fn snapshot_name_never_starts_with_a_dash() {
+        let origin = lv(&"v".repeat(120), "root");
+        let name = snapshot_name(&origin);
+        assert!(!name.starts_with('-'), "{name}");
+        assert!(name.ends_with(SNAPSHOT_SUFFIX));
     }
 
     #[test]
