@@ -5,7 +5,7 @@
 
 use std::fmt::Write;
 
-use super::compile::{CompiledPlan, Dependency, Edge};
+use super::compiled::{CompiledPlan, Dependency, Edge};
 use petgraph::visit::EdgeRef;
 
 /// Renders the plan as a DOT digraph (ends with a newline).

@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::compile::{CompiledPlan, Dependency};
+use super::compiled::{CompiledPlan, Dependency};
 use super::phase::Phase;
 use super::render_text::describe;
 use super::step::{Action, PlanTimeValues, Step};

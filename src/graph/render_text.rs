@@ -6,7 +6,7 @@
 
 use std::fmt::Write;
 
-use super::compile::{CompiledPlan, Dependency, StepIndex};
+use super::compiled::{CompiledPlan, Dependency, StepIndex};
 use super::phase::Phase;
 use super::step::{Action, Hook, HookOrder, PlanTimeValues, Step, human_bytes, human_duration};
 use crate::plan::{Bandwidth, SnapshotSize};
