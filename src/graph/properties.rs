@@ -276,6 +276,23 @@ proptest! {
     }
 
     #[test]
+    fn phase_subsets_keep_the_relative_order(
+        plan in plans(), hooks in hook_lists(), phases in phase_sets()
+    ) {
+        let every = PhaseSet::from_args(&[Phase::All, Phase::Remove]);
+        let full: Vec<String> = {
+            let c = compile(&plan, &hooks, &every);
+            c.execution_order().iter().map(|&ix| c.step(ix).id()).collect()
+        };
+        let c = compile(&plan, &hooks, &phases);
+        let mut rest = full.iter();
+        for &ix in c.execution_order() {
+            let id = c.step(ix).id();
+            prop_assert!(rest.any(|f| *f == id), "{} out of order", id);
+        }
+    }
+
+    #[test]
     fn compiling_is_deterministic_and_remove_only_when_named(
         plan in plans(), hooks in hook_lists(), phases in phase_sets()
     ) {
