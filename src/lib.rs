@@ -11,6 +11,7 @@ pub mod graph;
 pub mod hooks;
 pub mod journal;
 pub mod lock;
+pub mod lvm;
 pub mod plan;
 
 pub use exit_code::ExitCode;

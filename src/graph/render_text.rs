@@ -1,0 +1,310 @@
+//! The review output of `snapplan plan`: what a reviewer reads in a pull
+//! request. One block per step, in execution order, each with the exact
+//! command lines, what it waits for and what undoes it. Nothing in it
+//! depends on the time or the machine, so a diff shows only what the plan
+//! change does.
+
+use std::fmt::Write;
+
+use super::compiled::{CompiledPlan, Dependency, StepIndex};
+use super::phase::Phase;
+use super::step::{Action, Hook, HookOrder, PlanTimeValues, Step, human_bytes, human_duration};
+use crate::plan::{Bandwidth, SnapshotSize};
+
+/// Renders the plan as text (ends with a newline).
+pub fn render(compiled: &CompiledPlan) -> String {
+    let mut out = String::new();
+    header(compiled, &mut out);
+    let all = compiled.all_steps();
+    let failure_only = compiled.on_failure_only();
+    for &ix in &all {
+        if failure_only.first() == Some(&ix) {
+            out.push_str(
+                "\nOn failure only: these undo steps above; their own phases are not selected.\n",
+            );
+        }
+        step_block(compiled, ix, compiled.position(ix) + 1, &mut out);
+    }
+    if all.is_empty() {
+        out.push_str("\nNo steps: the selected phases have nothing to do for this plan.\n");
+    }
+    out
+}
+
+fn header(compiled: &CompiledPlan, out: &mut String) {
+    let plan = compiled.plan();
+    let target = &plan.target;
+    let _ = writeln!(out, "plan: {}", plan.name);
+    let _ = writeln!(out, "phases: {}", compiled.phases().describe());
+    if compiled.phases().contains(Phase::Remove) {
+        out.push_str("WARNING: the remove phase DELETES the backup LVs listed below\n");
+    }
+    let mut t = format!("VG {}", target.vg);
+    if let Some(iscsi) = &target.iscsi {
+        let _ = write!(t, " over iSCSI {} at {}", iscsi.iqn, iscsi.portal);
+    }
+    if target.export {
+        t.push_str(", exported when done");
+    }
+    let _ = writeln!(out, "target: {t}");
+    match &plan.hooks {
+        None => out.push_str("hooks: none\n"),
+        Some(h) => {
+            let listed: Vec<String> = compiled
+                .hooks()
+                .iter()
+                .filter_map(|hook| match hook {
+                    Hook::File { path, .. } => Some(
+                        path.file_name()
+                            .map(|n| n.to_string_lossy().into_owned())
+                            .unwrap_or_default(),
+                    ),
+                    Hook::Directory { .. } => None,
+                })
+                .collect();
+            let found = if compiled
+                .hooks()
+                .iter()
+                .any(|h| matches!(h, Hook::Directory { .. }))
+            {
+                "not readable here, listed when applied".to_string()
+            } else if listed.is_empty() {
+                "no executable found".to_string()
+            } else {
+                listed.join(", ")
+            };
+            let _ = writeln!(
+                out,
+                "hooks: {} (each killed after {}): {found}",
+                h.dir.display(),
+                human_duration(h.timeout)
+            );
+        }
+    }
+    out.push_str("volumes, in copy order:\n");
+    for &i in compiled.copy_order() {
+        let v = &plan.volumes[i];
+        let snapshot = match v.snapshot_size {
+            SnapshotSize::Bytes(n) => human_bytes(n),
+            SnapshotSize::PercentOfOrigin(p) => format!("{p}% of the origin"),
+        };
+        let bandwidth = match v.bandwidth {
+            Bandwidth::Unlimited => "unlimited".to_string(),
+            Bandwidth::BytesPerSecond(n) => format!("{}/s", human_bytes(n)),
+        };
+        let mut line = format!(
+            "  {}: {} -> {}/{}, snapshot {snapshot}, bandwidth {bandwidth}, {}",
+            v.name,
+            v.source,
+            target.vg,
+            v.target_lv,
+            if v.verify { "verified" } else { "NOT verified" }
+        );
+        if !v.after.is_empty() {
+            let _ = write!(line, ", after {}", v.after.join(", "));
+        }
+        let _ = writeln!(out, "{line}");
+    }
+    out.push_str(
+        "legend: `needs` runs only if that step succeeded; `after` runs once it finished, \
+         whatever the outcome;\n        `undo` runs on failure to undo the step; <...> is known \
+         only when applied.\n",
+    );
+}
+
+/// One step. Other steps are named by id, not number, so inserting a step
+/// changes one header line per later block in a diff, not every reference.
+fn step_block(compiled: &CompiledPlan, ix: StepIndex, number: usize, out: &mut String) {
+    let step = compiled.step(ix);
+    let id = |ix| compiled.step(ix).id();
+    let _ = writeln!(out, "\n[{number}] {}", step.id());
+    let _ = writeln!(out, "    {}", describe(step));
+    for (dep, kind) in compiled.dependencies(ix) {
+        let word = match kind {
+            Dependency::Needs => "needs",
+            Dependency::After => "after",
+        };
+        let _ = writeln!(out, "    {word} {}", id(dep));
+    }
+    for action in step.actions(&compiled.plan().name, &PlanTimeValues) {
+        let _ = writeln!(out, "    {}", action_line(&action));
+    }
+    if let Some(undo) = compiled.undo_step(ix) {
+        let _ = writeln!(out, "    undo {}", id(undo));
+    }
+    if let Some(undone) = compiled.undoes(ix) {
+        let _ = writeln!(out, "    undoes {}", id(undone));
+    }
+}
+
+/// One line a reviewer can read: what the step is for.
+pub fn describe(step: &Step) -> String {
+    match step {
+        Step::IscsiLogin { portal, iqn } => format!("log in to iSCSI target {iqn} at {portal}"),
+        Step::IscsiLogout { portal, iqn } => format!("log out of iSCSI target {iqn} at {portal}"),
+        Step::TargetActivate { vg } => format!("import (when exported) and activate VG {vg}"),
+        Step::TargetDeactivate { vg, export } => {
+            if *export {
+                format!("deactivate and export VG {vg}")
+            } else {
+                format!("deactivate VG {vg}")
+            }
+        }
+        Step::RemoveBackupLv { volume, backup } => {
+            format!("DELETE backup LV {backup}: the backup of {volume} is lost")
+        }
+        Step::EnsureBackupLv { origin, backup, .. } => format!(
+            "create backup LV {backup} when missing, extend it when {origin} grew; never shrink it"
+        ),
+        Step::Suspend(hook) => hook_description(hook, "suspend"),
+        Step::Resume(hook) => hook_description(hook, "resume"),
+        Step::Snapshot {
+            origin, snapshot, ..
+        } => format!("snapshot {origin} as {snapshot}"),
+        Step::RemoveSnapshot { snapshot, .. } => format!("remove snapshot {snapshot}"),
+        Step::Copy {
+            snapshot, backup, ..
+        } => format!("copy {snapshot} onto {backup}"),
+        Step::Verify {
+            snapshot, backup, ..
+        } => format!("verify {backup} against {snapshot}"),
+    }
+}
+
+fn hook_description(hook: &Hook, arg: &str) -> String {
+    match hook {
+        Hook::File { path, .. } => format!("{arg} hook {}", path.display()),
+        Hook::Directory { dir, .. } => format!(
+            "{arg}: every executable in {} ({} name order), expanded when applied",
+            dir.display(),
+            if arg == "suspend" { "in" } else { "in reverse" }
+        ),
+    }
+}
+
+fn action_line(action: &Action) -> String {
+    match action {
+        Action::Run { argv, only_if } => match only_if {
+            Some(condition) => format!("$ {}  # {condition}", shell_join(argv)),
+            None => format!("$ {}", shell_join(argv)),
+        },
+        Action::Hook { argv, timeout } => {
+            format!(
+                "$ {}  # killed after {}",
+                shell_join(argv),
+                human_duration(*timeout)
+            )
+        }
+        Action::EachHook {
+            dir,
+            arg,
+            order,
+            timeout,
+        } => {
+            let order = match order {
+                HookOrder::NameOrder => "name order",
+                HookOrder::ReverseNameOrder => "reverse name order",
+            };
+            format!(
+                "$ <each executable in {}, {order}> {}  # each killed after {}",
+                shell_quote(&dir.display().to_string()),
+                shell_quote(arg),
+                human_duration(*timeout)
+            )
+        }
+        Action::InProcess { what } => format!("snapplan: {what}"),
+    }
+}
+
+/// The argv as one POSIX shell command line.
+pub fn shell_join(argv: &[String]) -> String {
+    argv.iter()
+        .map(|a| shell_quote(a))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// `arg` as one shell word: bare when only harmless characters, else in
+/// single quotes (a `'` inside becomes `'\''`).
+pub fn shell_quote(arg: &str) -> String {
+    let plain = !arg.is_empty()
+        && arg
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-+/:.,@%".contains(c));
+    if plain {
+        arg.to_string()
+    } else {
+        format!("'{}'", arg.replace('\'', r"'\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::test_plans;
+    use crate::graph::{HookList, PhaseSet, compile};
+
+    #[test]
+    fn shell_quoting() {
+        assert_eq!(shell_quote("vg0/root"), "vg0/root");
+        assert_eq!(shell_quote("20%ORIGIN"), "20%ORIGIN");
+        assert_eq!(shell_quote(""), "''");
+        assert_eq!(shell_quote("a b"), "'a b'");
+        assert_eq!(shell_quote("<run>"), "'<run>'");
+        assert_eq!(shell_quote("it's"), r"'it'\''s'");
+        assert_eq!(shell_quote("$HOME"), "'$HOME'");
+    }
+
+    fn text(phases: &[Phase], hooks: HookList) -> String {
+        render(&compile(
+            &test_plans::home_server(),
+            &hooks,
+            &PhaseSet::from_args(phases),
+        ))
+    }
+
+    #[test]
+    fn same_input_gives_identical_text() {
+        assert_eq!(
+            text(&[], test_plans::two_hooks()),
+            text(&[], test_plans::two_hooks())
+        );
+    }
+
+    #[test]
+    fn home_server_all_phases() {
+        insta::assert_snapshot!(text(&[], test_plans::two_hooks()));
+    }
+
+    #[test]
+    fn home_server_hooks_not_listed() {
+        insta::assert_snapshot!(text(&[Phase::Backup], HookList::NotListed));
+    }
+
+    #[test]
+    fn each_phase_alone() {
+        for phase in [
+            Phase::Login,
+            Phase::Activate,
+            Phase::Remove,
+            Phase::Backup,
+            Phase::Deactivate,
+            Phase::Logout,
+        ] {
+            insta::assert_snapshot!(
+                format!("phase_{phase}"),
+                text(&[phase], test_plans::two_hooks())
+            );
+        }
+    }
+
+    #[test]
+    fn minimal_plan() {
+        let plan = test_plans::minimal();
+        insta::assert_snapshot!(render(&compile(
+            &plan,
+            &HookList::NotListed,
+            &PhaseSet::from_args(&[])
+        )));
+    }
+}

@@ -1,0 +1,531 @@
+//! The typed steps of a compiled plan, and the actions (command lines, hook
+//! runs, in-process work) each one performs. Steps carry everything they
+//! need, so `apply` can run one without looking back at the plan.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::phase::Phase;
+use crate::lvm::commands::{self, SizeArg};
+use crate::plan::{Bandwidth, LvPath, SnapshotSize};
+
+/// One unit of work in the graph.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Step {
+    /// iSCSI discovery and login, then wait for the backup VG to appear.
+    IscsiLogin {
+        portal: String,
+        iqn: String,
+    },
+    IscsiLogout {
+        portal: String,
+        iqn: String,
+    },
+    /// `vgimport` when the VG is exported, then `vgchange --activate y`.
+    TargetActivate {
+        vg: String,
+    },
+    /// `vgchange --activate n`, then `vgexport` when `export` is set.
+    TargetDeactivate {
+        vg: String,
+        export: bool,
+    },
+    /// Deletes a backup LV: the `remove` phase only.
+    RemoveBackupLv {
+        volume: String,
+        backup: LvPath,
+    },
+    /// Creates the backup LV with the origin's size when missing, extends it
+    /// when the origin grew; never shrinks or deletes it.
+    EnsureBackupLv {
+        volume: String,
+        origin: LvPath,
+        backup: LvPath,
+    },
+    Suspend(Hook),
+    Resume(Hook),
+    Snapshot {
+        volume: String,
+        origin: LvPath,
+        snapshot: LvPath,
+        size: SnapshotSize,
+    },
+    RemoveSnapshot {
+        volume: String,
+        snapshot: LvPath,
+    },
+    /// Copies the snapshot onto the backup LV with the copy engine. When the
+    /// volume is not verified, the copy is what marks the backup complete.
+    Copy {
+        volume: String,
+        snapshot: LvPath,
+        backup: LvPath,
+        bandwidth: Bandwidth,
+        verify: bool,
+    },
+    /// Compares the backup with the snapshot, then marks the backup complete.
+    Verify {
+        volume: String,
+        snapshot: LvPath,
+        backup: LvPath,
+    },
+}
+
+/// A hook program, or the whole directory when it could not be listed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Hook {
+    File {
+        path: PathBuf,
+        #[serde(rename = "timeout_seconds", serialize_with = "seconds")]
+        timeout: Duration,
+    },
+    /// Every executable in `dir` (suspend in name order, resume in reverse),
+    /// listed at run time.
+    Directory {
+        dir: PathBuf,
+        #[serde(rename = "timeout_seconds", serialize_with = "seconds")]
+        timeout: Duration,
+    },
+}
+
+/// Durations in JSON as (fractional) seconds, not serde's `{secs, nanos}`.
+fn seconds<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64())
+}
+
+impl Hook {
+    pub fn timeout(&self) -> Duration {
+        match self {
+            Hook::File { timeout, .. } | Hook::Directory { timeout, .. } => *timeout,
+        }
+    }
+
+    /// The file name, or `*` for a whole directory: what the step id shows.
+    fn short_name(&self) -> String {
+        match self {
+            Hook::File { path, .. } => path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| path.display().to_string()),
+            Hook::Directory { .. } => "*".into(),
+        }
+    }
+}
+
+/// When a command runs only if the system is in some state, which `apply`
+/// finds out at run time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "if", rename_all = "snake_case")]
+pub enum Condition {
+    VgExported { vg: String },
+    LvMissing { lv: LvPath },
+    LvSmallerThan { lv: LvPath, origin: LvPath },
+}
+
+impl fmt::Display for Condition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Condition::VgExported { vg } => write!(f, "only if VG {vg} is exported"),
+            Condition::LvMissing { lv } => write!(f, "only if {lv} does not exist"),
+            Condition::LvSmallerThan { lv, origin } => {
+                write!(f, "only if {lv} is smaller than {origin}")
+            }
+        }
+    }
+}
+
+/// What a step does, in order; the first failure fails the step.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// An external program, run directly (no shell).
+    Run {
+        argv: Vec<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        only_if: Option<Condition>,
+    },
+    /// A hook program; its process group is killed after `timeout`.
+    Hook {
+        argv: Vec<String>,
+        #[serde(rename = "timeout_seconds", serialize_with = "seconds")]
+        timeout: Duration,
+    },
+    /// Every executable in `dir`, in `order`, each given `arg`.
+    EachHook {
+        dir: PathBuf,
+        arg: String,
+        order: HookOrder,
+        #[serde(rename = "timeout_seconds", serialize_with = "seconds")]
+        timeout: Duration,
+    },
+    /// Work snapplan does itself (copy engine, checksums, waiting).
+    InProcess { what: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HookOrder {
+    NameOrder,
+    ReverseNameOrder,
+}
+
+/// Values only known when the plan is applied. At plan time
+/// [`PlanTimeValues`] shows them as `<...>` placeholders; `apply` resolves
+/// them from the run and from `lvs`.
+pub trait RunValues {
+    /// The id that goes into the `snapplan-run:` tag.
+    fn run_id(&self) -> String;
+    /// The size of `origin`, for a backup LV created or extended to match it.
+    fn size_of(&self, origin: &LvPath) -> SizeArg;
+    /// `percent` of `origin`'s size, for fractional percentages, which LVM's
+    /// `--extents N%ORIGIN` cannot express.
+    fn percent_of(&self, origin: &LvPath, percent: f64) -> SizeArg;
+}
+
+/// Placeholders for what is known only at run time: stable, machine-free.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PlanTimeValues;
+
+/// How the run id shows at plan time.
+pub const RUN_ID_PLACEHOLDER: &str = "<run>";
+
+impl RunValues for PlanTimeValues {
+    fn run_id(&self) -> String {
+        RUN_ID_PLACEHOLDER.into()
+    }
+    fn size_of(&self, origin: &LvPath) -> SizeArg {
+        SizeArg::Deferred(format!("<size of {origin}>"))
+    }
+    fn percent_of(&self, origin: &LvPath, percent: f64) -> SizeArg {
+        SizeArg::Deferred(format!("<{percent}% of {origin}>"))
+    }
+}
+
+impl Step {
+    /// A stable, unique key (`snapshot:root`, `suspend:10-db`): what the
+    /// journal, JSON output and tests name a step by.
+    pub fn id(&self) -> String {
+        match self {
+            Step::IscsiLogin { .. } => "iscsi-login".into(),
+            Step::IscsiLogout { .. } => "iscsi-logout".into(),
+            Step::TargetActivate { vg } => format!("activate:{vg}"),
+            Step::TargetDeactivate { vg, .. } => format!("deactivate:{vg}"),
+            Step::RemoveBackupLv { volume, .. } => format!("remove-backup:{volume}"),
+            Step::EnsureBackupLv { volume, .. } => format!("ensure-backup:{volume}"),
+            Step::Suspend(hook) => format!("suspend:{}", hook.short_name()),
+            Step::Resume(hook) => format!("resume:{}", hook.short_name()),
+            Step::Snapshot { volume, .. } => format!("snapshot:{volume}"),
+            Step::RemoveSnapshot { volume, .. } => format!("remove-snapshot:{volume}"),
+            Step::Copy { volume, .. } => format!("copy:{volume}"),
+            Step::Verify { volume, .. } => format!("verify:{volume}"),
+        }
+    }
+
+    /// The kind as a word (`snapshot`, `remove_snapshot`), for JSON and DOT.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Step::IscsiLogin { .. } => "iscsi_login",
+            Step::IscsiLogout { .. } => "iscsi_logout",
+            Step::TargetActivate { .. } => "target_activate",
+            Step::TargetDeactivate { .. } => "target_deactivate",
+            Step::RemoveBackupLv { .. } => "remove_backup_lv",
+            Step::EnsureBackupLv { .. } => "ensure_backup_lv",
+            Step::Suspend(_) => "suspend",
+            Step::Resume(_) => "resume",
+            Step::Snapshot { .. } => "snapshot",
+            Step::RemoveSnapshot { .. } => "remove_snapshot",
+            Step::Copy { .. } => "copy",
+            Step::Verify { .. } => "verify",
+        }
+    }
+
+    pub fn phase(&self) -> Phase {
+        match self {
+            Step::IscsiLogin { .. } => Phase::Login,
+            Step::TargetActivate { .. } => Phase::Activate,
+            Step::RemoveBackupLv { .. } => Phase::Remove,
+            Step::TargetDeactivate { .. } => Phase::Deactivate,
+            Step::IscsiLogout { .. } => Phase::Logout,
+            Step::EnsureBackupLv { .. }
+            | Step::Suspend(_)
+            | Step::Resume(_)
+            | Step::Snapshot { .. }
+            | Step::RemoveSnapshot { .. }
+            | Step::Copy { .. }
+            | Step::Verify { .. } => Phase::Backup,
+        }
+    }
+
+    /// The plan volume this step works on, if any.
+    pub fn volume(&self) -> Option<&str> {
+        match self {
+            Step::RemoveBackupLv { volume, .. }
+            | Step::EnsureBackupLv { volume, .. }
+            | Step::Snapshot { volume, .. }
+            | Step::RemoveSnapshot { volume, .. }
+            | Step::Copy { volume, .. }
+            | Step::Verify { volume, .. } => Some(volume),
+            _ => None,
+        }
+    }
+
+    /// Whether the step leaves the system changed in a way a failed run
+    /// must undo (it then has a rollback edge to its compensating step).
+    pub fn needs_undo(&self) -> bool {
+        matches!(
+            self,
+            Step::IscsiLogin { .. }
+                | Step::TargetActivate { .. }
+                | Step::Suspend(_)
+                | Step::Snapshot { .. }
+        )
+    }
+
+    /// Whether the step destroys data a user may still want (backups).
+    pub fn is_destructive(&self) -> bool {
+        matches!(self, Step::RemoveBackupLv { .. })
+    }
+
+    /// What the step does, with run-time values from `values`.
+    pub fn actions(&self, plan_name: &str, values: &dyn RunValues) -> Vec<Action> {
+        let run = |argv| Action::Run {
+            argv,
+            only_if: None,
+        };
+        let work = |what: String| Action::InProcess { what };
+        match self {
+            Step::IscsiLogin { portal, iqn } => vec![
+                run(commands::iscsi_discover(portal)),
+                run(commands::iscsi_login(portal, iqn)),
+                work("wait (bounded) for the backup VG's physical volumes to appear".into()),
+            ],
+            Step::IscsiLogout { portal, iqn } => vec![run(commands::iscsi_logout(portal, iqn))],
+            Step::TargetActivate { vg } => vec![
+                Action::Run {
+                    argv: commands::import_vg(vg),
+                    only_if: Some(Condition::VgExported { vg: vg.clone() }),
+                },
+                run(commands::activate_vg(vg, true)),
+            ],
+            Step::TargetDeactivate { vg, export } => {
+                let mut actions = vec![run(commands::activate_vg(vg, false))];
+                if *export {
+                    actions.push(run(commands::export_vg(vg)));
+                }
+                actions
+            }
+            Step::RemoveBackupLv { backup, .. } => vec![run(commands::remove_lv(backup))],
+            Step::EnsureBackupLv { origin, backup, .. } => {
+                let size = values.size_of(origin);
+                vec![
+                    Action::Run {
+                        argv: commands::create_lv(backup, &size, &commands::backup_tags(plan_name)),
+                        only_if: Some(Condition::LvMissing { lv: backup.clone() }),
+                    },
+                    Action::Run {
+                        argv: commands::extend_lv(backup, &size),
+                        only_if: Some(Condition::LvSmallerThan {
+                            lv: backup.clone(),
+                            origin: origin.clone(),
+                        }),
+                    },
+                ]
+            }
+            Step::Suspend(hook) => vec![hook_action(hook, "suspend", HookOrder::NameOrder)],
+            Step::Resume(hook) => vec![hook_action(hook, "resume", HookOrder::ReverseNameOrder)],
+            Step::Snapshot {
+                origin,
+                snapshot,
+                size,
+                ..
+            } => {
+                let size = match *size {
+                    SnapshotSize::Bytes(n) => SizeArg::Bytes(n),
+                    SnapshotSize::PercentOfOrigin(p) if p.fract() == 0.0 => {
+                        SizeArg::PercentOfOrigin(p as u32)
+                    }
+                    SnapshotSize::PercentOfOrigin(p) => values.percent_of(origin, p),
+                };
+                let tags = commands::snapshot_tags(plan_name, &values.run_id());
+                vec![run(commands::create_snapshot(
+                    origin,
+                    &snapshot.lv,
+                    &size,
+                    &tags,
+                ))]
+            }
+            Step::RemoveSnapshot { snapshot, .. } => vec![run(commands::remove_lv(snapshot))],
+            Step::Copy {
+                snapshot,
+                backup,
+                bandwidth,
+                verify,
+                ..
+            } => {
+                let limit = match bandwidth {
+                    Bandwidth::Unlimited => "no bandwidth limit".to_string(),
+                    Bandwidth::BytesPerSecond(n) => format!("at most {}/s", human_bytes(*n)),
+                };
+                let mut actions = vec![
+                    run(commands::mark_backup(backup, false)),
+                    work(format!(
+                        "copy {snapshot} onto {backup} ({limit}), watching the snapshot's usage; \
+                         fails if the snapshot becomes invalid"
+                    )),
+                ];
+                if !verify {
+                    actions.push(run(commands::mark_backup(backup, true)));
+                }
+                actions
+            }
+            Step::Verify {
+                snapshot, backup, ..
+            } => vec![
+                work(format!("compare the checksums of {backup} with {snapshot}")),
+                run(commands::mark_backup(backup, true)),
+            ],
+        }
+    }
+}
+
+fn hook_action(hook: &Hook, arg: &str, order: HookOrder) -> Action {
+    match hook {
+        Hook::File { path, timeout } => Action::Hook {
+            argv: vec![path.display().to_string(), arg.into()],
+            timeout: *timeout,
+        },
+        Hook::Directory { dir, timeout } => Action::EachHook {
+            dir: dir.clone(),
+            arg: arg.into(),
+            order,
+            timeout: *timeout,
+        },
+    }
+}
+
+/// `8 GiB`, `60 MiB`, `1536 KiB`, `1000 B`: the largest binary unit that
+/// divides the size exactly, so nothing is rounded in review output.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["TiB", "GiB", "MiB", "KiB"];
+    for (i, unit) in UNITS.iter().enumerate() {
+        let size = 1u64 << (10 * (4 - i));
+        if n >= size && n.is_multiple_of(size) {
+            return format!("{} {unit}", n / size);
+        }
+    }
+    format!("{n} B")
+}
+
+/// `30s`, `5m`, `1h`, `90s`: as the plan language writes durations.
+pub fn human_duration(d: Duration) -> String {
+    let s = d.as_secs();
+    if d.subsec_nanos() != 0 {
+        format!("{}ms", d.as_millis())
+    } else if s >= 3600 && s.is_multiple_of(3600) {
+        format!("{}h", s / 3600)
+    } else if s >= 60 && s.is_multiple_of(60) {
+        format!("{}m", s / 60)
+    } else {
+        format!("{s}s")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lv(vg: &str, lv: &str) -> LvPath {
+        LvPath {
+            vg: vg.into(),
+            lv: lv.into(),
+        }
+    }
+
+    fn argvs(actions: &[Action]) -> Vec<String> {
+        actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Run { argv, .. } | Action::Hook { argv, .. } => Some(argv.join(" ")),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn human_units() {
+        assert_eq!(human_bytes(8 << 30), "8 GiB");
+        assert_eq!(human_bytes(60 << 20), "60 MiB");
+        assert_eq!(human_bytes(1536 << 10), "1536 KiB");
+        assert_eq!(human_bytes(1000), "1000 B");
+        assert_eq!(human_duration(Duration::from_secs(60)), "1m");
+        assert_eq!(human_duration(Duration::from_secs(90)), "90s");
+        assert_eq!(human_duration(Duration::from_secs(7200)), "2h");
+    }
+
+    #[test]
+    fn snapshot_sizes_bytes_whole_and_fractional_percent() {
+        let step = |size| Step::Snapshot {
+            volume: "root".into(),
+            origin: lv("vg0", "root"),
+            snapshot: lv("vg0", "root-snapplan"),
+            size,
+        };
+        let text = |s: Step| argvs(&s.actions("p", &PlanTimeValues)).join("\n");
+        assert!(text(step(SnapshotSize::Bytes(1 << 30))).contains("--size 1073741824b"));
+        assert!(text(step(SnapshotSize::PercentOfOrigin(20.0))).contains("--extents 20%ORIGIN"));
+        assert!(
+            text(step(SnapshotSize::PercentOfOrigin(12.5))).contains("--size <12.5% of vg0/root>")
+        );
+        assert!(text(step(SnapshotSize::Bytes(1))).contains("--addtag snapplan-run:<run>"));
+    }
+
+    #[test]
+    fn deactivate_exports_only_when_asked() {
+        let off = Step::TargetDeactivate {
+            vg: "b".into(),
+            export: false,
+        };
+        let on = Step::TargetDeactivate {
+            vg: "b".into(),
+            export: true,
+        };
+        assert_eq!(
+            argvs(&off.actions("p", &PlanTimeValues)),
+            ["vgchange --activate n b"]
+        );
+        assert_eq!(
+            argvs(&on.actions("p", &PlanTimeValues)),
+            ["vgchange --activate n b", "vgexport b"]
+        );
+    }
+
+    #[test]
+    fn unverified_copy_marks_its_backup_complete_itself() {
+        let copy = |verify| Step::Copy {
+            volume: "root".into(),
+            snapshot: lv("vg0", "root-snapplan"),
+            backup: lv("backup", "root"),
+            bandwidth: Bandwidth::Unlimited,
+            verify,
+        };
+        let complete = commands::mark_backup(&lv("backup", "root"), true).join(" ");
+        assert!(!argvs(&copy(true).actions("p", &PlanTimeValues)).contains(&complete));
+        assert!(argvs(&copy(false).actions("p", &PlanTimeValues)).contains(&complete));
+    }
+
+    #[test]
+    fn only_changing_steps_need_undo() {
+        let hook = Hook::File {
+            path: "/h/10-db".into(),
+            timeout: Duration::from_secs(5),
+        };
+        assert!(Step::Suspend(hook.clone()).needs_undo());
+        assert!(!Step::Resume(hook.clone()).needs_undo());
+        assert_eq!(Step::Suspend(hook).id(), "suspend:10-db");
+    }
+}

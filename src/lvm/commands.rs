@@ -1,0 +1,464 @@
+//! Every lvm2 and iscsiadm command line snapplan runs, built as argv vectors
+//! (never through a shell), and the naming and tagging conventions in one
+//! place. Pure: no lookups, no I/O. `snapplan plan` renders these same
+//! vectors, so what a reviewer reads is what `apply` runs.
+//!
+//! Conventions:
+//! - A volume's snapshot is named `<origin lv>-snapplan` in the origin's VG,
+//!   one per origin, so a leftover is obvious in `lvs` and a second run cannot
+//!   stack a second snapshot on the same origin. Origin names too long for
+//!   LVM's limits are shortened and given a hash (see [`snapshot_name`]).
+//! - Everything snapplan creates carries the tags [`TAG_SNAPPLAN`],
+//!   `snapplan-plan:<plan>` and a role; snapshots also carry
+//!   `snapplan-run:<run id>`, which is how `recover` finds what a dead run
+//!   left behind. LVM allows `[A-Za-z0-9_+.-/=!:&#]` in tags, 1024 chars.
+//! - A backup LV is tagged `snapplan-state:incomplete` while it is written and
+//!   `snapplan-state:complete` once copied (and verified when verify is on).
+
+use crate::plan::LvPath;
+
+/// On every LV snapplan creates: `lvs @snapplan` lists them all.
+pub const TAG_SNAPPLAN: &str = "snapplan";
+/// The role tag of a snapshot snapplan made (and must remove).
+pub const TAG_ROLE_SNAPSHOT: &str = "snapplan-role:snapshot";
+/// The role tag of a backup LV (never removed except by the `remove` phase).
+pub const TAG_ROLE_BACKUP: &str = "snapplan-role:backup";
+/// On a backup LV while it is being written, or after a failed copy or verify.
+pub const TAG_STATE_INCOMPLETE: &str = "snapplan-state:incomplete";
+/// On a backup LV whose last copy finished (and verified when verify is on).
+pub const TAG_STATE_COMPLETE: &str = "snapplan-state:complete";
+
+/// What a snapshot's name adds to its origin's name.
+pub const SNAPSHOT_SUFFIX: &str = "-snapplan";
+/// LVM refuses LV names of 128 characters or more (NAME_LEN includes the NUL).
+pub const MAX_LV_NAME: usize = 127;
+/// device-mapper names (`vg-lv`, with every `-` inside vg and lv doubled) are
+/// limited to 127 characters too; snapshot names are kept within it.
+pub const MAX_DM_NAME: usize = 127;
+
+/// `snapplan-plan:<plan name>`; plan names are `[a-z0-9_-]`, valid in tags.
+pub fn plan_tag(plan: &str) -> String {
+    format!("snapplan-plan:{plan}")
+}
+
+/// `snapplan-run:<run id>`. At plan time the run id is a placeholder; at
+/// run time it must use LVM's tag characters (`[A-Za-z0-9_+.-]` is safe).
+pub fn run_tag(run_id: &str) -> String {
+    format!("snapplan-run:{run_id}")
+}
+
+/// The tags of a snapshot created by run `run_id` of plan `plan`.
+pub fn snapshot_tags(plan: &str, run_id: &str) -> Vec<String> {
+    vec![
+        TAG_SNAPPLAN.to_string(),
+        plan_tag(plan),
+        run_tag(run_id),
+        TAG_ROLE_SNAPSHOT.to_string(),
+    ]
+}
+
+/// The tags of a backup LV created for plan `plan`. No run tag: a backup
+/// outlives the run that created it.
+pub fn backup_tags(plan: &str) -> Vec<String> {
+    vec![
+        TAG_SNAPPLAN.to_string(),
+        plan_tag(plan),
+        TAG_ROLE_BACKUP.to_string(),
+    ]
+}
+
+/// The snapshot LV name for origin `vg/lv`: `<lv>-snapplan`, or, when that
+/// would break LVM's or device-mapper's length limit, the origin name cut
+/// short plus `-<16 hex digits of xxh3(lv)>` before the suffix, so two long
+/// names sharing a prefix still get different snapshots.
+pub fn snapshot_name(origin: &LvPath) -> String {
+    let plain = format!("{}{SNAPSHOT_SUFFIX}", origin.lv);
+    if fits(&origin.vg, &plain) {
+        return plain;
+    }
+    let hash = format!("-{:016x}", xxhash_rust::xxh3::xxh3_64(origin.lv.as_bytes()));
+    let mut keep = origin.lv.len();
+    loop {
+        // LV names are ASCII, but never split a char whatever the input.
+        while !origin.lv.is_char_boundary(keep) {
+            keep -= 1;
+        }
+        // An LV name must not start with `-`: with nothing of the origin's
+        // name left, the hash leads.
+        let candidate = match keep {
+            0 => format!("{}{SNAPSHOT_SUFFIX}", &hash[1..]),
+            _ => format!("{}{hash}{SNAPSHOT_SUFFIX}", &origin.lv[..keep]),
+        };
+        if fits(&origin.vg, &candidate) || keep == 0 {
+            return candidate;
+        }
+        keep -= 1;
+    }
+}
+
+/// The snapshot of `origin` as `vg/lv`.
+pub fn snapshot_path(origin: &LvPath) -> LvPath {
+    LvPath {
+        vg: origin.vg.clone(),
+        lv: snapshot_name(origin),
+    }
+}
+
+fn fits(vg: &str, lv: &str) -> bool {
+    let dm_len = vg.len() + 1 + lv.len() + vg.matches('-').count() + lv.matches('-').count();
+    lv.len() <= MAX_LV_NAME && dm_len <= MAX_DM_NAME
+}
+
+/// How big an LV to create or extend to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SizeArg {
+    /// `--size <n>b`.
+    Bytes(u64),
+    /// `--extents <p>%ORIGIN`: LVM resolves it, rounding up to extents.
+    /// Only whole percentages: LVM's extent numbers are integers.
+    PercentOfOrigin(u32),
+    /// `--size <text>`: a value only known at run time, shown at plan time
+    /// as a placeholder such as `<size of vg0/root>`.
+    Deferred(String),
+}
+
+impl SizeArg {
+    fn push(&self, argv: &mut Vec<String>) {
+        match self {
+            SizeArg::Bytes(n) => argv.extend(["--size".into(), format!("{n}b")]),
+            SizeArg::PercentOfOrigin(p) => argv.extend(["--extents".into(), format!("{p}%ORIGIN")]),
+            SizeArg::Deferred(text) => argv.extend(["--size".into(), text.clone()]),
+        }
+    }
+}
+
+fn push_tags(argv: &mut Vec<String>, tags: &[String]) {
+    for tag in tags {
+        argv.push("--addtag".into());
+        argv.push(tag.clone());
+    }
+}
+
+/// `lvcreate --snapshot --name <name> <size> --addtag <tag>... vg/lv`.
+pub fn create_snapshot(
+    origin: &LvPath,
+    name: &str,
+    size: &SizeArg,
+    tags: &[String],
+) -> Vec<String> {
+    let mut argv = vec![
+        "lvcreate".into(),
+        "--snapshot".into(),
+        "--name".into(),
+        name.into(),
+    ];
+    size.push(&mut argv);
+    push_tags(&mut argv, tags);
+    argv.push(origin.to_string());
+    argv
+}
+
+/// `lvremove --yes vg/lv`. The caller must have checked the LV's tags: the
+/// name alone does not prove snapplan made it.
+pub fn remove_lv(lv: &LvPath) -> Vec<String> {
+    vec!["lvremove".into(), "--yes".into(), lv.to_string()]
+}
+
+/// `lvcreate --yes --name <lv> --size <size> --addtag <tag>... <vg>`: a new
+/// backup LV. `--yes` answers LVM's "wipe signature?" question, which would
+/// otherwise fail under cron; the copy overwrites the whole LV anyway.
+pub fn create_lv(lv: &LvPath, size: &SizeArg, tags: &[String]) -> Vec<String> {
+    let mut argv = vec![
+        "lvcreate".into(),
+        "--yes".into(),
+        "--name".into(),
+        lv.lv.clone(),
+    ];
+    size.push(&mut argv);
+    push_tags(&mut argv, tags);
+    argv.push(lv.vg.clone());
+    argv
+}
+
+/// `lvextend --size <size> vg/lv`; only called when the origin grew (LVM
+/// refuses to "extend" to a smaller size, and snapplan never shrinks).
+pub fn extend_lv(lv: &LvPath, size: &SizeArg) -> Vec<String> {
+    let mut argv = vec!["lvextend".into()];
+    size.push(&mut argv);
+    argv.push(lv.to_string());
+    argv
+}
+
+/// Retags a backup LV: `incomplete` before writing, `complete` when done.
+pub fn mark_backup(lv: &LvPath, complete: bool) -> Vec<String> {
+    let (remove, add) = if complete {
+        (TAG_STATE_INCOMPLETE, TAG_STATE_COMPLETE)
+    } else {
+        (TAG_STATE_COMPLETE, TAG_STATE_INCOMPLETE)
+    };
+    vec![
+        "lvchange".into(),
+        "--deltag".into(),
+        remove.into(),
+        "--addtag".into(),
+        add.into(),
+        lv.to_string(),
+    ]
+}
+
+/// `vgimport <vg>`: makes an exported VG usable on this host again.
+pub fn import_vg(vg: &str) -> Vec<String> {
+    vec!["vgimport".into(), vg.into()]
+}
+
+/// `vgexport <vg>`: marks the VG as moved away, so no host activates it by accident.
+pub fn export_vg(vg: &str) -> Vec<String> {
+    vec!["vgexport".into(), vg.into()]
+}
+
+/// `vgchange --activate y|n <vg>`.
+pub fn activate_vg(vg: &str, active: bool) -> Vec<String> {
+    let flag = if active { "y" } else { "n" };
+    vec![
+        "vgchange".into(),
+        "--activate".into(),
+        flag.into(),
+        vg.into(),
+    ]
+}
+
+/// `iscsiadm --mode discovery --type sendtargets --portal <portal>`: records
+/// the portal's targets, which `--login` needs.
+pub fn iscsi_discover(portal: &str) -> Vec<String> {
+    vec![
+        "iscsiadm".into(),
+        "--mode".into(),
+        "discovery".into(),
+        "--type".into(),
+        "sendtargets".into(),
+        "--portal".into(),
+        portal.into(),
+    ]
+}
+
+/// `iscsiadm --mode node --targetname <iqn> --portal <portal> --login`.
+pub fn iscsi_login(portal: &str, iqn: &str) -> Vec<String> {
+    iscsi_node(portal, iqn, "--login")
+}
+
+/// `iscsiadm --mode node --targetname <iqn> --portal <portal> --logout`.
+pub fn iscsi_logout(portal: &str, iqn: &str) -> Vec<String> {
+    iscsi_node(portal, iqn, "--logout")
+}
+
+fn iscsi_node(portal: &str, iqn: &str, action: &str) -> Vec<String> {
+    vec![
+        "iscsiadm".into(),
+        "--mode".into(),
+        "node".into(),
+        "--targetname".into(),
+        iqn.into(),
+        "--portal".into(),
+        portal.into(),
+        action.into(),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lv(vg: &str, lv: &str) -> LvPath {
+        LvPath {
+            vg: vg.into(),
+            lv: lv.into(),
+        }
+    }
+
+    fn valid_tag(tag: &str) -> bool {
+        !tag.is_empty()
+            && tag.len() <= 1024
+            && tag
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_+.-/=!:&#".contains(c))
+    }
+
+    #[test]
+    fn snapshot_name_appends_suffix() {
+        assert_eq!(snapshot_name(&lv("vg0", "root")), "root-snapplan");
+        assert_eq!(
+            snapshot_path(&lv("vg0", "root")).to_string(),
+            "vg0/root-snapplan"
+        );
+    }
+
+    #[test]
+    fn long_snapshot_names_fit_lvm_and_dm_limits_and_stay_distinct() {
+        let a = lv("vg-data", &format!("{}a", "x-".repeat(60)));
+        let b = lv("vg-data", &format!("{}b", "x-".repeat(60)));
+        let (na, nb) = (snapshot_name(&a), snapshot_name(&b));
+        assert_ne!(na, nb);
+        for name in [&na, &nb] {
+            assert!(name.ends_with(SNAPSHOT_SUFFIX));
+            assert!(fits("vg-data", name), "{name} too long");
+        }
+        // Deterministic: apply and recover must compute the same name.
+        assert_eq!(na, snapshot_name(&a));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn snapshot_names_fit_and_differ(
+            vg in "[a-z][a-z0-9_-]{0,40}",
+            a in "[A-Za-z0-9+_.][A-Za-z0-9+_.-]{0,126}",
+            b in "[A-Za-z0-9+_.][A-Za-z0-9+_.-]{0,126}",
+        ) {
+            let (na, nb) = (snapshot_name(&lv(&vg, &a)), snapshot_name(&lv(&vg, &b)));
+            proptest::prop_assert!(fits(&vg, &na), "{} too long", na);
+            proptest::prop_assert!(!na.starts_with('-'));
+            proptest::prop_assert_eq!(na == nb, a == b);
+        }
+    }
+
+    #[test]
+    fn snapshot_name_never_starts_with_a_dash() {
+        let origin = lv(&"v".repeat(120), "root");
+        let name = snapshot_name(&origin);
+        assert!(!name.starts_with('-'), "{name}");
+        assert!(name.ends_with(SNAPSHOT_SUFFIX));
+    }
+
+    #[test]
+    fn snapshot_name_near_the_limit_is_kept_plain_when_it_fits() {
+        let origin = lv("vg", &"r".repeat(MAX_LV_NAME - SNAPSHOT_SUFFIX.len() - 4));
+        assert_eq!(
+            snapshot_name(&origin),
+            format!("{}{SNAPSHOT_SUFFIX}", origin.lv)
+        );
+    }
+
+    #[test]
+    fn tags_use_only_lvm_tag_characters() {
+        for tag in snapshot_tags("home-server", "20260101T000000Z-1234")
+            .iter()
+            .chain(&backup_tags("home_server"))
+            .chain(&[
+                TAG_STATE_COMPLETE.to_string(),
+                TAG_STATE_INCOMPLETE.to_string(),
+            ])
+        {
+            assert!(valid_tag(tag), "{tag}");
+        }
+    }
+
+    #[test]
+    fn create_snapshot_with_bytes() {
+        let argv = create_snapshot(
+            &lv("vg0", "vcr"),
+            "vcr-snapplan",
+            &SizeArg::Bytes(8 << 30),
+            &snapshot_tags("home", "R1"),
+        );
+        assert_eq!(
+            argv.join(" "),
+            "lvcreate --snapshot --name vcr-snapplan --size 8589934592b \
+             --addtag snapplan --addtag snapplan-plan:home --addtag snapplan-run:R1 \
+             --addtag snapplan-role:snapshot vg0/vcr"
+        );
+    }
+
+    #[test]
+    fn create_snapshot_with_percentage_uses_extents_of_origin() {
+        let argv = create_snapshot(
+            &lv("vg0", "root"),
+            "root-snapplan",
+            &SizeArg::PercentOfOrigin(20),
+            &[],
+        );
+        assert_eq!(
+            argv,
+            [
+                "lvcreate",
+                "--snapshot",
+                "--name",
+                "root-snapplan",
+                "--extents",
+                "20%ORIGIN",
+                "vg0/root"
+            ]
+        );
+    }
+
+    #[test]
+    fn remove_lv_names_vg_and_lv() {
+        assert_eq!(
+            remove_lv(&lv("vg0", "root-snapplan")),
+            ["lvremove", "--yes", "vg0/root-snapplan"]
+        );
+    }
+
+    #[test]
+    fn create_and_extend_backup_lv() {
+        let size = SizeArg::Deferred("<size of vg0/home>".into());
+        assert_eq!(
+            create_lv(&lv("backup", "home_bk"), &size, &backup_tags("p")).join(" "),
+            "lvcreate --yes --name home_bk --size <size of vg0/home> --addtag snapplan \
+             --addtag snapplan-plan:p --addtag snapplan-role:backup backup"
+        );
+        assert_eq!(
+            extend_lv(&lv("backup", "home_bk"), &SizeArg::Bytes(1024)),
+            ["lvextend", "--size", "1024b", "backup/home_bk"]
+        );
+    }
+
+    #[test]
+    fn mark_backup_swaps_state_tags() {
+        assert_eq!(
+            mark_backup(&lv("backup", "root"), false),
+            [
+                "lvchange",
+                "--deltag",
+                TAG_STATE_COMPLETE,
+                "--addtag",
+                TAG_STATE_INCOMPLETE,
+                "backup/root"
+            ]
+        );
+        assert_eq!(
+            mark_backup(&lv("backup", "root"), true)[2],
+            TAG_STATE_INCOMPLETE
+        );
+        assert_eq!(
+            mark_backup(&lv("backup", "root"), true)[4],
+            TAG_STATE_COMPLETE
+        );
+    }
+
+    #[test]
+    fn vg_commands() {
+        assert_eq!(import_vg("backup"), ["vgimport", "backup"]);
+        assert_eq!(export_vg("backup"), ["vgexport", "backup"]);
+        assert_eq!(
+            activate_vg("backup", true),
+            ["vgchange", "--activate", "y", "backup"]
+        );
+        assert_eq!(
+            activate_vg("backup", false),
+            ["vgchange", "--activate", "n", "backup"]
+        );
+    }
+
+    #[test]
+    fn iscsi_commands() {
+        let (portal, iqn) = ("192.0.2.10:3260", "iqn.2026-01.org.example:backup");
+        assert_eq!(
+            iscsi_discover(portal).join(" "),
+            "iscsiadm --mode discovery --type sendtargets --portal 192.0.2.10:3260"
+        );
+        assert_eq!(
+            iscsi_login(portal, iqn).join(" "),
+            "iscsiadm --mode node --targetname iqn.2026-01.org.example:backup --portal 192.0.2.10:3260 --login"
+        );
+        assert_eq!(iscsi_logout(portal, iqn).last().unwrap(), "--logout");
+    }
+}
