@@ -73,61 +73,18 @@ pub fn run(args: Args) -> super::Result {
     }
 }
 
-/// The hook programs in `dir`: executable regular files (symlinks
-/// followed), in name order, skipping hidden files and editor backups
-/// (`.name`, `name~`), as run-parts users expect. A directory that cannot
-/// be read is [`HookList::NotListed`], so `plan` works on any machine.
+/// The hooks as `plan` shows them: the directory's executables when it can
+/// be read here, otherwise a note that they are listed at run time.
 pub fn list_hooks(dir: &Path) -> HookList {
-    use std::os::unix::fs::PermissionsExt;
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return HookList::NotListed;
-    };
-    let mut hooks = Vec::new();
-    for entry in entries {
-        let Ok(entry) = entry else {
-            return HookList::NotListed;
-        };
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        if name.starts_with('.') || name.ends_with('~') {
-            continue;
-        }
-        let path = entry.path();
-        match std::fs::metadata(&path) {
-            Ok(meta) if meta.is_file() && meta.permissions().mode() & 0o111 != 0 => {
-                hooks.push(path)
-            }
-            _ => {}
-        }
+    match crate::hooks::list_hooks(dir) {
+        Ok(listing) => HookList::Found(listing.hooks),
+        Err(_) => HookList::NotListed,
     }
-    hooks.sort();
-    HookList::Found(hooks)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::PermissionsExt;
-
-    #[test]
-    fn lists_executables_in_name_order() {
-        let dir = tempfile::tempdir().unwrap();
-        let write = |name: &str, mode: u32| {
-            let path = dir.path().join(name);
-            std::fs::write(&path, "#!/bin/sh\n").unwrap();
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
-        };
-        write("20-web", 0o755);
-        write("10-db", 0o700);
-        write("README", 0o644);
-        write(".hidden", 0o755);
-        write("30-old~", 0o755);
-        std::fs::create_dir(dir.path().join("40-dir")).unwrap();
-        assert_eq!(
-            list_hooks(dir.path()),
-            HookList::Found(vec![dir.path().join("10-db"), dir.path().join("20-web")])
-        );
-    }
 
     #[test]
     fn missing_directory_is_not_listed() {
