@@ -1,8 +1,18 @@
-//! `snapplan schema` (placeholder until its issue lands).
+//! `snapplan schema`: the plan's JSON Schema, for editors and CI linters.
 
+const AFTER_HELP: &str = "\
+Examples:
+  snapplan schema > schemas/plan.schema.json
+  # then, first line of a plan, for editors using yaml-language-server:
+  # yaml-language-server: $schema=../schemas/plan.schema.json";
+
+/// Print the JSON Schema (draft-07) of the plan file, with a description of
+/// every key, so that editors complete and check plans as you type.
 #[derive(Debug, clap::Args)]
+#[command(after_help = AFTER_HELP)]
 pub struct Args {}
 
 pub fn run(_args: Args) -> super::Result {
-    Err(miette::miette!("`snapplan schema` is not built yet"))
+    print!("{}", crate::plan::schema::plan_schema_json());
+    Ok(crate::ExitCode::Success)
 }
