@@ -111,7 +111,7 @@ fn yaml_options() -> serde_saphyr::Options {
             max_aliases: 1_000,
             max_anchors: 1_000,
             max_depth: 32,
-            max_documents: 1,
+            max_documents: 2,
             max_nodes: 50_000,
             max_total_scalar_bytes: MAX_PLAN_BYTES as usize,
             max_merge_keys: 100,
@@ -144,9 +144,37 @@ fn read_tree(text: &str) -> Result<Node, Problem> {
                 .unwrap_or_else(|| offset_of(text, l.line(), l.column()));
             SourceSpan::new(offset.min(text.len()).into(), 0)
         });
-        Problem::new("plan::yaml", format!("YAML error: {message}"), span)
-            .label("here")
-            .help("fix the YAML syntax here; `snapplan validate` checks the rest once it parses")
+        use serde_saphyr::Error as E;
+        // Alias errors may arrive wrapped (with their alias location), so
+        // the message is checked as well as the variant.
+        let too_costly = matches!(
+            e,
+            E::Budget { .. }
+                | E::AliasReplayCounterOverflow { .. }
+                | E::AliasReplayLimitExceeded { .. }
+                | E::AliasExpansionLimitExceeded { .. }
+                | E::AliasReplayStackDepthExceeded { .. }
+        ) || message.starts_with("YAML document too large or too complex");
+        if too_costly {
+            let detail = message
+                .strip_prefix("YAML document too large or too complex: ")
+                .unwrap_or(&message);
+            Problem::new(
+                "plan::too_complex",
+                format!("this YAML is too large or too deeply nested for a plan ({detail})"),
+                span,
+            )
+            .label("limit reached here")
+            .help("a plan is small: at most 32 levels deep, 1000 aliases and 10000 replayed alias events; is this the right file?")
+        } else if matches!(e, E::MultipleDocuments { .. }) {
+            Problem::new("plan::yaml", "a plan is one YAML document, this file has several", span)
+                .label("a second document starts here")
+                .help("put each plan in its own file")
+        } else {
+            Problem::new("plan::yaml", format!("YAML error: {message}"), span)
+                .label("here")
+                .help("fix the YAML syntax here; `snapplan validate` checks the rest once it parses")
+        }
     })
 }
 
@@ -170,6 +198,109 @@ fn offset_of(text: &str, line: u64, column: u64) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    const HOME: &str = include_str!("../../plans/home-server.yaml");
+
+    /// Pieces of YAML and plan syntax, so that random documents get past
+    /// the tokenizer often enough to reach the deeper stages.
+    const TOKENS: &[&str] = &[
+        "\n",
+        "  ",
+        "- ",
+        ": ",
+        "[",
+        "]",
+        "{",
+        "}",
+        ",",
+        "&a ",
+        "*a",
+        "<<: *a",
+        "!!str ",
+        "\"",
+        "'",
+        "#",
+        "|",
+        ">",
+        "---",
+        "...",
+        "~",
+        "null",
+        "true",
+        "yes",
+        "1",
+        "-1",
+        "1e400",
+        "0x1F",
+        "99999999999999999999999",
+        "2GiB",
+        "20%",
+        "60MiB/s",
+        "unlimited",
+        "1h30m",
+        "0s",
+        "version",
+        "name",
+        "target",
+        "vg",
+        "volumes",
+        "lv",
+        "vg0/root",
+        "after",
+        "hooks",
+        "dir",
+        "timeout",
+        "iscsi",
+        "portal",
+        "iqn",
+        "snapshot_size",
+        "bandwidth",
+        "verify",
+        "\u{0}",
+        "é",
+        "\t",
+        "%YAML 1.2",
+        "? ",
+    ];
+
+    fn parse_never_panics(text: &str) {
+        // Ok or Err are both fine; a panic fails the test. Rendering must
+        // not panic either (spans must lie inside the text).
+        if let Err(e) = parse("fuzz.yaml", text) {
+            let _ = crate::plan::diagnostic::render_plain(&e);
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn random_text_never_panics(text in ".{0,400}") {
+            parse_never_panics(&text);
+        }
+
+        #[test]
+        fn token_soup_never_panics(tokens in prop::collection::vec(prop::sample::select(TOKENS), 0..120)) {
+            parse_never_panics(&tokens.concat());
+        }
+
+        #[test]
+        fn mutated_plans_never_panic(
+            edits in prop::collection::vec((any::<prop::sample::Index>(), 0..3u8, prop::sample::select(TOKENS)), 1..8)
+        ) {
+            let mut text: Vec<char> = HOME.chars().collect();
+            for (at, kind, token) in edits {
+                let i = at.index(text.len() + 1);
+                match kind {
+                    0 => { text.splice(i..i, token.chars()); }
+                    1 => { if i < text.len() { text.remove(i); } }
+                    _ => { text.truncate(i); }
+                }
+            }
+            parse_never_panics(&text.into_iter().collect::<String>());
+        }
+    }
 
     #[test]
     fn offsets_from_line_and_column() {

@@ -235,6 +235,10 @@ impl Reader {
         .label(format!("this is {found}"));
         if !help.is_empty() {
             problem = problem.help(help.to_string());
+        } else if node.value == Value::Null {
+            problem = problem.help(format!(
+                "`{key}:` has nothing after it: give it a value, indent its keys under it, or remove the line"
+            ));
         }
         self.push(problem);
     }

@@ -2,3 +2,4 @@
 //! outside, through the built `snapplan` binary.
 
 mod support;
+mod validate;
