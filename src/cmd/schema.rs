@@ -6,8 +6,10 @@ Examples:
   # then, first line of a plan, for editors using yaml-language-server:
   # yaml-language-server: $schema=../schemas/plan.schema.json";
 
-/// Print the JSON Schema (draft-07) of the plan file, with a description of
-/// every key, so that editors complete and check plans as you type.
+/// Print the plan's JSON Schema (draft-07)
+///
+/// The schema describes every key of a plan file, so that editors complete
+/// and check plans as you type. schemas/plan.schema.json is this output.
 #[derive(Debug, clap::Args)]
 #[command(after_help = AFTER_HELP)]
 pub struct Args {}

@@ -14,9 +14,12 @@ Examples:
 
 Exit codes: 0 every plan is valid, 2 at least one is not (all are reported).";
 
-/// Check plans for every mistake snapplan can find without looking at the
-/// machine: YAML syntax, unknown or missing keys, bad sizes, rates and
-/// durations, invalid names, colliding volumes, unknown or cyclic `after:`.
+/// Check plans without touching the system
+///
+/// Reports every mistake snapplan can find without looking at the machine,
+/// all at once and each at its place in the file: YAML syntax, unknown or
+/// missing keys, bad sizes, rates and durations, invalid names, colliding
+/// volumes, unknown or cyclic `after:`.
 #[derive(Debug, clap::Args)]
 #[command(after_help = AFTER_HELP)]
 pub struct Args {

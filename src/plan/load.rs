@@ -123,6 +123,9 @@ fn yaml_options() -> serde_saphyr::Options {
         },
         // Duplicates reach the tree so that both places can be shown.
         duplicate_keys: serde_saphyr::DuplicateKeyPolicy::PassThrough,
+        // A tag snapplan does not know (`!secret x`) would be silently
+        // dropped otherwise.
+        reject_unsupported_tags: true,
         // YAML 1.2: `yes`, `no`, `on`, `off` are strings, not booleans.
         strict_booleans: true,
         with_snippet: false,

@@ -14,9 +14,6 @@ use super::names::{check_lv, check_plan_name, check_vg};
 use super::raw::{RawIscsi, RawPlan, RawVolume, Sp};
 use super::units::{UnitError, parse_duration, parse_rate, parse_size};
 
-/// The snapshot size when neither the volume nor `defaults` gives one:
-/// room for a fifth of the origin to change during the backup.
-pub const DEFAULT_SNAPSHOT_SIZE: SnapshotSize = SnapshotSize::PercentOfOrigin(20.0);
 /// Plan language versions this snapplan reads.
 pub const SUPPORTED_VERSIONS: &[u64] = &[1];
 
@@ -690,6 +687,73 @@ fn check_iqn(name: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plan::parse;
+    use std::time::Duration;
+
+    const MINIMAL: &str =
+        "version: 1\nname: m\ntarget:\n  vg: backup\nvolumes:\n  - lv: vg0/root\n";
+
+    #[test]
+    fn defaults_apply_when_the_plan_says_nothing() {
+        let plan = parse("m.yaml", MINIMAL).unwrap();
+        assert_eq!(
+            plan,
+            Plan {
+                name: "m".into(),
+                state_dir: DEFAULT_STATE_DIR.into(),
+                hooks: None,
+                target: Target {
+                    vg: "backup".into(),
+                    iscsi: None,
+                    export: false,
+                },
+                volumes: vec![Volume {
+                    name: "root".into(),
+                    source: LvPath {
+                        vg: "vg0".into(),
+                        lv: "root".into(),
+                    },
+                    target_lv: "root".into(),
+                    snapshot_size: DEFAULT_SNAPSHOT_SIZE,
+                    bandwidth: Bandwidth::Unlimited,
+                    verify: true,
+                    after: vec![],
+                }],
+            }
+        );
+    }
+
+    #[test]
+    fn volumes_override_defaults() {
+        let text = "version: 1\nname: m\ndefaults:\n  snapshot_size: 1G\n  bandwidth: 10M/s\n  verify: false\nhooks:\n  dir: /h\ntarget:\n  vg: backup\nvolumes:\n  - lv: vg0/a\n  - lv: vg0/b\n    name: bee\n    snapshot_size: 50%\n    bandwidth: unlimited\n    verify: true\n    target_lv: b_bk\n    after: [a]\n";
+        let plan = parse("m.yaml", text).unwrap();
+        let [a, b] = &plan.volumes[..] else { panic!() };
+        assert_eq!(a.snapshot_size, SnapshotSize::Bytes(1 << 30));
+        assert_eq!(a.bandwidth, Bandwidth::BytesPerSecond(10 << 20));
+        assert!(!a.verify);
+        assert_eq!((b.name.as_str(), b.target_lv.as_str()), ("bee", "b_bk"));
+        assert_eq!(b.snapshot_size, SnapshotSize::PercentOfOrigin(50.0));
+        assert_eq!(b.bandwidth, Bandwidth::Unlimited);
+        assert!(b.verify);
+        assert_eq!(b.after, ["a"]);
+        assert_eq!(plan.hooks.unwrap().timeout, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn problems_come_in_file_order_with_codes() {
+        let text = "version: 1\nname: m\ntarget:\n  vg: backup\nvolumes:\n  - lv: vg0/a\n    after: [zzz]\n  - lv: vg0/a\n";
+        let error = parse("m.yaml", text).unwrap_err();
+        let codes: Vec<_> = error.problems().iter().map(|p| p.code).collect();
+        assert_eq!(
+            codes,
+            [
+                "plan::unknown_volume",
+                "plan::duplicate_volume",
+                "plan::duplicate_source",
+                "plan::duplicate_target"
+            ]
+        );
+    }
 
     #[test]
     fn portals() {
