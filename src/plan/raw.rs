@@ -227,9 +227,15 @@ impl Reader {
 
     fn type_error(&mut self, node: &Node, key: &str, expected: &str, help: &str) {
         let found = node.value.kind();
+        // Keys are quoted; descriptions such as "volume 2" are not.
+        let subject = if key.contains(' ') {
+            key.to_string()
+        } else {
+            format!("`{key}`")
+        };
         let mut problem = Problem::new(
             "plan::wrong_type",
-            format!("`{key}` must be {expected}, not {found}"),
+            format!("{subject} must be {expected}, not {found}"),
             node.span,
         )
         .label(format!("this is {found}"));

@@ -117,4 +117,29 @@ mod tests {
         }
         assert!(!plan_schema_json().contains("\"null\""));
     }
+
+    /// docs/plan.md documents every key the schema knows.
+    #[test]
+    fn plan_reference_documents_every_key() {
+        let doc = include_str!("../../docs/plan.md");
+        let all = [
+            raw::PLAN_KEYS,
+            raw::DEFAULTS_KEYS,
+            raw::HOOKS_KEYS,
+            raw::TARGET_KEYS,
+            raw::VOLUME_KEYS,
+        ];
+        for key in all.concat() {
+            assert!(
+                doc.contains(&format!("| `{key}` |")),
+                "docs/plan.md lacks a row for `{key}`"
+            );
+        }
+        for key in raw::ISCSI_KEYS {
+            assert!(
+                doc.contains(&format!("| `iscsi.{key}` |")),
+                "docs/plan.md lacks `iscsi.{key}`"
+            );
+        }
+    }
 }

@@ -434,6 +434,34 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Whole numbers with any spelling of a unit scale exactly, or are
+        /// refused as too large: never wrapped around.
+        #[test]
+        fn whole_sizes_scale_exactly(n in 1u64.., unit in 0usize..9, upper in proptest::bool::ANY) {
+            let (spelling, mult) = [
+                ("b", 1u128), ("k", 1 << 10), ("kib", 1 << 10), ("m", 1 << 20), ("mib", 1 << 20),
+                ("g", 1 << 30), ("gib", 1 << 30), ("t", 1 << 40), ("tib", 1 << 40),
+            ][unit];
+            let spelling = if upper { spelling.to_uppercase() } else { spelling.to_string() };
+            let exact = u128::from(n) * mult;
+            match parse_size(&format!("{n}{spelling}")) {
+                Ok(Bytes(bytes)) => proptest::prop_assert_eq!(u128::from(bytes), exact),
+                Ok(other) => proptest::prop_assert!(false, "{other:?}"),
+                Err(e) => proptest::prop_assert!(exact > u128::from(u64::MAX) && e.out_of_range),
+            }
+        }
+
+        /// Decimals round up to the next byte, never down.
+        #[test]
+        fn decimal_sizes_round_up(int in 0u64..1_000_000, frac in 1u32..1000) {
+            let text = format!("{int}.{frac:03}K");
+            let exact_thousandths = (u128::from(int) * 1000 + u128::from(frac)) * 1024;
+            let expected = exact_thousandths.div_ceil(1000);
+            proptest::prop_assert_eq!(parse_size(&text), Ok(Bytes(expected as u64)));
+        }
+    }
+
     /// The schema patterns and the parsers agree on what is well-formed
     /// (range checks such as "not zero" are the parser's alone).
     #[test]
