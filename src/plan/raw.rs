@@ -206,8 +206,8 @@ fn belongs_under(key: &str) -> Option<&'static str> {
 
 /// Collects problems while the tree is read.
 #[derive(Default)]
-pub struct Reader {
-    pub problems: Vec<Problem>,
+pub(crate) struct Reader {
+    pub(crate) problems: Vec<Problem>,
 }
 
 /// The entries of one YAML mapping, by key, after unknown and duplicate
@@ -401,7 +401,7 @@ impl<'a> Fields<'a> {
 /// Reads the tree into a [`RawPlan`]. `None` when a required key is missing
 /// or has the wrong type; the reasons are in `reader.problems`, together
 /// with every other structural problem found on the way.
-pub fn from_tree(reader: &mut Reader, root: &Node) -> Option<RawPlan> {
+pub(crate) fn from_tree(reader: &mut Reader, root: &Node) -> Option<RawPlan> {
     if root.value == Value::Null {
         reader.push(
             Problem::new("plan::empty", "the plan is empty", root.span)
