@@ -133,11 +133,25 @@ pub enum LoadError {
 }
 
 fn summary(path: &str, problems: &[Problem]) -> String {
-    match problems.len() {
-        1 => format!("{path} is not a valid plan: 1 problem"),
-        n => format!("{path} is not a valid plan: {n} problems"),
+    let (more, listed): (Vec<&Problem>, Vec<&Problem>) =
+        problems.iter().partition(|p| p.code == MORE_PROBLEMS_CODE);
+    let hidden: usize = more
+        .iter()
+        .filter_map(|p| p.message.split(' ').next()?.parse::<usize>().ok())
+        .sum();
+    match (listed.len(), hidden) {
+        (1, 0) => format!("{path} is not a valid plan: 1 problem"),
+        (n, 0) => format!("{path} is not a valid plan: {n} problems"),
+        (n, hidden) => format!(
+            "{path} is not a valid plan: {} problems (the first {n} shown)",
+            n + hidden
+        ),
     }
 }
+
+/// The code of the last problem of a truncated list, whose message starts
+/// with the number of problems not shown.
+pub const MORE_PROBLEMS_CODE: &str = "plan::more_problems";
 
 impl LoadError {
     /// The problems found in the plan's content (empty when the file could

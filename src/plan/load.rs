@@ -95,9 +95,34 @@ pub fn parse(source_name: &str, text: &str) -> Result<Plan, LoadError> {
         Some(plan) if problems.is_empty() => Ok(plan),
         _ => {
             problems.sort_by_key(Problem::offset);
-            Err(invalid(problems))
+            Err(invalid(shown(problems)))
         }
     }
+}
+
+/// Most problems shown for one file: beyond this the admin learns nothing
+/// new, and rendering thousands of snippets would take minutes.
+pub const MAX_PROBLEMS_SHOWN: usize = 50;
+
+/// The first [`MAX_PROBLEMS_SHOWN`] problems, then one that says how many
+/// more there are and points at the next.
+fn shown(mut problems: Vec<Problem>) -> Vec<Problem> {
+    if problems.len() <= MAX_PROBLEMS_SHOWN {
+        return problems;
+    }
+    let more = problems.len() - MAX_PROBLEMS_SHOWN;
+    let next = problems[MAX_PROBLEMS_SHOWN].labels[0].0;
+    problems.truncate(MAX_PROBLEMS_SHOWN);
+    problems.push(
+        Problem::new(
+            super::diagnostic::MORE_PROBLEMS_CODE,
+            format!("{more} more problems are not shown"),
+            next,
+        )
+        .label("the next one is here")
+        .help("fix the problems above and run `snapplan validate` again"),
+    );
+    problems
 }
 
 /// Bounds on what a plan may cost to parse: plans are tiny, so these are
@@ -128,6 +153,8 @@ fn yaml_options() -> serde_saphyr::Options {
         reject_unsupported_tags: true,
         // YAML 1.2: `yes`, `no`, `on`, `off` are strings, not booleans.
         strict_booleans: true,
+        // YAML 1.2 again: `1_000` is a string, not a number.
+        underscored_numbers_as_strings: true,
         with_snippet: false,
     }
 }
@@ -303,6 +330,26 @@ mod tests {
             }
             parse_never_panics(&text.into_iter().collect::<String>());
         }
+    }
+
+    #[test]
+    fn thousands_of_problems_are_cut_to_the_first_ones() {
+        let mut text = String::from("version: 1\nname: x\ntarget: {vg: b}\nvolumes:\n");
+        for i in 0..2000 {
+            text.push_str(&format!("  - {{lv: l{i}}}\n"));
+        }
+        let error = parse("many.yaml", &text).unwrap_err();
+        let problems = error.problems();
+        assert_eq!(problems.len(), MAX_PROBLEMS_SHOWN + 1);
+        assert_eq!(
+            problems[MAX_PROBLEMS_SHOWN].message,
+            "1950 more problems are not shown"
+        );
+        assert!(
+            error
+                .to_string()
+                .ends_with("2000 problems (the first 50 shown)")
+        );
     }
 
     #[test]

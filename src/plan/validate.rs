@@ -485,37 +485,55 @@ impl Checker<'_> {
     }
 
     fn report_cycle(&mut self, volumes: &[Volume], cycle: &[(usize, usize, SourceSpan)]) {
-        let mut path: Vec<&str> = cycle
+        // A long cycle is shown by its first steps: the point is to find
+        // one entry to remove, and a thousand labels help nobody.
+        let shown = &cycle[..cycle.len().min(MAX_CYCLE_STEPS_SHOWN)];
+        let mut path: Vec<&str> = shown
             .iter()
             .map(|(from, _, _)| volumes[*from].name.as_str())
             .collect();
+        if shown.len() < cycle.len() {
+            path.push("...");
+        }
         path.push(&volumes[cycle[0].0].name);
-        let (first_from, first_to, first_span) = cycle[0];
+        let length = if shown.len() < cycle.len() {
+            format!(" ({} volumes)", cycle.len())
+        } else {
+            String::new()
+        };
+        let waits = |(from, to, _): &(usize, usize, SourceSpan)| {
+            format!(
+                "`{}` waits for `{}`",
+                volumes[*from].name, volumes[*to].name
+            )
+        };
         let mut problem = Problem::new(
             "plan::after_cycle",
             format!(
-                "`after:` makes volumes wait for each other in a cycle: {}",
+                "`after:` makes volumes wait for each other in a cycle{length}: {}",
                 path.join(" -> ")
             ),
-            first_span,
+            shown[0].2,
         )
-        .label(format!(
-            "`{}` waits for `{}`",
-            volumes[first_from].name, volumes[first_to].name
-        ));
-        for &(from, to, span) in &cycle[1..] {
-            problem = problem.also(
-                span,
-                format!("`{}` waits for `{}`", volumes[from].name, volumes[to].name),
-            );
+        .label(waits(&shown[0]));
+        for step in &shown[1..] {
+            problem = problem.also(step.2, waits(step));
         }
         self.problems
             .push(problem.help("remove one of these `after:` entries to break the cycle"));
     }
 }
 
-/// Every elementary cycle found by a depth-first search (one per back
-/// edge), as (waiting volume, awaited volume, where it is written) steps.
+/// How many steps of one cycle a diagnostic shows.
+const MAX_CYCLE_STEPS_SHOWN: usize = 8;
+/// How many cycles are reported; fixing these usually fixes the rest, and
+/// the bound keeps hostile plans cheap.
+const MAX_CYCLES_REPORTED: usize = 10;
+
+/// One elementary cycle per back edge of a depth-first search (at most
+/// [`MAX_CYCLES_REPORTED`]), each as (waiting volume, awaited volume, where
+/// it is written) steps. Iterative, so that a plan with thousands of
+/// chained volumes cannot exhaust the stack.
 fn find_cycles(edges: &[Vec<(usize, SourceSpan)>]) -> Vec<Vec<(usize, usize, SourceSpan)>> {
     #[derive(Clone, Copy, PartialEq)]
     enum State {
@@ -523,41 +541,44 @@ fn find_cycles(edges: &[Vec<(usize, SourceSpan)>]) -> Vec<Vec<(usize, usize, Sou
         Open,
         Done,
     }
-    fn visit(
-        node: usize,
-        edges: &[Vec<(usize, SourceSpan)>],
-        state: &mut [State],
-        stack: &mut Vec<(usize, usize, SourceSpan)>,
-        cycles: &mut Vec<Vec<(usize, usize, SourceSpan)>>,
-    ) {
-        state[node] = State::Open;
-        for &(next, span) in &edges[node] {
+    let mut state = vec![State::New; edges.len()];
+    let mut cycles = Vec::new();
+    for root in 0..edges.len() {
+        if state[root] != State::New {
+            continue;
+        }
+        state[root] = State::Open;
+        // Volumes being visited with the index of their next edge, and the
+        // edges that led to them (one fewer: the root has none).
+        let mut frames: Vec<(usize, usize)> = vec![(root, 0)];
+        let mut path: Vec<(usize, usize, SourceSpan)> = Vec::new();
+        while let Some((node, next_edge)) = frames.last_mut() {
+            let node = *node;
+            let Some(&(next, span)) = edges[node].get(*next_edge) else {
+                state[node] = State::Done;
+                frames.pop();
+                path.pop();
+                continue;
+            };
+            *next_edge += 1;
             match state[next] {
-                State::Open => {
-                    // The cycle is the part of the stack from `next` on.
-                    let start = stack
+                State::Open if cycles.len() < MAX_CYCLES_REPORTED => {
+                    // The cycle is the part of the path from `next` on.
+                    let start = path
                         .iter()
                         .position(|(from, _, _)| *from == next)
-                        .unwrap_or(stack.len());
-                    let mut cycle = stack[start..].to_vec();
+                        .unwrap_or(path.len());
+                    let mut cycle = path[start..].to_vec();
                     cycle.push((node, next, span));
                     cycles.push(cycle);
                 }
                 State::New => {
-                    stack.push((node, next, span));
-                    visit(next, edges, state, stack, cycles);
-                    stack.pop();
+                    state[next] = State::Open;
+                    path.push((node, next, span));
+                    frames.push((next, 0));
                 }
-                State::Done => {}
+                State::Open | State::Done => {}
             }
-        }
-        state[node] = State::Done;
-    }
-    let mut state = vec![State::New; edges.len()];
-    let mut cycles = Vec::new();
-    for start in 0..edges.len() {
-        if state[start] == State::New {
-            visit(start, edges, &mut state, &mut Vec::new(), &mut cycles);
         }
     }
     cycles
@@ -819,5 +840,14 @@ mod tests {
         let path: Vec<_> = cycles[0].iter().map(|(a, b, _)| (*a, *b)).collect();
         assert_eq!(path, vec![(0, 1), (1, 2), (2, 0)]);
         assert!(find_cycles(&[vec![(1, s)], vec![]]).is_empty());
+        // Two cycles sharing volume 0: 0 -> 1 -> 0 and 0 -> 2 -> 0.
+        let edges = vec![vec![(1, s), (2, s)], vec![(0, s)], vec![(0, s)]];
+        assert_eq!(find_cycles(&edges).len(), 2);
+        // A long chain closing on itself: found whole, without recursion.
+        let n = 100_000;
+        let edges: Vec<_> = (0..n).map(|i| vec![((i + 1) % n, s)]).collect();
+        let cycles = find_cycles(&edges);
+        assert_eq!(cycles.len(), 1);
+        assert_eq!(cycles[0].len(), n);
     }
 }
