@@ -64,6 +64,28 @@ pub struct RawPlan {
     /// suspend window: put the fastest-changing volume first.
     #[schemars(length(min = 1))]
     pub volumes: Sp<Vec<RawVolume>>,
+    /// What could not be read (and is already reported): checks that
+    /// depend on it are skipped rather than report follow-up noise.
+    #[schemars(skip)]
+    pub incomplete: Incomplete,
+}
+
+/// Parts of the plan that were missing or malformed. Placeholders stand in
+/// for them so that every other check still runs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Incomplete {
+    /// `version` or `name` (placeholders are valid values).
+    pub header: bool,
+    /// `target` or `target.vg`.
+    pub target: bool,
+    /// `volumes`, or one of its entries (which is left out).
+    pub volumes: bool,
+}
+
+impl Incomplete {
+    pub fn any(self) -> bool {
+        self.header || self.target || self.volumes
+    }
 }
 
 /// Defaults for every volume.
@@ -398,9 +420,10 @@ impl<'a> Fields<'a> {
     }
 }
 
-/// Reads the tree into a [`RawPlan`]. `None` when a required key is missing
-/// or has the wrong type; the reasons are in `reader.problems`, together
-/// with every other structural problem found on the way.
+/// Reads the tree into a [`RawPlan`], reporting every structural problem to
+/// `reader`. `None` only when the document is not a mapping at all; missing
+/// or malformed parts are replaced by placeholders and marked in
+/// [`RawPlan::incomplete`], so that the meaning checks still run on the rest.
 pub(crate) fn from_tree(reader: &mut Reader, root: &Node) -> Option<RawPlan> {
     if root.value == Value::Null {
         reader.push(
@@ -491,7 +514,6 @@ pub(crate) fn from_tree(reader: &mut Reader, root: &Node) -> Option<RawPlan> {
         };
         Some(RawHooks { dir: dir?, timeout })
     });
-    let hooks_ok = fields.get("hooks").is_none() || hooks.is_some();
     let target = match fields.get("target") {
         None => {
             reader.missing(
@@ -517,14 +539,45 @@ pub(crate) fn from_tree(reader: &mut Reader, root: &Node) -> Option<RawPlan> {
         }
         Some(node) => read_volumes(reader, node),
     };
+    let start = SourceSpan::new(root.span.offset().into(), 0);
+    let placeholder = |value: &str| Sp {
+        value: value.to_string(),
+        span: start,
+    };
+    let mut incomplete = Incomplete {
+        header: version.is_none() || name.is_none(),
+        target: target.is_none(),
+        volumes: false,
+    };
+    let volumes = match volumes {
+        Some((volumes, complete)) => {
+            incomplete.volumes = !complete;
+            volumes
+        }
+        None => {
+            incomplete.volumes = true;
+            Sp {
+                value: Vec::new(),
+                span: start,
+            }
+        }
+    };
     Some(RawPlan {
-        version: version?,
-        name: name?,
+        version: version.unwrap_or(Sp {
+            value: 1,
+            span: start,
+        }),
+        name: name.unwrap_or_else(|| placeholder("plan")),
         state_dir,
         defaults,
-        hooks: if hooks_ok { hooks } else { return None },
-        target: target?,
-        volumes: volumes?,
+        hooks,
+        target: target.unwrap_or_else(|| RawTarget {
+            vg: placeholder("backup"),
+            iscsi: None,
+            export: None,
+        }),
+        volumes,
+        incomplete,
     })
 }
 
@@ -566,16 +619,14 @@ fn read_target(reader: &mut Reader, node: &Node, owner: SourceSpan) -> Option<Ra
     };
     Some(RawTarget {
         vg: vg?,
-        iscsi: match iscsi {
-            None => None,
-            Some(Some(i)) => Some(i),
-            Some(None) => return None,
-        },
+        // An incomplete `iscsi` is already reported; leave it out.
+        iscsi: iscsi.flatten(),
         export,
     })
 }
 
-fn read_volumes(reader: &mut Reader, node: &Node) -> Option<Sp<Vec<RawVolume>>> {
+/// The volumes that could be read, and whether that is all of them.
+fn read_volumes(reader: &mut Reader, node: &Node) -> Option<(Sp<Vec<RawVolume>>, bool)> {
     let Value::Seq(items) = &node.value else {
         reader.type_error(
             node,
@@ -593,10 +644,11 @@ fn read_volumes(reader: &mut Reader, node: &Node) -> Option<Sp<Vec<RawVolume>>> 
             None => complete = false,
         }
     }
-    complete.then_some(Sp {
+    let volumes = Sp {
         value: volumes,
         span: node.span,
-    })
+    };
+    Some((volumes, complete))
 }
 
 fn read_volume(reader: &mut Reader, node: &Node, index: usize) -> Option<RawVolume> {

@@ -53,7 +53,9 @@ pub fn validate(raw: &RawPlan, problems: &mut Vec<Problem>) -> Option<Plan> {
     });
 
     let target_vg = &raw.target.vg;
-    if let Err(why) = check_vg(&target_vg.value) {
+    if raw.incomplete.target {
+        // Missing or malformed: reported already, the placeholder is valid.
+    } else if let Err(why) = check_vg(&target_vg.value) {
         cx.bad_name(
             "target.vg",
             target_vg,
@@ -67,7 +69,7 @@ pub fn validate(raw: &RawPlan, problems: &mut Vec<Problem>) -> Option<Plan> {
         export: raw.target.export.as_ref().is_some_and(|e| e.value),
     };
 
-    if raw.volumes.value.is_empty() {
+    if raw.volumes.value.is_empty() && !raw.incomplete.volumes {
         cx.problems.push(
             Problem::new(
                 "plan::no_volumes",
@@ -100,10 +102,14 @@ pub fn validate(raw: &RawPlan, problems: &mut Vec<Problem>) -> Option<Plan> {
         });
     }
 
-    cx.unique_volumes(&raw.volumes.value, &volumes, &target.vg);
-    cx.ordering(&raw.volumes.value, &volumes);
+    let target_vg = (!raw.incomplete.target).then_some(target.vg.as_str());
+    cx.unique_volumes(&raw.volumes.value, &volumes, target_vg);
+    if !raw.incomplete.volumes {
+        // With a volume left out, `after:` may name it: no guessing.
+        cx.ordering(&raw.volumes.value, &volumes);
+    }
 
-    (problems.len() == before).then_some(Plan {
+    (problems.len() == before && !raw.incomplete.any()).then_some(Plan {
         name,
         state_dir,
         hooks,
@@ -307,7 +313,7 @@ impl Checker<'_> {
 
     /// Names, origins and backup LVs must not collide: a collision means two
     /// copies fighting over one LV, or a backup overwriting an origin.
-    fn unique_volumes(&mut self, raw: &[RawVolume], volumes: &[Volume], target_vg: &str) {
+    fn unique_volumes(&mut self, raw: &[RawVolume], volumes: &[Volume], target_vg: Option<&str>) {
         let mut names: HashMap<&str, usize> = HashMap::new();
         let mut sources: HashMap<&LvPath, usize> = HashMap::new();
         let mut targets: HashMap<&str, usize> = HashMap::new();
@@ -359,16 +365,17 @@ impl Checker<'_> {
                     .target_lv
                     .as_ref()
                     .map_or(raw[first].lv.span, |t| t.span);
+                let backup = match target_vg {
+                    Some(vg) => format!("{vg}/{}", v.target_lv),
+                    None => v.target_lv.clone(),
+                };
                 self.problems.push(
                     Problem::new(
                         "plan::duplicate_target",
-                        format!(
-                            "two volumes would be backed up to the same LV {target_vg}/{}",
-                            v.target_lv
-                        ),
+                        format!("two volumes would be backed up to the same LV {backup}"),
                         target_span,
                     )
-                    .label(format!("backed up to {target_vg}/{}", v.target_lv))
+                    .label(format!("backed up to {backup}"))
                     .also(first_span, "so is this one")
                     .help("each backup needs its own LV: set `target_lv:` on one of them"),
                 );
@@ -377,6 +384,9 @@ impl Checker<'_> {
             }
         }
         // A backup LV that is also an origin would be overwritten by a copy.
+        let Some(target_vg) = target_vg else {
+            return;
+        };
         for (i, v) in volumes.iter().enumerate() {
             let backup = LvPath {
                 vg: target_vg.into(),
