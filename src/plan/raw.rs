@@ -90,7 +90,7 @@ impl Incomplete {
 
 /// Defaults for every volume.
 #[derive(Debug, Clone, Default, PartialEq, JsonSchema)]
-#[schemars(deny_unknown_fields)]
+#[schemars(rename = "Defaults", deny_unknown_fields)]
 pub struct RawDefaults {
     /// Copy-on-write space for each snapshot: a binary size such as `2GiB`
     /// (B, K/KiB, M/MiB, G/GiB, T/TiB, case-insensitive) or a percentage of
@@ -109,7 +109,7 @@ pub struct RawDefaults {
 
 /// Hook scripts.
 #[derive(Debug, Clone, PartialEq, JsonSchema)]
-#[schemars(deny_unknown_fields)]
+#[schemars(rename = "Hooks", deny_unknown_fields)]
 pub struct RawHooks {
     /// Absolute directory of hook scripts. Every executable file in it is
     /// run with `suspend` in name order before the snapshots, and with
@@ -125,7 +125,7 @@ pub struct RawHooks {
 
 /// The backup target.
 #[derive(Debug, Clone, PartialEq, JsonSchema)]
-#[schemars(deny_unknown_fields)]
+#[schemars(rename = "Target", deny_unknown_fields)]
 pub struct RawTarget {
     /// Volume group that holds the backup LVs. The backup of `vg0/root` is
     /// `<vg>/root` unless the volume sets `target_lv`.
@@ -141,7 +141,7 @@ pub struct RawTarget {
 
 /// An iSCSI target.
 #[derive(Debug, Clone, PartialEq, JsonSchema)]
-#[schemars(deny_unknown_fields)]
+#[schemars(rename = "Iscsi", deny_unknown_fields)]
 pub struct RawIscsi {
     /// `host` or `host:port` (port defaults to 3260); an IPv6 address is
     /// written in brackets, e.g. `[2001:db8::1]:3260`.
@@ -156,7 +156,7 @@ pub struct RawIscsi {
 
 /// One logical volume to back up.
 #[derive(Debug, Clone, PartialEq, JsonSchema)]
-#[schemars(deny_unknown_fields)]
+#[schemars(rename = "Volume", deny_unknown_fields)]
 pub struct RawVolume {
     /// The origin LV as `vg/lv`.
     #[schemars(regex(

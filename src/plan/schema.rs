@@ -94,11 +94,11 @@ mod tests {
         let s = schema();
         let d = &s["definitions"];
         assert_eq!(keys(&s), sorted(raw::PLAN_KEYS));
-        assert_eq!(keys(&d["RawDefaults"]), sorted(raw::DEFAULTS_KEYS));
-        assert_eq!(keys(&d["RawHooks"]), sorted(raw::HOOKS_KEYS));
-        assert_eq!(keys(&d["RawTarget"]), sorted(raw::TARGET_KEYS));
-        assert_eq!(keys(&d["RawIscsi"]), sorted(raw::ISCSI_KEYS));
-        assert_eq!(keys(&d["RawVolume"]), sorted(raw::VOLUME_KEYS));
+        assert_eq!(keys(&d["Defaults"]), sorted(raw::DEFAULTS_KEYS));
+        assert_eq!(keys(&d["Hooks"]), sorted(raw::HOOKS_KEYS));
+        assert_eq!(keys(&d["Target"]), sorted(raw::TARGET_KEYS));
+        assert_eq!(keys(&d["Iscsi"]), sorted(raw::ISCSI_KEYS));
+        assert_eq!(keys(&d["Volume"]), sorted(raw::VOLUME_KEYS));
     }
 
     /// Every key has a description and forbids unknown siblings; nothing

@@ -228,3 +228,143 @@ fn invalid_plans_have_located_diagnostics() {
         });
     }
 }
+
+/// A small JSON Schema checker for the keywords the plan schema uses, so
+/// that the schema itself is tested against real plans: it must accept
+/// every plan in plans/ and refuse plans that snapplan refuses for their
+/// shape.
+fn schema_errors(
+    schema: &serde_json::Value,
+    root: &serde_json::Value,
+    value: &serde_json::Value,
+    at: &str,
+) -> Vec<String> {
+    use serde_json::Value;
+    let mut errors = Vec::new();
+    if let Some(reference) = schema.get("$ref").and_then(Value::as_str) {
+        let name = reference.trim_start_matches("#/definitions/");
+        return schema_errors(&root["definitions"][name], root, value, at);
+    }
+    for sub in schema
+        .get("allOf")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        errors.extend(schema_errors(sub, root, value, at));
+    }
+    let type_ok = match schema.get("type").and_then(Value::as_str) {
+        Some("object") => value.is_object(),
+        Some("array") => value.is_array(),
+        Some("string") => value.is_string(),
+        Some("boolean") => value.is_boolean(),
+        Some("integer") => value.is_i64() || value.is_u64(),
+        _ => true,
+    };
+    if !type_ok {
+        errors.push(format!("{at}: wrong type"));
+        return errors;
+    }
+    if let (Some(pattern), Some(text)) = (
+        schema.get("pattern").and_then(Value::as_str),
+        value.as_str(),
+    ) {
+        if !regex::Regex::new(pattern).unwrap().is_match(text) {
+            errors.push(format!("{at}: {text:?} does not match {pattern}"));
+        }
+    }
+    if let (Some(min), Some(n)) = (
+        schema.get("minimum").and_then(Value::as_u64),
+        value.as_u64(),
+    ) {
+        if n < min {
+            errors.push(format!("{at}: below minimum"));
+        }
+    }
+    if let (Some(max), Some(n)) = (
+        schema.get("maximum").and_then(Value::as_u64),
+        value.as_u64(),
+    ) {
+        if n > max {
+            errors.push(format!("{at}: above maximum"));
+        }
+    }
+    if let Some(items) = value.as_array() {
+        if let Some(min) = schema.get("minItems").and_then(Value::as_u64) {
+            if (items.len() as u64) < min {
+                errors.push(format!("{at}: too few items"));
+            }
+        }
+        for (i, item) in items.iter().enumerate() {
+            errors.extend(schema_errors(
+                &schema["items"],
+                root,
+                item,
+                &format!("{at}[{i}]"),
+            ));
+        }
+    }
+    if let Some(object) = value.as_object() {
+        let properties = schema["properties"]
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        for required in schema
+            .get("required")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if !object.contains_key(required.as_str().unwrap()) {
+                errors.push(format!("{at}: missing {required}"));
+            }
+        }
+        for (key, item) in object {
+            match properties.get(key) {
+                Some(sub) => errors.extend(schema_errors(sub, root, item, &format!("{at}.{key}"))),
+                None if schema["additionalProperties"] == Value::Bool(false) => {
+                    errors.push(format!("{at}: unknown key {key}"))
+                }
+                None => {}
+            }
+        }
+    }
+    errors
+}
+
+#[test]
+fn schema_accepts_the_example_plans_and_refuses_misshapen_ones() {
+    let schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo_root().join("schemas/plan.schema.json")).unwrap(),
+    )
+    .unwrap();
+    let check = |yaml: &str| {
+        let value: serde_json::Value = serde_saphyr::from_str(yaml).unwrap();
+        schema_errors(&schema, &schema, &value, "plan")
+    };
+    for plan in ["plans/home-server.yaml", "plans/minimal.yaml"] {
+        let text = std::fs::read_to_string(repo_root().join(plan)).unwrap();
+        assert_eq!(check(&text), Vec::<String>::new(), "{plan}");
+    }
+    for (file, expected) in [
+        ("unknown-top-level-key.yaml", "unknown key volume"),
+        ("misplaced-key.yaml", "unknown key snapshot_size"),
+        ("unsupported-version.yaml", "above maximum"),
+        ("size-without-unit.yaml", "wrong type"),
+        ("rate-without-per-second.yaml", "does not match"),
+        ("duration-combined-units.yaml", "does not match"),
+        ("plan-name-path-trick.yaml", "does not match"),
+        ("relative-directories.yaml", "does not match"),
+        ("no-volumes.yaml", "too few items"),
+        ("missing-keys.yaml", "missing \"name\""),
+        ("wrong-types.yaml", "wrong type"),
+    ] {
+        let text =
+            std::fs::read_to_string(repo_root().join("tests/invalid_plans").join(file)).unwrap();
+        let errors = check(&text);
+        assert!(
+            errors.iter().any(|e| e.contains(expected)),
+            "{file}: expected {expected:?}, got {errors:?}"
+        );
+    }
+}
