@@ -265,35 +265,27 @@ fn schema_errors(
         errors.push(format!("{at}: wrong type"));
         return errors;
     }
-    if let (Some(pattern), Some(text)) = (
-        schema.get("pattern").and_then(Value::as_str),
-        value.as_str(),
-    ) {
-        if !regex::Regex::new(pattern).unwrap().is_match(text) {
-            errors.push(format!("{at}: {text:?} does not match {pattern}"));
-        }
+    if let Some(pattern) = schema.get("pattern").and_then(Value::as_str)
+        && let Some(text) = value.as_str()
+        && !regex::Regex::new(pattern).unwrap().is_match(text)
+    {
+        errors.push(format!("{at}: {text:?} does not match {pattern}"));
     }
-    if let (Some(min), Some(n)) = (
-        schema.get("minimum").and_then(Value::as_u64),
-        value.as_u64(),
-    ) {
-        if n < min {
-            errors.push(format!("{at}: below minimum"));
-        }
+    if let Some(min) = schema.get("minimum").and_then(Value::as_u64)
+        && value.as_u64().is_some_and(|n| n < min)
+    {
+        errors.push(format!("{at}: below minimum"));
     }
-    if let (Some(max), Some(n)) = (
-        schema.get("maximum").and_then(Value::as_u64),
-        value.as_u64(),
-    ) {
-        if n > max {
-            errors.push(format!("{at}: above maximum"));
-        }
+    if let Some(max) = schema.get("maximum").and_then(Value::as_u64)
+        && value.as_u64().is_some_and(|n| n > max)
+    {
+        errors.push(format!("{at}: above maximum"));
     }
     if let Some(items) = value.as_array() {
-        if let Some(min) = schema.get("minItems").and_then(Value::as_u64) {
-            if (items.len() as u64) < min {
-                errors.push(format!("{at}: too few items"));
-            }
+        if let Some(min) = schema.get("minItems").and_then(Value::as_u64)
+            && (items.len() as u64) < min
+        {
+            errors.push(format!("{at}: too few items"));
         }
         for (i, item) in items.iter().enumerate() {
             errors.extend(schema_errors(
