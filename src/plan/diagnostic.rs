@@ -187,12 +187,12 @@ pub fn did_you_mean<'a>(
 /// colour, fixed width, so that the output is stable.
 pub fn render_plain(diagnostic: &dyn Diagnostic) -> String {
     let mut out = String::new();
+    // Falls back to the bare message should a span ever be out of range.
     miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor())
         .with_width(100)
         .with_links(false)
         .render_report(&mut out, diagnostic)
-        .expect("rendering to a String cannot fail");
-    out
+        .map_or_else(|_| format!("{diagnostic}\n"), |()| out)
 }
 
 #[cfg(test)]

@@ -86,7 +86,10 @@ pub fn parse(source_name: &str, text: &str) -> Result<Plan, LoadError> {
             limit: MAX_PLAN_BYTES,
         });
     }
-    let tree = read_tree(text).map_err(|p| invalid(vec![p]))?;
+    let tree = read_tree(text).map_err(|mut p| {
+        p.labels[0].0 = within(text, p.labels[0].0);
+        invalid(vec![p])
+    })?;
     let mut reader = Reader::default();
     let raw = raw::from_tree(&mut reader, &tree);
     let mut problems = reader.problems;
@@ -94,6 +97,11 @@ pub fn parse(source_name: &str, text: &str) -> Result<Plan, LoadError> {
     match plan {
         Some(plan) if problems.is_empty() => Ok(plan),
         _ => {
+            for problem in &mut problems {
+                for (span, _) in &mut problem.labels {
+                    *span = within(text, *span);
+                }
+            }
             problems.sort_by_key(Problem::offset);
             Err(invalid(shown(problems)))
         }
@@ -208,6 +216,23 @@ fn read_tree(text: &str) -> Result<Node, Problem> {
     })
 }
 
+/// `span` moved inside `text` and onto character boundaries: a label
+/// outside the source would make the diagnostic itself fail to render.
+fn within(text: &str, span: SourceSpan) -> SourceSpan {
+    let mut start = span.offset().min(text.len());
+    while !text.is_char_boundary(start) {
+        start -= 1;
+    }
+    let mut end = span
+        .offset()
+        .saturating_add(span.len())
+        .clamp(start, text.len());
+    while !text.is_char_boundary(end) {
+        end += 1;
+    }
+    SourceSpan::new(start.into(), end - start)
+}
+
 /// Byte offset of 1-based `line` and `column` (in characters) in `text`,
 /// clamped to the text.
 fn offset_of(text: &str, line: u64, column: u64) -> usize {
@@ -296,9 +321,12 @@ mod tests {
 
     fn parse_never_panics(text: &str) {
         // Ok or Err are both fine; a panic fails the test. Rendering must
-        // not panic either (spans must lie inside the text).
+        // succeed too (spans must lie inside the text).
         if let Err(e) = parse("fuzz.yaml", text) {
-            let _ = crate::plan::diagnostic::render_plain(&e);
+            let mut out = String::new();
+            miette::GraphicalReportHandler::new()
+                .render_report(&mut out, &e)
+                .expect("every label lies inside the source");
         }
     }
 
@@ -350,6 +378,17 @@ mod tests {
                 .to_string()
                 .ends_with("2000 problems (the first 50 shown)")
         );
+    }
+
+    #[test]
+    fn spans_are_kept_inside_the_text() {
+        let text = "aé";
+        let span = |o: usize, l: usize| SourceSpan::new(o.into(), l);
+        assert_eq!(within(text, span(0, 1)), span(0, 1));
+        assert_eq!(within(text, span(2, 0)), span(1, 2));
+        assert_eq!(within(text, span(1, 1)), span(1, 2));
+        assert_eq!(within(text, span(usize::MAX, 5)), span(3, 0));
+        assert_eq!(within(text, span(1, usize::MAX)), span(1, 2));
     }
 
     #[test]
