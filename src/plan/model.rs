@@ -15,6 +15,9 @@ use serde::Serialize;
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/snapplan";
 /// How long a hook may run when the plan says nothing.
 pub const DEFAULT_HOOK_TIMEOUT: Duration = Duration::from_secs(60);
+/// The snapshot size when neither the volume nor `defaults` gives one: room
+/// for a fifth of the origin to change while the backup runs.
+pub const DEFAULT_SNAPSHOT_SIZE: SnapshotSize = SnapshotSize::PercentOfOrigin(20.0);
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Plan {

@@ -3,3 +3,4 @@
 
 mod plan;
 mod support;
+mod validate;
