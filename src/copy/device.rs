@@ -112,7 +112,9 @@ impl Device {
             source,
         })?;
         let identity = Identity {
-            path: path.to_path_buf(),
+            // Absolute but with symlinks kept: /dev/vg/lv is stable where
+            // the /dev/dm-N it points to is not.
+            path: std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()),
             kind,
             size,
             device: (kind == Kind::BlockDevice).then(|| {
@@ -310,11 +312,6 @@ fn block_device_size(file: &File) -> io::Result<u64> {
     let size =
         unsafe { rustix::ioctl::ioctl(file, rustix::ioctl::Getter::<BLKGETSIZE64, u64>::new()) }?;
     Ok(size)
-}
-
-/// The canonical path, for messages comparing two names of one object.
-pub fn display_path(path: &Path) -> PathBuf {
-    std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
 #[cfg(test)]
