@@ -58,7 +58,7 @@ impl CopyReport {
     pub fn summary(&self) -> String {
         let rate = self.bytes_read as f64 / self.elapsed.as_secs_f64().max(1e-9);
         let mut line = format!(
-            "copied {} -> {}: read {}, wrote {} ({} chunks), skipped {} ({} chunks) in {:.1} s ({})",
+            "copied {} -> {}: read {}, wrote {} ({} chunks), skipped {} ({} chunks) in {:.2} s ({})",
             self.source.path.display(),
             self.destination.path.display(),
             format_bytes(self.bytes_read),
@@ -69,11 +69,24 @@ impl CopyReport {
             self.elapsed.as_secs_f64(),
             format_rate(rate),
         );
+        let s = &self.stages;
+        line.push_str(&format!(
+            "; busy: read {:.2} s, hash {:.2} s, write {:.2} s, sync {:.2} s",
+            s.read.as_secs_f64(),
+            s.hash.as_secs_f64(),
+            s.write.as_secs_f64(),
+            s.sync.as_secs_f64()
+        ));
+        if s.throttle > std::time::Duration::ZERO {
+            line.push_str(&format!(", throttled {:.2} s", s.throttle.as_secs_f64()));
+        }
         match &self.verify {
             Some(v) if v.mismatches.is_empty() => line.push_str(&format!(
-                "; verified {} in {:.1} s",
+                "; verified {} in {:.2} s (read {:.2} s, hash {:.2} s)",
                 format_bytes(v.bytes_checked),
-                v.elapsed.as_secs_f64()
+                v.elapsed.as_secs_f64(),
+                v.read_busy.as_secs_f64(),
+                v.hash_busy.as_secs_f64()
             )),
             Some(v) => line.push_str(&format!(
                 "; VERIFY FAILED: {} mismatching range(s)",
