@@ -1,15 +1,21 @@
-//! The copy as three threads joined by bounded queues, so reading, hashing
-//! and writing overlap:
+//! The copy as two threads joined by a bounded queue, so reading overlaps
+//! hashing and writing:
 //!
 //! ```text
-//! reader --chunk--> hasher --chunk+hash--> writer --done--> caller
-//!   ^                                        |
-//!   +------------- free buffers -------------+
+//! reader thread --chunk--> caller's thread: hash, compare, write, record
+//!      ^                                 |
+//!      +--------- free buffers ----------+
 //! ```
 //!
 //! A fixed pool of aligned buffers circulates; the reader waits for a free
-//! one, so memory stays bounded whatever the device size. A failing stage
-//! drops its queue ends and the others wind down on their own.
+//! one, so memory stays bounded whatever the device size. A failing side
+//! drops its queue ends and the other winds down on its own.
+//!
+//! Why not a third thread for hashing: xxh3 hashes a 4 MiB chunk in well
+//! under a millisecond, less than a chunk's write, so it hides behind the
+//! reader's next read anyway; a separate hasher measured no faster here and
+//! caused ~5x more involuntary context switches on a busy 2-core machine
+//! (see docs/performance.md).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
@@ -36,9 +42,9 @@ pub struct ChunkRead {
 /// Called after each chunk is read; an `Err(reason)` stops the copy.
 pub type SourceCheck<'a> = dyn Fn(&ChunkRead) -> Result<(), String> + Sync + 'a;
 
-/// Memory in flight, whatever the chunk size (at least 3 buffers, so the
-/// three stages each hold one).
-const POOL_BYTES: u64 = 32 << 20;
+/// Memory in flight, whatever the chunk size (at least 3 buffers: one
+/// being read, one being written, one queued).
+const POOL_BYTES: u64 = 16 << 20;
 
 pub fn pool_size(chunk_size: u64) -> usize {
     (POOL_BYTES / chunk_size).clamp(3, 8) as usize
@@ -182,56 +188,13 @@ pub fn copy(
     let buffers = pool_size(chunking.chunk_size);
     let (free_tx, free_rx) = buffer_pool(chunking.chunk_size, buffers);
     let (read_tx, read_rx) = sync_channel::<Chunk>(buffers);
-    let (hashed_tx, hashed_rx) = sync_channel::<(Chunk, ChunkHash, bool)>(buffers);
-    let (done_tx, done_rx) = sync_channel::<Done>(buffers);
-
     std::thread::scope(|scope| {
         let reader = scope.spawn(|| read_stage(src, &opts.read, free_rx, read_tx));
-        let hasher = scope.spawn(move || {
-            let mut busy = Duration::ZERO;
-            for chunk in read_rx {
-                let start = Instant::now();
-                let hash = ChunkHash::of(chunk.buf.as_slice());
-                busy += start.elapsed();
-                let unchanged = opts
-                    .previous
-                    .and_then(|m| m.hash_for(chunking, chunk.index))
-                    == Some(hash);
-                if hashed_tx.send((chunk, hash, !unchanged)).is_err() {
-                    break;
-                }
-            }
-            busy
-        });
-        let writer = scope.spawn(move || -> Result<Duration, CopyError> {
-            let mut busy = Duration::ZERO;
-            for (chunk, hash, write) in hashed_rx {
-                if write {
-                    let start = Instant::now();
-                    dst.write_chunk(chunk.offset, chunk.buf.as_slice())?;
-                    busy += start.elapsed();
-                }
-                let done = Done {
-                    index: chunk.index,
-                    len: chunk.buf.as_slice().len() as u64,
-                    hash,
-                    written: write,
-                };
-                // The reader may be gone (finished or failed): then nobody
-                // needs the buffer back.
-                let _ = free_tx.send(chunk.buf);
-                if done_tx.send(done).is_err() {
-                    break;
-                }
-            }
-            Ok(busy)
-        });
-        for done in done_rx {
-            on_done(done);
-        }
+        // Consumes (and so, returning early, drops) the queue ends: a
+        // failed write stops the reader instead of leaving it blocked.
+        let written = hash_and_write(dst, opts, read_rx, free_tx, &mut on_done);
         let read = join(reader)?;
-        let write = join(writer)?;
-        let hash = join(hasher);
+        let (hash, write) = written?;
         Ok(PipelineOutcome {
             end: read.end,
             stages: StageTimes {
@@ -243,6 +206,43 @@ pub fn copy(
             },
         })
     })
+}
+
+/// The caller's side: hash each chunk, write it unless the previous
+/// manifest has the same hash for it, hand the buffer back, report it.
+/// Returns the time spent hashing and writing.
+fn hash_and_write(
+    dst: &mut Device,
+    opts: &CopyOptions<'_>,
+    chunks: Receiver<Chunk>,
+    free: SyncSender<AlignedBuf>,
+    on_done: &mut impl FnMut(Done),
+) -> Result<(Duration, Duration), CopyError> {
+    let chunking = opts.read.chunking;
+    let (mut hash_busy, mut write_busy) = (Duration::ZERO, Duration::ZERO);
+    for chunk in chunks {
+        let start = Instant::now();
+        let hash = ChunkHash::of(chunk.buf.as_slice());
+        hash_busy += start.elapsed();
+        let unchanged = opts
+            .previous
+            .and_then(|m| m.hash_for(chunking, chunk.index))
+            == Some(hash);
+        if !unchanged {
+            let start = Instant::now();
+            dst.write_chunk(chunk.offset, chunk.buf.as_slice())?;
+            write_busy += start.elapsed();
+        }
+        let done = Done {
+            index: chunk.index,
+            len: chunk.buf.as_slice().len() as u64,
+            hash,
+            written: !unchanged,
+        };
+        let _ = free.send(chunk.buf);
+        on_done(done);
+    }
+    Ok((hash_busy, write_busy))
 }
 
 /// Joins a stage, passing a panic on to the caller.
