@@ -65,4 +65,8 @@ pub enum Command {
     Validate(cmd::validate::Args),
     Plan(cmd::plan::Args),
     Schema(cmd::schema::Args),
+    /// Copy a device or file chunk by chunk, with hashes, throttle and delta writes.
+    Copy(cmd::copy::Args),
+    /// Re-read a backup and compare it with its copy manifest.
+    Verify(cmd::verify::Args),
 }

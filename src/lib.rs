@@ -6,6 +6,7 @@
 
 pub mod cli;
 pub mod cmd;
+pub mod copy;
 pub mod exit_code;
 pub mod graph;
 pub mod hooks;

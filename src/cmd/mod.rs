@@ -2,9 +2,11 @@
 //! exit code. A command that reports its own diagnostics returns the code it
 //! wants; an `Err` is printed by `run` and exits 1.
 
+pub mod copy;
 pub mod plan;
 pub mod schema;
 pub mod validate;
+pub mod verify;
 
 use crate::ExitCode;
 use crate::cli::{Cli, Color, Command};
@@ -17,6 +19,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Validate(args) => validate::run(args),
         Command::Plan(args) => plan::run(args),
         Command::Schema(args) => schema::run(args),
+        Command::Copy(args) => copy::run(args),
+        Command::Verify(args) => verify::run(args),
     };
     match result {
         Ok(code) => code,

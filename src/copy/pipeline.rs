@@ -1,0 +1,253 @@
+//! The copy as two threads joined by a bounded queue, so reading overlaps
+//! hashing and writing:
+//!
+//! ```text
+//! reader thread --chunk--> caller's thread: hash, compare, write, record
+//!      ^                                 |
+//!      +--------- free buffers ----------+
+//! ```
+//!
+//! A fixed pool of aligned buffers circulates; the reader waits for a free
+//! one, so memory stays bounded whatever the device size. A failing side
+//! drops its queue ends and the other winds down on its own.
+//!
+//! Why not a third thread for hashing: xxh3 hashes a 4 MiB chunk in well
+//! under a millisecond, less than a chunk's write, so it hides behind the
+//! reader's next read anyway; a separate hasher measured no faster here and
+//! caused ~5x more involuntary context switches on a busy 2-core machine
+//! (see docs/performance.md).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::time::{Duration, Instant};
+
+use super::buffer::{AlignedBuf, round_up};
+use super::device::Device;
+use super::error::CopyError;
+use super::manifest::{ChunkHash, Chunking, Manifest};
+use super::report::StageTimes;
+use super::throttle::{SystemClock, TokenBucket};
+
+/// What the source check sees after each chunk is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChunkRead {
+    pub index: u64,
+    pub offset: u64,
+    pub len: u64,
+    /// True for the last chunk: the check after it is the one that says the
+    /// whole source was read while still valid.
+    pub last: bool,
+}
+
+/// Called after each chunk is read; an `Err(reason)` stops the copy.
+pub type SourceCheck<'a> = dyn Fn(&ChunkRead) -> Result<(), String> + Sync + 'a;
+
+/// Memory in flight, whatever the chunk size (at least 3 buffers: one
+/// being read, one being written, one queued).
+const POOL_BYTES: u64 = 16 << 20;
+
+pub fn pool_size(chunk_size: u64) -> usize {
+    (POOL_BYTES / chunk_size).clamp(3, 8) as usize
+}
+
+/// One chunk travelling down the pipeline.
+pub struct Chunk {
+    pub index: u64,
+    pub offset: u64,
+    pub buf: AlignedBuf,
+}
+
+/// How the reader ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadEnd {
+    /// Every chunk was read.
+    Complete,
+    /// The cancel flag was seen before reading the chunk at `offset`.
+    Cancelled { offset: u64 },
+    /// A later stage stopped taking chunks (it reports its own error).
+    Downstream,
+}
+
+/// How the reader stage reads.
+pub struct ReadOptions<'a> {
+    pub chunking: Chunking,
+    pub bytes_per_second: Option<u64>,
+    pub cancel: &'a AtomicBool,
+    pub check: Option<&'a SourceCheck<'a>>,
+}
+
+pub struct ReadOutcome {
+    pub end: ReadEnd,
+    pub busy: Duration,
+    pub throttled: Duration,
+}
+
+/// Reads every chunk in order into buffers from `free`, sending them to `out`.
+pub fn read_stage(
+    device: &mut Device,
+    opts: &ReadOptions<'_>,
+    free: Receiver<AlignedBuf>,
+    out: SyncSender<Chunk>,
+) -> Result<ReadOutcome, CopyError> {
+    let chunking = opts.chunking;
+    let mut throttle = opts
+        .bytes_per_second
+        .map(|rate| TokenBucket::new(SystemClock::new(), rate, chunking.chunk_size));
+    let mut outcome = ReadOutcome {
+        end: ReadEnd::Complete,
+        busy: Duration::ZERO,
+        throttled: Duration::ZERO,
+    };
+    let cancelled = || opts.cancel.load(Ordering::Relaxed);
+    for index in 0..chunking.count() {
+        let (offset, len) = chunking.chunk(index);
+        if let Some(bucket) = throttle.as_mut() {
+            let start = Instant::now();
+            let allowed = bucket.acquire(len, Duration::from_millis(100), cancelled);
+            outcome.throttled += start.elapsed();
+            if !allowed {
+                outcome.end = ReadEnd::Cancelled { offset };
+                return Ok(outcome);
+            }
+        }
+        if cancelled() {
+            outcome.end = ReadEnd::Cancelled { offset };
+            return Ok(outcome);
+        }
+        let Ok(mut buf) = free.recv() else {
+            outcome.end = ReadEnd::Downstream;
+            return Ok(outcome);
+        };
+        let start = Instant::now();
+        device.read_chunk(offset, len as usize, &mut buf)?;
+        outcome.busy += start.elapsed();
+        if let Some(check) = opts.check {
+            let read = ChunkRead {
+                index,
+                offset,
+                len,
+                last: index + 1 == chunking.count(),
+            };
+            check(&read).map_err(|reason| CopyError::SourceCheck {
+                path: device.path().to_path_buf(),
+                offset: offset + len,
+                reason,
+            })?;
+        }
+        if out.send(Chunk { index, offset, buf }).is_err() {
+            outcome.end = ReadEnd::Downstream;
+            return Ok(outcome);
+        }
+    }
+    Ok(outcome)
+}
+
+/// Fills a pool of `count` buffers big enough for one chunk each.
+pub fn buffer_pool(
+    chunk_size: u64,
+    count: usize,
+) -> (SyncSender<AlignedBuf>, Receiver<AlignedBuf>) {
+    let (tx, rx) = sync_channel(count);
+    for _ in 0..count {
+        tx.send(AlignedBuf::new(round_up(chunk_size as usize)))
+            .expect("the pool has room for every buffer");
+    }
+    (tx, rx)
+}
+
+/// One chunk done: hashed, and written unless the previous manifest
+/// already had this hash for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Done {
+    pub index: u64,
+    pub len: u64,
+    pub hash: ChunkHash,
+    pub written: bool,
+}
+
+pub struct CopyOptions<'a> {
+    pub read: ReadOptions<'a>,
+    /// A trusted manifest of what the destination holds now.
+    pub previous: Option<&'a Manifest>,
+}
+
+pub struct PipelineOutcome {
+    pub end: ReadEnd,
+    pub stages: StageTimes,
+}
+
+/// Copies `src` to `dst` chunk by chunk, calling `on_done` in the caller's
+/// thread, in chunk order, as chunks complete.
+pub fn copy(
+    src: &mut Device,
+    dst: &mut Device,
+    opts: &CopyOptions<'_>,
+    mut on_done: impl FnMut(Done),
+) -> Result<PipelineOutcome, CopyError> {
+    let chunking = opts.read.chunking;
+    let buffers = pool_size(chunking.chunk_size);
+    let (free_tx, free_rx) = buffer_pool(chunking.chunk_size, buffers);
+    let (read_tx, read_rx) = sync_channel::<Chunk>(buffers);
+    std::thread::scope(|scope| {
+        let reader = scope.spawn(|| read_stage(src, &opts.read, free_rx, read_tx));
+        // Consumes (and so, returning early, drops) the queue ends: a
+        // failed write stops the reader instead of leaving it blocked.
+        let written = hash_and_write(dst, opts, read_rx, free_tx, &mut on_done);
+        let read = join(reader)?;
+        let (hash, write) = written?;
+        Ok(PipelineOutcome {
+            end: read.end,
+            stages: StageTimes {
+                read: read.busy,
+                hash,
+                write,
+                sync: Duration::ZERO,
+                throttle: read.throttled,
+            },
+        })
+    })
+}
+
+/// The caller's side: hash each chunk, write it unless the previous
+/// manifest has the same hash for it, hand the buffer back, report it.
+/// Returns the time spent hashing and writing.
+fn hash_and_write(
+    dst: &mut Device,
+    opts: &CopyOptions<'_>,
+    chunks: Receiver<Chunk>,
+    free: SyncSender<AlignedBuf>,
+    on_done: &mut impl FnMut(Done),
+) -> Result<(Duration, Duration), CopyError> {
+    let chunking = opts.read.chunking;
+    let (mut hash_busy, mut write_busy) = (Duration::ZERO, Duration::ZERO);
+    for chunk in chunks {
+        let start = Instant::now();
+        let hash = ChunkHash::of(chunk.buf.as_slice());
+        hash_busy += start.elapsed();
+        let unchanged = opts
+            .previous
+            .and_then(|m| m.hash_for(chunking, chunk.index))
+            == Some(hash);
+        if !unchanged {
+            let start = Instant::now();
+            dst.write_chunk(chunk.offset, chunk.buf.as_slice())?;
+            write_busy += start.elapsed();
+        }
+        let done = Done {
+            index: chunk.index,
+            len: chunk.buf.as_slice().len() as u64,
+            hash,
+            written: !unchanged,
+        };
+        let _ = free.send(chunk.buf);
+        on_done(done);
+    }
+    Ok((hash_busy, write_busy))
+}
+
+/// Joins a stage, passing a panic on to the caller.
+pub fn join<T>(handle: std::thread::ScopedJoinHandle<'_, T>) -> T {
+    handle
+        .join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+}

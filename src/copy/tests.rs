@@ -1,0 +1,336 @@
+//! Engine tests on regular files (the loop-device tests drive the binary:
+//! tests/integration/copy.rs).
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use proptest::prelude::*;
+
+use super::*;
+
+const CHUNK: u64 = 64 << 10;
+
+struct Files {
+    dir: tempfile::TempDir,
+}
+
+impl Files {
+    fn new() -> Self {
+        Files {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+    fn write(&self, name: &str, bytes: &[u8]) -> PathBuf {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path
+    }
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+}
+
+fn request(src: &Path, dst: &Path, manifest: Option<&Path>) -> CopyRequest {
+    let mut req = CopyRequest::new(src, dst);
+    req.chunk_size = CHUNK;
+    req.manifest = manifest.map(Path::to_path_buf);
+    req
+}
+
+fn run_plain(req: &CopyRequest) -> Result<CopyReport, CopyError> {
+    let cancel = AtomicBool::new(false);
+    run(
+        req,
+        &CopyControl {
+            cancel: &cancel,
+            progress: &NoProgress,
+            source_check: None,
+        },
+    )
+}
+
+fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// Any content of any size (0, partial last chunks, exact multiples)
+    /// arrives intact, and the manifest verifies.
+    #[test]
+    fn copies_any_content_of_any_size(
+        data in prop_oneof![
+            Just(Vec::new()),
+            proptest::collection::vec(any::<u8>(), 1..5 * CHUNK as usize),
+            (1..5u64).prop_map(|n| pseudo_random((n * CHUNK) as usize, n)),
+        ],
+        slack in prop_oneof![Just(0usize), 1..10_000usize],
+    ) {
+        let files = Files::new();
+        let src = files.write("src", &data);
+        let dst = files.write("dst", &vec![0xEE; data.len() + slack]);
+        let manifest = files.path("m.json");
+        let mut req = request(&src, &dst, Some(&manifest));
+        req.verify = true;
+        let report = run_plain(&req).unwrap();
+        let back = std::fs::read(&dst).unwrap();
+        prop_assert_eq!(&back[..data.len()], &data[..]);
+        // Bytes beyond the source's size are left alone.
+        prop_assert!(back[data.len()..].iter().all(|&b| b == 0xEE));
+        prop_assert_eq!(report.bytes_read, data.len() as u64);
+        prop_assert_eq!(report.bytes_written, data.len() as u64);
+        let saved = Manifest::load(&manifest).unwrap();
+        prop_assert!(saved.completed);
+        prop_assert_eq!(saved.chunks.len() as u64, (data.len() as u64).div_ceil(CHUNK));
+        prop_assert!(report.verify.unwrap().mismatches.is_empty());
+    }
+}
+
+#[test]
+fn delta_writes_only_changed_chunks() {
+    let files = Files::new();
+    let mut data = pseudo_random(10 * CHUNK as usize + 123, 1);
+    let src = files.write("src", &data);
+    let dst = files.write("dst", &vec![0; data.len()]);
+    let manifest = files.path("m.json");
+    let req = request(&src, &dst, Some(&manifest));
+    let first = run_plain(&req).unwrap();
+    assert_eq!(first.chunks_written, 11);
+    assert!(matches!(first.delta, DeltaBasis::Full { .. }));
+
+    // Change chunks 1, 6 and the partial last one.
+    for offset in [CHUNK + 5, 6 * CHUNK, 10 * CHUNK + 100] {
+        data[offset as usize] ^= 0xFF;
+    }
+    std::fs::write(&src, &data).unwrap();
+    let second = run_plain(&req).unwrap();
+    assert_eq!(
+        second.delta,
+        DeltaBasis::Previous {
+            manifest: manifest.clone()
+        }
+    );
+    assert_eq!(second.chunks_written, 3);
+    assert_eq!(second.bytes_written, 2 * CHUNK + 123);
+    assert_eq!(second.chunks_skipped, 8);
+    assert_eq!(second.bytes_read, data.len() as u64);
+    assert_eq!(std::fs::read(&dst).unwrap(), data);
+
+    // An unchanged source writes nothing.
+    let third = run_plain(&req).unwrap();
+    assert_eq!(third.bytes_written, 0);
+}
+
+#[test]
+fn too_small_destination_is_refused_before_anything_is_written() {
+    let files = Files::new();
+    let src = files.write("src", &[1; 3 * CHUNK as usize]);
+    let dst = files.write("dst", &[0; 3 * CHUNK as usize - 1]);
+    let manifest = files.path("m.json");
+    let err = run_plain(&request(&src, &dst, Some(&manifest))).unwrap_err();
+    assert!(
+        matches!(err, CopyError::DestinationTooSmall { .. }),
+        "{err}"
+    );
+    assert!(err.is_usage());
+    assert!(std::fs::read(&dst).unwrap().iter().all(|&b| b == 0));
+    assert!(!manifest.exists());
+}
+
+#[test]
+fn copying_onto_itself_is_refused() {
+    let files = Files::new();
+    let src = files.write("src", &[1; 4096]);
+    let link = files.path("link");
+    std::os::unix::fs::symlink(&src, &link).unwrap();
+    let err = run_plain(&request(&src, &link, None)).unwrap_err();
+    assert!(matches!(err, CopyError::SameDevice { .. }), "{err}");
+}
+
+#[test]
+fn bad_chunk_sizes_are_refused() {
+    for size in [0, 4096, (64 << 10) + 512, 128 << 20] {
+        assert!(check_chunk_size(size).is_err(), "{size}");
+    }
+    assert!(check_chunk_size(4 << 20).is_ok());
+}
+
+#[test]
+fn cancelled_copy_leaves_an_incomplete_manifest_that_no_delta_trusts() {
+    let files = Files::new();
+    let data = pseudo_random(8 * CHUNK as usize, 2);
+    let src = files.write("src", &data);
+    let dst = files.write("dst", &vec![0; data.len()]);
+    let manifest = files.path("m.json");
+    let req = request(&src, &dst, Some(&manifest));
+    let cancel = AtomicBool::new(false);
+    // Cancel as the third chunk is read, as a signal handler would.
+    let check = |read: &ChunkRead| {
+        if read.index == 2 {
+            cancel.store(true, Ordering::Relaxed);
+        }
+        Ok(())
+    };
+    let err = run(
+        &req,
+        &CopyControl {
+            cancel: &cancel,
+            progress: &NoProgress,
+            source_check: Some(&check),
+        },
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, CopyError::Interrupted { offset } if offset == 3 * CHUNK),
+        "{err}"
+    );
+    let saved = Manifest::load(&manifest).unwrap();
+    assert!(!saved.completed);
+    assert_eq!(saved.chunks.len(), 3);
+    // The chunks after the stop were not written.
+    assert!(
+        std::fs::read(&dst).unwrap()[3 * CHUNK as usize..]
+            .iter()
+            .all(|&b| b == 0)
+    );
+
+    let next = run_plain(&req).unwrap();
+    assert!(
+        matches!(&next.delta, DeltaBasis::Full { reason } if reason.contains("did not complete")),
+        "{:?}",
+        next.delta
+    );
+    assert_eq!(next.chunks_written, 8);
+    assert_eq!(std::fs::read(&dst).unwrap(), data);
+}
+
+#[test]
+fn failing_source_check_stops_the_copy_with_the_offset() {
+    let files = Files::new();
+    let src = files.write("src", &pseudo_random(4 * CHUNK as usize, 3));
+    let dst = files.write("dst", &vec![0; 4 * CHUNK as usize]);
+    let manifest = files.path("m.json");
+    let cancel = AtomicBool::new(false);
+    let check = |read: &ChunkRead| {
+        if read.index == 1 {
+            Err("snapshot invalid".to_string())
+        } else {
+            Ok(())
+        }
+    };
+    let err = run(
+        &request(&src, &dst, Some(&manifest)),
+        &CopyControl {
+            cancel: &cancel,
+            progress: &NoProgress,
+            source_check: Some(&check),
+        },
+    )
+    .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("up to offset 131072: snapshot invalid"),
+        "{text}"
+    );
+    assert!(!Manifest::load(&manifest).unwrap().completed);
+}
+
+#[test]
+fn source_check_sees_the_last_chunk() {
+    let files = Files::new();
+    let src = files.write("src", &[5; 2 * CHUNK as usize + 1]);
+    let dst = files.write("dst", &vec![0; 2 * CHUNK as usize + 1]);
+    let cancel = AtomicBool::new(false);
+    let seen = std::sync::Mutex::new(Vec::new());
+    let check = |read: &ChunkRead| {
+        seen.lock().unwrap().push((read.index, read.len, read.last));
+        Ok(())
+    };
+    run(
+        &request(&src, &dst, None),
+        &CopyControl {
+            cancel: &cancel,
+            progress: &NoProgress,
+            source_check: Some(&check),
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        *seen.lock().unwrap(),
+        vec![(0, CHUNK, false), (1, CHUNK, false), (2, 1, true)]
+    );
+}
+
+#[test]
+fn verify_reports_the_corrupted_ranges() {
+    let files = Files::new();
+    let data = pseudo_random(6 * CHUNK as usize + 10, 4);
+    let src = files.write("src", &data);
+    let dst = files.write("dst", &vec![0; data.len()]);
+    let manifest = files.path("m.json");
+    run_plain(&request(&src, &dst, Some(&manifest))).unwrap();
+    let mut corrupt = data.clone();
+    corrupt[(CHUNK + 7) as usize] ^= 1; // chunk 1
+    corrupt[(2 * CHUNK) as usize] ^= 1; // chunk 2, adjacent: merged
+    corrupt[(6 * CHUNK + 9) as usize] ^= 1; // the partial last chunk
+    std::fs::write(&dst, &corrupt).unwrap();
+    let cancel = AtomicBool::new(false);
+    let report = verify::verify(
+        &Manifest::load(&manifest).unwrap(),
+        &dst,
+        &cancel,
+        &NoProgress,
+    )
+    .unwrap();
+    assert_eq!(
+        report.mismatches,
+        vec![CHUNK..3 * CHUNK, 6 * CHUNK..6 * CHUNK + 10]
+    );
+    assert!(
+        report.summary().contains("bytes 65536..196608"),
+        "{}",
+        report.summary()
+    );
+}
+
+#[test]
+fn verify_refuses_an_incomplete_manifest() {
+    let files = Files::new();
+    let src = files.write("src", &[1; CHUNK as usize]);
+    let dst = files.write("dst", &[0; CHUNK as usize]);
+    let manifest = files.path("m.json");
+    run_plain(&request(&src, &dst, Some(&manifest))).unwrap();
+    let mut m = Manifest::load(&manifest).unwrap();
+    m.completed = false;
+    let cancel = AtomicBool::new(false);
+    let err = verify::verify(&m, &dst, &cancel, &NoProgress).unwrap_err();
+    assert!(err.to_string().contains("incomplete"), "{err}");
+}
+
+#[test]
+fn a_replaced_destination_file_is_copied_in_full() {
+    let files = Files::new();
+    let data = pseudo_random(3 * CHUNK as usize, 5);
+    let src = files.write("src", &data);
+    let dst = files.write("dst", &vec![0; data.len()]);
+    let manifest = files.path("m.json");
+    let req = request(&src, &dst, Some(&manifest));
+    run_plain(&req).unwrap();
+    // A hard link keeps the old inode allocated, so the new file cannot
+    // reuse its number.
+    std::fs::hard_link(&dst, files.path("old")).unwrap();
+    std::fs::remove_file(&dst).unwrap();
+    files.write("dst", &vec![0; data.len()]);
+    let again = run_plain(&req).unwrap();
+    assert_eq!(again.chunks_written, 3);
+    assert_eq!(std::fs::read(&dst).unwrap(), data);
+}

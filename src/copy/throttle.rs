@@ -1,0 +1,184 @@
+//! A token bucket on bytes read, so a backup does not starve the server's
+//! own I/O. The bucket holds at most one chunk: after a pause the copy may
+//! catch up by one chunk, never more, so the rate stays smooth.
+//!
+//! Time comes from a [`Clock`] so the arithmetic is tested without sleeping.
+
+use std::time::{Duration, Instant};
+
+pub trait Clock {
+    /// Time since an arbitrary fixed start.
+    fn now(&self) -> Duration;
+    fn sleep(&self, duration: Duration);
+}
+
+/// The real clock.
+pub struct SystemClock {
+    start: Instant,
+}
+
+impl SystemClock {
+    pub fn new() -> Self {
+        SystemClock {
+            start: Instant::now(),
+        }
+    }
+}
+
+impl Default for SystemClock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Clock for SystemClock {
+    fn now(&self) -> Duration {
+        self.start.elapsed()
+    }
+    fn sleep(&self, duration: Duration) {
+        std::thread::sleep(duration)
+    }
+}
+
+pub struct TokenBucket<C: Clock> {
+    clock: C,
+    bytes_per_second: f64,
+    capacity: f64,
+    tokens: f64,
+    last_refill: Duration,
+}
+
+impl<C: Clock> TokenBucket<C> {
+    /// A bucket that starts empty (the first chunk waits its share too, so
+    /// short copies are not faster than the rate) and holds at most
+    /// `burst` bytes.
+    pub fn new(clock: C, bytes_per_second: u64, burst: u64) -> Self {
+        let last_refill = clock.now();
+        TokenBucket {
+            clock,
+            bytes_per_second: bytes_per_second as f64,
+            capacity: burst as f64,
+            tokens: 0.0,
+            last_refill,
+        }
+    }
+
+    fn refill(&mut self) {
+        let now = self.clock.now();
+        let elapsed = now.saturating_sub(self.last_refill).as_secs_f64();
+        self.last_refill = now;
+        self.tokens = (self.tokens + elapsed * self.bytes_per_second).min(self.capacity);
+    }
+
+    /// How long to wait before `bytes` may pass; `None` when they may now.
+    pub fn delay(&mut self, bytes: u64) -> Option<Duration> {
+        self.refill();
+        // A request above the capacity waits until the bucket is full.
+        let needed = (bytes as f64).min(self.capacity);
+        (self.tokens < needed)
+            .then(|| Duration::from_secs_f64((needed - self.tokens) / self.bytes_per_second))
+    }
+
+    /// Takes `bytes` out of the bucket (after [`delay`](Self::delay) said yes).
+    pub fn consume(&mut self, bytes: u64) {
+        self.tokens -= bytes as f64;
+    }
+
+    /// Waits until `bytes` may pass, in slices of at most `slice` so the
+    /// caller can give up (`stop` returns true) without waiting it out.
+    /// Returns false when stopped.
+    pub fn acquire(&mut self, bytes: u64, slice: Duration, stop: impl Fn() -> bool) -> bool {
+        while let Some(wait) = self.delay(bytes) {
+            if stop() {
+                return false;
+            }
+            self.clock.sleep(wait.min(slice));
+        }
+        self.consume(bytes);
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::Cell;
+
+    /// A clock that moves only when slept on (or when told to).
+    #[derive(Default)]
+    struct FakeClock {
+        now: Cell<Duration>,
+    }
+
+    impl Clock for &FakeClock {
+        fn now(&self) -> Duration {
+            self.now.get()
+        }
+        fn sleep(&self, duration: Duration) {
+            self.now.set(self.now.get() + duration);
+        }
+    }
+
+    const MIB: u64 = 1 << 20;
+
+    #[test]
+    fn sustained_rate_is_the_target() {
+        let clock = FakeClock::default();
+        let mut bucket = TokenBucket::new(&clock, 64 * MIB, 4 * MIB);
+        for _ in 0..160 {
+            assert!(bucket.acquire(4 * MIB, Duration::from_millis(100), || false));
+        }
+        // 640 MiB at 64 MiB/s: exactly 10 s, not a chunk's worth less.
+        let elapsed = clock.now.get().as_secs_f64();
+        assert!((elapsed - 10.0).abs() < 1e-6, "{elapsed}");
+    }
+
+    #[test]
+    fn work_between_chunks_is_not_added_to_the_wait() {
+        let clock = FakeClock::default();
+        let mut bucket = TokenBucket::new(&clock, 64 * MIB, 4 * MIB);
+        for _ in 0..160 {
+            bucket.acquire(4 * MIB, Duration::from_secs(1), || false);
+            // Reading the chunk itself takes 20 ms.
+            (&clock).sleep(Duration::from_millis(20));
+        }
+        let elapsed = clock.now.get().as_secs_f64();
+        // The last chunk's 20 ms is the only extra.
+        assert!((elapsed - 10.02).abs() < 1e-6, "{elapsed}");
+    }
+
+    #[test]
+    fn a_pause_buys_at_most_one_chunk_of_burst() {
+        let clock = FakeClock::default();
+        let mut bucket = TokenBucket::new(&clock, 64 * MIB, 4 * MIB);
+        (&clock).sleep(Duration::from_secs(60));
+        assert_eq!(bucket.delay(4 * MIB), None);
+        bucket.consume(4 * MIB);
+        // The second chunk after the pause waits its full share.
+        let wait = bucket.delay(4 * MIB).unwrap().as_secs_f64();
+        assert!((wait - 1.0 / 16.0).abs() < 1e-9, "{wait}");
+    }
+
+    #[test]
+    fn waits_in_slices_and_can_be_stopped() {
+        let clock = FakeClock::default();
+        let mut bucket = TokenBucket::new(&clock, MIB, 4 * MIB);
+        let checks = Cell::new(0);
+        let stopped = !bucket.acquire(4 * MIB, Duration::from_millis(100), || {
+            checks.set(checks.get() + 1);
+            checks.get() > 5
+        });
+        assert!(stopped);
+        // Five slices of 100 ms slept, not the whole 4 s.
+        assert_eq!(clock.now.get(), Duration::from_millis(500));
+    }
+
+    #[test]
+    fn smaller_last_chunk_waits_its_own_share() {
+        let clock = FakeClock::default();
+        let mut bucket = TokenBucket::new(&clock, 64 * MIB, 4 * MIB);
+        bucket.acquire(MIB, Duration::from_secs(1), || false);
+        let elapsed = clock.now.get().as_secs_f64();
+        assert!((elapsed - 1.0 / 64.0).abs() < 1e-9, "{elapsed}");
+    }
+}
