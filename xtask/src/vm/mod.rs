@@ -1,0 +1,280 @@
+//! The VM bench: boots Debian's kernel with real lvm2 under qemu, because the
+//! host kernel has no device-mapper and LVM code is only proven on real LVM.
+//!
+//! `vm-test` runs tests/vm/*.sh scenarios and reports pass/fail from the
+//! markers /init prints; `demo` runs tests/vm/demo.sh with the console live.
+
+mod host;
+mod initramfs;
+mod kernel;
+mod qemu;
+mod scenario;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use scenario::{Boot, Scenario};
+
+/// How many console lines a failure shows.
+const LOG_TAIL: usize = 80;
+
+struct Options {
+    build: bool,
+    verbose: bool,
+    names: Vec<String>,
+}
+
+fn parse_options(args: &[String]) -> Result<Options, String> {
+    let mut options = Options {
+        build: true,
+        verbose: false,
+        names: Vec::new(),
+    };
+    for arg in args {
+        match arg.as_str() {
+            "--no-build" => options.build = false,
+            "-v" | "--verbose" => options.verbose = true,
+            a if a.starts_with('-') => {
+                return Err(format!(
+                    "unknown option {a}; options: --no-build (reuse target/release/snapplan), \
+                     --verbose (show the console live)"
+                ));
+            }
+            name => options.names.push(name.to_string()),
+        }
+    }
+    Ok(options)
+}
+
+struct Paths {
+    workspace: PathBuf,
+    target: PathBuf,
+    vm: PathBuf,
+    scenarios: PathBuf,
+}
+
+impl Paths {
+    fn new() -> Paths {
+        let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .expect("xtask lives in the workspace")
+            .to_path_buf();
+        let target = match std::env::var_os("CARGO_TARGET_DIR") {
+            Some(dir) => workspace.join(dir),
+            None => workspace.join("target"),
+        };
+        Paths {
+            vm: target.join("vm"),
+            scenarios: workspace.join("tests/vm"),
+            workspace,
+            target,
+        }
+    }
+}
+
+/// Everything a boot needs, made once per run.
+struct Prepared {
+    kernel: kernel::Kernel,
+    initramfs: PathBuf,
+}
+
+fn prepare(paths: &Paths, build: bool) -> Result<Prepared, String> {
+    host::ensure_packages(host::PACKAGES)?;
+    let started = Instant::now();
+    let kernel = kernel::ensure(&paths.vm.join("kernel"))?;
+    eprintln!(
+        "xtask: kernel {} ready ({:.1} s)",
+        kernel.version,
+        started.elapsed().as_secs_f64()
+    );
+    if build {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut cmd = host::cmd(&cargo, ["build", "--release", "-p", "snapplan"]);
+        cmd.current_dir(&paths.workspace);
+        host::run(cmd)?;
+    }
+    let snapplan = paths.target.join("release/snapplan");
+    if !snapplan.is_file() {
+        return Err(format!(
+            "{} is missing: run without --no-build",
+            snapplan.display()
+        ));
+    }
+    let started = Instant::now();
+    let initramfs = paths.vm.join("initramfs.cpio.gz");
+    initramfs::build(
+        &initramfs::Inputs {
+            kernel: &kernel,
+            snapplan: &snapplan,
+            scenario_dir: &paths.scenarios,
+        },
+        &paths.vm.join("initramfs"),
+        &initramfs,
+    )?;
+    eprintln!(
+        "xtask: initramfs built ({:.1} s)",
+        started.elapsed().as_secs_f64()
+    );
+    std::fs::create_dir_all(paths.vm.join("logs")).map_err(|e| e.to_string())?;
+    Ok(Prepared { kernel, initramfs })
+}
+
+/// One scenario's line in the summary.
+struct Row {
+    name: String,
+    passed: bool,
+    /// Seconds inside the VM, if it reported.
+    seconds: Option<u64>,
+    boot_wall: Duration,
+    note: String,
+    log: PathBuf,
+}
+
+fn run_boot(
+    paths: &Paths,
+    prepared: &Prepared,
+    boot: &Boot,
+    echo: bool,
+) -> Result<Vec<Row>, String> {
+    let log = paths
+        .vm
+        .join("logs")
+        .join(format!("{}.log", boot.scenarios[0]));
+    let args = qemu::args(&prepared.kernel.vmlinuz, &prepared.initramfs, boot);
+    let timeout = qemu::BOOT_OVERHEAD + boot.timeout;
+    let report = qemu::run(&args, &log, echo, timeout)?;
+    let mut rows = Vec::new();
+    for name in &boot.scenarios {
+        let scenario_log = paths.vm.join("logs").join(format!("{name}.log"));
+        if scenario_log != log {
+            std::fs::copy(&log, &scenario_log).map_err(|e| e.to_string())?;
+        }
+        let outcome = report.outcomes.iter().find(|o| &o.scenario == name);
+        let note = match (outcome, report.timed_out) {
+            (Some(_), _) => String::new(),
+            (None, true) => format!("no result: VM killed after {} s", timeout.as_secs()),
+            (None, false) => "no result: VM stopped before the scenario ended".into(),
+        };
+        rows.push(Row {
+            name: name.clone(),
+            passed: outcome.is_some_and(|o| o.passed),
+            seconds: outcome.and_then(|o| o.seconds),
+            boot_wall: report.wall,
+            note,
+            log: scenario_log,
+        });
+    }
+    Ok(rows)
+}
+
+/// The last lines of `log` up to `scenario`'s result marker.
+fn log_tail(log: &Path, scenario: &str) -> String {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    let end = lines
+        .iter()
+        .position(|l| scenario::parse_result(l).is_some_and(|o| o.scenario == scenario))
+        .map_or(lines.len(), |i| i + 1);
+    lines[end.saturating_sub(LOG_TAIL)..end].join("\n")
+}
+
+pub fn test(args: &[String]) -> Result<ExitCode, String> {
+    let options = parse_options(args)?;
+    let paths = Paths::new();
+    let scenarios: Vec<Scenario> = scenario::discover(&paths.scenarios, &options.names)?;
+    if scenarios.is_empty() {
+        return Err(format!("no scenarios in {}", paths.scenarios.display()));
+    }
+    let suite_started = Instant::now();
+    let prepared = prepare(&paths, options.build)?;
+    let mut rows = Vec::new();
+    for boot in scenario::plan_boots(&scenarios) {
+        eprintln!("xtask: booting for {}", boot.scenarios.join(", "));
+        for row in run_boot(&paths, &prepared, &boot, options.verbose)? {
+            let verdict = if row.passed { "pass" } else { "FAIL" };
+            eprintln!("xtask: {} {verdict} {}", row.name, row.note);
+            if !row.passed {
+                eprintln!(
+                    "---- last {LOG_TAIL} console lines of {} ({}) ----\n{}\n---- end of {} ----",
+                    row.name,
+                    row.log.display(),
+                    log_tail(&row.log, &row.name),
+                    row.name
+                );
+            }
+            rows.push(row);
+        }
+    }
+    Ok(summary(&rows, suite_started.elapsed()))
+}
+
+fn summary(rows: &[Row], total: Duration) -> ExitCode {
+    let width = rows.iter().map(|r| r.name.len()).max().unwrap_or(8).max(8);
+    println!();
+    println!("{:<width$}  result  in VM   boot    log", "scenario");
+    for r in rows {
+        let in_vm = r.seconds.map_or("-".into(), |s| format!("{s} s"));
+        println!(
+            "{:<width$}  {:<6}  {:<5}  {:>5.1} s  {}{}",
+            r.name,
+            if r.passed { "pass" } else { "FAIL" },
+            in_vm,
+            r.boot_wall.as_secs_f64(),
+            r.log.display(),
+            if r.note.is_empty() {
+                String::new()
+            } else {
+                format!("  ({})", r.note)
+            }
+        );
+    }
+    let passed = rows.iter().filter(|r| r.passed).count();
+    let failed = rows.len() - passed;
+    println!("total {:.1} s", total.as_secs_f64());
+    println!("{passed} passed, {failed} failed");
+    if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+pub fn demo(args: &[String]) -> Result<ExitCode, String> {
+    let options = parse_options(args)?;
+    if !options.names.is_empty() {
+        return Err("demo takes no scenario names".into());
+    }
+    let paths = Paths::new();
+    let demo = scenario::load(&paths.scenarios, "demo")?;
+    let prepared = prepare(&paths, options.build)?;
+    let rows = run_boot(&paths, &prepared, &scenario::plan_boots(&[demo])[0], true)?;
+    let row = &rows[0];
+    if row.passed {
+        eprintln!(
+            "xtask: demo finished ({:.1} s)",
+            row.boot_wall.as_secs_f64()
+        );
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!(
+            "xtask: demo failed {}; console log: {}",
+            row.note,
+            row.log.display()
+        );
+        Ok(ExitCode::FAILURE)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_split_flags_and_names() {
+        let o = parse_options(&["--no-build".into(), "smoke".into(), "-v".into()]).unwrap();
+        assert!(!o.build && o.verbose);
+        assert_eq!(o.names, ["smoke"]);
+        assert!(parse_options(&["--frobnicate".into()]).is_err());
+    }
+}
