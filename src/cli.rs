@@ -64,5 +64,7 @@ pub enum LogFormat {
 pub enum Command {
     Validate(cmd::validate::Args),
     Plan(cmd::plan::Args),
+    /// Pre-flight: check a plan against this machine; changes nothing.
+    Check(cmd::check::Args),
     Schema(cmd::schema::Args),
 }

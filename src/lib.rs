@@ -4,10 +4,13 @@
 //! `plan` (parse, validate) -> `graph` (compile) -> `check` -> `apply`,
 //! with the system behind small adapters (`lvm`, `hooks`, `iscsi`, `copy`).
 
+pub mod check;
 pub mod cli;
 pub mod cmd;
 pub mod exit_code;
 pub mod graph;
+pub mod lvm;
 pub mod plan;
+pub mod resolve;
 
 pub use exit_code::ExitCode;

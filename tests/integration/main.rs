@@ -1,4 +1,5 @@
 //! The one integration-test binary: each module tests one command from the
 //! outside, through the built `snapplan` binary.
 
+mod check;
 mod support;
