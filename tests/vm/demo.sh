@@ -1,7 +1,21 @@
 #!/bin/sh
 # Demo: a small system backed up by snapplan, shown live on the console
 # (`cargo xtask demo`). Each part is a function: add one and call it below.
+# A snapplan command that fails is shown and the demo goes on, but the demo
+# then fails at the end.
 # vm: ramdisk_mb=128 timeout=600
+
+failed=""
+
+# shown COMMAND...: runs a snapplan command for the audience; a failure is
+# noted and fails the demo at the end.
+shown() {
+    echo "\$ $*"
+    "$@" && return 0 || status=$?
+    echo "(exit status $status)"
+    failed="$failed
+  $* (exit status $status)"
+}
 
 PLAN=/etc/snapplan/demo.yaml
 HOOKS=/etc/snapplan/hooks
@@ -56,14 +70,14 @@ PLAN
 
 show_plan() {
     step "snapplan plan: what it would do"
-    snapplan plan "$PLAN"
+    shown snapplan plan "$PLAN"
 }
 
 run_check() {
     step "snapplan check: pre-flight against this system"
     if snapplan_has check; then
         before=$(lvm_state)
-        snapplan check "$PLAN" || echo "(snapplan check exited $?)"
+        shown snapplan check "$PLAN"
         assert_eq "$before" "$(lvm_state)" "LVM state after check"
     else
         echo "skipped: this snapplan has no 'check' command yet"
@@ -76,7 +90,7 @@ run_apply() {
         echo "skipped: this snapplan has no 'apply' command yet"
         return 0
     fi
-    snapplan apply "$PLAN"
+    shown snapplan apply "$PLAN"
     step "Independent check: every backup LV holds its source's bytes"
     for lv in root home db; do
         assert_same_content "/dev/vg0/$lv" "/dev/backup/$lv"
@@ -94,3 +108,5 @@ write_plan
 show_plan
 run_check
 run_apply
+
+[ -z "$failed" ] || fail "these snapplan commands failed:$failed"

@@ -9,19 +9,21 @@ set -o pipefail 2>/dev/null || true
 VM_OUT=/tmp/vm-last-stdout
 VM_ERR=/tmp/vm-last-stderr
 
-# step TEXT...: a heading in the console log.
+VM_START=${VM_START:-$(date +%s)}
+
+# step TEXT...: a heading in the console log, with seconds since the start.
 step() {
-    echo "== $*"
+    echo "== [$(($(date +%s) - VM_START))s] $*"
 }
 
-# fail MESSAGE...: ends the scenario as failed, showing the system state.
+# fail MESSAGE...: ends the scenario as failed (/init then shows vm_context).
 fail() {
     echo "FAIL: $*" >&2
-    vm_context >&2
     exit 1
 }
 
-# vm_context: LVs, VGs, device-mapper tables and recent kernel messages.
+# vm_context: LVs, VGs, device-mapper tables and the kernel's storage
+# messages (device-mapper, I/O errors) since boot.
 vm_context() {
     echo "--- lvs -a"
     lvs -a -o vg_name,lv_name,lv_attr,lv_size,origin,data_percent,lv_tags 2>&1 || true
@@ -29,8 +31,9 @@ vm_context() {
     vgs -o vg_name,vg_size,vg_free,vg_extent_count,vg_free_count,vg_tags 2>&1 || true
     echo "--- dmsetup table"
     dmsetup table 2>&1 || true
-    echo "--- last kernel messages"
-    dmesg 2>/dev/null | tail -n 15 || true
+    echo "--- kernel storage messages"
+    dmesg 2>/dev/null | grep -E 'device-mapper|I/O error|snapshot|EXT4|blk_update' |
+        grep -vE 'uevent: version|ioctl: [0-9]|IMA' | tail -n 15 || true
 }
 
 # assert_eq EXPECTED ACTUAL [WHAT]

@@ -168,15 +168,24 @@ fn run_boot(
     Ok(rows)
 }
 
-/// The last lines of `log` up to `scenario`'s result marker.
-fn log_tail(log: &Path, scenario: &str) -> String {
-    let text = std::fs::read_to_string(log).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().collect();
+/// The last `LOG_TAIL` console lines of `scenario`: up to its result marker,
+/// and from its start when it shared the boot with an earlier one.
+fn log_tail(log: &str, scenario: &str) -> String {
+    let lines: Vec<&str> = log.lines().collect();
     let end = lines
         .iter()
         .position(|l| scenario::parse_result(l).is_some_and(|o| o.scenario == scenario))
         .map_or(lines.len(), |i| i + 1);
-    lines[end.saturating_sub(LOG_TAIL)..end].join("\n")
+    let own_start = lines[..end]
+        .iter()
+        .rposition(|l| l.contains(&scenario::start_line(scenario)))
+        .filter(|&i| {
+            lines[..i]
+                .iter()
+                .any(|l| scenario::parse_result(l).is_some())
+        });
+    let start = end.saturating_sub(LOG_TAIL).max(own_start.unwrap_or(0));
+    lines[start..end].join("\n")
 }
 
 pub fn test(args: &[String]) -> Result<ExitCode, String> {
@@ -193,13 +202,16 @@ pub fn test(args: &[String]) -> Result<ExitCode, String> {
         eprintln!("xtask: booting for {}", boot.scenarios.join(", "));
         for row in run_boot(&paths, &prepared, &boot, options.verbose)? {
             let verdict = if row.passed { "pass" } else { "FAIL" };
-            eprintln!("xtask: {} {verdict} {}", row.name, row.note);
+            eprintln!("xtask: {} {verdict} {}", row.name, row.note.trim());
             if !row.passed {
                 eprintln!(
                     "---- last {LOG_TAIL} console lines of {} ({}) ----\n{}\n---- end of {} ----",
                     row.name,
                     row.log.display(),
-                    log_tail(&row.log, &row.name),
+                    log_tail(
+                        &std::fs::read_to_string(&row.log).unwrap_or_default(),
+                        &row.name
+                    ),
                     row.name
                 );
             }
@@ -269,6 +281,24 @@ pub fn demo(args: &[String]) -> Result<ExitCode, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn log_tail_shows_only_the_scenarios_part_of_a_shared_boot() {
+        let log = "SeaBIOS\nvm: ---- scenario a ----\nFAIL: a\nSNAPPLAN-VM-RESULT: fail a 1\n\
+                   vm: ---- scenario b ----\nFAIL: b\nSNAPPLAN-VM-RESULT: fail b 1\nreboot\n";
+        assert_eq!(
+            log_tail(log, "a"),
+            "SeaBIOS\nvm: ---- scenario a ----\nFAIL: a\nSNAPPLAN-VM-RESULT: fail a 1"
+        );
+        assert_eq!(
+            log_tail(log, "b"),
+            "vm: ---- scenario b ----\nFAIL: b\nSNAPPLAN-VM-RESULT: fail b 1"
+        );
+        let many: String = (0..200).map(|i| format!("{i}\n")).collect();
+        let tail = log_tail(&many, "x");
+        assert_eq!(tail.lines().count(), LOG_TAIL);
+        assert!(tail.ends_with("199"));
+    }
 
     #[test]
     fn options_split_flags_and_names() {

@@ -188,6 +188,11 @@ pub struct Outcome {
 
 pub const RESULT_MARKER: &str = "SNAPPLAN-VM-RESULT: ";
 
+/// The line /init prints when a scenario starts (see init.sh).
+pub fn start_line(scenario: &str) -> String {
+    format!("vm: ---- scenario {scenario} ----")
+}
+
 /// Parses `SNAPPLAN-VM-RESULT: pass|fail NAME [SECONDS]` anywhere in a
 /// console line (kernel messages may share the line).
 pub fn parse_result(line: &str) -> Option<Outcome> {
