@@ -9,13 +9,13 @@ run_ok snapplan --version
 
 step "a VG on two RAM disks with an LV full of data"
 make_vg vg0 "$(ram_disk 0)" "$(ram_disk 1)"
-make_lv vg0 data 32m
+make_lv vg0 data 16m
 fill /dev/vg0/data
-assert_eq $((32 * 1048576)) "$(lv_field vg0/data lv_size)" "size of vg0/data"
+assert_eq $((16 * 1048576)) "$(lv_field vg0/data lv_size)" "size of vg0/data"
 before=$(sha256 /dev/vg0/data)
 
 step "a snapshot keeps the old content while the origin changes"
-make_snapshot vg0/data snap 16m
+make_snapshot vg0/data snap 8m
 assert_snapshot_valid vg0/snap
 assert_eq vg0/data "vg0/$(lv_field vg0/snap origin)" "origin of vg0/snap"
 write_random /dev/vg0/data 4

@@ -29,6 +29,16 @@ activation {
 
 const INIT: &str = include_str!("init.sh");
 
+/// Host binaries packed with the libraries `ldd` names, and where they go:
+/// lvm2, jq for assertions on JSON reports, util-linux's flock (busybox's
+/// lacks it) to hold a lock from a scenario.
+const HOST_TOOLS: &[(&str, &str)] = &[
+    ("lvm", "usr/sbin"),
+    ("dmsetup", "usr/sbin"),
+    ("jq", "usr/bin"),
+    ("flock", "usr/bin"),
+];
+
 pub struct Inputs<'a> {
     pub kernel: &'a Kernel,
     pub snapplan: &'a Path,
@@ -48,23 +58,23 @@ pub fn build(inputs: &Inputs, staging: &Path, out: &Path) -> Result<(), String> 
     }
     copy_file(Path::new("/bin/busybox"), &staging.join("bin/busybox"))?;
 
-    let lvm = find_tool("lvm")?;
-    let mut binaries = vec![
-        (lvm.clone(), "usr/sbin/lvm"),
-        (find_tool("dmsetup")?, "usr/sbin/dmsetup"),
-        (find_tool("jq")?, "usr/bin/jq"),
-        (inputs.snapplan.to_path_buf(), "usr/bin/snapplan"),
-    ];
+    let mut binaries = vec![(
+        inputs.snapplan.to_path_buf(),
+        "usr/bin/snapplan".to_string(),
+    )];
+    for (tool, dir) in HOST_TOOLS {
+        binaries.push((find_tool(tool)?, format!("{dir}/{tool}")));
+    }
     let mut libraries = BTreeSet::new();
-    for (from, to) in binaries.drain(..) {
-        copy_file(&from, &staging.join(to))?;
-        let ldd = host::output(cmd("ldd", [&from]))?;
+    for (from, to) in &binaries {
+        copy_file(from, &staging.join(to))?;
+        let ldd = host::output(cmd("ldd", [from]))?;
         libraries.extend(ldd_paths(&ldd));
     }
     for lib in &libraries {
         copy_file(lib, &under(staging, lib))?;
     }
-    link_lvm_commands(&lvm, &staging.join("usr/sbin"))?;
+    link_lvm_commands(&find_tool("lvm")?, &staging.join("usr/sbin"))?;
     // Debug info is most of a release binary, and every MiB of initramfs
     // costs boot time under TCG. Symbols stay, so backtraces keep names.
     if host::run(cmd(

@@ -77,12 +77,45 @@ impl Paths {
 struct Prepared {
     kernel: kernel::Kernel,
     initramfs: PathBuf,
+    /// This run's own directory (target/vm/run-PID): several runs may share
+    /// a worktree. Removed when the run ends.
+    run_dir: PathBuf,
+}
+
+impl Drop for Prepared {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.run_dir);
+    }
+}
+
+/// Removes run directories whose process is gone.
+fn remove_stale_run_dirs(vm: &Path) {
+    let Ok(entries) = std::fs::read_dir(vm) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if let Some(pid) = name.strip_prefix("run-")
+            && !Path::new("/proc").join(pid).exists()
+        {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 fn prepare(paths: &Paths, build: bool) -> Result<Prepared, String> {
     host::ensure_packages(host::PACKAGES)?;
     let started = Instant::now();
-    let kernel = kernel::ensure(&paths.vm.join("kernel"))?;
+    let kernel = {
+        // One fetch at a time: another run in this worktree may be fetching.
+        std::fs::create_dir_all(&paths.vm).map_err(|e| format!("{}: {e}", paths.vm.display()))?;
+        let lock_path = paths.vm.join("kernel.lock");
+        let lock = std::fs::File::create(&lock_path)
+            .map_err(|e| format!("{}: {e}", lock_path.display()))?;
+        lock.lock()
+            .map_err(|e| format!("locking {}: {e}", lock_path.display()))?;
+        kernel::ensure(&paths.vm.join("kernel"))?
+    };
     eprintln!(
         "xtask: kernel {} ready ({:.1} s)",
         kernel.version,
@@ -102,22 +135,29 @@ fn prepare(paths: &Paths, build: bool) -> Result<Prepared, String> {
         ));
     }
     let started = Instant::now();
-    let initramfs = paths.vm.join("initramfs.cpio.gz");
+    remove_stale_run_dirs(&paths.vm);
+    let run_dir = paths.vm.join(format!("run-{}", std::process::id()));
+    let initramfs = run_dir.join("initramfs.cpio.gz");
+    let prepared = Prepared {
+        kernel,
+        initramfs,
+        run_dir,
+    };
     initramfs::build(
         &initramfs::Inputs {
-            kernel: &kernel,
+            kernel: &prepared.kernel,
             snapplan: &snapplan,
             scenario_dir: &paths.scenarios,
         },
-        &paths.vm.join("initramfs"),
-        &initramfs,
+        &prepared.run_dir.join("initramfs"),
+        &prepared.initramfs,
     )?;
     eprintln!(
         "xtask: initramfs built ({:.1} s)",
         started.elapsed().as_secs_f64()
     );
     std::fs::create_dir_all(paths.vm.join("logs")).map_err(|e| e.to_string())?;
-    Ok(Prepared { kernel, initramfs })
+    Ok(prepared)
 }
 
 /// One scenario's line in the summary.
