@@ -3,6 +3,7 @@
 //! kernel has no device-mapper, so the VM brings its own.
 
 use std::fs;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use super::host::{self, cmd};
@@ -49,6 +50,7 @@ pub fn ensure(cache_root: &Path) -> Result<Kernel, String> {
     if !dir.join(COMPLETE).exists() {
         let started = std::time::Instant::now();
         fetch(&package, &dir)?;
+        remove_other_kernels(cache_root, &package);
         eprintln!(
             "xtask: fetched and unpacked {package} in {:.1} s",
             started.elapsed().as_secs_f64()
@@ -65,6 +67,8 @@ fn fetch(package: &str, dir: &Path) -> Result<(), String> {
     let download = dir.join("download");
     let root = dir.join("root");
     fs::create_dir_all(&download).map_err(|e| format!("{}: {e}", download.display()))?;
+    // apt downloads as the `_apt` user when it can write here (else it warns).
+    let _ = fs::set_permissions(&download, fs::Permissions::from_mode(0o777));
     let mut get = cmd("apt-get", ["download", package]);
     get.current_dir(&download);
     if host::run(get).is_err() && host::is_root() {
@@ -91,6 +95,19 @@ fn fetch(package: &str, dir: &Path) -> Result<(), String> {
     ))?;
     fs::remove_dir_all(&download).map_err(|e| format!("{}: {e}", download.display()))?;
     fs::write(dir.join(COMPLETE), package).map_err(|e| format!("{}: {e}", dir.display()))
+}
+
+/// Kernels cached before Debian moved on are ~400 MB each: keep only the
+/// current one.
+fn remove_other_kernels(cache_root: &Path, current: &str) {
+    let Ok(entries) = fs::read_dir(cache_root) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if entry.file_name() != current && entry.path().is_dir() {
+            let _ = fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 fn load(dir: &Path) -> Result<Kernel, String> {

@@ -117,7 +117,7 @@ fn stream(console: impl std::io::Read, mut log: File, echo: bool, outcomes: &Mut
             Ok(_) => {}
         }
         let text = String::from_utf8_lossy(&buf);
-        let line = text.trim_end_matches(['\n', '\r']).replace('\r', "");
+        let line = without_escapes(text.trim_end_matches(['\n', '\r'])).replace('\r', "");
         let _ = writeln!(log, "{line}");
         if echo {
             let mut out = stdout.lock();
@@ -133,6 +133,30 @@ fn stream(console: impl std::io::Read, mut log: File, echo: bool, outcomes: &Mut
     }
 }
 
+/// `line` without terminal escape sequences (the firmware clears the screen),
+/// so logs read cleanly in CI.
+pub fn without_escapes(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '\u{1b}' {
+            out.push(c);
+            continue;
+        }
+        if chars.next_if_eq(&'[').is_some() {
+            // CSI: parameters and intermediates up to a final byte @..~.
+            for c in chars.by_ref() {
+                if ('@'..='~').contains(&c) {
+                    break;
+                }
+            }
+        } else {
+            chars.next();
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -144,6 +168,15 @@ mod tests {
             ramdisks: 4,
             timeout: Duration::from_secs(10),
         }
+    }
+
+    #[test]
+    fn escapes_are_removed() {
+        assert_eq!(
+            without_escapes("\u{1b}c\u{1b}[?7l\u{1b}[2J\u{1b}[0mSeaBIOS (version 1)"),
+            "SeaBIOS (version 1)"
+        );
+        assert_eq!(without_escapes("plain [ 1.0] text"), "plain [ 1.0] text");
     }
 
     #[test]
