@@ -122,7 +122,7 @@ mod tests {
                 lv_tags: vec![],
                 data_percent: None,
                 snap_percent: None,
-                lv_snapshot_invalid: String::new(),
+                lv_snapshot_invalid: "unknown".into(),
                 lv_active: "active".into(),
                 lv_device_open: String::new(),
             }],

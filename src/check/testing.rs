@@ -87,7 +87,7 @@ impl SystemBuilder {
             lv_tags: vec![],
             data_percent: None,
             snap_percent: None,
-            lv_snapshot_invalid: String::new(),
+            lv_snapshot_invalid: "unknown".into(),
             lv_active: "active".into(),
             lv_device_open: String::new(),
         });
@@ -105,6 +105,7 @@ impl SystemBuilder {
         self = self.lv(vg, name, mib, "swi-a-s---");
         let lv = self.0.lvs.last_mut().unwrap();
         lv.origin = origin.into();
+        lv.lv_snapshot_invalid = String::new();
         lv.lv_tags = tags.to_vec();
         lv.data_percent = Some(3.5);
         self
