@@ -209,24 +209,64 @@ pub fn probe_lock(path: &Path) -> LockFact {
     }
 }
 
+/// Who holds the lock: the locking pid from /proc/locks when it still runs,
+/// else the processes that have the file open (a child inherits a lock with
+/// the descriptor and keeps it after its parent exited).
 fn lock_holder(file: &File) -> Option<String> {
     use std::os::unix::fs::MetadataExt;
     let meta = file.metadata().ok()?;
-    let locks = std::fs::read_to_string("/proc/locks").ok()?;
-    let pid = lock_holders(&locks, meta.dev(), meta.ino())
+    let locks = std::fs::read_to_string("/proc/locks").unwrap_or_default();
+    let locker = lock_holders(&locks, meta.dev(), meta.ino())
         .into_iter()
-        .next()?;
+        .next();
+    if let Some(pid) = locker.filter(|pid| Path::new(&format!("/proc/{pid}")).exists()) {
+        return Some(describe_pid(pid));
+    }
+    let me = std::process::id();
+    let openers: Vec<String> = openers_of(meta.dev(), meta.ino())
+        .into_iter()
+        .filter(|pid| *pid != me)
+        .map(describe_pid)
+        .collect();
+    match (openers.is_empty(), locker) {
+        (false, _) => Some(openers.join(", ")),
+        (true, Some(pid)) => Some(format!("pid {pid} (no longer running)")),
+        (true, None) => None,
+    }
+}
+
+fn describe_pid(pid: u32) -> String {
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
     let cmdline = String::from_utf8_lossy(&cmdline)
         .split('\0')
         .filter(|s| !s.is_empty())
         .collect::<Vec<_>>()
         .join(" ");
-    Some(if cmdline.is_empty() {
+    if cmdline.is_empty() {
         format!("pid {pid}")
     } else {
         format!("pid {pid} ({cmdline})")
-    })
+    }
+}
+
+/// Pids with the file (`dev`, `ino`) open, from /proc/*/fd.
+fn openers_of(dev: u64, ino: u64) -> Vec<u32> {
+    use std::os::unix::fs::MetadataExt;
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let fds = std::fs::read_dir(entry.path().join("fd"));
+        let open =
+            fds.into_iter().flatten().flatten().any(|fd| {
+                std::fs::metadata(fd.path()).is_ok_and(|m| m.dev() == dev && m.ino() == ino)
+            });
+        if open {
+            pids.push(pid);
+        }
+    }
+    pids
 }
 
 /// Pids holding a lock on the file (`dev`, `ino`), from /proc/locks lines
@@ -309,5 +349,43 @@ mod tests {
             Err(DirProblem::Missing)
         );
         assert_eq!(list_hooks(&exec), Err(DirProblem::NotADirectory));
+    }
+
+    #[test]
+    fn a_lock_inherited_by_a_child_names_the_child() {
+        use std::process::{Command, Stdio};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nightly.lock");
+        std::fs::write(&path, "").unwrap();
+        // sh takes the lock on fd 9, starts sleep (which inherits fd 9) and
+        // exits: the lock stays held by sleep alone.
+        let script = format!(
+            "exec 9<'{}'; flock -x 9 || exit 3; sleep 30 >/dev/null 2>&1 & echo $!",
+            path.display()
+        );
+        let Ok(out) = Command::new("sh")
+            .args(["-c", &script])
+            .stdin(Stdio::null())
+            .stderr(Stdio::null())
+            .output()
+        else {
+            return;
+        };
+        if !out.status.success() {
+            return; // no flock(1) on this machine
+        }
+        let child: u32 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+        let fact = probe_lock(&path);
+        let _ = Command::new("kill").arg(child.to_string()).status();
+        match fact {
+            LockFact::Held { holder, .. } => {
+                let holder = holder.expect("holder named");
+                assert!(
+                    holder.contains(&format!("pid {child} (sleep 30)")),
+                    "{holder}"
+                );
+            }
+            other => panic!("expected held, got {other:?}"),
+        }
     }
 }

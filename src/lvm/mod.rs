@@ -170,4 +170,42 @@ mod tests {
         ));
         assert!(calls[1].starts_with("/usr/sbin/lvm vgs --reportformat json"));
     }
+
+    /// The real process path: a stand-in `lvm` script that is "in use"
+    /// twice, then removes; every call is logged by the script itself.
+    #[test]
+    fn removal_retries_through_real_processes() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let script = dir.path().join("lvm");
+        let log = dir.path().join("calls");
+        std::fs::write(
+            &script,
+            format!(
+                "#!/bin/sh\necho \"$*\" >> {log}\n\
+                 n=$(grep -c lvremove {log})\n\
+                 if [ \"$n\" -le 2 ]; then echo \"  Logical volume $2 in use.\" >&2; exit 5; fi\n",
+                log = log.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let tools = Tools {
+            lvm: script,
+            dmsetup: None,
+            udevadm: None,
+        };
+        let mut lvm = SystemLvm::new(tools, ProcessRunner);
+        lvm.remove_policy.first_delay = Duration::from_millis(1);
+        let lv = LvPath {
+            vg: "vg0".into(),
+            lv: "home-snap".into(),
+        };
+        assert_eq!(
+            lvm.remove(&lv, LvKind::Snapshot).unwrap(),
+            Removed { attempts: 3 }
+        );
+        let calls = std::fs::read_to_string(&log).unwrap();
+        assert_eq!(calls, "lvremove -f vg0/home-snap\n".repeat(3));
+    }
 }

@@ -2,10 +2,8 @@
 # Check refuses what would break a run, with exit 1 and the system left as it
 # was: snapshots that fit one by one but not together, a backup VG too small,
 # a missing source LV, a snapshot as source, a hook that is not executable, a
-# snapplan-tagged leftover snapshot (valid or overflowed). Each failure is
-# undone and check passes again, so each case proves its own cause. (A held
-# lock is a file lock, not LVM: tests/integration/check.rs proves it; the
-# VM's busybox has no flock.)
+# snapplan-tagged leftover snapshot (valid or overflowed), a held lock. Each
+# failure is undone and check passes again, so each case proves its own cause.
 # vm: ramdisk_mb=64 share
 
 write_plan() { # SNAPSHOT_SIZE [SOURCE_B]
@@ -119,4 +117,16 @@ assert_only_failure "leftover:vg0/a-snap-r1"
 jq -e '.checks[] | select(.check == "leftover") | .detail | test("INVALID")' /tmp/check.json >/dev/null ||
     fail "the overflowed leftover is not shown as invalid"
 lvremove -q -y vg0/a-snap-r1 >/dev/null
+check_case 0
+
+step "a held lock (a run in progress): a failed check naming the holder"
+# This shell takes the lock on fd 9, as apply would hold it.
+mkdir -p /var/lib/snapplan
+exec 9>/var/lib/snapplan/nightly.lock
+flock -x 9
+check_case 1
+assert_only_failure "lock:/var/lib/snapplan/nightly.lock"
+jq -e --arg pid "pid $$" '.checks[] | select(.check == "lock") | .detail | contains($pid)' /tmp/check.json >/dev/null ||
+    fail "the lock holder (pid $$) is not named"
+exec 9>&-
 check_case 0
