@@ -64,6 +64,8 @@ pub enum LogFormat {
 pub enum Command {
     Validate(cmd::validate::Args),
     Plan(cmd::plan::Args),
+    /// Pre-flight: check a plan against this machine; changes nothing.
+    Check(cmd::check::Args),
     Schema(cmd::schema::Args),
     /// Copy a device or file chunk by chunk, with hashes, throttle and delta writes.
     Copy(cmd::copy::Args),

@@ -4,6 +4,7 @@
 //! `plan` (parse, validate) -> `graph` (compile) -> `check` -> `apply`,
 //! with the system behind small adapters (`lvm`, `hooks`, `iscsi`, `copy`).
 
+pub mod check;
 pub mod cli;
 pub mod cmd;
 pub mod copy;
@@ -14,5 +15,6 @@ pub mod journal;
 pub mod lock;
 pub mod lvm;
 pub mod plan;
+pub mod resolve;
 
 pub use exit_code::ExitCode;

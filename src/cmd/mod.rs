@@ -2,6 +2,7 @@
 //! exit code. A command that reports its own diagnostics returns the code it
 //! wants; an `Err` is printed by `run` and exits 1.
 
+pub mod check;
 pub mod copy;
 pub mod plan;
 pub mod schema;
@@ -17,6 +18,7 @@ pub fn run(cli: Cli) -> ExitCode {
     install_diagnostic_style(cli.global.color);
     let result = match cli.command {
         Command::Validate(args) => validate::run(args),
+        Command::Check(args) => check::run(args),
         Command::Plan(args) => plan::run(args),
         Command::Schema(args) => schema::run(args),
         Command::Copy(args) => copy::run(args),

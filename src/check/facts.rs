@@ -1,0 +1,391 @@
+//! Gathering what check evaluates: the only part of check that looks at the
+//! system, and it only reads. Evaluation (the other files) is pure, so every
+//! check is unit-tested against facts written by hand.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::lvm::{Lvm, SystemReport, tools};
+use crate::plan::Plan;
+
+/// Everything check knows about the system.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Facts {
+    pub tools: Vec<ToolFact>,
+    /// `Err` carries why the report could not be read (the tool missing, or
+    /// lvs's own error with command line, status and stderr).
+    pub lvm: Result<SystemReport, LvmUnavailable>,
+    /// `None` when the plan has no hooks.
+    pub hooks: Option<HooksFact>,
+    pub lock: LockFact,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LvmUnavailable {
+    /// `lvm` was not found: the tool row says so already.
+    NoTool,
+    /// lvs or vgs failed or printed something unreadable.
+    Failed(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ToolFact {
+    pub name: &'static str,
+    /// A missing required tool fails the check; an optional one warns.
+    pub required: bool,
+    /// Why snapplan needs it, for the message.
+    pub purpose: &'static str,
+    pub found: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HooksFact {
+    pub dir: PathBuf,
+    /// The directory's entries, sorted by name; `Err` when it cannot be read.
+    pub entries: Result<Vec<HookEntry>, DirProblem>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DirProblem {
+    Missing,
+    NotADirectory,
+    Unreadable(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HookEntry {
+    pub name: String,
+    pub kind: HookKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HookKind {
+    /// A regular file (or a symlink to one), with its permission bits.
+    File {
+        mode: u32,
+    },
+    DanglingLink,
+    Directory,
+    Other,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LockFact {
+    /// The lock file exists and nobody holds it.
+    Free {
+        path: PathBuf,
+    },
+    /// No lock file (or no state dir): no run can hold it.
+    NoLockFile {
+        path: PathBuf,
+    },
+    Held {
+        path: PathBuf,
+        /// `pid 123 (snapplan)`, when /proc/locks tells.
+        holder: Option<String>,
+    },
+    Unreadable {
+        path: PathBuf,
+        error: String,
+    },
+}
+
+/// Where a plan's lock lives; apply takes the same file.
+pub fn lock_path(plan: &Plan) -> PathBuf {
+    plan.state_dir.join(format!("{}.lock", plan.name))
+}
+
+/// Reads the system. `lvm` is `None` when the lvm tool is missing.
+pub fn gather(
+    plan: &Plan,
+    find_tool: &dyn Fn(&str) -> Option<PathBuf>,
+    lvm: Option<&dyn Lvm>,
+) -> Facts {
+    let tool = |name, required, purpose| ToolFact {
+        name,
+        required,
+        purpose,
+        found: find_tool(name),
+    };
+    let mut tools = vec![
+        tool(tools::LVM, true, "reads and changes LVM"),
+        tool(
+            tools::DMSETUP,
+            false,
+            "tells who holds a volume that cannot be removed",
+        ),
+        tool(
+            tools::UDEVADM,
+            false,
+            "waits for udev before removing a snapshot",
+        ),
+    ];
+    if plan.target.iscsi.is_some() {
+        tools.push(tool(
+            tools::ISCSIADM,
+            true,
+            "logs in to the iSCSI target holding the backup VG",
+        ));
+    }
+    let lvm = match lvm {
+        None => Err(LvmUnavailable::NoTool),
+        Some(lvm) => lvm
+            .report()
+            .map_err(|e| LvmUnavailable::Failed(e.to_string())),
+    };
+    Facts {
+        tools,
+        lvm,
+        hooks: plan.hooks.as_ref().map(|h| HooksFact {
+            dir: h.dir.clone(),
+            entries: list_hooks(&h.dir),
+        }),
+        lock: probe_lock(&lock_path(plan)),
+    }
+}
+
+fn list_hooks(dir: &Path) -> Result<Vec<HookEntry>, DirProblem> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = match std::fs::metadata(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(DirProblem::Missing),
+        Err(e) => return Err(DirProblem::Unreadable(e.to_string())),
+        Ok(meta) => meta,
+    };
+    if !meta.is_dir() {
+        return Err(DirProblem::NotADirectory);
+    }
+    let read = std::fs::read_dir(dir).map_err(|e| DirProblem::Unreadable(e.to_string()))?;
+    let mut entries = Vec::new();
+    for entry in read {
+        let entry = entry.map_err(|e| DirProblem::Unreadable(e.to_string()))?;
+        let kind = match std::fs::metadata(entry.path()) {
+            Ok(m) if m.is_file() => HookKind::File {
+                mode: m.permissions().mode(),
+            },
+            Ok(m) if m.is_dir() => HookKind::Directory,
+            Ok(_) => HookKind::Other,
+            Err(_) => HookKind::DanglingLink,
+        };
+        entries.push(HookEntry {
+            name: entry.file_name().to_string_lossy().into_owned(),
+            kind,
+        });
+    }
+    entries.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(entries)
+}
+
+/// Tries a shared lock for an instant: it conflicts only with apply's
+/// exclusive one, so two checks never report each other. Creates nothing.
+pub fn probe_lock(path: &Path) -> LockFact {
+    let file = match File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return LockFact::NoLockFile {
+                path: path.to_path_buf(),
+            };
+        }
+        Err(e) => {
+            return LockFact::Unreadable {
+                path: path.to_path_buf(),
+                error: e.to_string(),
+            };
+        }
+    };
+    match file.try_lock_shared() {
+        Ok(()) => LockFact::Free {
+            path: path.to_path_buf(),
+        },
+        Err(std::fs::TryLockError::WouldBlock) => LockFact::Held {
+            path: path.to_path_buf(),
+            holder: lock_holder(&file),
+        },
+        Err(std::fs::TryLockError::Error(e)) => LockFact::Unreadable {
+            path: path.to_path_buf(),
+            error: e.to_string(),
+        },
+    }
+}
+
+/// Who holds the lock: the locking pid from /proc/locks when it still runs,
+/// else the processes that have the file open (a child inherits a lock with
+/// the descriptor and keeps it after its parent exited).
+fn lock_holder(file: &File) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = file.metadata().ok()?;
+    let locks = std::fs::read_to_string("/proc/locks").unwrap_or_default();
+    let locker = lock_holders(&locks, meta.dev(), meta.ino())
+        .into_iter()
+        .next();
+    if let Some(pid) = locker.filter(|pid| Path::new(&format!("/proc/{pid}")).exists()) {
+        return Some(describe_pid(pid));
+    }
+    let me = std::process::id();
+    let openers: Vec<String> = openers_of(meta.dev(), meta.ino())
+        .into_iter()
+        .filter(|pid| *pid != me)
+        .map(describe_pid)
+        .collect();
+    match (openers.is_empty(), locker) {
+        (false, _) => Some(openers.join(", ")),
+        (true, Some(pid)) => Some(format!("pid {pid} (no longer running)")),
+        (true, None) => None,
+    }
+}
+
+fn describe_pid(pid: u32) -> String {
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let cmdline = String::from_utf8_lossy(&cmdline)
+        .split('\0')
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+    if cmdline.is_empty() {
+        format!("pid {pid}")
+    } else {
+        format!("pid {pid} ({cmdline})")
+    }
+}
+
+/// Pids with the file (`dev`, `ino`) open, from /proc/*/fd.
+fn openers_of(dev: u64, ino: u64) -> Vec<u32> {
+    use std::os::unix::fs::MetadataExt;
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let fds = std::fs::read_dir(entry.path().join("fd"));
+        let open =
+            fds.into_iter().flatten().flatten().any(|fd| {
+                std::fs::metadata(fd.path()).is_ok_and(|m| m.dev() == dev && m.ino() == ino)
+            });
+        if open {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+/// Pids holding a lock on the file (`dev`, `ino`), from /proc/locks lines
+/// such as `1: FLOCK  ADVISORY  WRITE 1234 fd:01:5678 0 EOF` (major and
+/// minor in hex). Waiters (`->` lines) do not hold it.
+pub fn lock_holders(proc_locks: &str, dev: u64, ino: u64) -> Vec<u32> {
+    let wanted = format!(
+        "{:02x}:{:02x}:{ino}",
+        rustix::fs::major(dev as _),
+        rustix::fs::minor(dev as _)
+    );
+    proc_locks
+        .lines()
+        .filter(|line| !line.contains("->"))
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            // id: KIND ADVISORY MODE PID DEV:INO START END
+            (fields.get(5) == Some(&wanted.as_str())).then(|| fields.get(4)?.parse().ok())?
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lock_holders_match_device_and_inode_and_skip_waiters() {
+        let dev = rustix::fs::makedev(0xfd, 0x01) as u64;
+        let locks = "1: FLOCK  ADVISORY  WRITE 1234 fd:01:5678 0 EOF\n\
+                     1: -> FLOCK  ADVISORY  WRITE 999 fd:01:5678 0 EOF\n\
+                     2: POSIX  ADVISORY  READ 77 fd:01:9999 0 EOF\n";
+        assert_eq!(lock_holders(locks, dev, 5678), vec![1234]);
+        assert_eq!(lock_holders(locks, dev, 1), Vec::<u32>::new());
+    }
+
+    #[test]
+    fn missing_state_dir_means_no_lock_and_nothing_is_created() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state/nightly.lock");
+        assert!(matches!(probe_lock(&path), LockFact::NoLockFile { .. }));
+        assert!(!dir.path().join("state").exists());
+    }
+
+    #[test]
+    fn a_held_lock_is_seen_and_its_holder_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nightly.lock");
+        let holder = File::create(&path).unwrap();
+        assert!(matches!(probe_lock(&path), LockFact::Free { .. }));
+        holder.lock().unwrap();
+        match probe_lock(&path) {
+            LockFact::Held { holder, .. } => {
+                let me = std::process::id().to_string();
+                let holder = holder.expect("holder found in /proc/locks");
+                assert!(holder.contains(&me), "{holder}");
+            }
+            other => panic!("expected held, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn hooks_are_listed_with_kind_and_mode() {
+        use std::os::unix::fs::{PermissionsExt, symlink};
+        let dir = tempfile::tempdir().unwrap();
+        let exec = dir.path().join("10-db");
+        std::fs::write(&exec, "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(&exec, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::write(dir.path().join("20-web"), "").unwrap();
+        symlink("/nonexistent", dir.path().join("30-gone")).unwrap();
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        let entries = list_hooks(dir.path()).unwrap();
+        let kinds: Vec<_> = entries.iter().map(|e| (e.name.as_str(), e.kind)).collect();
+        assert!(matches!(kinds[0], ("10-db", HookKind::File { mode }) if mode & 0o111 != 0));
+        assert!(matches!(kinds[1], ("20-web", HookKind::File { mode }) if mode & 0o111 == 0));
+        assert_eq!(kinds[2], ("30-gone", HookKind::DanglingLink));
+        assert_eq!(kinds[3], ("sub", HookKind::Directory));
+        assert_eq!(
+            list_hooks(&dir.path().join("nope")),
+            Err(DirProblem::Missing)
+        );
+        assert_eq!(list_hooks(&exec), Err(DirProblem::NotADirectory));
+    }
+
+    #[test]
+    fn a_lock_inherited_by_a_child_names_the_child() {
+        use std::process::{Command, Stdio};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nightly.lock");
+        std::fs::write(&path, "").unwrap();
+        // sh takes the lock on fd 9, starts sleep (which inherits fd 9) and
+        // exits: the lock stays held by sleep alone.
+        let script = format!(
+            "exec 9<'{}'; flock -x 9 || exit 3; sleep 30 >/dev/null 2>&1 & echo $!",
+            path.display()
+        );
+        let Ok(out) = Command::new("sh")
+            .args(["-c", &script])
+            .stdin(Stdio::null())
+            .stderr(Stdio::null())
+            .output()
+        else {
+            return;
+        };
+        if !out.status.success() {
+            return; // no flock(1) on this machine
+        }
+        let child: u32 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+        let fact = probe_lock(&path);
+        let _ = Command::new("kill").arg(child.to_string()).status();
+        match fact {
+            LockFact::Held { holder, .. } => {
+                let holder = holder.expect("holder named");
+                assert!(
+                    holder.contains(&format!("pid {child} (sleep 30)")),
+                    "{holder}"
+                );
+            }
+            other => panic!("expected held, got {other:?}"),
+        }
+    }
+}

@@ -1,0 +1,123 @@
+//! Did an earlier run leave something behind? Found by snapplan's tags,
+//! never by LV names. A leftover snapshot of this plan fills its VG (and
+//! slows every write to its origin): it fails the check. Another plan's
+//! leftovers are named as a warning: they take space all the same.
+
+use super::outcome::{CheckKind, CheckResult, Status};
+use crate::lvm::{SystemReport, tags};
+use crate::plan::Plan;
+
+pub fn check(plan: &Plan, report: &SystemReport) -> Vec<CheckResult> {
+    let mut rows = Vec::new();
+    for (lv, owner) in report.snapplan_lvs() {
+        if owner.role.as_deref() == Some(tags::ROLE_BACKUP) {
+            continue; // backups are meant to stay
+        }
+        let ours = owner.plan.as_deref() == Some(plan.name.as_str());
+        let path = lv.path();
+        let mut detail = format!(
+            "{} left by run {} of plan {}",
+            if lv.is_snapshot() { "snapshot" } else { "LV" },
+            owner.run.as_deref().unwrap_or("?"),
+            owner.plan.as_deref().unwrap_or("?"),
+        );
+        if lv.is_snapshot() {
+            detail.push_str(&format!(" (origin {}/{}", lv.vg_name, lv.origin));
+            match (lv.is_invalid_snapshot(), lv.snapshot_usage_percent()) {
+                (true, _) => detail.push_str(", INVALID: overflowed)"),
+                (false, Some(p)) => detail.push_str(&format!(", {p:.1}% used)")),
+                (false, None) => detail.push(')'),
+            }
+        }
+        let recover = if ours {
+            format!("run `snapplan recover PLAN` (comes with apply) or remove it: lvremove {path}")
+        } else {
+            format!(
+                "run `snapplan recover` for plan {} or remove it: lvremove {path}",
+                owner.plan.as_deref().unwrap_or("?")
+            )
+        };
+        rows.push(
+            CheckResult::new(
+                CheckKind::Leftover,
+                path.to_string(),
+                if ours { Status::Fail } else { Status::Warn },
+                detail,
+            )
+            .advice(recover),
+        );
+    }
+    if rows.is_empty() {
+        rows.push(CheckResult::new(
+            CheckKind::Leftover,
+            "snapplan-tagged LVs",
+            Status::Pass,
+            "no snapshot left by an earlier run",
+        ));
+    }
+    rows
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::testing::*;
+
+    #[test]
+    fn no_tagged_snapshot_passes_even_with_untagged_look_alikes() {
+        let report = system()
+            .lv("vg0", "home", 32, "owi-a-s---")
+            .snapshot("vg0", "home-snapplan", 8, "home", &[])
+            .lv("backup", "home", 32, "-wi-a-----")
+            .tags(
+                "backup",
+                "home",
+                &tags::for_lv("nightly", "r0", tags::ROLE_BACKUP),
+            )
+            .build();
+        let rows = check(&plan(&[("vg0/home", pct(20.0))]), &report);
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].status, Status::Pass);
+    }
+
+    #[test]
+    fn our_tagged_snapshot_fails_naming_it_and_how_to_recover() {
+        let report = system()
+            .lv("vg0", "home", 32, "owi-a-s---")
+            .snapshot(
+                "vg0",
+                "s1",
+                8,
+                "home",
+                &tags::for_lv("nightly", "r7", tags::ROLE_SNAPSHOT),
+            )
+            .build();
+        let rows = check(&plan(&[("vg0/home", pct(20.0))]), &report);
+        assert_eq!(rows[0].status, Status::Fail);
+        assert_eq!(rows[0].subject, "vg0/s1");
+        assert!(
+            rows[0].detail.contains("run r7 of plan nightly"),
+            "{}",
+            rows[0].detail
+        );
+        assert!(rows[0].detail.contains("origin vg0/home"));
+        let advice = rows[0].advice.as_deref().unwrap();
+        assert!(advice.contains("snapplan recover") && advice.contains("lvremove vg0/s1"));
+    }
+
+    #[test]
+    fn another_plans_leftover_warns() {
+        let report = system()
+            .lv("vg0", "home", 32, "owi-a-s---")
+            .snapshot(
+                "vg0",
+                "s1",
+                8,
+                "home",
+                &tags::for_lv("other", "r1", tags::ROLE_SNAPSHOT),
+            )
+            .build();
+        let rows = check(&plan(&[("vg0/home", pct(20.0))]), &report);
+        assert_eq!(rows[0].status, Status::Warn);
+    }
+}

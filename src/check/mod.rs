@@ -1,0 +1,124 @@
+//! `snapplan check`: the read-only pre-flight. [`facts::gather`] reads the
+//! system (and changes nothing); [`evaluate`] turns those facts into a
+//! report, purely, so that every check is tested without LVM. apply runs the
+//! same evaluation before it touches anything.
+
+pub mod facts;
+mod hooks;
+pub mod human;
+mod leftovers;
+mod lock;
+pub mod outcome;
+pub mod render;
+mod sources;
+mod space;
+mod tools;
+
+#[cfg(test)]
+pub(crate) mod testing;
+
+pub use facts::{Facts, LvmUnavailable, gather};
+pub use outcome::{CheckKind, CheckReport, CheckResult, Status};
+
+use crate::plan::Plan;
+
+/// Every check, in the order an admin fixes things: tools, LVM state,
+/// sources, space, hooks, leftovers, lock.
+pub fn evaluate(plan: &Plan, facts: &Facts) -> CheckReport {
+    let mut rows = tools::check(&facts.tools);
+    match &facts.lvm {
+        Ok(report) => {
+            rows.extend(sources::check(plan, report));
+            rows.extend(space::snapshots(plan, report));
+            rows.extend(space::backups(plan, report));
+            rows.extend(leftovers::check(plan, report));
+        }
+        Err(why) => {
+            let detail = match why {
+                LvmUnavailable::NoTool => "cannot read LVM state without the `lvm` tool".into(),
+                LvmUnavailable::Failed(error) => format!("cannot read LVM state: {error}"),
+            };
+            rows.push(
+                CheckResult::new(CheckKind::LvmState, "lvs/vgs", Status::Fail, detail).advice(
+                    "source LVs, snapshot and backup space and leftovers are not checked until \
+                     this works; run check as root on the machine that holds the volumes",
+                ),
+            );
+        }
+    }
+    if let Some(hooks) = &facts.hooks {
+        rows.extend(hooks::check(hooks));
+    }
+    rows.push(lock::check(&facts.lock));
+    CheckReport::new(&plan.name, rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::*;
+    use super::*;
+    use crate::check::facts::{LockFact, ToolFact};
+
+    fn facts(report: Result<crate::lvm::SystemReport, LvmUnavailable>) -> Facts {
+        Facts {
+            tools: vec![ToolFact {
+                name: "lvm",
+                required: true,
+                purpose: "reads and changes LVM",
+                found: Some("/usr/sbin/lvm".into()),
+            }],
+            lvm: report,
+            hooks: None,
+            lock: LockFact::NoLockFile {
+                path: "/var/lib/snapplan/nightly.lock".into(),
+            },
+        }
+    }
+
+    #[test]
+    fn a_system_where_everything_fits_is_ok() {
+        let report = system()
+            .vg("vg0", 15, 7)
+            .vg("backup", 15, 15)
+            .lv("vg0", "a", 16, "-wi-ao----")
+            .lv("vg0", "b", 16, "-wi-ao----")
+            .build();
+        let out = evaluate(
+            &plan(&[("vg0/a", pct(25.0)), ("vg0/b", pct(25.0))]),
+            &facts(Ok(report)),
+        );
+        assert!(out.ok, "{out:#?}");
+        assert_eq!(out.counts.fail, 0);
+        let kinds: Vec<_> = out.checks.iter().map(|c| c.check).collect();
+        assert_eq!(
+            kinds,
+            vec![
+                CheckKind::Tool,
+                CheckKind::SourceLv,
+                CheckKind::SourceLv,
+                CheckKind::SnapshotSpace,
+                CheckKind::BackupSpace,
+                CheckKind::Leftover,
+                CheckKind::Lock
+            ]
+        );
+    }
+
+    #[test]
+    fn without_lvm_state_one_row_fails_and_nothing_is_guessed() {
+        let out = evaluate(
+            &plan(&[("vg0/a", pct(25.0))]),
+            &facts(Err(LvmUnavailable::Failed(
+                "`lvm lvs` failed (exit status 5): /dev/mapper/control: open failed".into(),
+            ))),
+        );
+        assert!(!out.ok);
+        let lvm_row = out
+            .checks
+            .iter()
+            .find(|c| c.check == CheckKind::LvmState)
+            .unwrap();
+        assert!(lvm_row.detail.contains("/dev/mapper/control"));
+        assert!(!out.checks.iter().any(|c| c.check == CheckKind::SourceLv));
+    }
+}

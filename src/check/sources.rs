@@ -1,0 +1,170 @@
+//! Does every source LV exist, and is it something snapplan can snapshot?
+
+use super::outcome::{CheckKind, CheckResult, Status};
+use crate::check::human;
+use crate::lvm::SystemReport;
+use crate::plan::{Plan, Volume};
+use crate::resolve::{ResolveError, resolve_volume};
+
+pub fn check(plan: &Plan, report: &SystemReport) -> Vec<CheckResult> {
+    plan.volumes.iter().map(|v| check_one(v, report)).collect()
+}
+
+fn check_one(volume: &Volume, report: &SystemReport) -> CheckResult {
+    let subject = volume.source.to_string();
+    let fail = |detail: String, advice: String| {
+        CheckResult::new(CheckKind::SourceLv, &subject, Status::Fail, detail).advice(advice)
+    };
+    let resolved = match resolve_volume(volume, report) {
+        Ok(resolved) => resolved,
+        Err(ResolveError::VgMissing { vg, .. }) => {
+            return fail(
+                format!("volume group {vg} does not exist"),
+                format!(
+                    "fix `lv: {subject}` in the plan; `vgs` lists the volume groups{}",
+                    suggestion(&vg, report.vgs.iter().map(|g| g.vg_name.as_str()))
+                ),
+            );
+        }
+        Err(ResolveError::LvMissing { lv, .. }) => {
+            let in_vg = report
+                .lvs
+                .iter()
+                .filter(|l| l.vg_name == lv.vg)
+                .map(|l| l.lv_name.as_str());
+            return fail(
+                format!("logical volume {lv} does not exist"),
+                format!(
+                    "fix `lv: {subject}` in the plan, or remove the volume from it; `lvs {}` lists its LVs{}",
+                    lv.vg,
+                    suggestion(&lv.lv, in_vg)
+                ),
+            );
+        }
+    };
+    let lv = report.lv(&volume.source).expect("resolved above");
+    if lv.is_snapshot() {
+        return fail(
+            format!("is itself a snapshot (of {}/{})", lv.vg_name, lv.origin),
+            format!("back up the origin {}/{} instead", lv.vg_name, lv.origin),
+        );
+    }
+    if lv.is_thin() {
+        return fail(
+            "is a thin volume: snapplan does not support thin volumes yet (their snapshots \
+             live in the thin pool, not in the VG's free extents)"
+                .to_string(),
+            "back it up another way for now, or remove it from the plan".to_string(),
+        );
+    }
+    if lv.is_internal() {
+        return fail(
+            format!(
+                "is an internal LV (lv_attr {}), not a volume to back up",
+                lv.lv_attr
+            ),
+            "name the LV that holds the data".to_string(),
+        );
+    }
+    if !lv.is_active() {
+        return fail(
+            "is not active: its data cannot be read".to_string(),
+            format!("activate it: lvchange -ay {subject}"),
+        );
+    }
+    CheckResult::new(
+        CheckKind::SourceLv,
+        &subject,
+        Status::Pass,
+        format!(
+            "{}, snapshot {}",
+            human::bytes(resolved.origin_bytes),
+            human::space(resolved.snapshot_extents, resolved.extent_bytes)
+        ),
+    )
+}
+
+/// "; did you mean `home`?" when a known name is close to the wrong one.
+fn suggestion<'a>(wrong: &str, known: impl Iterator<Item = &'a str>) -> String {
+    known
+        .map(|k| (strsim::jaro_winkler(wrong, k), k))
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, k)| format!("; did you mean `{k}`?"))
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::testing::*;
+
+    #[test]
+    fn existing_active_lv_passes_with_sizes() {
+        let report = system().lv("vg0", "home", 32, "-wi-ao----").build();
+        let rows = check(&plan(&[("vg0/home", pct(20.0))]), &report);
+        assert_eq!(rows[0].status, Status::Pass);
+        assert_eq!(rows[0].detail, "32.0 MiB, snapshot 8.0 MiB (2 extents)");
+    }
+
+    #[test]
+    fn missing_lv_fails_naming_it_with_a_suggestion() {
+        let report = system().lv("vg0", "home", 32, "-wi-a-----").build();
+        let rows = check(&plan(&[("vg0/hom", pct(20.0))]), &report);
+        assert_eq!(rows[0].status, Status::Fail);
+        assert_eq!(rows[0].detail, "logical volume vg0/hom does not exist");
+        assert!(
+            rows[0]
+                .advice
+                .as_deref()
+                .unwrap()
+                .contains("did you mean `home`?")
+        );
+    }
+
+    #[test]
+    fn missing_vg_fails() {
+        let report = system().lv("vg0", "home", 32, "-wi-a-----").build();
+        let rows = check(&plan(&[("vgX/home", pct(20.0))]), &report);
+        assert_eq!(rows[0].status, Status::Fail);
+        assert!(rows[0].detail.contains("volume group vgX does not exist"));
+    }
+
+    #[test]
+    fn a_snapshot_as_source_fails_and_names_its_origin() {
+        let report = system()
+            .lv("vg0", "home", 32, "owi-a-s---")
+            .snapshot("vg0", "mysnap", 8, "home", &[])
+            .build();
+        let rows = check(&plan(&[("vg0/mysnap", pct(20.0))]), &report);
+        assert_eq!(rows[0].status, Status::Fail);
+        assert!(rows[0].detail.contains("snapshot (of vg0/home)"));
+    }
+
+    #[test]
+    fn thin_internal_and_inactive_lvs_fail() {
+        let report = system()
+            .lv("vg0", "thin", 32, "Vwi-a-tz--")
+            .lv("vg0", "pool", 32, "twi-aotz--")
+            .lv("vg0", "off", 32, "-wi-------")
+            .build();
+        let rows = check(
+            &plan(&[
+                ("vg0/thin", pct(20.0)),
+                ("vg0/pool", pct(20.0)),
+                ("vg0/off", pct(20.0)),
+            ]),
+            &report,
+        );
+        assert!(rows.iter().all(|r| r.status == Status::Fail), "{rows:#?}");
+        assert!(rows[0].detail.contains("thin volume"));
+        assert!(rows[1].detail.contains("internal LV"));
+        assert!(
+            rows[2]
+                .advice
+                .as_deref()
+                .unwrap()
+                .contains("lvchange -ay vg0/off")
+        );
+    }
+}

@@ -1,0 +1,362 @@
+//! Is there room? Snapshots of one run exist at the same time, so a source
+//! VG needs room for all of its snapshots at once, not one by one. The
+//! backup VG needs room for the backup LVs that are missing or smaller than
+//! their origin (apply creates or extends those, and never shrinks).
+
+use super::human;
+use super::outcome::{CheckKind, CheckResult, Space, Status};
+use crate::lvm::{SystemReport, Vg};
+use crate::plan::Plan;
+use crate::resolve::{ResolvedVolume, resolve_volume};
+
+/// One row per source VG, in the order the plan first names it.
+pub fn snapshots(plan: &Plan, report: &SystemReport) -> Vec<CheckResult> {
+    let resolved = resolved(plan, report);
+    let mut rows = Vec::new();
+    for vg_name in source_vgs(plan) {
+        let Some(vg) = report.vg(&vg_name) else {
+            continue; // the source LV rows say the VG is missing
+        };
+        let here: Vec<&ResolvedVolume> =
+            resolved.iter().filter(|r| r.source.vg == vg_name).collect();
+        if here.is_empty() {
+            continue;
+        }
+        let needed: u64 = here.iter().map(|r| r.snapshot_extents).sum();
+        let largest = here.iter().map(|r| r.snapshot_extents).max().unwrap_or(0);
+        let what = format!(
+            "{} snapshot{} at once",
+            here.len(),
+            if here.len() == 1 { "" } else { "s" }
+        );
+        let mut row = space_row(CheckKind::SnapshotSpace, vg, needed, &what);
+        if row.status == Status::Fail {
+            let alone = if largest <= vg.vg_free_count && here.len() > 1 {
+                " Each would fit alone, but they exist together during the run."
+            } else {
+                ""
+            };
+            row.detail.push_str(alone);
+            row = row.advice(format!(
+                "free space in VG {vg_name} (`vgextend {vg_name} /dev/NEWPV`, or remove LVs no \
+                 longer needed), or lower snapshot_size in the plan"
+            ));
+        }
+        rows.push(row);
+    }
+    rows
+}
+
+/// The backup VG's row. `None` when no volume could be resolved (the
+/// source rows explain why).
+pub fn backups(plan: &Plan, report: &SystemReport) -> Option<CheckResult> {
+    let resolved = resolved(plan, report);
+    let name = &plan.target.vg;
+    let subject = format!("VG {name}");
+    let Some(vg) = report.vg(name) else {
+        return Some(match &plan.target.iscsi {
+            Some(iscsi) => CheckResult::new(
+                CheckKind::BackupSpace,
+                subject,
+                Status::Unknown,
+                format!(
+                    "volume group {name} is not visible now; it is reached only after iSCSI login \
+                     to {} at {}, so its space cannot be checked before the run",
+                    iscsi.iqn, iscsi.portal
+                ),
+            )
+            .advice(
+                "apply checks it after login; to check now, log in by hand \
+                 (`iscsiadm -m node -T IQN -p PORTAL --login`, `vgchange -ay VG`) and run check again",
+            ),
+            None => CheckResult::new(
+                CheckKind::BackupSpace,
+                subject,
+                Status::Fail,
+                format!("backup volume group {name} does not exist"),
+            )
+            .advice(format!(
+                "create it (`vgcreate {name} /dev/DISK`), attach the disk that holds it, \
+                 or fix `target.vg` in the plan"
+            )),
+        });
+    };
+    if resolved.is_empty() {
+        return None;
+    }
+    let backup_lvs_known = !vg.is_exported() || report.lvs.iter().any(|l| &l.vg_name == name);
+    let mut created = 0;
+    let mut grown = 0;
+    let mut needed = 0;
+    for (volume, r) in plan.volumes.iter().zip_resolved(&resolved) {
+        let full = vg.extents_for(r.origin_bytes);
+        let path = crate::plan::LvPath {
+            vg: name.clone(),
+            lv: volume.target_lv.clone(),
+        };
+        match report.lv(&path) {
+            None => {
+                created += 1;
+                needed += full;
+            }
+            Some(lv) => {
+                let have = lv.lv_size / vg.vg_extent_size.max(1);
+                if have < full {
+                    grown += 1;
+                    needed += full - have;
+                }
+            }
+        }
+    }
+    // Snapshots of volumes in the backup VG itself coexist with the backups.
+    let snapshots_here: u64 = resolved
+        .iter()
+        .filter(|r| &r.source.vg == name)
+        .map(|r| r.snapshot_extents)
+        .sum();
+    let mut what = match (created, grown) {
+        (0, 0) => "no backup LV to create or extend".to_string(),
+        _ => format!("{created} new and {grown} grown backup LVs"),
+    };
+    if snapshots_here > 0 {
+        what.push_str(" plus the snapshots taken in this VG");
+    }
+    let mut row = space_row(CheckKind::BackupSpace, vg, needed + snapshots_here, &what);
+    if !backup_lvs_known && row.status == Status::Fail {
+        row.status = Status::Unknown;
+        row.detail = format!(
+            "volume group {name} is exported: its LVs cannot be listed until `vgimport`, so the \
+             figures assume every backup LV must be created: {}",
+            row.detail
+        );
+        return Some(row.advice(format!(
+            "apply imports it; to check precisely now, run `vgimport {name}` and check again"
+        )));
+    }
+    if row.status == Status::Fail {
+        row = row.advice(format!(
+            "add space to VG {name} (`vgextend {name} /dev/NEWPV`), or back up fewer volumes to it"
+        ));
+    }
+    Some(row)
+}
+
+/// "needs X for WHAT, Y free" with the figures, failing when short.
+fn space_row(check: CheckKind, vg: &Vg, needed: u64, what: &str) -> CheckResult {
+    let free = vg.vg_free_count;
+    let extent = vg.vg_extent_size;
+    let mut detail = format!(
+        "needs {} for {what}; {} free",
+        human::space(needed, extent),
+        human::space(free, extent)
+    );
+    let status = if needed <= free {
+        Status::Pass
+    } else {
+        detail.push_str(&format!(
+            ": short by {}.",
+            human::space(needed - free, extent)
+        ));
+        Status::Fail
+    };
+    CheckResult::new(check, format!("VG {}", vg.vg_name), status, detail).space(Space {
+        vg: vg.vg_name.clone(),
+        extent_bytes: extent,
+        needed_extents: needed,
+        free_extents: free,
+        needed_bytes: needed * extent,
+        free_bytes: free * extent,
+    })
+}
+
+fn resolved(plan: &Plan, report: &SystemReport) -> Vec<ResolvedVolume> {
+    plan.volumes
+        .iter()
+        .filter_map(|v| resolve_volume(v, report).ok())
+        .collect()
+}
+
+fn source_vgs(plan: &Plan) -> Vec<String> {
+    let mut vgs: Vec<String> = Vec::new();
+    for v in &plan.volumes {
+        if !vgs.contains(&v.source.vg) {
+            vgs.push(v.source.vg.clone());
+        }
+    }
+    vgs
+}
+
+/// Pairs each resolved volume with its plan volume (by name: unresolved
+/// volumes are skipped).
+trait ZipResolved<'a> {
+    fn zip_resolved(
+        self,
+        resolved: &'a [ResolvedVolume],
+    ) -> Vec<(&'a crate::plan::Volume, &'a ResolvedVolume)>;
+}
+
+impl<'a, I: Iterator<Item = &'a crate::plan::Volume>> ZipResolved<'a> for I {
+    fn zip_resolved(
+        self,
+        resolved: &'a [ResolvedVolume],
+    ) -> Vec<(&'a crate::plan::Volume, &'a ResolvedVolume)> {
+        self.filter_map(|v| resolved.iter().find(|r| r.name == v.name).map(|r| (v, r)))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::testing::*;
+    use crate::plan::SnapshotSize;
+
+    const MIB: u64 = 1 << 20;
+
+    #[test]
+    fn snapshots_that_fit_together_pass_with_figures() {
+        // 2 x 20% of 32 MiB = 2 x 2 extents; 4 free.
+        let report = system()
+            .vg("vg0", 15, 4)
+            .lv("vg0", "a", 32, "-wi-a-----")
+            .lv("vg0", "b", 32, "-wi-a-----")
+            .build();
+        let rows = snapshots(
+            &plan(&[("vg0/a", pct(20.0)), ("vg0/b", pct(20.0))]),
+            &report,
+        );
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].status, Status::Pass);
+        assert_eq!(
+            rows[0].detail,
+            "needs 16.0 MiB (4 extents) for 2 snapshots at once; 16.0 MiB (4 extents) free"
+        );
+        let space = rows[0].space.as_ref().unwrap();
+        assert_eq!((space.needed_extents, space.free_extents), (4, 4));
+    }
+
+    #[test]
+    fn snapshots_that_fit_alone_but_not_together_fail_naming_vg_and_shortfall() {
+        let report = system()
+            .vg("vg0", 15, 3)
+            .lv("vg0", "a", 32, "-wi-a-----")
+            .lv("vg0", "b", 32, "-wi-a-----")
+            .build();
+        let rows = snapshots(
+            &plan(&[("vg0/a", pct(20.0)), ("vg0/b", pct(20.0))]),
+            &report,
+        );
+        assert_eq!(rows[0].status, Status::Fail);
+        assert_eq!(rows[0].subject, "VG vg0");
+        assert!(
+            rows[0].detail.contains("short by 4.0 MiB (1 extent)"),
+            "{}",
+            rows[0].detail
+        );
+        assert!(rows[0].detail.contains("Each would fit alone"));
+        assert!(rows[0].advice.as_deref().unwrap().contains("vgextend vg0"));
+    }
+
+    #[test]
+    fn each_source_vg_is_counted_separately() {
+        let report = system()
+            .vg("vg0", 15, 2)
+            .vg("vg1", 15, 1)
+            .lv("vg0", "a", 32, "-wi-a-----")
+            .lv("vg1", "b", 32, "-wi-a-----")
+            .build();
+        let rows = snapshots(
+            &plan(&[("vg0/a", pct(20.0)), ("vg1/b", pct(20.0))]),
+            &report,
+        );
+        let status: Vec<_> = rows
+            .iter()
+            .map(|r| (r.subject.as_str(), r.status))
+            .collect();
+        assert_eq!(
+            status,
+            vec![("VG vg0", Status::Pass), ("VG vg1", Status::Fail)]
+        );
+    }
+
+    #[test]
+    fn backup_vg_needs_room_for_missing_and_smaller_backups_only() {
+        // a: backup exists at full size (0), b: 16 of 32 MiB (4 more), c: missing (8).
+        let p = plan(&[
+            ("vg0/a", SnapshotSize::Bytes(MIB)),
+            ("vg0/b", SnapshotSize::Bytes(MIB)),
+            ("vg0/c", SnapshotSize::Bytes(MIB)),
+        ]);
+        let base = || {
+            system()
+                .lv("vg0", "a", 32, "-wi-a-----")
+                .lv("vg0", "b", 32, "-wi-a-----")
+                .lv("vg0", "c", 32, "-wi-a-----")
+                .lv("backup", "a", 32, "-wi-a-----")
+                .lv("backup", "b", 16, "-wi-a-----")
+        };
+        let fits = backups(&p, &base().vg("backup", 15, 12).build()).unwrap();
+        assert_eq!(fits.status, Status::Pass, "{}", fits.detail);
+        assert_eq!(fits.space.as_ref().unwrap().needed_extents, 12);
+        assert!(fits.detail.contains("1 new and 1 grown backup LVs"));
+        let short = backups(&p, &base().vg("backup", 15, 11).build()).unwrap();
+        assert_eq!(short.status, Status::Fail);
+        assert!(short.detail.contains("short by 4.0 MiB (1 extent)"));
+        assert!(short.advice.unwrap().contains("vgextend backup"));
+    }
+
+    #[test]
+    fn missing_backup_vg_fails_unless_reached_by_iscsi() {
+        let report = system().lv("vg0", "a", 32, "-wi-a-----").build();
+        let mut p = plan(&[("vg0/a", pct(20.0))]);
+        let row = backups(&p, &report).unwrap();
+        assert_eq!(row.status, Status::Fail);
+        assert!(
+            row.detail
+                .contains("backup volume group backup does not exist")
+        );
+        p.target.iscsi = Some(crate::plan::Iscsi {
+            portal: "127.0.0.1:3260".into(),
+            iqn: "iqn.2026-01.test:backup".into(),
+        });
+        let row = backups(&p, &report).unwrap();
+        assert_eq!(row.status, Status::Unknown);
+        assert!(row.detail.contains("only after iSCSI login"));
+    }
+
+    #[test]
+    fn exported_backup_vg_is_unknown_when_the_worst_case_does_not_fit() {
+        let p = plan(&[("vg0/a", pct(20.0))]);
+        let worst_fits = system()
+            .lv("vg0", "a", 32, "-wi-a-----")
+            .vg("backup", 15, 8)
+            .exported("backup")
+            .build();
+        assert_eq!(backups(&p, &worst_fits).unwrap().status, Status::Pass);
+        let worst_short = system()
+            .lv("vg0", "a", 32, "-wi-a-----")
+            .vg("backup", 15, 7)
+            .exported("backup")
+            .build();
+        let row = backups(&p, &worst_short).unwrap();
+        assert_eq!(row.status, Status::Unknown);
+        assert!(row.detail.contains("exported"));
+    }
+
+    #[test]
+    fn snapshots_in_the_backup_vg_count_against_it() {
+        // Source and backups in one VG: 8 extents backup + 2 snapshot > 9 free.
+        let p = {
+            let mut p = plan(&[("backup/a", pct(20.0))]);
+            p.volumes[0].target_lv = "a-copy".into();
+            p
+        };
+        let report = system()
+            .vg("backup", 15, 9)
+            .lv("backup", "a", 32, "-wi-a-----")
+            .build();
+        let row = backups(&p, &report).unwrap();
+        assert_eq!(row.status, Status::Fail, "{}", row.detail);
+        assert!(row.detail.contains("plus the snapshots"));
+    }
+}

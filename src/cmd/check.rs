@@ -1,0 +1,49 @@
+//! `snapplan check PLAN`: the read-only pre-flight. Exit 0 when nothing
+//! fails (warnings and unknowns allowed), 1 when a check fails, 2 when the
+//! plan itself is invalid.
+
+use std::path::PathBuf;
+
+use crate::ExitCode;
+use crate::check::{self, render};
+use crate::lvm::{Lvm, SystemLvm, tools};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The plan file to check against this machine.
+    pub plan: PathBuf,
+    /// `text` for people, `json` for monitoring and scripts.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+pub fn run(args: Args) -> super::Result {
+    let plan = match crate::plan::load(&args.plan) {
+        Ok(plan) => plan,
+        Err(err) => {
+            eprintln!("{:?}", miette::Report::new(err));
+            return Ok(ExitCode::Usage);
+        }
+    };
+    let lvm = SystemLvm::from_system().ok();
+    let facts = check::gather(&plan, &tools::find, lvm.as_ref().map(|l| l as &dyn Lvm));
+    let report = check::evaluate(&plan, &facts);
+    match args.format {
+        Format::Text => print!(
+            "{}",
+            render::text(&report, &args.plan.display().to_string())
+        ),
+        Format::Json => println!("{}", render::json(&report)),
+    }
+    Ok(if report.ok {
+        ExitCode::Success
+    } else {
+        ExitCode::Failed
+    })
+}

@@ -1,0 +1,228 @@
+//! The plan resolved against the live system: what "20%" means for this
+//! origin in this VG today. Pure: it reads a [`SystemReport`], never LVM.
+//!
+//! LVM allocates whole extents, so every size is rounded UP to the VG's
+//! extent size; rounding down would promise space the snapshot won't get.
+
+use serde::Serialize;
+
+use crate::lvm::SystemReport;
+use crate::plan::{LvPath, Plan, SnapshotSize, Volume};
+
+/// One volume with its snapshot size in bytes and extents.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ResolvedVolume {
+    pub name: String,
+    pub source: LvPath,
+    pub origin_bytes: u64,
+    /// The source VG's extent size.
+    pub extent_bytes: u64,
+    pub snapshot_extents: u64,
+}
+
+impl ResolvedVolume {
+    /// What `lvcreate -s -L <bytes>b` gets: whole extents.
+    pub fn snapshot_bytes(&self) -> u64 {
+        self.snapshot_extents * self.extent_bytes
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ResolveError {
+    #[error("volume {volume}: volume group {vg} does not exist")]
+    VgMissing { volume: String, vg: String },
+    #[error("volume {volume}: logical volume {lv} does not exist")]
+    LvMissing { volume: String, lv: LvPath },
+}
+
+/// Snapshot space wanted before rounding to extents.
+pub fn snapshot_bytes(size: SnapshotSize, origin_bytes: u64) -> u64 {
+    match size {
+        SnapshotSize::Bytes(bytes) => bytes,
+        SnapshotSize::PercentOfOrigin(percent) => {
+            // In millionths of a percent, integer from here on: f64 would
+            // lose whole extents on multi-TiB origins. A percentage written
+            // with up to six decimals is taken exactly; anything finer is
+            // rounded up, never down.
+            let scaled = percent.max(0.0) * 1e6;
+            let nearest = scaled.round();
+            let micro = if (scaled - nearest).abs() < 1e-3 {
+                nearest
+            } else {
+                scaled.ceil()
+            } as u128;
+            (origin_bytes as u128 * micro).div_ceil(100_000_000) as u64
+        }
+    }
+}
+
+pub fn resolve_volume(
+    volume: &Volume,
+    report: &SystemReport,
+) -> Result<ResolvedVolume, ResolveError> {
+    let vg = report
+        .vg(&volume.source.vg)
+        .ok_or_else(|| ResolveError::VgMissing {
+            volume: volume.name.clone(),
+            vg: volume.source.vg.clone(),
+        })?;
+    let lv = report
+        .lv(&volume.source)
+        .ok_or_else(|| ResolveError::LvMissing {
+            volume: volume.name.clone(),
+            lv: volume.source.clone(),
+        })?;
+    let wanted = snapshot_bytes(volume.snapshot_size, lv.lv_size);
+    Ok(ResolvedVolume {
+        name: volume.name.clone(),
+        source: volume.source.clone(),
+        origin_bytes: lv.lv_size,
+        extent_bytes: vg.vg_extent_size,
+        // A snapshot has at least one extent.
+        snapshot_extents: vg.extents_for(wanted).max(1),
+    })
+}
+
+/// Every volume of the plan, or every reason some could not be resolved.
+pub fn resolve(
+    plan: &Plan,
+    report: &SystemReport,
+) -> Result<Vec<ResolvedVolume>, Vec<ResolveError>> {
+    let (ok, errors): (Vec<_>, Vec<_>) = plan
+        .volumes
+        .iter()
+        .map(|v| resolve_volume(v, report))
+        .partition(Result::is_ok);
+    if errors.is_empty() {
+        Ok(ok.into_iter().map(Result::unwrap).collect())
+    } else {
+        Err(errors.into_iter().map(Result::unwrap_err).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::lvm::{Lv, Vg};
+    use crate::plan::Bandwidth;
+
+    const MIB: u64 = 1 << 20;
+
+    fn report(origin_bytes: u64, extent: u64) -> SystemReport {
+        SystemReport {
+            lvs: vec![Lv {
+                lv_name: "home".into(),
+                vg_name: "vg0".into(),
+                lv_size: origin_bytes,
+                lv_attr: "-wi-a-----".into(),
+                segtype: "linear".into(),
+                origin: String::new(),
+                lv_tags: vec![],
+                data_percent: None,
+                snap_percent: None,
+                lv_snapshot_invalid: "unknown".into(),
+                lv_active: "active".into(),
+                lv_device_open: String::new(),
+            }],
+            vgs: vec![Vg {
+                vg_name: "vg0".into(),
+                vg_attr: "wz--n-".into(),
+                vg_size: 1 << 40,
+                vg_free: 0,
+                vg_extent_size: extent,
+                vg_extent_count: (1 << 40) / extent,
+                vg_free_count: 0,
+                vg_exported: String::new(),
+                vg_tags: vec![],
+            }],
+        }
+    }
+
+    fn volume(lv: &str, size: SnapshotSize) -> Volume {
+        Volume {
+            name: lv.into(),
+            source: LvPath {
+                vg: "vg0".into(),
+                lv: lv.into(),
+            },
+            target_lv: lv.into(),
+            snapshot_size: size,
+            bandwidth: Bandwidth::Unlimited,
+            verify: true,
+            after: vec![],
+        }
+    }
+
+    #[test]
+    fn percent_of_origin_rounds_up_to_whole_extents() {
+        // 20% of 32 MiB = 6.4 MiB -> two 4 MiB extents.
+        let r = resolve_volume(
+            &volume("home", SnapshotSize::PercentOfOrigin(20.0)),
+            &report(32 * MIB, 4 * MIB),
+        )
+        .unwrap();
+        assert_eq!(r.snapshot_extents, 2);
+        assert_eq!(r.snapshot_bytes(), 8 * MIB);
+        assert_eq!(r.origin_bytes, 32 * MIB);
+    }
+
+    #[test]
+    fn byte_sizes_round_up_too_and_exact_fits_do_not() {
+        let rep = report(32 * MIB, 4 * MIB);
+        let one_more = volume("home", SnapshotSize::Bytes(4 * MIB + 1));
+        assert_eq!(resolve_volume(&one_more, &rep).unwrap().snapshot_extents, 2);
+        let exact = volume("home", SnapshotSize::Bytes(8 * MIB));
+        assert_eq!(resolve_volume(&exact, &rep).unwrap().snapshot_extents, 2);
+        let tiny = volume("home", SnapshotSize::Bytes(0));
+        assert_eq!(resolve_volume(&tiny, &rep).unwrap().snapshot_extents, 1);
+    }
+
+    #[test]
+    fn percentages_are_exact_on_huge_origins() {
+        // 10% of 10 TiB is exactly 1 TiB: no stray extent from float error.
+        let tib = 1u64 << 40;
+        assert_eq!(
+            snapshot_bytes(SnapshotSize::PercentOfOrigin(10.0), 10 * tib),
+            tib
+        );
+        assert_eq!(snapshot_bytes(SnapshotSize::PercentOfOrigin(0.5), 200), 1);
+        assert_eq!(snapshot_bytes(SnapshotSize::PercentOfOrigin(0.5), 201), 2);
+    }
+
+    #[test]
+    fn missing_lv_and_vg_are_named() {
+        let rep = report(32 * MIB, 4 * MIB);
+        let mut plan_vol = volume("gone", SnapshotSize::Bytes(MIB));
+        let err = resolve_volume(&plan_vol, &rep).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "volume gone: logical volume vg0/gone does not exist"
+        );
+        plan_vol.source.vg = "vg9".into();
+        let err = resolve_volume(&plan_vol, &rep).unwrap_err();
+        assert!(err.to_string().contains("volume group vg9 does not exist"));
+    }
+
+    proptest! {
+        #[test]
+        fn resolved_snapshot_is_never_smaller_than_asked_and_at_most_an_extent_more(
+            origin in 1u64..(1 << 44),
+            percent in 0.01f64..100.0,
+            extent_pow in 20u32..30,
+        ) {
+            let extent = 1u64 << extent_pow;
+            let r = resolve_volume(
+                &volume("home", SnapshotSize::PercentOfOrigin(percent)),
+                &report(origin, extent),
+            ).unwrap();
+            let exact = origin as f64 * percent / 100.0;
+            prop_assert!(r.snapshot_bytes() as f64 >= exact * (1.0 - 1e-9));
+            // At most one extent more, plus the up-rounding of a percentage
+            // finer than a millionth (1e-8 of the origin).
+            let slack = extent as f64 + origin as f64 / 1e8 + 1.0;
+            prop_assert!((r.snapshot_bytes() as f64) < exact + slack);
+        }
+    }
+}

@@ -1,0 +1,203 @@
+# Helpers for VM scenarios (busybox sh). /init sources this file, with
+# `set -eu` in force, before each scenario: any failing command ends the
+# scenario as failed. Assert on the real system (lvs JSON, device checksums),
+# never on snapplan's messages.
+
+set -o pipefail 2>/dev/null || true
+
+# stdout and stderr of the last `expect_exit`/`run_ok` command.
+VM_OUT=/tmp/vm-last-stdout
+VM_ERR=/tmp/vm-last-stderr
+
+VM_START=${VM_START:-$(date +%s)}
+
+# step TEXT...: a heading in the console log, with seconds since the start.
+step() {
+    echo "== [$(($(date +%s) - VM_START))s] $*"
+}
+
+# fail MESSAGE...: ends the scenario as failed (/init then shows vm_context).
+fail() {
+    echo "FAIL: $*" >&2
+    exit 1
+}
+
+# vm_context: LVs, VGs, device-mapper tables and the kernel's storage
+# messages (device-mapper, I/O errors) since boot.
+vm_context() {
+    echo "--- lvs -a"
+    lvs -a -o vg_name,lv_name,lv_attr,lv_size,origin,data_percent,lv_tags 2>&1 || true
+    echo "--- vgs"
+    vgs -o vg_name,vg_size,vg_free,vg_extent_count,vg_free_count,vg_tags 2>&1 || true
+    echo "--- dmsetup table"
+    dmsetup table 2>&1 || true
+    echo "--- kernel storage messages"
+    dmesg 2>/dev/null | grep -E 'device-mapper|I/O error|snapshot|EXT4|blk_update' |
+        grep -vE 'uevent: version|ioctl: [0-9]|IMA' | tail -n 15 || true
+}
+
+# assert_eq EXPECTED ACTUAL [WHAT]
+assert_eq() {
+    [ "$1" = "$2" ] || fail "${3:-value}: expected '$1', got '$2'"
+}
+
+# assert_ne UNEXPECTED ACTUAL [WHAT]
+assert_ne() {
+    [ "$1" != "$2" ] || fail "${3:-value}: expected anything but '$1'"
+}
+
+# expect_exit CODE COMMAND [ARG...]: runs COMMAND, shows its output, and
+# fails unless it exits with CODE. Output is kept in $VM_OUT and $VM_ERR.
+expect_exit() {
+    _want=$1
+    shift
+    echo "\$ $*"
+    "$@" >"$VM_OUT" 2>"$VM_ERR" && _got=0 || _got=$?
+    cat "$VM_OUT"
+    cat "$VM_ERR" >&2
+    [ "$_got" = "$_want" ] || fail "expected exit status $_want from '$*', got $_got"
+}
+
+# run_ok COMMAND [ARG...]: expect_exit 0.
+run_ok() {
+    expect_exit 0 "$@"
+}
+
+# ram_disk N: the path of RAM disk N (size set by `# vm: ramdisk_mb=`).
+ram_disk() {
+    echo "/dev/ram$1"
+}
+
+# make_vg VG DEVICE...: a volume group on fresh PVs.
+make_vg() {
+    _vg=$1
+    shift
+    pvcreate -q -y "$@" >/dev/null || fail "pvcreate $* failed"
+    vgcreate -q "$_vg" "$@" >/dev/null || fail "vgcreate $_vg failed"
+}
+
+# make_lv VG LV SIZE [lvcreate options...]: a linear LV, e.g. make_lv vg0 data 32m.
+make_lv() {
+    _vg=$1 _lv=$2 _size=$3
+    shift 3
+    lvcreate -q -y -L "$_size" -n "$_lv" "$@" "$_vg" >/dev/null || fail "lvcreate $_vg/$_lv $_size failed"
+}
+
+# make_snapshot VG/ORIGIN NAME SIZE: a classic (COW) snapshot.
+make_snapshot() {
+    lvcreate -q -y -s -L "$3" -n "$2" "$1" >/dev/null || fail "snapshot $2 of $1 failed"
+}
+
+# size_bytes DEVICE
+size_bytes() {
+    blockdev --getsize64 "$1"
+}
+
+# fill DEVICE: fills the whole device with random data (flushed to it).
+fill() {
+    _mib=$(($(size_bytes "$1") / 1048576))
+    write_random "$1" "$_mib" 0
+}
+
+# write_random DEVICE MIB [OFFSET_MIB]: writes MIB MiB of random data.
+write_random() {
+    dd if=/dev/urandom of="$1" bs=1M count="$2" seek="${3:-0}" conv=fsync 2>/dev/null ||
+        fail "writing $2 MiB to $1 failed"
+}
+
+# sha256 DEVICE_OR_FILE: its SHA-256, hex.
+sha256() {
+    sha256sum <"$1" | cut -d' ' -f1
+}
+
+# assert_same_content A B: two devices or files hold the same bytes.
+assert_same_content() {
+    [ "$(size_bytes "$1" 2>/dev/null || wc -c <"$1")" = "$(size_bytes "$2" 2>/dev/null || wc -c <"$2")" ] ||
+        fail "$1 and $2 differ in size"
+    assert_eq "$(sha256 "$1")" "$(sha256 "$2")" "sha256 of $2 (vs $1)"
+}
+
+# lvs_json [lvs args...]: `lvs -a` as JSON, sizes in bytes without suffix.
+lvs_json() {
+    lvs -a --reportformat json --units b --nosuffix "$@"
+}
+
+# lv_field VG/LV FIELD: one lvs field (e.g. lv_attr, lv_size, lv_tags,
+# data_percent, lv_snapshot_invalid, origin) as lvs reports it in JSON.
+lv_field() {
+    _json=$(lvs --reportformat json --units b --nosuffix -o "$2" "$1" 2>/dev/null) ||
+        fail "lvs cannot report $1"
+    echo "$_json" | jq -er --arg f "$2" '.report[0].lv[0][$f]'
+}
+
+# vg_field VG FIELD: one vgs field (vg_free, vg_free_count, vg_extent_size, ...).
+vg_field() {
+    _json=$(vgs --reportformat json --units b --nosuffix -o "$2" "$1" 2>/dev/null) ||
+        fail "vgs cannot report $1"
+    echo "$_json" | jq -er --arg f "$2" '.report[0].vg[0][$f]'
+}
+
+# lv_exists VG/LV: true if the LV exists.
+lv_exists() {
+    lvs "$1" >/dev/null 2>&1
+}
+
+assert_lv_exists() {
+    lv_exists "$1" || fail "expected LV $1 to exist"
+}
+
+assert_no_lv() {
+    ! lv_exists "$1" || fail "expected no LV $1"
+}
+
+# lv_count [VG]: how many LVs (snapshots included) exist.
+lv_count() {
+    lvs_json -o lv_name ${1:+"$1"} | jq '[.report[].lv[]] | length'
+}
+
+# assert_snapshot_valid VG/LV and assert_snapshot_invalid VG/LV: the 5th
+# lv_attr character is `I` and lv_snapshot_invalid is set once a classic
+# snapshot overflowed.
+assert_snapshot_valid() {
+    _attr=$(lv_field "$1" lv_attr)
+    case $_attr in s*) ;; *) fail "$1 is not a snapshot (lv_attr $_attr)" ;; esac
+    assert_ne I "$(echo "$_attr" | cut -c5)" "5th lv_attr character of $1 ($_attr)"
+    assert_eq "" "$(lv_field "$1" lv_snapshot_invalid)" "lv_snapshot_invalid of $1"
+}
+
+assert_snapshot_invalid() {
+    _attr=$(lv_field "$1" lv_attr)
+    assert_eq I "$(echo "$_attr" | cut -c5)" "5th lv_attr character of $1 ($_attr)"
+    assert_ne "" "$(lv_field "$1" lv_snapshot_invalid)" "lv_snapshot_invalid of $1"
+}
+
+# lvm_state: everything LVM and device-mapper show, one stable text, to
+# compare before and after a command that must change nothing.
+lvm_state() {
+    lvs -a --reportformat json --units b --nosuffix \
+        -o vg_name,lv_name,lv_attr,lv_size,origin,lv_tags,data_percent,lv_active -O vg_name,lv_name
+    vgs --reportformat json --units b --nosuffix \
+        -o vg_name,vg_attr,vg_size,vg_free,vg_free_count,vg_tags,lv_count -O vg_name
+    pvs --reportformat json --units b --nosuffix -o pv_name,vg_name,pv_size,pv_free -O pv_name
+    dmsetup table | sort
+}
+
+# snapplan_has COMMAND: true if this snapplan build has the subcommand.
+snapplan_has() {
+    snapplan "$1" --help >/dev/null 2>&1
+}
+
+# vm_reset: removes every VG, PV and device-mapper device and snapplan's
+# state, so the next scenario of a shared boot starts from blank RAM disks.
+vm_reset() {
+    for _vg in $(vgs --noheadings -o vg_name 2>/dev/null); do
+        vgchange -q -an "$_vg" >/dev/null 2>&1 || true
+        vgremove -q -ff "$_vg" >/dev/null 2>&1 || true
+    done
+    dmsetup remove_all >/dev/null 2>&1 || true
+    for _dev in /dev/ram*; do
+        pvremove -q -ff -y "$_dev" >/dev/null 2>&1 || true
+        dd if=/dev/zero of="$_dev" bs=1M count=1 conv=fsync 2>/dev/null || true
+    done
+    rm -rf /var/lib/snapplan /run/snapplan /etc/snapplan /tmp/work/*
+}
