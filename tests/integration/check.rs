@@ -8,9 +8,9 @@ use crate::support::Test;
 const PLAN: &str = "\
 version: 1
 name: nightly
-state_dir: state
+state_dir: {dir}/state
 hooks:
-  dir: hooks
+  dir: {dir}/hooks
 target:
   vg: backup
 volumes:

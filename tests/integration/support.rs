@@ -18,13 +18,16 @@ impl Test {
         }
     }
 
-    /// Writes `contents` to `relative` inside the test directory.
+    /// Writes `contents` to `relative` inside the test directory, with
+    /// `{dir}` replaced by the directory's absolute path (plans need
+    /// absolute paths).
     pub fn file(self, relative: &str, contents: &str) -> Self {
+        let contents = contents.replace("{dir}", &self.dir.path().display().to_string());
         let path = self.dir.path().join(relative);
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).expect("create parent");
         }
-        std::fs::write(&path, contents).expect("write test file");
+        std::fs::write(&path, &contents).expect("write test file");
         self
     }
 
