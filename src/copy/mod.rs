@@ -59,7 +59,9 @@ pub struct CopyRequest {
     /// any) is the basis for a delta.
     pub manifest: Option<PathBuf>,
     /// The manifest of the previous copy to this destination, when kept
-    /// somewhere other than `manifest`.
+    /// somewhere other than `manifest`. It is rewritten as incomplete
+    /// before the destination is touched: from then on it no longer
+    /// describes the destination.
     pub previous_manifest: Option<PathBuf>,
     /// An identity of the destination the caller knows (apply: the backup
     /// LV's UUID), recorded in the manifest; a previous manifest is only
@@ -139,6 +141,7 @@ pub fn run(request: &CopyRequest, control: &CopyControl<'_>) -> Result<CopyRepor
 
     let mut notes = Vec::new();
     let (previous, delta) = previous_manifest(request, &destination, &mut notes)?;
+    let superseded = superseded_manifest(request, &destination)?;
 
     let mut manifest = Manifest {
         format: FORMAT.to_string(),
@@ -152,8 +155,11 @@ pub fn run(request: &CopyRequest, control: &CopyControl<'_>) -> Result<CopyRepor
         chunks: Vec::with_capacity(chunking.count() as usize),
     };
     // From here on the destination changes: first make sure no manifest
-    // still vouches for its old content.
+    // we know of still vouches for its old content.
     save(&manifest, request)?;
+    if let Some((path, old)) = superseded {
+        old.save(&path)?;
+    }
 
     let mut report = CopyReport {
         source: src.identity().clone(),
@@ -258,6 +264,28 @@ fn save(manifest: &Manifest, request: &CopyRequest) -> Result<(), CopyError> {
         manifest.save(path)?;
     }
     Ok(())
+}
+
+/// A `previous_manifest` kept apart from `manifest` that still says
+/// complete for this destination: the copy is about to change the
+/// destination, so it is rewritten as incomplete first (else, after a
+/// crash, a later delta from it would skip chunks this copy overwrote).
+fn superseded_manifest(
+    request: &CopyRequest,
+    destination: &Identity,
+) -> Result<Option<(PathBuf, Manifest)>, CopyError> {
+    let Some(path) = &request.previous_manifest else {
+        return Ok(None);
+    };
+    if request.manifest.as_ref() == Some(path) {
+        return Ok(None);
+    }
+    let mut old = Manifest::load(path)?;
+    if !old.completed || old.destination.path != destination.path {
+        return Ok(None);
+    }
+    old.completed = false;
+    Ok(Some((path.clone(), old)))
 }
 
 /// The previous manifest to compare against, if there is one to trust.

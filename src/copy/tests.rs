@@ -334,3 +334,47 @@ fn a_replaced_destination_file_is_copied_in_full() {
     assert_eq!(again.chunks_written, 3);
     assert_eq!(std::fs::read(&dst).unwrap(), data);
 }
+
+#[test]
+fn a_separate_previous_manifest_is_marked_incomplete_before_writing() {
+    let files = Files::new();
+    let mut data = pseudo_random(4 * CHUNK as usize, 6);
+    let src = files.write("src", &data);
+    let dst = files.write("dst", &vec![0; data.len()]);
+    let first = files.path("first.json");
+    run_plain(&request(&src, &dst, Some(&first))).unwrap();
+
+    // A second copy, kept in its own manifest, interrupted after chunk 0.
+    data[0] ^= 1;
+    data[3 * CHUNK as usize] ^= 1;
+    std::fs::write(&src, &data).unwrap();
+    let second = files.path("second.json");
+    let mut req = request(&src, &dst, Some(&second));
+    req.previous_manifest = Some(first.clone());
+    let cancel = AtomicBool::new(false);
+    let check = |_: &ChunkRead| {
+        cancel.store(true, Ordering::Relaxed);
+        Ok(())
+    };
+    let err = run(
+        &req,
+        &CopyControl {
+            cancel: &cancel,
+            progress: &NoProgress,
+            source_check: Some(&check),
+        },
+    )
+    .unwrap_err();
+    assert!(matches!(err, CopyError::Interrupted { .. }), "{err}");
+    // The destination no longer matches the first manifest: nobody may
+    // trust it now.
+    assert!(!Manifest::load(&first).unwrap().completed);
+    assert!(!Manifest::load(&second).unwrap().completed);
+    let again = run_plain(&req).unwrap();
+    assert!(
+        matches!(again.delta, DeltaBasis::Full { .. }),
+        "{:?}",
+        again.delta
+    );
+    assert_eq!(std::fs::read(&dst).unwrap(), data);
+}
