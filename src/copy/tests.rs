@@ -95,6 +95,40 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 16, ..ProptestConfig::default() })]
+
+    /// Whatever chunks change (and only where), a delta writes exactly
+    /// those and leaves the destination equal to the source.
+    #[test]
+    fn delta_writes_exactly_the_changed_chunks(
+        chunks in 1u64..8,
+        tail in 0u64..CHUNK,
+        seed in any::<u64>(),
+        changes in proptest::collection::btree_set(any::<u64>(), 0..5),
+    ) {
+        let size = (chunks - 1) * CHUNK + tail.max(1);
+        let mut data = pseudo_random(size as usize, seed);
+        let files = Files::new();
+        let src = files.write("src", &data);
+        let dst = files.write("dst", &vec![0; size as usize]);
+        let manifest = files.path("m.json");
+        let req = request(&src, &dst, Some(&manifest));
+        run_plain(&req).unwrap();
+        let offsets: std::collections::BTreeSet<u64> = changes.iter().map(|c| c % size).collect();
+        let changed: std::collections::BTreeSet<u64> = offsets.iter().map(|o| o / CHUNK).collect();
+        for &offset in &offsets {
+            data[offset as usize] ^= 0x5A;
+        }
+        std::fs::write(&src, &data).unwrap();
+        let report = run_plain(&req).unwrap();
+        prop_assert_eq!(report.chunks_written, changed.len() as u64);
+        prop_assert_eq!(report.chunks_written + report.chunks_skipped, size.div_ceil(CHUNK));
+        prop_assert_eq!(report.bytes_read, size);
+        prop_assert_eq!(std::fs::read(&dst).unwrap(), data);
+    }
+}
+
 #[test]
 fn delta_writes_only_changed_chunks() {
     let files = Files::new();
