@@ -7,6 +7,32 @@
 //! sizes), [`buffer`] (aligned memory), [`throttle`], [`pipeline`] (reader,
 //! hasher and writer threads), [`manifest`] (chunk hashes, atomic saves),
 //! [`verify`], [`progress`] and [`report`].
+//!
+//! How apply drives a copy (cancel from its signal handler, stop when the
+//! snapshot goes invalid, log progress its own way):
+//!
+//! ```no_run
+//! use std::sync::atomic::AtomicBool;
+//! use snapplan::copy::{self, ChunkRead, CopyControl, CopyError, CopyRequest, NoProgress};
+//!
+//! let cancel = AtomicBool::new(false);
+//! let snapshot_still_valid = |_read: &ChunkRead| -> Result<(), String> { Ok(()) };
+//! let mut request = CopyRequest::new("/dev/vg0/home-snap", "/dev/backup/home");
+//! request.manifest = Some("/var/lib/snapplan/home.manifest.json".into());
+//! request.bytes_per_second = Some(60 << 20);
+//! request.verify = true;
+//! request.destination_tag = Some("backup-lv-uuid".into());
+//! let control = CopyControl {
+//!     cancel: &cancel,
+//!     progress: &NoProgress,
+//!     source_check: Some(&snapshot_still_valid),
+//! };
+//! match copy::run(&request, &control) {
+//!     Ok(report) => println!("{}", report.summary()),
+//!     Err(CopyError::Interrupted { offset }) => eprintln!("stopped at {offset}"),
+//!     Err(e) => eprintln!("{e}"),
+//! }
+//! ```
 
 pub mod buffer;
 pub mod device;
