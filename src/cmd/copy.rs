@@ -86,7 +86,9 @@ pub fn run(args: Args) -> super::Result {
             for note in &report.notes {
                 eprintln!("note: {note}");
             }
-            if let copy::DeltaBasis::Full { reason } = &report.delta {
+            if let copy::DeltaBasis::Full { reason } = &report.delta
+                && (request.manifest.is_some() || request.previous_manifest.is_some())
+            {
                 eprintln!("full copy: {reason}");
             }
             eprintln!("{}", report.summary());

@@ -102,6 +102,19 @@ impl Device {
         let exclusive = kind == Kind::BlockDevice && access == Access::Write;
         let (file, direct, note) =
             open_preferring_direct(path, |direct| open_file(path, access, direct, exclusive))
+                .map_err(|e| {
+                    if exclusive && e.raw_os_error() == Some(rustix::io::Errno::BUSY.raw_os_error())
+                    {
+                        io::Error::new(
+                            e.kind(),
+                            format!(
+                                "{e}: is it mounted, or held open exclusively by another program?"
+                            ),
+                        )
+                    } else {
+                        e
+                    }
+                })
                 .map_err(open_error)?;
         let size = match kind {
             Kind::BlockDevice => block_device_size(&file),

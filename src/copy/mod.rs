@@ -7,6 +7,32 @@
 //! sizes), [`buffer`] (aligned memory), [`throttle`], [`pipeline`] (reader,
 //! hasher and writer threads), [`manifest`] (chunk hashes, atomic saves),
 //! [`verify`], [`progress`] and [`report`].
+//!
+//! How apply drives a copy (cancel from its signal handler, stop when the
+//! snapshot goes invalid, log progress its own way):
+//!
+//! ```no_run
+//! use std::sync::atomic::AtomicBool;
+//! use snapplan::copy::{self, ChunkRead, CopyControl, CopyError, CopyRequest, NoProgress};
+//!
+//! let cancel = AtomicBool::new(false);
+//! let snapshot_still_valid = |_read: &ChunkRead| -> Result<(), String> { Ok(()) };
+//! let mut request = CopyRequest::new("/dev/vg0/home-snap", "/dev/backup/home");
+//! request.manifest = Some("/var/lib/snapplan/home.manifest.json".into());
+//! request.bytes_per_second = Some(60 << 20);
+//! request.verify = true;
+//! request.destination_tag = Some("backup-lv-uuid".into());
+//! let control = CopyControl {
+//!     cancel: &cancel,
+//!     progress: &NoProgress,
+//!     source_check: Some(&snapshot_still_valid),
+//! };
+//! match copy::run(&request, &control) {
+//!     Ok(report) => println!("{}", report.summary()),
+//!     Err(CopyError::Interrupted { offset }) => eprintln!("stopped at {offset}"),
+//!     Err(e) => eprintln!("{e}"),
+//! }
+//! ```
 
 pub mod buffer;
 pub mod device;
@@ -59,7 +85,9 @@ pub struct CopyRequest {
     /// any) is the basis for a delta.
     pub manifest: Option<PathBuf>,
     /// The manifest of the previous copy to this destination, when kept
-    /// somewhere other than `manifest`.
+    /// somewhere other than `manifest`. It is rewritten as incomplete
+    /// before the destination is touched: from then on it no longer
+    /// describes the destination.
     pub previous_manifest: Option<PathBuf>,
     /// An identity of the destination the caller knows (apply: the backup
     /// LV's UUID), recorded in the manifest; a previous manifest is only
@@ -139,6 +167,7 @@ pub fn run(request: &CopyRequest, control: &CopyControl<'_>) -> Result<CopyRepor
 
     let mut notes = Vec::new();
     let (previous, delta) = previous_manifest(request, &destination, &mut notes)?;
+    let superseded = superseded_manifest(request, &destination)?;
 
     let mut manifest = Manifest {
         format: FORMAT.to_string(),
@@ -152,8 +181,11 @@ pub fn run(request: &CopyRequest, control: &CopyControl<'_>) -> Result<CopyRepor
         chunks: Vec::with_capacity(chunking.count() as usize),
     };
     // From here on the destination changes: first make sure no manifest
-    // still vouches for its old content.
+    // we know of still vouches for its old content.
     save(&manifest, request)?;
+    if let Some((path, old)) = superseded {
+        old.save(&path)?;
+    }
 
     let mut report = CopyReport {
         source: src.identity().clone(),
@@ -258,6 +290,28 @@ fn save(manifest: &Manifest, request: &CopyRequest) -> Result<(), CopyError> {
         manifest.save(path)?;
     }
     Ok(())
+}
+
+/// A `previous_manifest` kept apart from `manifest` that still says
+/// complete for this destination: the copy is about to change the
+/// destination, so it is rewritten as incomplete first (else, after a
+/// crash, a later delta from it would skip chunks this copy overwrote).
+fn superseded_manifest(
+    request: &CopyRequest,
+    destination: &Identity,
+) -> Result<Option<(PathBuf, Manifest)>, CopyError> {
+    let Some(path) = &request.previous_manifest else {
+        return Ok(None);
+    };
+    if request.manifest.as_ref() == Some(path) {
+        return Ok(None);
+    }
+    let mut old = Manifest::load(path)?;
+    if !old.completed || old.destination.path != destination.path {
+        return Ok(None);
+    }
+    old.completed = false;
+    Ok(Some((path.clone(), old)))
 }
 
 /// The previous manifest to compare against, if there is one to trust.

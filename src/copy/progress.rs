@@ -192,21 +192,32 @@ fn sink_for_terminal(mode: ProgressMode, terminal: bool) -> Box<dyn ProgressSink
 #[derive(Debug)]
 struct StderrTerm;
 
+impl StderrTerm {
+    /// CSI n A/B/C/D; nothing for 0 (terminals read `CSI 0 A` as 1).
+    fn move_cursor(&self, n: usize, direction: char) -> std::io::Result<()> {
+        use indicatif::TermLike;
+        if n == 0 {
+            return Ok(());
+        }
+        self.write_str(&format!("\x1b[{n}{direction}"))
+    }
+}
+
 impl indicatif::TermLike for StderrTerm {
     fn width(&self) -> u16 {
         100
     }
     fn move_cursor_up(&self, n: usize) -> std::io::Result<()> {
-        self.write_str(&format!("\x1b[{n}A"))
+        self.move_cursor(n, 'A')
     }
     fn move_cursor_down(&self, n: usize) -> std::io::Result<()> {
-        self.write_str(&format!("\x1b[{n}B"))
+        self.move_cursor(n, 'B')
     }
     fn move_cursor_right(&self, n: usize) -> std::io::Result<()> {
-        self.write_str(&format!("\x1b[{n}C"))
+        self.move_cursor(n, 'C')
     }
     fn move_cursor_left(&self, n: usize) -> std::io::Result<()> {
-        self.write_str(&format!("\x1b[{n}D"))
+        self.move_cursor(n, 'D')
     }
     fn write_line(&self, s: &str) -> std::io::Result<()> {
         self.write_str(&format!("{s}\n"))

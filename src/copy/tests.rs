@@ -95,6 +95,40 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 16, ..ProptestConfig::default() })]
+
+    /// Whatever chunks change (and only where), a delta writes exactly
+    /// those and leaves the destination equal to the source.
+    #[test]
+    fn delta_writes_exactly_the_changed_chunks(
+        chunks in 1u64..8,
+        tail in 0u64..CHUNK,
+        seed in any::<u64>(),
+        changes in proptest::collection::btree_set(any::<u64>(), 0..5),
+    ) {
+        let size = (chunks - 1) * CHUNK + tail.max(1);
+        let mut data = pseudo_random(size as usize, seed);
+        let files = Files::new();
+        let src = files.write("src", &data);
+        let dst = files.write("dst", &vec![0; size as usize]);
+        let manifest = files.path("m.json");
+        let req = request(&src, &dst, Some(&manifest));
+        run_plain(&req).unwrap();
+        let offsets: std::collections::BTreeSet<u64> = changes.iter().map(|c| c % size).collect();
+        let changed: std::collections::BTreeSet<u64> = offsets.iter().map(|o| o / CHUNK).collect();
+        for &offset in &offsets {
+            data[offset as usize] ^= 0x5A;
+        }
+        std::fs::write(&src, &data).unwrap();
+        let report = run_plain(&req).unwrap();
+        prop_assert_eq!(report.chunks_written, changed.len() as u64);
+        prop_assert_eq!(report.chunks_written + report.chunks_skipped, size.div_ceil(CHUNK));
+        prop_assert_eq!(report.bytes_read, size);
+        prop_assert_eq!(std::fs::read(&dst).unwrap(), data);
+    }
+}
+
 #[test]
 fn delta_writes_only_changed_chunks() {
     let files = Files::new();
@@ -332,5 +366,49 @@ fn a_replaced_destination_file_is_copied_in_full() {
     files.write("dst", &vec![0; data.len()]);
     let again = run_plain(&req).unwrap();
     assert_eq!(again.chunks_written, 3);
+    assert_eq!(std::fs::read(&dst).unwrap(), data);
+}
+
+#[test]
+fn a_separate_previous_manifest_is_marked_incomplete_before_writing() {
+    let files = Files::new();
+    let mut data = pseudo_random(4 * CHUNK as usize, 6);
+    let src = files.write("src", &data);
+    let dst = files.write("dst", &vec![0; data.len()]);
+    let first = files.path("first.json");
+    run_plain(&request(&src, &dst, Some(&first))).unwrap();
+
+    // A second copy, kept in its own manifest, interrupted after chunk 0.
+    data[0] ^= 1;
+    data[3 * CHUNK as usize] ^= 1;
+    std::fs::write(&src, &data).unwrap();
+    let second = files.path("second.json");
+    let mut req = request(&src, &dst, Some(&second));
+    req.previous_manifest = Some(first.clone());
+    let cancel = AtomicBool::new(false);
+    let check = |_: &ChunkRead| {
+        cancel.store(true, Ordering::Relaxed);
+        Ok(())
+    };
+    let err = run(
+        &req,
+        &CopyControl {
+            cancel: &cancel,
+            progress: &NoProgress,
+            source_check: Some(&check),
+        },
+    )
+    .unwrap_err();
+    assert!(matches!(err, CopyError::Interrupted { .. }), "{err}");
+    // The destination no longer matches the first manifest: nobody may
+    // trust it now.
+    assert!(!Manifest::load(&first).unwrap().completed);
+    assert!(!Manifest::load(&second).unwrap().completed);
+    let again = run_plain(&req).unwrap();
+    assert!(
+        matches!(again.delta, DeltaBasis::Full { .. }),
+        "{:?}",
+        again.delta
+    );
     assert_eq!(std::fs::read(&dst).unwrap(), data);
 }

@@ -373,3 +373,31 @@ fn usage_errors_exit_2_with_a_hint() {
     let output = test.snapplan(&["verify"]).output().unwrap();
     assert_eq!(output.status.code(), Some(2));
 }
+
+#[test]
+fn a_destination_in_use_is_refused_with_a_hint() {
+    use std::os::unix::fs::OpenOptionsExt;
+    let test = Test::new();
+    let Some(src) = Loop::new(&test, "src.img", &random(MIB, 7)) else {
+        return;
+    };
+    let Some(dst) = Loop::new(&test, "dst.img", &vec![0; MIB as usize]) else {
+        return;
+    };
+    // Held exclusively, as a mounted filesystem holds its device.
+    let _held = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::EXCL.bits() as i32)
+        .open(&dst.device)
+        .unwrap();
+    let before = dst.sectors_written();
+    let output = test
+        .snapplan(&["copy", src.path(), dst.path()])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    // (miette wraps long lines: look for words, not phrases.)
+    let text = stderr(&output);
+    assert!(text.contains("busy") && text.contains("mounted"), "{text}");
+    assert_eq!(dst.sectors_written(), before);
+}
