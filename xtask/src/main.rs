@@ -3,6 +3,7 @@
 //! Each task is one line in `main`'s match so that new tasks merge trivially.
 
 mod bench;
+mod dist;
 mod vm;
 
 use std::process::ExitCode;
@@ -16,7 +17,9 @@ tasks:
   demo [--no-build]
                  boot a VM, build a small demo system and run snapplan on it live
   bench [--size MIB] [--pairs N] [--dir DIR] [--no-doc]
-                 snapplan copy against dd, interleaved; figures to docs/performance.md";
+                 snapplan copy against dd, interleaved; figures to docs/performance.md
+  dist [--out DIR]
+                 shell completions and man pages from the CLI, to target/dist/";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -28,6 +31,7 @@ fn main() -> ExitCode {
         "vm-test" => vm::test(rest),
         "demo" => vm::demo(rest),
         "bench" => bench::run(rest).map(|()| ExitCode::SUCCESS),
+        "dist" => dist::run(rest).map(|()| ExitCode::SUCCESS),
         _ => {
             eprintln!("{USAGE}");
             return if task == "help" || task == "--help" {
