@@ -8,7 +8,16 @@ use crate::ExitCode;
 use crate::check::{self, render};
 use crate::lvm::{Lvm, SystemLvm, tools};
 
+const AFTER_HELP: &str = "\
+Examples:
+  snapplan check /etc/snapplan/home-server.yaml
+  snapplan check /etc/snapplan/home-server.yaml --format json | jq .counts
+
+Exit codes: 0 nothing failed (warnings allowed), 1 a check failed, 2 invalid plan.
+docs/check.md explains every check and what to do when it fails.";
+
 #[derive(Debug, clap::Args)]
+#[command(after_help = AFTER_HELP)]
 pub struct Args {
     /// The plan file to check against this machine.
     pub plan: PathBuf,

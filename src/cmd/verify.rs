@@ -10,7 +10,15 @@ use crate::ExitCode;
 use crate::copy::progress::{self, ProgressMode};
 use crate::copy::{CopyError, Manifest, verify};
 
+const AFTER_HELP: &str = "\
+Examples:
+  snapplan verify --manifest /var/lib/snapplan/home-server/manifests/root.json
+  snapplan verify --manifest backup.json /mnt/usb/disk.img
+
+Exit codes: 0 every chunk matches, 1 a mismatch or an unreadable manifest or device.";
+
 #[derive(Debug, clap::Args)]
+#[command(after_help = AFTER_HELP)]
 #[command(group = clap::ArgGroup::new("what").required(true).args(["manifest"]))]
 pub struct Args {
     /// Manifest written by `snapplan copy --manifest` (or by apply).

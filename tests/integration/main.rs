@@ -3,6 +3,7 @@
 
 mod check;
 mod copy;
+mod dist;
 mod plan;
 mod support;
 mod validate;
