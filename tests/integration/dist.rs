@@ -295,3 +295,146 @@ fn postgresql_rejects_an_unknown_mode() {
     assert_exit(&outcome, 1);
     assert!(fakes.calls().is_empty());
 }
+
+/// A throw-away PostgreSQL cluster on a Unix socket in a temporary
+/// directory, stopped when dropped (also when the test fails).
+struct Postgres {
+    bin: PathBuf,
+    dir: tempfile::TempDir,
+}
+
+impl Postgres {
+    /// `None` (the test says why) where there is no PostgreSQL server, no
+    /// `postgres` user, or we are not root to act as it.
+    fn start() -> Option<Postgres> {
+        let bin = which::which("initdb")
+            .ok()
+            .and_then(|p| std::fs::canonicalize(p).ok())
+            .and_then(|p| p.parent().map(PathBuf::from))
+            .or_else(|| {
+                let mut dirs: Vec<_> = std::fs::read_dir("/usr/lib/postgresql")
+                    .ok()?
+                    .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+                    .filter(|b| b.join("initdb").exists())
+                    .collect();
+                dirs.sort();
+                dirs.pop()
+            });
+        let as_postgres = |args: &[&str]| {
+            std::process::Command::new("runuser")
+                .args(["-u", "postgres", "--"])
+                .args(args)
+                .output()
+        };
+        let Some(bin) = bin.filter(|_| rustix::process::geteuid().is_root()) else {
+            eprintln!("SKIPPED: needs root and a PostgreSQL server (initdb)");
+            return None;
+        };
+        if !as_postgres(&["true"]).is_ok_and(|o| o.status.success()) {
+            eprintln!("SKIPPED: no `postgres` user");
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let pg = std::process::Command::new("id")
+            .args(["-u", "postgres"])
+            .output()
+            .unwrap();
+        let pg_uid: u32 = String::from_utf8_lossy(&pg.stdout).trim().parse().unwrap();
+        std::os::unix::fs::chown(dir.path(), Some(pg_uid), None).unwrap();
+        let data = dir.path().join("data");
+        let run = |args: &[&str]| {
+            let out = as_postgres(args).unwrap();
+            assert!(
+                out.status.success(),
+                "{args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        let initdb = bin.join("initdb");
+        run(&[
+            initdb.to_str().unwrap(),
+            "-D",
+            data.to_str().unwrap(),
+            "-A",
+            "trust",
+            "-U",
+            "postgres",
+        ]);
+        let server = Postgres { bin, dir };
+        let options = format!(
+            "-c listen_addresses='' -c unix_socket_directories={}",
+            server.dir.path().display()
+        );
+        let log = server.dir.path().join("log");
+        run(&[
+            server.bin.join("pg_ctl").to_str().unwrap(),
+            "-D",
+            data.to_str().unwrap(),
+            "-o",
+            &options,
+            "-l",
+            log.to_str().unwrap(),
+            "-w",
+            "start",
+        ]);
+        Some(server)
+    }
+
+    fn socket_dir(&self) -> String {
+        self.dir.path().display().to_string()
+    }
+
+    fn query(&self, sql: &str) -> String {
+        let out = std::process::Command::new("runuser")
+            .args(["-u", "postgres", "--", "psql", "-XAt", "-d", "postgres"])
+            .args(["-h", &self.socket_dir(), "-c", sql])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .arg(self.bin.join("pg_ctl"))
+            .arg("-D")
+            .arg(self.dir.path().join("data"))
+            .args(["-m", "immediate", "-w", "stop"])
+            .output();
+    }
+}
+
+#[test]
+fn postgresql_hook_checkpoints_a_real_server() {
+    let Some(server) = Postgres::start() else {
+        return;
+    };
+    let checkpoint = "select checkpoint_lsn from pg_control_checkpoint()";
+    let before = server.query(checkpoint);
+    let env = [
+        ("SNAPPLAN_PLAN".to_string(), "t".to_string()),
+        ("PGHOST".to_string(), server.socket_dir()),
+    ];
+    let call = |action| {
+        run_hook(&HookCall {
+            path: &hooks_dir().join("10-postgresql"),
+            action,
+            timeout: Duration::from_secs(60),
+            env: &env,
+        })
+        .unwrap()
+    };
+    assert_exit(&call(HookAction::Suspend), 0);
+    assert_ne!(server.query(checkpoint), before, "no new checkpoint");
+    assert_exit(&call(HookAction::Resume), 0);
+    drop(server);
+    // The server is gone: suspend must fail, not pretend.
+    assert_exit(&call(HookAction::Suspend), 1);
+}
