@@ -90,6 +90,11 @@ pub enum LockFact {
         path: PathBuf,
         error: String,
     },
+    /// apply holds it: it takes the lock before its pre-flight and sets
+    /// this instead of probing (which would find its own lock held).
+    HeldByThisRun {
+        path: PathBuf,
+    },
 }
 
 /// Where a plan's lock lives; apply takes the same file.

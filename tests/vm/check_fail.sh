@@ -1,9 +1,10 @@
 #!/bin/sh
 # Check refuses what would break a run, with exit 1 and the system left as it
 # was: snapshots that fit one by one but not together, a backup VG too small,
-# a missing source LV, a snapshot as source, a hook that is not executable, a
-# snapplan-tagged leftover snapshot (valid or overflowed), a held lock. Each
-# failure is undone and check passes again, so each case proves its own cause.
+# an open backup LV, a missing source LV, a snapshot as source, a hook that is
+# not executable, a snapplan-tagged leftover snapshot (valid or overflowed), a
+# held lock. Each failure is undone and check passes again, so each case
+# proves its own cause.
 # vm: ramdisk_mb=64 share
 
 write_plan() { # SNAPSHOT_SIZE [SOURCE_B]
@@ -72,6 +73,15 @@ check_case 1
 assert_only_failure "backup_space:VG backup"
 lvremove -q -y backup/filler >/dev/null
 check_case 0
+
+step "an open backup LV (mounted, or read by someone) would be overwritten under its user"
+make_lv backup a 16m
+exec 8</dev/backup/a
+check_case 1
+assert_only_failure "backup_lv:backup/a"
+exec 8<&-
+check_case 0
+lvremove -q -y backup/a >/dev/null
 
 step "a missing source LV is named"
 write_plan 25% vg0/nope
