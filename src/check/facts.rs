@@ -33,11 +33,21 @@ pub enum LvmUnavailable {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ToolFact {
     pub name: &'static str,
-    /// A missing required tool fails the check; an optional one warns.
-    pub required: bool,
+    pub need: Need,
     /// Why snapplan needs it, for the message.
     pub purpose: &'static str,
     pub found: Option<PathBuf>,
+}
+
+/// How much a missing tool matters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Need {
+    /// Missing fails the check.
+    Required,
+    /// Missing warns: snapplan works, less robustly.
+    Optional,
+    /// Missing is fine on this system, for the reason given.
+    Unneeded(&'static str),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,35 +112,45 @@ pub fn lock_path(plan: &Plan) -> PathBuf {
     plan.state_dir.join(format!("{}.lock", plan.name))
 }
 
+/// udev's control socket: present while udevd runs.
+const UDEV_CONTROL: &str = "/run/udev/control";
+
 /// Reads the system. `lvm` is `None` when the lvm tool is missing.
 pub fn gather(
     plan: &Plan,
     find_tool: &dyn Fn(&str) -> Option<PathBuf>,
     lvm: Option<&dyn Lvm>,
 ) -> Facts {
-    let tool = |name, required, purpose| ToolFact {
+    let tool = |name, need, purpose| ToolFact {
         name,
-        required,
+        need,
         purpose,
         found: find_tool(name),
     };
+    // Without a running udev (containers, minimal systems) there is nothing
+    // to wait for, and a warning on every cron run would only be noise.
+    let udev_need = if Path::new(UDEV_CONTROL).exists() {
+        Need::Optional
+    } else {
+        Need::Unneeded("udev is not running here")
+    };
     let mut tools = vec![
-        tool(tools::LVM, true, "reads and changes LVM"),
+        tool(tools::LVM, Need::Required, "reads and changes LVM"),
         tool(
             tools::DMSETUP,
-            false,
+            Need::Optional,
             "tells who holds a volume that cannot be removed",
         ),
         tool(
             tools::UDEVADM,
-            false,
+            udev_need,
             "waits for udev before removing a snapshot",
         ),
     ];
     if plan.target.iscsi.is_some() {
         tools.push(tool(
             tools::ISCSIADM,
-            true,
+            Need::Required,
             "logs in to the iSCSI target holding the backup VG",
         ));
     }

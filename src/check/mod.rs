@@ -65,7 +65,7 @@ mod tests {
         Facts {
             tools: vec![ToolFact {
                 name: "lvm",
-                required: true,
+                need: facts::Need::Required,
                 purpose: "reads and changes LVM",
                 found: Some("/usr/sbin/lvm".into()),
             }],
