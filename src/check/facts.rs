@@ -413,4 +413,50 @@ mod tests {
             other => panic!("expected held, got {other:?}"),
         }
     }
+
+    #[test]
+    fn gather_reads_tools_lvm_hooks_and_lock_without_creating_anything() {
+        use crate::check::testing::{pct, plan, system};
+        use crate::lvm::fake::FakeLvm;
+        let dir = tempfile::tempdir().unwrap();
+        let mut p = plan(&[("vg0/a", pct(20.0))]);
+        p.state_dir = dir.path().join("state");
+        p.hooks = Some(crate::plan::Hooks {
+            dir: dir.path().join("hooks"),
+            timeout: crate::plan::DEFAULT_HOOK_TIMEOUT,
+        });
+        p.target.iscsi = Some(crate::plan::Iscsi {
+            portal: "127.0.0.1:3260".into(),
+            iqn: "iqn.2026-01.test:backup".into(),
+        });
+        let fake = FakeLvm::new(system().lv("vg0", "a", 32, "-wi-a-----").build());
+        let find = |tool: &str| (tool == "lvm").then(|| PathBuf::from("/usr/sbin/lvm"));
+        let facts = gather(&p, &find, Some(&fake));
+        let tools: Vec<_> = facts
+            .tools
+            .iter()
+            .map(|t| (t.name, t.found.is_some()))
+            .collect();
+        assert_eq!(tools[0], ("lvm", true));
+        assert!(
+            tools.contains(&("iscsiadm", false)),
+            "iscsiadm asked for: {tools:?}"
+        );
+        assert_eq!(facts.lvm.unwrap().lvs.len(), 1);
+        assert_eq!(fake.calls(), vec!["report"], "one report, nothing else");
+        assert_eq!(facts.hooks.unwrap().entries, Err(DirProblem::Missing));
+        assert!(matches!(facts.lock, LockFact::NoLockFile { .. }));
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            0,
+            "created nothing"
+        );
+
+        *fake.report_error.borrow_mut() = Some("  /dev/mapper/control: open failed\n".into());
+        let facts = gather(&p, &find, Some(&fake));
+        assert!(
+            matches!(facts.lvm, Err(LvmUnavailable::Failed(e)) if e.contains("/dev/mapper/control"))
+        );
+        assert_eq!(gather(&p, &find, None).lvm, Err(LvmUnavailable::NoTool));
+    }
 }

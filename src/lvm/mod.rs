@@ -2,6 +2,8 @@
 //! so check and apply can be tested against an in-memory fake, and proven
 //! against real lvm2 in the VM scenarios.
 
+#[cfg(test)]
+pub mod fake;
 pub mod remove;
 pub mod report;
 pub mod runner;
