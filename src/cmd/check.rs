@@ -9,6 +9,13 @@ use crate::check::{self, render};
 use crate::lvm::{Lvm, SystemLvm, tools};
 
 #[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Read-only: runs `lvm lvs`/`lvm vgs` once each, lists the hooks directory and
+tries the plan's lock for an instant; creates nothing. docs/check.md explains
+each check and what to do when it fails.
+
+Exit status: 0 nothing failed (warnings allowed), 1 a check failed (a held
+lock included), 2 the plan is invalid.")]
 pub struct Args {
     /// The plan file to check against this machine.
     pub plan: PathBuf,
