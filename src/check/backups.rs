@@ -4,7 +4,7 @@
 //! data it should protect.
 
 use super::outcome::{CheckKind, CheckResult, Status};
-use crate::lvm::SystemReport;
+use crate::lvm::{SystemReport, tags};
 use crate::plan::{LvPath, Plan};
 
 /// Rows only for problems: the space row already says how many backup LVs
@@ -44,6 +44,21 @@ pub fn check(plan: &Plan, report: &SystemReport) -> Vec<CheckResult> {
                     ),
                 )
                 .advice("choose another `target_lv:` for this volume"),
+            );
+        } else if lv
+            .ownership()
+            .is_some_and(|o| o.state.as_deref() == Some(tags::STATE_INCOMPLETE))
+            && !lv.is_open()
+        {
+            rows.push(
+                CheckResult::new(
+                    CheckKind::BackupLv,
+                    &subject,
+                    Status::Warn,
+                    "marked incomplete: an earlier run did not finish (or verify) this copy, so \
+                     it is not a usable backup now",
+                )
+                .advice("the next apply rewrites it; until then, do not restore from it"),
             );
         } else if lv.is_open() {
             rows.push(
@@ -94,6 +109,20 @@ mod tests {
         assert_eq!(rows[0].status, Status::Fail);
         assert_eq!(rows[0].subject, "backup/a");
         assert!(rows[0].detail.contains("is open"));
+    }
+
+    #[test]
+    fn an_incomplete_backup_warns() {
+        let mut incomplete = tags::for_lv("nightly", "r1", tags::ROLE_BACKUP).to_vec();
+        incomplete.push(format!("{}{}", tags::STATE_PREFIX, tags::STATE_INCOMPLETE));
+        let report = system()
+            .lv("vg0", "a", 32, "-wi-ao----")
+            .lv("backup", "a", 32, "-wi-a-----")
+            .tags("backup", "a", &incomplete)
+            .build();
+        let rows = check(&plan(&[("vg0/a", pct(20.0))]), &report);
+        assert_eq!(rows[0].status, Status::Warn);
+        assert!(rows[0].detail.contains("marked incomplete"));
     }
 
     #[test]

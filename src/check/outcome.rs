@@ -38,6 +38,7 @@ pub enum CheckKind {
     BackupLv,
     Hooks,
     Leftover,
+    SnapshotName,
     Lock,
 }
 
@@ -52,6 +53,7 @@ impl CheckKind {
             CheckKind::BackupLv => "backup LV",
             CheckKind::Hooks => "hooks",
             CheckKind::Leftover => "leftover",
+            CheckKind::SnapshotName => "snapshot name",
             CheckKind::Lock => "lock",
         }
     }

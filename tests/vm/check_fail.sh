@@ -2,8 +2,8 @@
 # Check refuses what would break a run, with exit 1 and the system left as it
 # was: snapshots that fit one by one but not together, a backup VG too small,
 # an open backup LV, a missing source LV, a snapshot as source, a hook that is
-# not executable, a snapplan-tagged leftover snapshot (valid or overflowed), a
-# held lock. Each failure is undone and check passes again, so each case
+# not executable, an LV holding the snapshot's name, a snapplan-tagged
+# leftover snapshot (valid or overflowed), a held lock. Each failure is undone and check passes again, so each case
 # proves its own cause.
 # vm: ramdisk_mb=64 share
 
@@ -108,10 +108,17 @@ assert_only_failure "hooks:/etc/snapplan/hooks.d/20-web"
 chmod +x /etc/snapplan/hooks.d/20-web
 check_case 0
 
-step "an untagged snapshot named like ours is not a leftover"
-make_snapshot vg0/a a-snapplan 4m
+step "an admin's own snapshot is not a leftover: leftovers are found by tag"
+make_snapshot vg0/a a-mine 4m
 check_case 0
+lvremove -q -y vg0/a-mine >/dev/null
+
+step "an untagged LV with the name apply gives a's snapshot: a failure, not a leftover"
+make_snapshot vg0/a a-snapplan 4m
+check_case 1 text
+assert_only_failure "snapshot_name:vg0/a-snapplan"
 lvremove -q -y vg0/a-snapplan >/dev/null
+check_case 0
 
 step "a snapplan-tagged leftover snapshot of this plan"
 lvcreate -q -y -s -L 4m -n a-snap-r1 --addtag snapplan --addtag snapplan-plan:nightly \
