@@ -33,11 +33,21 @@ pub enum LvmUnavailable {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ToolFact {
     pub name: &'static str,
-    /// A missing required tool fails the check; an optional one warns.
-    pub required: bool,
+    pub need: Need,
     /// Why snapplan needs it, for the message.
     pub purpose: &'static str,
     pub found: Option<PathBuf>,
+}
+
+/// How much a missing tool matters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Need {
+    /// Missing fails the check.
+    Required,
+    /// Missing warns: snapplan works, less robustly.
+    Optional,
+    /// Missing is fine on this system, for the reason given.
+    Unneeded(&'static str),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,6 +100,11 @@ pub enum LockFact {
         path: PathBuf,
         error: String,
     },
+    /// apply holds it: it takes the lock before its pre-flight and sets
+    /// this instead of probing (which would find its own lock held).
+    HeldByThisRun {
+        path: PathBuf,
+    },
 }
 
 /// Where a plan's lock lives; apply takes the same file.
@@ -97,35 +112,45 @@ pub fn lock_path(plan: &Plan) -> PathBuf {
     plan.state_dir.join(format!("{}.lock", plan.name))
 }
 
+/// udev's control socket: present while udevd runs.
+const UDEV_CONTROL: &str = "/run/udev/control";
+
 /// Reads the system. `lvm` is `None` when the lvm tool is missing.
 pub fn gather(
     plan: &Plan,
     find_tool: &dyn Fn(&str) -> Option<PathBuf>,
     lvm: Option<&dyn Lvm>,
 ) -> Facts {
-    let tool = |name, required, purpose| ToolFact {
+    let tool = |name, need, purpose| ToolFact {
         name,
-        required,
+        need,
         purpose,
         found: find_tool(name),
     };
+    // Without a running udev (containers, minimal systems) there is nothing
+    // to wait for, and a warning on every cron run would only be noise.
+    let udev_need = if Path::new(UDEV_CONTROL).exists() {
+        Need::Optional
+    } else {
+        Need::Unneeded("udev is not running here")
+    };
     let mut tools = vec![
-        tool(tools::LVM, true, "reads and changes LVM"),
+        tool(tools::LVM, Need::Required, "reads and changes LVM"),
         tool(
             tools::DMSETUP,
-            false,
+            Need::Optional,
             "tells who holds a volume that cannot be removed",
         ),
         tool(
             tools::UDEVADM,
-            false,
+            udev_need,
             "waits for udev before removing a snapshot",
         ),
     ];
     if plan.target.iscsi.is_some() {
         tools.push(tool(
             tools::ISCSIADM,
-            true,
+            Need::Required,
             "logs in to the iSCSI target holding the backup VG",
         ));
     }
@@ -387,5 +412,51 @@ mod tests {
             }
             other => panic!("expected held, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn gather_reads_tools_lvm_hooks_and_lock_without_creating_anything() {
+        use crate::check::testing::{pct, plan, system};
+        use crate::lvm::fake::FakeLvm;
+        let dir = tempfile::tempdir().unwrap();
+        let mut p = plan(&[("vg0/a", pct(20.0))]);
+        p.state_dir = dir.path().join("state");
+        p.hooks = Some(crate::plan::Hooks {
+            dir: dir.path().join("hooks"),
+            timeout: crate::plan::DEFAULT_HOOK_TIMEOUT,
+        });
+        p.target.iscsi = Some(crate::plan::Iscsi {
+            portal: "127.0.0.1:3260".into(),
+            iqn: "iqn.2026-01.test:backup".into(),
+        });
+        let fake = FakeLvm::new(system().lv("vg0", "a", 32, "-wi-a-----").build());
+        let find = |tool: &str| (tool == "lvm").then(|| PathBuf::from("/usr/sbin/lvm"));
+        let facts = gather(&p, &find, Some(&fake));
+        let tools: Vec<_> = facts
+            .tools
+            .iter()
+            .map(|t| (t.name, t.found.is_some()))
+            .collect();
+        assert_eq!(tools[0], ("lvm", true));
+        assert!(
+            tools.contains(&("iscsiadm", false)),
+            "iscsiadm asked for: {tools:?}"
+        );
+        assert_eq!(facts.lvm.unwrap().lvs.len(), 1);
+        assert_eq!(fake.calls(), vec!["report"], "one report, nothing else");
+        assert_eq!(facts.hooks.unwrap().entries, Err(DirProblem::Missing));
+        assert!(matches!(facts.lock, LockFact::NoLockFile { .. }));
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            0,
+            "created nothing"
+        );
+
+        *fake.report_error.borrow_mut() = Some("  /dev/mapper/control: open failed\n".into());
+        let facts = gather(&p, &find, Some(&fake));
+        assert!(
+            matches!(facts.lvm, Err(LvmUnavailable::Failed(e)) if e.contains("/dev/mapper/control"))
+        );
+        assert_eq!(gather(&p, &find, None).lvm, Err(LvmUnavailable::NoTool));
     }
 }

@@ -55,6 +55,52 @@ pub fn check(plan: &Plan, report: &SystemReport) -> Vec<CheckResult> {
             "no snapshot left by an earlier run",
         ));
     }
+    rows.extend(name_collisions(plan, report));
+    rows
+}
+
+/// apply names each snapshot after its origin: an LV that already has that
+/// name and is not this plan's leftover (reported above) makes `lvcreate`
+/// fail in the middle of the suspend window.
+fn name_collisions(plan: &Plan, report: &SystemReport) -> Vec<CheckResult> {
+    let mut rows = Vec::new();
+    for volume in &plan.volumes {
+        let path = crate::plan::LvPath {
+            vg: volume.source.vg.clone(),
+            lv: tags::snapshot_name(&volume.source.lv),
+        };
+        let Some(lv) = report.lv(&path) else {
+            continue;
+        };
+        let owner = lv.ownership();
+        let ours = owner.as_ref().is_some_and(|o| {
+            o.plan.as_deref() == Some(plan.name.as_str())
+                && o.role.as_deref() != Some(tags::ROLE_BACKUP)
+        });
+        if ours {
+            continue; // a leftover of this plan: its own row says what to do
+        }
+        let by = match owner.and_then(|o| o.plan) {
+            Some(other) => format!("a snapshot of plan {other}"),
+            None => "an LV snapplan did not create".to_string(),
+        };
+        rows.push(
+            CheckResult::new(
+                CheckKind::SnapshotName,
+                path.to_string(),
+                Status::Fail,
+                format!(
+                    "the name of {}'s snapshot is taken by {by}: apply could not create it",
+                    volume.source
+                ),
+            )
+            .advice(format!(
+                "rename or remove that LV (`lvrename {} {} NEWNAME`); snapplan never touches \
+                 what it did not create",
+                path.vg, path.lv
+            )),
+        );
+    }
     rows
 }
 
@@ -67,7 +113,7 @@ mod tests {
     fn no_tagged_snapshot_passes_even_with_untagged_look_alikes() {
         let report = system()
             .lv("vg0", "home", 32, "owi-a-s---")
-            .snapshot("vg0", "home-snapplan", 8, "home", &[])
+            .snapshot("vg0", "home-snap", 8, "home", &[])
             .lv("backup", "home", 32, "-wi-a-----")
             .tags(
                 "backup",
@@ -103,6 +149,47 @@ mod tests {
         assert!(rows[0].detail.contains("origin vg0/home"));
         let advice = rows[0].advice.as_deref().unwrap();
         assert!(advice.contains("snapplan recover") && advice.contains("lvremove vg0/s1"));
+    }
+
+    #[test]
+    fn an_untagged_lv_with_the_snapshot_name_fails_and_is_not_called_a_leftover() {
+        let report = system()
+            .lv("vg0", "home", 32, "owi-a-s---")
+            .snapshot("vg0", "home-snapplan", 8, "home", &[])
+            .build();
+        let rows = check(&plan(&[("vg0/home", pct(20.0))]), &report);
+        assert_eq!(rows.len(), 2);
+        assert_eq!(
+            (rows[0].check, rows[0].status),
+            (CheckKind::Leftover, Status::Pass)
+        );
+        assert_eq!(rows[1].check, CheckKind::SnapshotName);
+        assert_eq!(rows[1].status, Status::Fail);
+        assert!(rows[1].detail.contains("an LV snapplan did not create"));
+        assert!(
+            rows[1]
+                .advice
+                .as_deref()
+                .unwrap()
+                .contains("lvrename vg0 home-snapplan")
+        );
+    }
+
+    #[test]
+    fn our_leftover_under_the_snapshot_name_is_one_leftover_row() {
+        let report = system()
+            .lv("vg0", "home", 32, "owi-a-s---")
+            .snapshot(
+                "vg0",
+                "home-snapplan",
+                8,
+                "home",
+                &tags::for_lv("nightly", "r7", tags::ROLE_SNAPSHOT),
+            )
+            .build();
+        let rows = check(&plan(&[("vg0/home", pct(20.0))]), &report);
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].check, CheckKind::Leftover);
     }
 
     #[test]

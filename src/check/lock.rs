@@ -30,6 +30,12 @@ pub fn check(lock: &LockFact) -> CheckResult {
         .advice(
             "wait for that run to finish; if it hangs, look at that process before anything else",
         ),
+        LockFact::HeldByThisRun { path } => CheckResult::new(
+            CheckKind::Lock,
+            path.display().to_string(),
+            Status::Pass,
+            "held by this run",
+        ),
         LockFact::Unreadable { path, error } => CheckResult::new(
             CheckKind::Lock,
             path.display().to_string(),
@@ -61,6 +67,8 @@ mod tests {
         });
         assert_eq!(held.status, Status::Fail);
         assert!(held.detail.contains("pid 42 (snapplan apply"));
+        let ours = check(&LockFact::HeldByThisRun { path: path.clone() });
+        assert_eq!(ours.status, Status::Pass);
         let odd = check(&LockFact::Unreadable {
             path,
             error: "Permission denied".into(),

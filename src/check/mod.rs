@@ -3,6 +3,7 @@
 //! report, purely, so that every check is tested without LVM. apply runs the
 //! same evaluation before it touches anything.
 
+mod backups;
 pub mod facts;
 mod hooks;
 pub mod human;
@@ -31,6 +32,7 @@ pub fn evaluate(plan: &Plan, facts: &Facts) -> CheckReport {
             rows.extend(sources::check(plan, report));
             rows.extend(space::snapshots(plan, report));
             rows.extend(space::backups(plan, report));
+            rows.extend(backups::check(plan, report));
             rows.extend(leftovers::check(plan, report));
         }
         Err(why) => {
@@ -63,7 +65,7 @@ mod tests {
         Facts {
             tools: vec![ToolFact {
                 name: "lvm",
-                required: true,
+                need: facts::Need::Required,
                 purpose: "reads and changes LVM",
                 found: Some("/usr/sbin/lvm".into()),
             }],

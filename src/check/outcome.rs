@@ -35,8 +35,10 @@ pub enum CheckKind {
     SourceLv,
     SnapshotSpace,
     BackupSpace,
+    BackupLv,
     Hooks,
     Leftover,
+    SnapshotName,
     Lock,
 }
 
@@ -48,8 +50,10 @@ impl CheckKind {
             CheckKind::SourceLv => "source LV",
             CheckKind::SnapshotSpace => "snapshot space",
             CheckKind::BackupSpace => "backup space",
+            CheckKind::BackupLv => "backup LV",
             CheckKind::Hooks => "hooks",
             CheckKind::Leftover => "leftover",
+            CheckKind::SnapshotName => "snapshot name",
             CheckKind::Lock => "lock",
         }
     }

@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use super::outcome::{CheckReport, Status};
+use super::outcome::CheckReport;
 
 /// One line per check: status, check, subject, detail; what to do on the
 /// line below anything that is not a pass. Widths adapt to the content so
@@ -53,20 +53,10 @@ pub fn json(report: &CheckReport) -> String {
     serde_json::to_string_pretty(report).expect("a check report always serializes")
 }
 
-/// For the log: the worst status seen.
-pub fn worst(report: &CheckReport) -> Status {
-    report
-        .checks
-        .iter()
-        .map(|c| c.status)
-        .max()
-        .unwrap_or(Status::Pass)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::check::outcome::{CheckKind, CheckResult, Space};
+    use crate::check::outcome::{CheckKind, CheckResult, Space, Status};
 
     fn sample() -> CheckReport {
         CheckReport::new(
@@ -101,10 +91,5 @@ mod tests {
     #[test]
     fn json_document() {
         insta::assert_snapshot!(json(&sample()));
-    }
-
-    #[test]
-    fn worst_status_is_the_failure() {
-        assert_eq!(worst(&sample()), Status::Fail);
     }
 }

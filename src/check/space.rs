@@ -65,10 +65,11 @@ pub fn backups(plan: &Plan, report: &SystemReport) -> Option<CheckResult> {
                     iscsi.iqn, iscsi.portal
                 ),
             )
-            .advice(
+            .advice(format!(
                 "apply checks it after login; to check now, log in by hand \
-                 (`iscsiadm -m node -T IQN -p PORTAL --login`, `vgchange -ay VG`) and run check again",
-            ),
+                 (`iscsiadm -m node -T {} -p {} --login`, `vgchange -ay {name}`) and run check again",
+                iscsi.iqn, iscsi.portal
+            )),
             None => CheckResult::new(
                 CheckKind::BackupSpace,
                 subject,
@@ -84,11 +85,17 @@ pub fn backups(plan: &Plan, report: &SystemReport) -> Option<CheckResult> {
     if resolved.is_empty() {
         return None;
     }
-    let backup_lvs_known = !vg.is_exported() || report.lvs.iter().any(|l| &l.vg_name == name);
+    // lvs does not list the LVs of an exported VG (seen in the VM): every
+    // backup LV then counts as missing, the worst case.
+    let exported = vg.is_exported();
     let mut created = 0;
     let mut grown = 0;
     let mut needed = 0;
-    for (volume, r) in plan.volumes.iter().zip_resolved(&resolved) {
+    for (volume, r) in plan
+        .volumes
+        .iter()
+        .filter_map(|v| Some((v, resolve_volume(v, report).ok()?)))
+    {
         let full = vg.extents_for(r.origin_bytes);
         let path = crate::plan::LvPath {
             vg: name.clone(),
@@ -122,16 +129,18 @@ pub fn backups(plan: &Plan, report: &SystemReport) -> Option<CheckResult> {
         what.push_str(" plus the snapshots taken in this VG");
     }
     let mut row = space_row(CheckKind::BackupSpace, vg, needed + snapshots_here, &what);
-    if !backup_lvs_known && row.status == Status::Fail {
-        row.status = Status::Unknown;
+    if exported {
         row.detail = format!(
-            "volume group {name} is exported: its LVs cannot be listed until `vgimport`, so the \
-             figures assume every backup LV must be created: {}",
+            "volume group {name} is exported: its LVs cannot be listed until `vgimport`, so this \
+             assumes every backup LV must be created: {}",
             row.detail
         );
-        return Some(row.advice(format!(
-            "apply imports it; to check precisely now, run `vgimport {name}` and check again"
-        )));
+        if row.status == Status::Fail {
+            row.status = Status::Unknown;
+            return Some(row.advice(format!(
+                "apply imports it; to check precisely now, run `vgimport {name}` and check again"
+            )));
+        }
     }
     if row.status == Status::Fail {
         row = row.advice(format!(
@@ -184,25 +193,6 @@ fn source_vgs(plan: &Plan) -> Vec<String> {
         }
     }
     vgs
-}
-
-/// Pairs each resolved volume with its plan volume (by name: unresolved
-/// volumes are skipped).
-trait ZipResolved<'a> {
-    fn zip_resolved(
-        self,
-        resolved: &'a [ResolvedVolume],
-    ) -> Vec<(&'a crate::plan::Volume, &'a ResolvedVolume)>;
-}
-
-impl<'a, I: Iterator<Item = &'a crate::plan::Volume>> ZipResolved<'a> for I {
-    fn zip_resolved(
-        self,
-        resolved: &'a [ResolvedVolume],
-    ) -> Vec<(&'a crate::plan::Volume, &'a ResolvedVolume)> {
-        self.filter_map(|v| resolved.iter().find(|r| r.name == v.name).map(|r| (v, r)))
-            .collect()
-    }
 }
 
 #[cfg(test)]
@@ -332,7 +322,12 @@ mod tests {
             .vg("backup", 15, 8)
             .exported("backup")
             .build();
-        assert_eq!(backups(&p, &worst_fits).unwrap().status, Status::Pass);
+        let row = backups(&p, &worst_fits).unwrap();
+        assert_eq!(row.status, Status::Pass);
+        assert!(
+            row.detail
+                .contains("assumes every backup LV must be created")
+        );
         let worst_short = system()
             .lv("vg0", "a", 32, "-wi-a-----")
             .vg("backup", 15, 7)

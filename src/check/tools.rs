@@ -1,24 +1,34 @@
 //! Are the tools there? A missing `lvm` is the first thing to say on a
 //! machine without lvm2, before anything that would need it.
 
-use super::facts::ToolFact;
+use super::facts::{Need, ToolFact};
 use super::outcome::{CheckKind, CheckResult, Status};
 use crate::lvm::tools::{SBIN_DIRS, package_of};
 
 pub fn check(tools: &[ToolFact]) -> Vec<CheckResult> {
     tools
         .iter()
-        .map(|tool| match (&tool.found, tool.required) {
+        .map(|tool| match (&tool.found, tool.need) {
             (Some(path), _) => CheckResult::new(
                 CheckKind::Tool,
                 tool.name,
                 Status::Pass,
                 format!("{} ({})", path.display(), tool.purpose),
             ),
-            (None, required) => CheckResult::new(
+            (None, Need::Unneeded(why)) => CheckResult::new(
                 CheckKind::Tool,
                 tool.name,
-                if required { Status::Fail } else { Status::Warn },
+                Status::Pass,
+                format!("not installed, not needed: {why}"),
+            ),
+            (None, need) => CheckResult::new(
+                CheckKind::Tool,
+                tool.name,
+                if need == Need::Required {
+                    Status::Fail
+                } else {
+                    Status::Warn
+                },
                 format!(
                     "`{}` not found in $PATH or {} (it {})",
                     tool.name,
@@ -35,10 +45,10 @@ pub fn check(tools: &[ToolFact]) -> Vec<CheckResult> {
 mod tests {
     use super::*;
 
-    fn fact(name: &'static str, required: bool, found: bool) -> ToolFact {
+    fn fact(name: &'static str, need: Need, found: bool) -> ToolFact {
         ToolFact {
             name,
-            required,
+            need,
             purpose: "does things",
             found: found.then(|| format!("/usr/sbin/{name}").into()),
         }
@@ -46,14 +56,17 @@ mod tests {
 
     #[test]
     fn present_tools_pass_with_their_path() {
-        let rows = check(&[fact("lvm", true, true)]);
+        let rows = check(&[fact("lvm", Need::Required, true)]);
         assert_eq!(rows[0].status, Status::Pass);
         assert!(rows[0].detail.starts_with("/usr/sbin/lvm"));
     }
 
     #[test]
     fn missing_required_tool_fails_naming_it_and_its_package() {
-        let rows = check(&[fact("lvm", true, false), fact("iscsiadm", true, false)]);
+        let rows = check(&[
+            fact("lvm", Need::Required, false),
+            fact("iscsiadm", Need::Required, false),
+        ]);
         assert!(rows.iter().all(|r| r.status == Status::Fail));
         assert!(rows[0].detail.contains("`lvm` not found"));
         assert_eq!(rows[0].advice.as_deref(), Some("install lvm2 (dmsetup)"));
@@ -62,7 +75,18 @@ mod tests {
 
     #[test]
     fn missing_optional_tool_only_warns() {
-        let rows = check(&[fact("udevadm", false, false)]);
+        let rows = check(&[fact("udevadm", Need::Optional, false)]);
         assert_eq!(rows[0].status, Status::Warn);
+    }
+
+    #[test]
+    fn missing_unneeded_tool_passes_saying_why() {
+        let rows = check(&[fact(
+            "udevadm",
+            Need::Unneeded("udev is not running here"),
+            false,
+        )]);
+        assert_eq!(rows[0].status, Status::Pass);
+        assert!(rows[0].detail.contains("udev is not running"));
     }
 }

@@ -13,8 +13,12 @@ Examples:
   snapplan check /etc/snapplan/home-server.yaml
   snapplan check /etc/snapplan/home-server.yaml --format json | jq .counts
 
-Exit codes: 0 nothing failed (warnings allowed), 1 a check failed, 2 invalid plan.
-docs/check.md explains every check and what to do when it fails.";
+Read-only: runs `lvm lvs`/`lvm vgs` once each, lists the hooks directory and
+tries the plan's lock for an instant; creates nothing. docs/check.md explains
+each check and what to do when it fails.
+
+Exit status: 0 nothing failed (warnings allowed), 1 a check failed (a held
+lock included), 2 the plan is invalid.";
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = AFTER_HELP)]

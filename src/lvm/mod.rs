@@ -3,6 +3,8 @@
 //! against real lvm2 in the VM scenarios.
 
 pub mod commands;
+#[cfg(test)]
+pub mod fake;
 pub mod remove;
 pub mod report;
 pub mod runner;
@@ -31,6 +33,11 @@ pub trait Lvm {
     /// Every LV and VG on the system: one `lvs` and one `vgs` call, however
     /// many volumes the plan has.
     fn report(&self) -> Result<SystemReport, LvmError>;
+
+    /// One LV, `None` when it does not exist: for polling a snapshot's
+    /// usage while it is copied, where a full report every few seconds
+    /// would be wasted work.
+    fn lv(&self, path: &LvPath) -> Result<Option<Lv>, LvmError>;
 
     /// Every PV.
     fn pvs(&self) -> Result<Vec<Pv>, LvmError>;
@@ -99,6 +106,15 @@ impl<R: Runner> Lvm for SystemLvm<R> {
         Ok(SystemReport { lvs, vgs })
     }
 
+    fn lv(&self, path: &LvPath) -> Result<Option<Lv>, LvmError> {
+        let cmd = report_command(&self.tools, "lvs", report::LV_FIELDS).arg(path.to_string());
+        match self.runner.run(&cmd) {
+            Ok(out) => Ok(report::parse_lvs(&out.stdout)?.into_iter().next()),
+            Err(err) if remove::is_gone(&err) => Ok(None),
+            Err(err) => Err(err.into()),
+        }
+    }
+
     fn pvs(&self) -> Result<Vec<Pv>, LvmError> {
         Ok(report::parse_pvs(&self.read("pvs", report::PV_FIELDS)?)?)
     }
@@ -138,6 +154,16 @@ mod tests {
         fn run(&self, command: &CommandLine) -> Result<Output, RunError> {
             self.0.borrow_mut().push(command.to_string());
             let json = match command.args[0].as_str() {
+                "lvs" if command.args.last().unwrap() == "vg0/gone" => {
+                    return Err(RunError::Failed {
+                        command: command.to_string(),
+                        exit: runner::Exit::Code(5),
+                        stderr: "  Failed to find logical volume \"vg0/gone\"\n".into(),
+                    });
+                }
+                "lvs" if command.args.last().unwrap() == "vg0/b" => {
+                    r#"{"report":[{"lv":[{"lv_name":"b","vg_name":"vg0","lv_size":"8388608","lv_attr":"-wi-a-----"}]}]}"#
+                }
                 "lvs" => {
                     r#"{"report":[{"lv":[{"lv_name":"a","vg_name":"vg0","lv_size":"4194304","lv_attr":"-wi-a-----"},{"lv_name":"b","vg_name":"vg0","lv_size":"8388608","lv_attr":"-wi-a-----"}]}]}"#
                 }
@@ -208,5 +234,22 @@ mod tests {
         );
         let calls = std::fs::read_to_string(&log).unwrap();
         assert_eq!(calls, "lvremove -f vg0/home-snap\n".repeat(3));
+    }
+
+    #[test]
+    fn one_lv_is_asked_for_by_path_and_a_missing_one_is_none() {
+        let tools = Tools {
+            lvm: "lvm".into(),
+            dmsetup: None,
+            udevadm: None,
+        };
+        let lvm = SystemLvm::new(tools, Recorded(RefCell::new(Vec::new())));
+        let path = |lv: &str| LvPath {
+            vg: "vg0".into(),
+            lv: lv.into(),
+        };
+        assert_eq!(lvm.lv(&path("b")).unwrap().unwrap().lv_size, 8 << 20);
+        assert!(lvm.lv(&path("gone")).unwrap().is_none());
+        assert!(lvm.runner.0.borrow()[0].ends_with(" vg0/b"));
     }
 }

@@ -184,7 +184,8 @@ fn settle(runner: &dyn Runner, tools: &Tools) {
     }
 }
 
-fn is_gone(err: &RunError) -> bool {
+/// lvm2 says the LV (or its VG) does not exist.
+pub(crate) fn is_gone(err: &RunError) -> bool {
     let stderr = err.stderr();
     stderr.contains("Failed to find logical volume") || stderr.contains("not found")
 }

@@ -15,6 +15,21 @@ pub const RUN_PREFIX: &str = "snapplan-run:";
 pub const ROLE_PREFIX: &str = "snapplan-role:";
 pub const ROLE_SNAPSHOT: &str = "snapshot";
 pub const ROLE_BACKUP: &str = "backup";
+/// `snapplan-state:complete|incomplete` on a backup LV: whether its last
+/// copy finished (and verified).
+pub const STATE_PREFIX: &str = "snapplan-state:";
+pub const STATE_INCOMPLETE: &str = "incomplete";
+pub const STATE_COMPLETE: &str = "complete";
+
+/// What a snapshot's name adds to its origin's name (`home-snapplan`).
+pub const SNAPSHOT_SUFFIX: &str = "-snapplan";
+
+/// The name apply gives the snapshot of `origin_lv`, in the origin's VG.
+/// Same convention as `lvm::commands::snapshot_name` for names within LVM's
+/// length limits; check uses it only to find a name already taken.
+pub fn snapshot_name(origin_lv: &str) -> String {
+    format!("{origin_lv}{SNAPSHOT_SUFFIX}")
+}
 
 /// The tags of an LV snapplan creates, in the order `lvcreate --addtag`
 /// receives them.
@@ -33,6 +48,7 @@ pub struct Ownership {
     pub plan: Option<String>,
     pub run: Option<String>,
     pub role: Option<String>,
+    pub state: Option<String>,
 }
 
 /// `None` when the LV lacks the `snapplan` tag: not ours, whatever its name.
@@ -49,6 +65,7 @@ pub fn ownership<S: AsRef<str>>(tags: &[S]) -> Option<Ownership> {
         plan: value(PLAN_PREFIX),
         run: value(RUN_PREFIX),
         role: value(ROLE_PREFIX),
+        state: value(STATE_PREFIX),
     })
 }
 

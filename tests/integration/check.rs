@@ -117,3 +117,77 @@ fn a_fake_lvm_that_fails_is_reported_with_its_command_and_stderr() {
         .stdout(predicate::str::contains("exit status 5"))
         .stdout(predicate::str::contains("/dev/mapper/control: open failed"));
 }
+
+/// A stand-in `lvm` that answers `lvs` and `vgs` with JSON in lvm2's format
+/// (as recorded in the VM): vg0 with a and b (16 MiB each) and FREE free
+/// extents of 4 MiB, and an empty backup VG of 15 extents.
+fn stand_in_lvm(t: &Test, vg0_free_extents: u64) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    let lv = |name: &str, vg: &str| {
+        format!(
+            r#"{{"lv_name":"{name}", "vg_name":"{vg}", "lv_size":"16777216", "lv_attr":"-wi-ao----", "segtype":"linear", "origin":"", "lv_tags":"", "data_percent":"", "snap_percent":"", "lv_snapshot_invalid":"unknown", "lv_active":"active", "lv_device_open":"open"}}"#
+        )
+    };
+    let vg = |name: &str, free: u64| {
+        format!(
+            r#"{{"vg_name":"{name}", "vg_attr":"wz--n-", "vg_size":"62914560", "vg_free":"{}", "vg_extent_size":"4194304", "vg_extent_count":"15", "vg_free_count":"{free}", "vg_exported":"", "vg_tags":""}}"#,
+            free * 4194304
+        )
+    };
+    let lvs = format!(
+        r#"{{"report":[{{"lv":[{},{}]}}]}}"#,
+        lv("a", "vg0"),
+        lv("b", "vg0")
+    );
+    let vgs = format!(
+        r#"{{"report":[{{"vg":[{},{}]}}]}}"#,
+        vg("vg0", vg0_free_extents),
+        vg("backup", 15)
+    );
+    let script = format!(
+        "#!/bin/sh\ncase $1 in\n lvs) echo '{lvs}' ;;\n vgs) echo '{vgs}' ;;\n *) exit 3 ;;\nesac\n"
+    );
+    let path = t.path("bin/lvm");
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, script).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    t.path("bin").display().to_string()
+}
+
+const TWO_VOLUMES: &str = "\
+version: 1
+name: nightly
+state_dir: state
+target:
+  vg: backup
+volumes:
+  - lv: vg0/a
+    snapshot_size: 8m
+  - lv: vg0/b
+    snapshot_size: 8m
+";
+
+#[test]
+fn snapshots_that_fit_together_pass_with_the_figures() {
+    let t = Test::new().file("plan.yaml", TWO_VOLUMES);
+    let tools = stand_in_lvm(&t, 4);
+    t.snapplan(&["check", "plan.yaml"])
+        .env("SNAPPLAN_TOOL_PATH", &tools)
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains(
+            "needs 16.0 MiB (4 extents) for 2 snapshots at once; 16.0 MiB (4 extents) free",
+        ));
+}
+
+#[test]
+fn snapshots_that_fit_alone_but_not_together_exit_1_naming_the_vg() {
+    let t = Test::new().file("plan.yaml", TWO_VOLUMES);
+    let tools = stand_in_lvm(&t, 3);
+    t.snapplan(&["check", "plan.yaml"])
+        .env("SNAPPLAN_TOOL_PATH", &tools)
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("VG vg0"))
+        .stdout(predicate::str::contains("short by 4.0 MiB (1 extent)"));
+}

@@ -1,9 +1,10 @@
 #!/bin/sh
 # Check refuses what would break a run, with exit 1 and the system left as it
 # was: snapshots that fit one by one but not together, a backup VG too small,
-# a missing source LV, a snapshot as source, a hook that is not executable, a
-# snapplan-tagged leftover snapshot (valid or overflowed), a held lock. Each
-# failure is undone and check passes again, so each case proves its own cause.
+# an open backup LV, a missing source LV, a snapshot as source, a hook that is
+# not executable, an LV holding the snapshot's name, a snapplan-tagged
+# leftover snapshot (valid or overflowed), a held lock. Each failure is undone and check passes again, so each case
+# proves its own cause.
 # vm: ramdisk_mb=64 share
 
 write_plan() { # SNAPSHOT_SIZE [SOURCE_B]
@@ -24,11 +25,14 @@ volumes:
 PLAN
 }
 
-# check_case EXIT: runs check, asserts the exit status and that nothing
+# check_case EXIT [text]: runs check (the table too with `text`, then json),
+# asserts the exit status and that nothing
 # changed; the JSON report is kept in /tmp/check.json.
 check_case() {
     before=$(lvm_state)
-    expect_exit "$1" snapplan check /etc/snapplan/nightly.yaml
+    if [ "${2:-}" = text ]; then
+        expect_exit "$1" snapplan check /etc/snapplan/nightly.yaml
+    fi
     expect_exit "$1" snapplan check /etc/snapplan/nightly.yaml --format json
     cp "$VM_OUT" /tmp/check.json
     assert_eq "$before" "$(lvm_state)" "LVM state after check"
@@ -57,7 +61,7 @@ check_case 0
 
 step "snapshots that fit one by one (4 of 7 extents) but not together (8): exit 1, naming vg0"
 write_plan 16m
-check_case 1
+check_case 1 text
 assert_only_failure "snapshot_space:VG vg0"
 assert_eq 8 "$(jq -r '.checks[] | select(.check == "snapshot_space") | .space.needed_extents' /tmp/check.json)" "needed"
 assert_eq 7 "$(jq -r '.checks[] | select(.check == "snapshot_space") | .space.free_extents' /tmp/check.json)" "free"
@@ -68,14 +72,23 @@ check_case 0
 
 step "backup VG too small: 8 extents needed, 7 free"
 make_lv backup filler 32m
-check_case 1
+check_case 1 text
 assert_only_failure "backup_space:VG backup"
 lvremove -q -y backup/filler >/dev/null
 check_case 0
 
+step "an open backup LV (mounted, or read by someone) would be overwritten under its user"
+make_lv backup a 16m
+exec 8</dev/backup/a
+check_case 1
+assert_only_failure "backup_lv:backup/a"
+exec 8<&-
+check_case 0
+lvremove -q -y backup/a >/dev/null
+
 step "a missing source LV is named"
 write_plan 25% vg0/nope
-check_case 1
+check_case 1 text
 assert_only_failure "source_lv:vg0/nope"
 write_plan 25%
 
@@ -90,20 +103,27 @@ check_case 0
 
 step "a hook that is not executable"
 printf '#!/bin/sh\n' >/etc/snapplan/hooks.d/20-web
-check_case 1
+check_case 1 text
 assert_only_failure "hooks:/etc/snapplan/hooks.d/20-web"
 chmod +x /etc/snapplan/hooks.d/20-web
 check_case 0
 
-step "an untagged snapshot named like ours is not a leftover"
-make_snapshot vg0/a a-snapplan 4m
+step "an admin's own snapshot is not a leftover: leftovers are found by tag"
+make_snapshot vg0/a a-mine 4m
 check_case 0
+lvremove -q -y vg0/a-mine >/dev/null
+
+step "an untagged LV with the name apply gives a's snapshot: a failure, not a leftover"
+make_snapshot vg0/a a-snapplan 4m
+check_case 1 text
+assert_only_failure "snapshot_name:vg0/a-snapplan"
 lvremove -q -y vg0/a-snapplan >/dev/null
+check_case 0
 
 step "a snapplan-tagged leftover snapshot of this plan"
 lvcreate -q -y -s -L 4m -n a-snap-r1 --addtag snapplan --addtag snapplan-plan:nightly \
     --addtag snapplan-run:r1 --addtag snapplan-role:snapshot vg0/a >/dev/null
-check_case 1
+check_case 1 text
 assert_only_failure "leftover:vg0/a-snap-r1"
 jq -e '.checks[] | select(.check == "leftover") | .advice | test("lvremove vg0/a-snap-r1")' /tmp/check.json >/dev/null ||
     fail "no recovery advice"
@@ -124,7 +144,7 @@ step "a held lock (a run in progress): a failed check naming the holder"
 mkdir -p /var/lib/snapplan
 exec 9>/var/lib/snapplan/nightly.lock
 flock -x 9
-check_case 1
+check_case 1 text
 assert_only_failure "lock:/var/lib/snapplan/nightly.lock"
 jq -e --arg pid "pid $$" '.checks[] | select(.check == "lock") | .detail | contains($pid)' /tmp/check.json >/dev/null ||
     fail "the lock holder (pid $$) is not named"

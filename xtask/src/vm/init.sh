@@ -14,14 +14,18 @@ mount -t tmpfs tmpfs /tmp
 mount -t tmpfs tmpfs /run
 mkdir -p /run/lock/lvm /run/lvm /var/lock /var/log
 
-run="" ramdisk_mb=64 ramdisks=4
+run="" ramdisk_mb=64 ramdisks=4 timeout=600
 for arg in $(cat /proc/cmdline); do
     case $arg in
         vm_run=*) run=$(echo "${arg#vm_run=}" | tr , ' ') ;;
         vm_ramdisk_mb=*) ramdisk_mb=${arg#vm_ramdisk_mb=} ;;
         vm_ramdisks=*) ramdisks=${arg#vm_ramdisks=} ;;
+        vm_timeout=*) timeout=${arg#vm_timeout=} ;;
     esac
 done
+
+# The host kills qemu on timeout; this also ends a VM whose host side died.
+(sleep "$timeout" && echo "vm: watchdog: still running after $timeout s, powering off" && poweroff -f) &
 
 while read -r name path; do
     case $name in

@@ -19,12 +19,15 @@ pub const BOOT_OVERHEAD: Duration = Duration::from_secs(60);
 
 /// The kernel command line: the console on the serial port, a panic ends the
 /// VM at once, and what /init should run (it reads `vm_*` from /proc/cmdline).
+/// `vm_timeout` arms a watchdog in the VM that powers it off a little after
+/// the host would have killed it: a qemu orphaned by a killed xtask still ends.
 pub fn kernel_cmdline(boot: &Boot) -> String {
     format!(
-        "console=ttyS0 quiet panic=-1 vm_run={} vm_ramdisk_mb={} vm_ramdisks={}",
+        "console=ttyS0 quiet panic=-1 vm_run={} vm_ramdisk_mb={} vm_ramdisks={} vm_timeout={}",
         boot.scenarios.join(","),
         boot.ramdisk_mb,
-        boot.ramdisks
+        boot.ramdisks,
+        boot.timeout.as_secs() + 30
     )
 }
 
@@ -183,7 +186,8 @@ mod tests {
     fn cmdline_names_scenarios_and_ramdisks() {
         assert_eq!(
             kernel_cmdline(&boot()),
-            "console=ttyS0 quiet panic=-1 vm_run=smoke,check_fit vm_ramdisk_mb=128 vm_ramdisks=4"
+            "console=ttyS0 quiet panic=-1 vm_run=smoke,check_fit vm_ramdisk_mb=128 vm_ramdisks=4 \
+             vm_timeout=40"
         );
     }
 

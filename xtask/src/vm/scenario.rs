@@ -11,7 +11,7 @@ const NOT_SCENARIOS: &[&str] = &["lib", "demo"];
 
 pub const DEFAULT_RAMDISK_MB: u32 = 64;
 pub const DEFAULT_RAMDISKS: u32 = 4;
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Scenario {
