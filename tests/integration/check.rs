@@ -157,7 +157,7 @@ fn stand_in_lvm(t: &Test, vg0_free_extents: u64) -> String {
 const TWO_VOLUMES: &str = "\
 version: 1
 name: nightly
-state_dir: state
+state_dir: {dir}/state
 target:
   vg: backup
 volumes:
