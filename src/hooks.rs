@@ -6,12 +6,11 @@
 //! process group, and on timeout the whole group is sent SIGTERM, then SIGKILL.
 
 use std::ffi::OsString;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use rustix::process::{Pid, Signal, kill_process_group};
@@ -136,75 +135,78 @@ pub struct HookSpawnError {
 
 /// How long a timed-out hook's process group gets between SIGTERM and SIGKILL.
 const KILL_GRACE: Duration = Duration::from_secs(5);
-/// After the hook itself ended, how long to wait for the rest of its output:
-/// a daemon it started may hold the pipe open for ever.
-const OUTPUT_DRAIN: Duration = Duration::from_secs(2);
+/// How much of a hook's output the run log keeps; a chatty hook must not
+/// fill the log or memory.
+const OUTPUT_LIMIT: u64 = 1 << 20;
 
 /// Runs one hook to its end or its deadline. Never leaves the hook's process
 /// group running past the deadline plus [`KILL_GRACE`].
+///
+/// A hook that ends in time keeps whatever it started: a `resume` hook may
+/// well start a service in the background, and killing that would leave the
+/// service down. Its output goes to an unlinked temporary file, not a pipe,
+/// so such a background process never blocks on a full pipe or dies of
+/// SIGPIPE when snapplan stops reading.
 pub fn run_hook(call: &HookCall<'_>) -> Result<HookOutcome, HookSpawnError> {
     let started = Instant::now();
+    let spawn_err = |source| HookSpawnError {
+        path: call.path.to_path_buf(),
+        source,
+    };
+    let mut output_file = tempfile::tempfile().map_err(spawn_err)?;
+    let stdout = output_file.try_clone().map_err(spawn_err)?;
+    let stderr = output_file.try_clone().map_err(spawn_err)?;
     let mut child = Command::new(call.path)
         .arg(call.action.as_str())
         .env("SNAPPLAN_PHASE", call.action.as_str())
         .envs(call.env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stdout(stdout)
+        .stderr(stderr)
         .process_group(0)
         .spawn()
-        .map_err(|source| HookSpawnError {
-            path: call.path.to_path_buf(),
-            source,
-        })?;
-    let (lines_tx, lines_rx) = mpsc::channel();
-    let readers = [
-        child
-            .stdout
-            .take()
-            .map(|s| forward_lines(s, lines_tx.clone())),
-        child
-            .stderr
-            .take()
-            .map(|s| forward_lines(s, lines_tx.clone())),
-    ];
-    drop(lines_tx);
+        .map_err(spawn_err)?;
     let group = Pid::from_child(&child);
 
     let deadline = started + call.timeout;
     let ended = loop {
         match child.try_wait() {
             Ok(Some(status)) => break end_of(status),
-            Ok(None) if Instant::now() >= deadline => {
-                terminate_group(group, &mut child);
-                break HookEnd::TimedOut;
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-            Err(_) => {
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+            // Past the deadline, or the child cannot be waited for: either
+            // way the hook is not trusted to finish.
+            Ok(None) | Err(_) => {
                 terminate_group(group, &mut child);
                 break HookEnd::TimedOut;
             }
         }
     };
-    // Whatever the hook left in its group must not outlive it either: a
-    // backgrounded child would hold our pipes and the service's state.
-    let _ = kill_process_group(group, Signal::KILL);
-
-    let mut output = Vec::new();
-    let drain_until = Instant::now() + OUTPUT_DRAIN;
-    while let Some(left) = drain_until.checked_duration_since(Instant::now()) {
-        match lines_rx.recv_timeout(left) {
-            Ok(line) => output.push(line),
-            Err(_) => break,
-        }
-    }
-    // Readers that still block belong to an escaped daemon; let them go.
-    drop(readers);
     Ok(HookOutcome {
         ended,
-        output,
+        output: read_output(&mut output_file),
         duration: started.elapsed(),
     })
+}
+
+fn read_output(file: &mut std::fs::File) -> Vec<String> {
+    let mut text = Vec::new();
+    if file.seek(SeekFrom::Start(0)).is_err() {
+        return vec!["(the hook's output could not be read)".to_string()];
+    }
+    let mut limited = file.take(OUTPUT_LIMIT + 1);
+    if limited.read_to_end(&mut text).is_err() {
+        return vec!["(the hook's output could not be read)".to_string()];
+    }
+    let truncated = text.len() as u64 > OUTPUT_LIMIT;
+    text.truncate(OUTPUT_LIMIT as usize);
+    let mut lines: Vec<String> = String::from_utf8_lossy(&text)
+        .lines()
+        .map(|line| line.trim_end().to_string())
+        .collect();
+    if truncated {
+        lines.push(format!("(output cut after {} MiB)", OUTPUT_LIMIT >> 20));
+    }
+    lines
 }
 
 fn end_of(status: ExitStatus) -> HookEnd {
@@ -215,39 +217,20 @@ fn end_of(status: ExitStatus) -> HookEnd {
     }
 }
 
+/// SIGTERM to the whole group, SIGKILL after the grace period: a timed-out
+/// hook's helpers (a `psql` it started, a `sleep`) must not linger holding
+/// locks in the service it was suspending.
 fn terminate_group(group: Pid, child: &mut std::process::Child) {
     let _ = kill_process_group(group, Signal::TERM);
     let grace_end = Instant::now() + KILL_GRACE;
     while Instant::now() < grace_end {
         if let Ok(Some(_)) = child.try_wait() {
-            return;
+            break;
         }
         std::thread::sleep(Duration::from_millis(20));
     }
     let _ = kill_process_group(group, Signal::KILL);
     let _ = child.wait();
-}
-
-fn forward_lines(
-    stream: impl Read + Send + 'static,
-    lines: mpsc::Sender<String>,
-) -> std::thread::JoinHandle<()> {
-    std::thread::spawn(move || {
-        let mut reader = BufReader::new(stream);
-        let mut buf = Vec::new();
-        loop {
-            buf.clear();
-            match reader.read_until(b'\n', &mut buf) {
-                Ok(0) | Err(_) => return,
-                Ok(_) => {
-                    let line = String::from_utf8_lossy(&buf).trim_end().to_string();
-                    if lines.send(line).is_err() {
-                        return;
-                    }
-                }
-            }
-        }
-    })
 }
 
 #[cfg(test)]
@@ -349,6 +332,38 @@ mod tests {
                     .unwrap_or(true)
         });
         assert!(gone, "grandchild {grandchild} survived the hook's timeout");
+    }
+
+    #[test]
+    fn what_a_hook_starts_in_the_background_survives_when_it_ends_in_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let pidfile = dir.path().join("daemon.pid");
+        // Like `service start` in a resume hook: the daemon stays in the
+        // hook's process group and keeps writing to the hook's stdout.
+        let hook = script(
+            dir.path(),
+            "resume-service",
+            &format!(
+                "(while true; do echo tick; sleep 0.05; done) & echo $! > {}; echo started",
+                pidfile.display()
+            ),
+            0o755,
+        );
+        let outcome = run_hook(&call(&hook, Duration::from_secs(10))).unwrap();
+        assert!(outcome.succeeded());
+        assert!(outcome.output.contains(&"started".to_string()));
+        let daemon: i32 = std::fs::read_to_string(&pidfile)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        let alive = std::fs::read_to_string(format!("/proc/{daemon}/stat"))
+            .map(|s| !s.contains(") Z "))
+            .unwrap_or(false);
+        let _ = kill_process_group(Pid::from_raw(daemon).unwrap(), Signal::KILL);
+        let _ = rustix::process::kill_process(Pid::from_raw(daemon).unwrap(), Signal::KILL);
+        assert!(alive, "the hook's background process was killed");
     }
 
     #[test]
