@@ -746,8 +746,14 @@ impl<'a> Executor<'a> {
             // half-suspended: its resume runs too.
             completed.push(ix);
         }
-        let steps = self.compiled.rollback_plan(&completed);
-        for ix in steps {
+        // Resumes first: "right after whatever stopped the snapshotting",
+        // services must not stay down while snapshots are removed.
+        let (resumes, others): (Vec<_>, Vec<_>) = self
+            .compiled
+            .rollback_plan(&completed)
+            .into_iter()
+            .partition(|&ix| matches!(self.compiled.step(ix), Step::Resume(_)));
+        for ix in resumes.into_iter().chain(others) {
             if self.status.get(&ix) == Some(&Status::Ok) {
                 continue;
             }

@@ -15,6 +15,11 @@ pub mod summary;
 pub mod system;
 pub mod watchdog;
 
+#[cfg(test)]
+mod fake;
+#[cfg(test)]
+mod tests;
+
 use std::sync::atomic::AtomicBool;
 
 use crate::ExitCode;
