@@ -10,7 +10,7 @@ use crate::copy::progress::{self, ProgressMode};
 use crate::copy::{CopyError, Manifest, verify};
 
 #[derive(Debug, clap::Args)]
-#[command(group = clap::ArgGroup::new("what").required(true).args(["manifest", "path"]))]
+#[command(group = clap::ArgGroup::new("what").required(true).multiple(true).args(["manifest", "path"]))]
 pub struct Args {
     /// Manifest written by `snapplan copy --manifest` (or by apply).
     #[arg(long, value_name = "FILE")]
