@@ -255,3 +255,38 @@ fn archive(dir: &std::path::Path, out: &mut Recovery) {
             .push(format!("cannot move the closed journal aside: {e}"));
     }
 }
+
+/// For `snapplan check`: a journal of a run that did not finish, when no
+/// run holds the lock (a live run's journal is open on purpose).
+pub fn journal_finding(plan: &Plan) -> Option<crate::check::CheckResult> {
+    use crate::check::{CheckKind, CheckResult, Status};
+    let path = events::current_path(&history::plan_dir(plan));
+    let contents = journal::read::<Event>(&path).ok()?;
+    if events::is_closed(&contents.events) {
+        return None;
+    }
+    let left = leftovers(&contents.events);
+    let mut detail = format!(
+        "run {} did not finish (its journal {} is open)",
+        events::run_id_of(&contents.events).unwrap_or("?"),
+        path.display()
+    );
+    if !left.suspended.is_empty() {
+        let names: Vec<_> = left
+            .suspended
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        detail.push_str(&format!(
+            "; hooks maybe still suspended: {}",
+            names.join(", ")
+        ));
+    }
+    if let Some(vg) = &left.activated_vg {
+        detail.push_str(&format!("; it activated VG {vg}"));
+    }
+    Some(
+        CheckResult::new(CheckKind::Leftover, "journal", Status::Fail, detail)
+            .advice("run `snapplan recover PLAN` (the next apply does it first on its own)"),
+    )
+}

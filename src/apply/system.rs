@@ -177,7 +177,9 @@ impl System for RealSystem {
     }
 
     fn copy(&self, job: &CopyJob, control: &CopyControl<'_>) -> Result<CopyStats, CopyFailure> {
-        let mut request = CopyRequest::new(&job.source, &job.destination);
+        let source = wait_for_device(&job.source);
+        let destination = wait_for_device(&job.destination);
+        let mut request = CopyRequest::new(source, destination);
         request.bytes_per_second = job.bytes_per_second;
         request.manifest = Some(job.manifest.clone());
         match copy::run(&request, control) {
@@ -204,7 +206,8 @@ impl System for RealSystem {
         } else {
             Box::new(copy::NoProgress)
         };
-        let report = copy::verify::verify(&manifest, device, cancel, sink.as_ref())
+        let device = wait_for_device(device);
+        let report = copy::verify::verify(&manifest, &device, cancel, sink.as_ref())
             .map_err(|e| e.to_string())?;
         if report.mismatches.is_empty() {
             Ok(())
@@ -214,7 +217,36 @@ impl System for RealSystem {
     }
 }
 
-/// `/dev/<vg>/<lv>`: how the kernel names an active LV.
+/// `/dev/<vg>/<lv>`: how udev (or lvm itself) names an active LV.
 pub fn device_path(lv: &LvPath) -> PathBuf {
     PathBuf::from(format!("/dev/{}/{}", lv.vg, lv.lv))
+}
+
+/// A just-created LV's `/dev/<vg>/<lv>` link appears when udev gets to it:
+/// wait for it a little, then fall back to the device-mapper node, which
+/// exists as soon as lvcreate returns.
+fn wait_for_device(path: &Path) -> PathBuf {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !path.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    if path.exists() {
+        return path.to_path_buf();
+    }
+    let mut parts = path
+        .iter()
+        .skip(2)
+        .map(|p| p.to_string_lossy().into_owned());
+    if let (Some(vg), Some(lv)) = (parts.next(), parts.next()) {
+        let mapper = PathBuf::from("/dev/mapper").join(lvm::remove::dm_name(&LvPath { vg, lv }));
+        if mapper.exists() {
+            tracing::warn!(
+                "{} did not appear: using {}",
+                path.display(),
+                mapper.display()
+            );
+            return mapper;
+        }
+    }
+    path.to_path_buf()
 }

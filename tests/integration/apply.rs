@@ -152,3 +152,44 @@ fn verify_plan_names_an_unknown_volume_and_a_missing_manifest() {
         .code(1)
         .stdout(predicate::str::contains("home: FAILED"));
 }
+
+#[test]
+fn check_reports_the_journal_of_a_dead_run() {
+    let t = with_hook().file(
+        "state/nightly/journal.jsonl",
+        "{\"event\":\"run_started\",\"run_id\":\"20261127T030000Z-42\",\"plan\":\"nightly\",\"pid\":42,\"phases\":[\"backup\"],\"at\":0}\n\
+         {\"event\":\"hook_started\",\"hook\":\"{dir}/hooks/10-db\",\"action\":\"suspend\"}\n",
+    );
+    t.snapplan(&["check", "plan.yaml"])
+        .env("SNAPPLAN_TOOL_PATH", t.path("no-tools"))
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains(
+            "20261127T030000Z-42 did not finish",
+        ))
+        .stdout(predicate::str::contains("10-db"))
+        .stdout(predicate::str::contains("snapplan recover"));
+}
+
+#[test]
+fn recover_resumes_the_hook_a_dead_run_left_suspended() {
+    let t = with_hook().file(
+        "state/nightly/journal.jsonl",
+        "{\"event\":\"run_started\",\"run_id\":\"20261127T030000Z-42\",\"plan\":\"nightly\",\"pid\":42,\"phases\":[\"backup\"],\"at\":0}\n\
+         {\"event\":\"hook_started\",\"hook\":\"{dir}/hooks/10-db\",\"action\":\"suspend\"}\n",
+    );
+    // No lvm here: the hook is resumed all the same; the snapshots cannot
+    // be looked for, so recovery is incomplete (exit 5) and says so.
+    t.snapplan(&["recover", "plan.yaml"])
+        .env("SNAPPLAN_TOOL_PATH", t.path("no-tools"))
+        .assert()
+        .code(5)
+        .stdout(predicate::str::contains("resumed hook"))
+        .stdout(predicate::str::contains("NOT recovered"));
+    assert_eq!(
+        std::fs::read_to_string(t.path("called")).unwrap(),
+        "resume nightly\n"
+    );
+    // The journal stays open for the next try.
+    assert!(t.path("state/nightly/journal.jsonl").exists());
+}
