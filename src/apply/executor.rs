@@ -28,7 +28,7 @@ use crate::copy::{ChunkRead, CopyControl, NoProgress, ProgressSink};
 use crate::graph::{Action, CompiledPlan, Condition, Dependency, Hook, RunValues, Step, StepIndex};
 use crate::hooks::HookAction;
 use crate::journal::Journal;
-use crate::lvm::commands::SizeArg;
+use crate::lvm::commands::{self, SizeArg};
 use crate::lvm::{LvKind, SystemReport, tags};
 use crate::plan::{Bandwidth, LvPath, SnapshotSize};
 
@@ -384,7 +384,25 @@ impl<'a> Executor<'a> {
                 if self.report.as_ref().and_then(|r| r.lv(origin)).is_none() {
                     return Err(StepError::Failed(format!("origin {origin} does not exist")));
                 }
-                self.run_actions(step)
+                self.run_actions(step)?;
+                // A backup LV always says whether it holds a good copy: a
+                // new one is incomplete until its first copy is done.
+                self.refresh_report()?;
+                let unmarked = self
+                    .report
+                    .as_ref()
+                    .and_then(|r| r.lv(backup))
+                    .is_some_and(|lv| {
+                        !lv.lv_tags.iter().any(|t| {
+                            t == commands::TAG_STATE_COMPLETE || t == commands::TAG_STATE_INCOMPLETE
+                        })
+                    });
+                if unmarked {
+                    let argv = commands::mark_backup(backup, false);
+                    tracing::info!(step = %step.id(), "run: {}", argv.join(" "));
+                    self.sys.run(&argv)?;
+                }
+                Ok(())
             }
             Step::TargetActivate { .. } | Step::TargetDeactivate { .. } => {
                 self.refresh_report()?;

@@ -215,6 +215,10 @@ fn a_failing_snapshot_removes_the_earlier_ones_and_resumes_the_hooks() {
     assert!(log.contains(&"remove vg0/a-snapplan".to_string()));
     assert!(log.contains(&"remove vg0/b-snapplan".to_string()));
     assert!(!log.iter().any(|c| c.starts_with("copy")));
+    // The backup LVs created before the window say they hold no good copy.
+    for v in ["a", "b", "c"] {
+        assert!(has_tag(&s, v, commands::TAG_STATE_INCOMPLETE), "{v}");
+    }
     // Resumed right after what stopped the snapshotting, before removals.
     let pos = |needle: &str| log.iter().position(|l| l == needle).unwrap();
     assert!(pos("hook resume 10-a") < pos("remove vg0/a-snapplan"));
