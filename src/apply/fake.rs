@@ -49,6 +49,8 @@ pub struct State {
     pub inactive_vgs: BTreeSet<String>,
     pub signal: Option<Arc<AtomicBool>>,
     pub copy_jobs: Vec<CopyJob>,
+    /// `suspend:NAME`: SIGTERM arrives while that hook runs.
+    pub signal_on_hook: Option<String>,
 }
 
 #[derive(Default)]
@@ -317,6 +319,11 @@ impl System for Fake {
             }
         }
         let key = format!("{}:{name}", action.as_str());
+        if state.signal_on_hook.as_deref() == Some(key.as_str())
+            && let Some(signal) = &state.signal
+        {
+            signal.store(true, Ordering::SeqCst);
+        }
         let ok = !state.hook_fail.contains(&key);
         HookResult {
             ok,

@@ -326,6 +326,20 @@ fn a_signal_mid_copy_stops_the_copy_and_rolls_back() {
 }
 
 #[test]
+fn a_signal_in_the_suspend_window_takes_no_snapshot_and_resumes_every_hook() {
+    let s = setup();
+    s.fake.state().signal_on_hook = Some("suspend:20-b".into());
+    let f = run(&s);
+    assert_eq!(f.exit, ExitCode::Interrupted);
+    assert_clean(&s);
+    assert!(!s.fake.commands().iter().any(|c| c.contains("--snapshot")));
+    assert_eq!(
+        s.fake.hook_calls(),
+        ["suspend 10-a", "suspend 20-b", "resume 20-b", "resume 10-a"]
+    );
+}
+
+#[test]
 fn a_panic_inside_a_step_rolls_back_and_exits_70() {
     let s = setup();
     s.fake.state().panic_on = Some("lvchange --deltag snapplan-state:complete".into());
