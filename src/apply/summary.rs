@@ -74,3 +74,38 @@ pub fn table(plan: &str, run_id: &str, outcome: &Outcome) -> String {
     ));
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ExitCode;
+    use crate::apply::executor::Ending;
+    use crate::apply::history::VolumeResult;
+
+    #[test]
+    fn one_row_per_volume_failures_with_their_reason() {
+        let mut ok = VolumeResult::new("root");
+        ok.size_bytes = 8 << 30;
+        ok.duration_seconds = 128.0;
+        ok.bytes_written = 512 << 20;
+        ok.snapshot_peak_percent = Some(12.34);
+        ok.verified = true;
+        ok.status = VolumeStatus::Ok;
+        let mut failed = VolumeResult::new("vcr");
+        failed.size_bytes = 1 << 30;
+        failed.duration_seconds = 10.0;
+        failed.snapshot_peak_percent = Some(100.0);
+        failed.status = VolumeStatus::Failed;
+        failed.reason = Some("snapshot vg0/vcr-snapplan became INVALID".into());
+        let mut not_run = VolumeResult::new("home");
+        not_run.reason = Some("run interrupted".into());
+        let outcome = Outcome {
+            ending: Ending::Completed,
+            exit: ExitCode::Partial,
+            volumes: vec![failed, ok, not_run],
+            problems: vec!["remove-snapshot:vcr: in use".into()],
+            cleanup_failed: false,
+        };
+        insta::assert_snapshot!(table("home-server", "20261127T030000Z-42", &outcome));
+    }
+}

@@ -739,3 +739,30 @@ fn snapshot_role_tag_is_the_one_check_and_recover_look_for() {
     let owner = tags::ownership(&tags_).unwrap();
     assert_eq!(owner.role.as_deref(), Some(tags::ROLE_SNAPSHOT));
 }
+
+#[test]
+fn run_ids_sort_by_time_and_are_valid_in_lvm_tags() {
+    let id = super::new_run_id();
+    let re = regex::Regex::new(r"^\d{8}T\d{6}Z-\d+$").unwrap();
+    assert!(re.is_match(&id), "{id}");
+    assert!(id.starts_with("20"));
+}
+
+#[test]
+fn the_journal_tells_which_hooks_are_still_suspended() {
+    let left = recover::leftovers(&[
+        hook("10-a", "suspend", None),
+        hook("10-a", "suspend", Some(true)),
+        hook("20-b", "suspend", None),
+        hook("20-b", "suspend", Some(false)),
+        hook("20-b", "resume", None),
+        hook("20-b", "resume", Some(true)),
+        hook("10-a", "resume", None),
+        started("activate:backup"),
+        started("iscsi-login"),
+        finished("iscsi-logout"),
+    ]);
+    assert_eq!(left.suspended, [PathBuf::from("/hooks/10-a")]);
+    assert_eq!(left.activated_vg.as_deref(), Some("backup"));
+    assert!(!left.logged_in);
+}
