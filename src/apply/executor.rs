@@ -602,6 +602,13 @@ impl<'a> Executor<'a> {
                 if self.interrupt.load(Ordering::SeqCst) {
                     return Err(StepError::Interrupted);
                 }
+                // An overflowed snapshot answers reads with I/O errors: say
+                // what really happened when that is it.
+                if watch.sample(sys, volume, snapshot).is_err()
+                    && let Some(reason) = watch.reason()
+                {
+                    return Err(StepError::Failed(format!("{reason} (the copy: {why})")));
+                }
                 return Err(StepError::Failed(why));
             }
         };

@@ -26,6 +26,9 @@ pub enum CopyScript {
     /// SIGTERM arrives after this chunk.
     SignalAt(u64),
     PanicAt(u64),
+    /// The snapshot overflows and the next read fails with an I/O error,
+    /// before any check sees it (what the kernel does).
+    OverflowReadError(u64),
 }
 
 #[derive(Debug, Default)]
@@ -396,6 +399,22 @@ impl System for Fake {
                     }
                 }
                 Some(CopyScript::PanicAt(at)) if *at == index => panic!("fake panic in copy"),
+                Some(CopyScript::OverflowReadError(at)) if *at == index => {
+                    let mut state = self.state();
+                    if let Some(lv) = state
+                        .lvs
+                        .iter_mut()
+                        .find(|l| l.vg_name == snapshot.vg && l.lv_name == snapshot.lv)
+                    {
+                        lv.lv_snapshot_invalid = "snapshot invalid".into();
+                        lv.lv_attr = "swi-I-s---".into();
+                    }
+                    return Err(CopyFailure::Failed(format!(
+                        "cannot read {} at offset {}: Input/output error",
+                        job.source.display(),
+                        index * chunk
+                    )));
+                }
                 _ => {}
             }
             {

@@ -308,6 +308,25 @@ fn an_overflowing_snapshot_fails_its_volume_incomplete_and_is_removed() {
 }
 
 #[test]
+fn a_read_error_from_an_overflowed_snapshot_is_reported_as_the_overflow() {
+    let s = setup();
+    s.fake
+        .state()
+        .copy_script
+        .insert("b".into(), CopyScript::OverflowReadError(2));
+    let f = run(&s);
+    assert_eq!(f.exit, ExitCode::Partial);
+    assert_clean(&s);
+    let out = f.outcome.unwrap();
+    let reason = out.volumes[1].reason.as_deref().unwrap();
+    assert!(
+        reason.contains("INVALID") && reason.contains("Input/output error"),
+        "{reason}"
+    );
+    assert!(has_tag(&s, "b", commands::TAG_STATE_INCOMPLETE));
+}
+
+#[test]
 fn a_signal_mid_copy_stops_the_copy_and_rolls_back() {
     let s = setup();
     s.fake
