@@ -73,7 +73,8 @@ pub struct RunRecord {
     pub started_at: u64,
     pub finished_at: u64,
     pub exit_code: u8,
-    /// `completed`, `aborted`, `interrupted`, `internal_error`.
+    /// `completed`, `aborted`, `interrupted`, `internal_error`, or
+    /// `preflight_failed` (nothing was changed; `problems` lists the checks).
     pub ending: String,
     pub volumes: Vec<VolumeResult>,
     /// Failures outside a volume (a hook, a rollback step), in order.

@@ -99,7 +99,34 @@ pub fn apply(
             crate::check::render::text(&report, &format!("plan {}", plan.name))
         );
         tracing::error!("pre-flight failed: nothing was changed");
-        return Finished::early(ExitCode::Failed);
+        // The run history shows the failed night too.
+        let run_id = new_run_id();
+        let now = journal_events::now();
+        let record = history::RunRecord {
+            run_id: run_id.clone(),
+            plan: plan.name.clone(),
+            phases: phases.iter().map(|p| p.name().to_string()).collect(),
+            started_at: now,
+            finished_at: now,
+            exit_code: ExitCode::Failed.code(),
+            ending: "preflight_failed".into(),
+            volumes: Vec::new(),
+            problems: report
+                .checks
+                .iter()
+                .filter(|c| c.status == crate::check::Status::Fail)
+                .map(|c| format!("{}: {}", c.subject, c.detail))
+                .collect(),
+        };
+        if let Err(e) = history::save_record(&history::run_record_path(plan, &run_id), &record) {
+            tracing::warn!("cannot write the run record: {e}");
+        }
+        return Finished {
+            exit: ExitCode::Failed,
+            run_id: Some(run_id),
+            summary: None,
+            outcome: None,
+        };
     }
     if interrupt.load(std::sync::atomic::Ordering::SeqCst) {
         return Finished::early(ExitCode::Interrupted);

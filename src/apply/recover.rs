@@ -267,7 +267,7 @@ pub fn journal_finding(plan: &Plan) -> Option<crate::check::CheckResult> {
     }
     let left = leftovers(&contents.events);
     let mut detail = format!(
-        "run {} did not finish (its journal {} is open)",
+        "run {} did not finish or could not clean up (its journal {} is open)",
         events::run_id_of(&contents.events).unwrap_or("?"),
         path.display()
     );

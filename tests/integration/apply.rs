@@ -58,6 +58,17 @@ fn without_lvm_tools_the_preflight_fails_and_no_hook_is_called() {
         .stderr(predicate::str::contains("panicked").not());
     assert!(!t.path("called").exists(), "a hook ran");
     assert!(!t.path("state/nightly/journal.jsonl").exists());
+    // The failed night is in the run history, with the failing checks.
+    let runs: Vec<_> = std::fs::read_dir(t.path("state/nightly/runs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(runs.len(), 1);
+    let record: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&runs[0]).unwrap()).unwrap();
+    assert_eq!(record["ending"], "preflight_failed");
+    assert_eq!(record["exit_code"], 1);
+    assert!(record["problems"][0].as_str().unwrap().contains("lvm"));
 }
 
 #[test]
