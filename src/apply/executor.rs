@@ -644,9 +644,6 @@ impl<'a> Executor<'a> {
             Hook::Directory { dir, timeout } => (self.sys.list_hooks(dir)?, *timeout),
         };
         for path in paths {
-            // From the moment it starts, a hook may have half-suspended its
-            // service: it is resumed whatever happens next.
-            self.suspended.push(path.clone());
             self.call_hook(&path, HookAction::Suspend, timeout)?;
         }
         Ok(())
@@ -698,6 +695,9 @@ impl<'a> Executor<'a> {
         };
         if action == HookAction::Suspend {
             events::append(self.journal, &event).map_err(|e| e.to_string())?;
+            // From the moment it starts, a hook may have half-suspended its
+            // service: it is resumed whatever happens next.
+            self.suspended.push(path.to_path_buf());
         } else {
             events::append_best_effort(self.journal, &event);
         }
