@@ -259,6 +259,29 @@ impl System for Fake {
                     .ok_or("no such LV")?;
                 lv.lv_size = size;
             }
+            "lvchange" if arg_after(argv, "--activate").is_some() => {
+                let path = parse_path(&last);
+                let on = arg_after(argv, "--activate") == Some("y");
+                let lv = state
+                    .lvs
+                    .iter_mut()
+                    .find(|l| l.vg_name == path.vg && l.lv_name == path.lv)
+                    .ok_or("no such LV")?;
+                let mut attr: Vec<char> = lv.lv_attr.chars().collect();
+                attr[4] = if on { 'a' } else { '-' };
+                lv.lv_attr = attr.into_iter().collect();
+            }
+            "vgimport" | "vgexport" => {
+                let export = argv[0] == "vgexport";
+                if let Some(vg) = state.vgs.iter_mut().find(|v| v.vg_name == last) {
+                    vg.vg_exported = if export {
+                        "exported".into()
+                    } else {
+                        String::new()
+                    };
+                    vg.vg_attr = if export { "wzx-n-" } else { "wz--n-" }.into();
+                }
+            }
             "lvchange" => {
                 let path = parse_path(&last);
                 let del = tags_in(argv, "--deltag");

@@ -6,6 +6,7 @@
 //! The machine is behind [`system::System`], so everything here except the
 //! real adapters is tested with the in-memory fake.
 
+pub mod backup_access;
 pub mod executor;
 pub mod history;
 pub mod journal_events;

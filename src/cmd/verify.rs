@@ -82,7 +82,9 @@ pub fn run(args: Args) -> super::Result {
 /// Checks the backup LV of every volume (or of `only`) against the manifest
 /// apply kept for it. One line per volume on stdout; exit 1 if any fails.
 fn verify_plan(path: &std::path::Path, only: Option<&str>, mode: ProgressMode) -> super::Result {
-    use crate::apply::{history, system::device_path};
+    use crate::apply::backup_access;
+    use crate::apply::history;
+    use crate::apply::system::{RealSystem, device_path};
     let plan = match crate::plan::load(path) {
         Ok(plan) => plan,
         Err(err) => {
@@ -107,42 +109,79 @@ fn verify_plan(path: &std::path::Path, only: Option<&str>, mode: ProgressMode) -
     }
     let cancel = super::copy::stop_on_signals()?;
     let mut failed = Vec::new();
+    // Manifests first: a volume never copied fails without touching LVM.
+    let mut to_check = Vec::new();
     for volume in volumes {
-        let backup = crate::plan::LvPath {
-            vg: plan.target.vg.clone(),
-            lv: volume.target_lv.clone(),
-        };
-        let device = device_path(&backup);
         let manifest_path = history::manifest_path(&plan, &volume.name);
-        let result = Manifest::load(&manifest_path)
-            .map_err(|e| e.to_string())
-            .and_then(|manifest| {
-                let sink = progress::sink_for(mode);
-                verify::verify(&manifest, &device, &cancel, sink.as_ref())
-                    .map_err(|e| e.to_string())
-            });
-        match result {
-            Ok(report) if report.mismatches.is_empty() => {
-                println!(
-                    "{}: OK ({} checked against {})",
-                    volume.name,
-                    device.display(),
-                    manifest_path.display()
-                );
-            }
-            Ok(report) => {
-                println!("{}: FAILED: {}", volume.name, report.summary());
-                failed.push(volume.name.clone());
-            }
-            Err(_) if cancel.load(std::sync::atomic::Ordering::SeqCst) => {
-                println!("{}: interrupted", volume.name);
-                return Ok(ExitCode::Interrupted);
+        match Manifest::load(&manifest_path) {
+            Ok(manifest) => {
+                let backup = crate::plan::LvPath {
+                    vg: plan.target.vg.clone(),
+                    lv: volume.target_lv.clone(),
+                };
+                to_check.push((volume, backup, manifest));
             }
             Err(e) => {
                 println!("{}: FAILED: {e}", volume.name);
                 failed.push(volume.name.clone());
             }
         }
+    }
+    let mut interrupted = false;
+    let mut restore_failed = false;
+    if !to_check.is_empty() {
+        let sys = RealSystem::new();
+        let backups: Vec<_> = to_check.iter().map(|(_, b, _)| b.clone()).collect();
+        match backup_access::open(&sys, &plan, &backups) {
+            Err(e) => {
+                for (volume, _, _) in &to_check {
+                    println!("{}: FAILED: cannot read its backup: {e}", volume.name);
+                    failed.push(volume.name.clone());
+                }
+            }
+            Ok(access) => {
+                for (volume, backup, manifest) in &to_check {
+                    if cancel.load(std::sync::atomic::Ordering::SeqCst) {
+                        interrupted = true;
+                        break;
+                    }
+                    let device = device_path(backup);
+                    let sink = progress::sink_for(mode);
+                    match verify::verify(manifest, &device, &cancel, sink.as_ref()) {
+                        Ok(report) if report.mismatches.is_empty() => {
+                            println!(
+                                "{}: OK ({} matches its manifest)",
+                                volume.name,
+                                device.display()
+                            );
+                        }
+                        Ok(report) => {
+                            println!("{}: FAILED: {}", volume.name, report.summary());
+                            failed.push(volume.name.clone());
+                        }
+                        Err(CopyError::Interrupted { .. }) => {
+                            println!("{}: interrupted", volume.name);
+                            interrupted = true;
+                            break;
+                        }
+                        Err(e) => {
+                            println!("{}: FAILED: {e}", volume.name);
+                            failed.push(volume.name.clone());
+                        }
+                    }
+                }
+                for problem in access.restore(&sys) {
+                    eprintln!("error: could not put the backup VG back as it was: {problem}");
+                    restore_failed = true;
+                }
+            }
+        }
+    }
+    if restore_failed {
+        return Ok(ExitCode::CleanupIncomplete);
+    }
+    if interrupted {
+        return Ok(ExitCode::Interrupted);
     }
     if failed.is_empty() {
         Ok(ExitCode::Success)

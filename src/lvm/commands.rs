@@ -195,6 +195,17 @@ pub fn export_vg(vg: &str) -> Vec<String> {
     vec!["vgexport".into(), vg.into()]
 }
 
+/// `lvchange --activate y|n vg/lv`: one LV, e.g. a backup to read later.
+pub fn activate_lv(lv: &LvPath, active: bool) -> Vec<String> {
+    let flag = if active { "y" } else { "n" };
+    vec![
+        "lvchange".into(),
+        "--activate".into(),
+        flag.into(),
+        lv.to_string(),
+    ]
+}
+
 /// `vgchange --activate y|n <vg>`.
 pub fn activate_vg(vg: &str, active: bool) -> Vec<String> {
     let flag = if active { "y" } else { "n" };
