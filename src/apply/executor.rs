@@ -262,7 +262,15 @@ impl<'a> Executor<'a> {
             }
             match self.run_logged(ix) {
                 Ok(()) => {}
-                Err(StepError::Interrupted) => return Err(Abort::Interrupted),
+                Err(StepError::Interrupted) => {
+                    if let Step::Copy { volume, .. } | Step::Verify { volume, .. } =
+                        self.compiled.step(ix)
+                    {
+                        let what = self.compiled.step(ix).kind();
+                        self.volume_failed(volume, format!("interrupted during the {what}"));
+                    }
+                    return Err(Abort::Interrupted);
+                }
                 Err(StepError::Failed(why)) => {
                     let step = self.compiled.step(ix).clone();
                     match &step {

@@ -340,6 +340,7 @@ fn a_signal_mid_copy_stops_the_copy_and_rolls_back() {
     assert!(!log.contains(&"copy b".to_string()), "{log:#?}");
     assert!(has_tag(&s, "a", commands::TAG_STATE_INCOMPLETE));
     let st = statuses(&f);
+    assert_eq!(st[0].1, VolumeStatus::Failed);
     assert_eq!(st[1].1, VolumeStatus::NotRun);
     assert_eq!(st[2].1, VolumeStatus::NotRun);
 }
