@@ -595,36 +595,36 @@ impl<'a> Executor<'a> {
             };
             sys.copy(&job, &control)
         });
-        let peak = watch.peak();
-        if let Some(v) = self.volume_mut(volume) {
-            v.snapshot_peak_percent = peak;
-            v.duration_seconds = started.elapsed().as_secs_f64();
-        }
-        let stats = match result {
-            Ok(stats) => stats,
+        let checked = match result {
             Err(_) if watch.invalid.load(Ordering::SeqCst) => {
-                return Err(StepError::Failed(watch.reason().unwrap_or_default()));
+                Err(StepError::Failed(watch.reason().unwrap_or_default()))
             }
-            Err(CopyFailure::Cancelled) => return Err(StepError::Interrupted),
+            Err(CopyFailure::Cancelled) => Err(StepError::Interrupted),
+            Err(CopyFailure::Failed(_)) if self.interrupt.load(Ordering::SeqCst) => {
+                Err(StepError::Interrupted)
+            }
             Err(CopyFailure::Failed(why)) => {
-                if self.interrupt.load(Ordering::SeqCst) {
-                    return Err(StepError::Interrupted);
-                }
                 // An overflowed snapshot answers reads with I/O errors: say
                 // what really happened when that is it.
-                if watch.sample(sys, volume, snapshot).is_err()
-                    && let Some(reason) = watch.reason()
-                {
-                    return Err(StepError::Failed(format!("{reason} (the copy: {why})")));
+                match watch.sample(sys, volume, snapshot) {
+                    Err(_) if watch.invalid.load(Ordering::SeqCst) => Err(StepError::Failed(
+                        format!("{} (the copy: {why})", watch.reason().unwrap_or_default()),
+                    )),
+                    _ => Err(StepError::Failed(why)),
                 }
-                return Err(StepError::Failed(why));
             }
+            // The hard gate, once more after the copy returned (an empty
+            // source never calls the per-chunk check).
+            Ok(stats) => watch
+                .sample(sys, volume, snapshot)
+                .map(|()| stats)
+                .map_err(StepError::Failed),
         };
-        // The hard gate, once more after the copy returned (an empty source
-        // never calls the per-chunk check).
-        watch
-            .sample(sys, volume, snapshot)
-            .map_err(StepError::Failed)?;
+        if let Some(v) = self.volume_mut(volume) {
+            v.snapshot_peak_percent = watch.peak();
+            v.duration_seconds = started.elapsed().as_secs_f64();
+        }
+        let stats = checked?;
         if let Some(v) = self.volume_mut(volume) {
             v.size_bytes = stats.size;
             v.bytes_written = stats.bytes_written;
@@ -672,7 +672,7 @@ impl<'a> Executor<'a> {
             }
         };
         let mut failures = Vec::new();
-        for path in paths.into_iter().take(usize::MAX) {
+        for path in paths {
             // Resumed exactly once: off the list before the call.
             if let Some(pos) = self.suspended.iter().rposition(|p| *p == path) {
                 self.suspended.remove(pos);
