@@ -324,6 +324,8 @@ fn a_read_error_from_an_overflowed_snapshot_is_reported_as_the_overflow() {
         "{reason}"
     );
     assert!(has_tag(&s, "b", commands::TAG_STATE_INCOMPLETE));
+    // The peak is known even though no poll came before the error.
+    assert!(out.volumes[1].snapshot_peak_percent.is_some());
 }
 
 #[test]
