@@ -376,11 +376,22 @@ impl<'a> Executor<'a> {
             Step::RemoveSnapshot { snapshot, .. } => {
                 self.remove_tagged(snapshot, tags::ROLE_SNAPSHOT, LvKind::Snapshot)
             }
-            Step::RemoveBackupLv { backup, .. } => {
-                self.remove_tagged(backup, tags::ROLE_BACKUP, LvKind::Plain)
+            Step::RemoveBackupLv { volume, backup } => {
+                self.remove_tagged(backup, tags::ROLE_BACKUP, LvKind::Plain)?;
+                self.forget_manifest(volume);
+                Ok(())
             }
-            Step::EnsureBackupLv { origin, backup, .. } => {
+            Step::EnsureBackupLv {
+                volume,
+                origin,
+                backup,
+            } => {
                 self.refresh_report()?;
+                if self.report.as_ref().and_then(|r| r.lv(backup)).is_none() {
+                    // A new LV at the old path: the previous manifest describes
+                    // content that is gone, and must not make the copy a delta.
+                    self.forget_manifest(volume);
+                }
                 if let Some(lv) = self.report.as_ref().and_then(|r| r.lv(backup))
                     && lv.ownership().is_none()
                 {
@@ -417,6 +428,19 @@ impl<'a> Executor<'a> {
                 self.run_actions(step)
             }
             _ => self.run_actions(step),
+        }
+    }
+
+    /// Drops a volume's manifest, so its next copy writes every chunk.
+    fn forget_manifest(&self, volume: &str) {
+        let path = (self.manifest_for)(volume);
+        match std::fs::remove_file(&path) {
+            Ok(()) => tracing::info!(
+                "{} removed: the backup LV is new, its next copy is a full one",
+                path.display()
+            ),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => tracing::warn!("cannot remove {}: {e}", path.display()),
         }
     }
 

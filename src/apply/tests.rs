@@ -788,3 +788,21 @@ fn the_journal_tells_which_hooks_are_still_suspended() {
     assert_eq!(left.activated_vg.as_deref(), Some("backup"));
     assert!(!left.logged_in);
 }
+
+#[test]
+fn a_new_backup_lv_never_takes_a_delta_from_an_old_manifest() {
+    let s = setup();
+    let manifest = history::manifest_path(&s.plan, "a");
+    std::fs::create_dir_all(manifest.parent().unwrap()).unwrap();
+    std::fs::write(&manifest, "{}").unwrap();
+    let kept = history::manifest_path(&s.plan, "b");
+    std::fs::write(&kept, "{}").unwrap();
+    let mut b = lv("backup", "b", 16 * MIB);
+    b.lv_tags = commands::backup_tags("nightly");
+    s.fake.add_lv(b);
+    run(&s);
+    // a's backup LV was created: its old manifest is gone (the fake copy
+    // writes none); b's LV was there: its manifest stays for the delta.
+    assert!(!manifest.exists());
+    assert!(kept.exists());
+}
