@@ -54,6 +54,8 @@ pub struct State {
     pub copy_jobs: Vec<CopyJob>,
     /// `suspend:NAME`: SIGTERM arrives while that hook runs.
     pub signal_on_hook: Option<String>,
+    /// The hooks directory cannot be listed this many times.
+    pub unlistable: u32,
 }
 
 #[derive(Default)]
@@ -321,8 +323,13 @@ impl System for Fake {
         Ok(())
     }
 
-    fn list_hooks(&self, _dir: &Path) -> Result<Vec<PathBuf>, String> {
-        Ok(self.state().hooks.clone())
+    fn list_hooks(&self, dir: &Path) -> Result<Vec<PathBuf>, String> {
+        let mut state = self.state();
+        if state.unlistable > 0 {
+            state.unlistable -= 1;
+            return Err(format!("cannot list hooks in {}: busy", dir.display()));
+        }
+        Ok(state.hooks.clone())
     }
 
     fn hook(

@@ -806,3 +806,30 @@ fn a_new_backup_lv_never_takes_a_delta_from_an_old_manifest() {
     assert!(!manifest.exists());
     assert!(kept.exists());
 }
+
+#[test]
+fn hooks_listed_only_at_run_time_are_suspended_and_resumed_one_by_one() {
+    let s = setup();
+    s.fake.state().unlistable = 1; // at compile time: one step for the directory
+    s.fake.state().hook_fail.push("suspend:20-b".into());
+    let f = run(&s);
+    assert_eq!(f.exit, ExitCode::Failed);
+    assert_clean(&s);
+    assert_eq!(
+        s.fake.hook_calls(),
+        ["suspend 10-a", "suspend 20-b", "resume 20-b", "resume 10-a"]
+    );
+}
+
+#[test]
+fn hooks_listed_only_at_run_time_run_like_listed_ones() {
+    let s = setup();
+    s.fake.state().unlistable = 1;
+    let f = run(&s);
+    assert_eq!(f.exit, ExitCode::Success);
+    assert_clean(&s);
+    assert_eq!(
+        s.fake.hook_calls(),
+        ["suspend 10-a", "suspend 20-b", "resume 20-b", "resume 10-a"]
+    );
+}
