@@ -62,14 +62,16 @@ impl Watch {
             let mut peak = self.peak.lock().unwrap_or_else(|e| e.into_inner());
             *peak = Some(peak.map_or(p, |old: f64| old.max(p)));
             let mut warned = self.warned.lock().unwrap_or_else(|e| e.into_inner());
-            while *warned < WARN_AT.len() && p >= WARN_AT[*warned] {
+            let crossed = WARN_AT.iter().filter(|&&level| p >= level).count();
+            if crossed > *warned {
+                // One line for the highest level crossed since the last poll.
                 tracing::warn!(
                     volume,
                     "snapshot {snapshot} is {p:.1}% full (over {}%): the copy must finish \
                      before it overflows",
-                    WARN_AT[*warned]
+                    WARN_AT[crossed - 1]
                 );
-                *warned += 1;
+                *warned = crossed;
             }
         }
         if lv.is_invalid_snapshot() {
