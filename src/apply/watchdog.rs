@@ -124,6 +124,7 @@ pub fn run(
                 Err(why) if watch.invalid.load(Ordering::SeqCst) => {
                     tracing::error!(volume, "{why}; stopping the copy");
                     cancel.store(true, Ordering::SeqCst);
+                    return;
                 }
                 Err(why) => tracing::warn!(volume, "cannot read the snapshot's usage: {why}"),
             }
@@ -141,4 +142,105 @@ pub fn interval_from_env() -> Duration {
         .filter(|&ms| ms > 0)
         .map(Duration::from_millis)
         .unwrap_or(DEFAULT_INTERVAL)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::fake::{Fake, MIB, lv};
+    use super::*;
+
+    fn snapshot(fake: &Fake, percent: f64, invalid: bool) -> LvPath {
+        let mut snap = lv("vg0", "a-snapplan", 4 * MIB);
+        snap.origin = "a".into();
+        snap.data_percent = Some(percent);
+        snap.lv_snapshot_invalid = if invalid { "snapshot invalid" } else { "" }.into();
+        fake.state().lvs.retain(|l| l.lv_name != "a-snapplan");
+        fake.add_lv(snap);
+        LvPath {
+            vg: "vg0".into(),
+            lv: "a-snapplan".into(),
+        }
+    }
+
+    #[test]
+    fn samples_keep_the_peak_and_flag_an_invalid_snapshot() {
+        let fake = Fake::new();
+        let watch = Watch::default();
+        let path = snapshot(&fake, 42.0, false);
+        watch.sample(&fake, "a", &path).unwrap();
+        snapshot(&fake, 17.0, false);
+        watch.sample(&fake, "a", &path).unwrap();
+        assert_eq!(watch.peak(), Some(42.0));
+        assert!(!watch.invalid.load(Ordering::SeqCst));
+        snapshot(&fake, 100.0, true);
+        let err = watch.sample(&fake, "a", &path).unwrap_err();
+        assert!(err.contains("INVALID"), "{err}");
+        assert!(watch.invalid.load(Ordering::SeqCst));
+        assert_eq!(watch.peak(), Some(100.0));
+    }
+
+    #[test]
+    fn a_vanished_snapshot_fails_the_copy() {
+        let fake = Fake::new();
+        let watch = Watch::default();
+        let path = LvPath {
+            vg: "vg0".into(),
+            lv: "gone-snapplan".into(),
+        };
+        assert!(watch.sample(&fake, "a", &path).is_err());
+        assert!(watch.invalid.load(Ordering::SeqCst));
+    }
+
+    #[test]
+    fn the_watchdog_cancels_the_copy_on_a_signal_and_on_an_overflow() {
+        let fake = Fake::new();
+        let path = snapshot(&fake, 1.0, false);
+        let (watch, interrupt, cancel, done) = (
+            Watch::default(),
+            AtomicBool::new(true),
+            AtomicBool::new(false),
+            AtomicBool::new(false),
+        );
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                run(
+                    &fake,
+                    "a",
+                    &path,
+                    Duration::from_millis(1),
+                    &watch,
+                    &interrupt,
+                    &cancel,
+                    &done,
+                )
+            });
+            while !cancel.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            done.store(true, Ordering::SeqCst);
+        });
+        let interrupt = AtomicBool::new(false);
+        let cancel = AtomicBool::new(false);
+        let done = AtomicBool::new(false);
+        snapshot(&fake, 100.0, true);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                run(
+                    &fake,
+                    "a",
+                    &path,
+                    Duration::from_millis(1),
+                    &watch,
+                    &interrupt,
+                    &cancel,
+                    &done,
+                )
+            });
+            while !cancel.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            done.store(true, Ordering::SeqCst);
+        });
+        assert!(watch.invalid.load(Ordering::SeqCst));
+    }
 }
