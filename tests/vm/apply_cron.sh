@@ -1,8 +1,9 @@
 #!/bin/sh
 # Apply as cron runs it: empty environment but PATH=/usr/bin:/bin (lvm and
 # dmsetup live in /usr/sbin here, so snapplan must find them itself), no
-# controlling terminal, stdin closed, output to files. It exits 0, the hooks
-# get the plan's name in their environment, and the backups are right.
+# controlling terminal, stdin closed, output to files. It exits 0 without
+# terminal escapes in its output, the hooks get the plan's name in their
+# environment, and the backups are right.
 # vm: ramdisk_mb=64 share timeout=120
 
 PLAN=/etc/snapplan/cron.yaml
@@ -33,6 +34,8 @@ env -i PATH=/usr/bin:/bin setsid snapplan apply "$PLAN" </dev/null >"$PWD/cron.o
 cat "$PWD/cron.out"
 cat "$PWD/cron.err" >&2
 assert_eq 0 "$status" "exit status"
+esc=$(printf '\033')
+! grep -q "$esc" "$PWD/cron.out" "$PWD/cron.err" || fail "terminal escape sequences in output without a terminal (cron mails them)"
 
 step "hooks called with the plan's name; backups hold the content at snapshot time"
 assert_hook_calls "suspend a, resume a"

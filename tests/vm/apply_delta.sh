@@ -4,7 +4,7 @@
 # PV, a loop device, says so: not snapplan), the run record agrees, and every
 # backup matches its origin again. Then a corrupted backup LV makes
 # `snapplan verify PLAN` fail naming that volume, while the other volumes
-# still verify with --volume.
+# still verify with --volume, also when apply left VG backup inactive.
 # vm: ramdisk_mb=64 share timeout=120
 
 PLAN=/etc/snapplan/delta.yaml
@@ -77,3 +77,8 @@ grep -qw bravo "$VM_OUT" "$VM_ERR" || fail "verify's output does not name the vo
 expect_exit 1 snapplan verify "$PLAN" --volume bravo
 run_ok snapplan verify "$PLAN" --volume alpha
 run_ok snapplan verify "$PLAN" --volume charlie
+
+step "verify PLAN works on VG backup inactive, as every apply leaves it (cron, then an admin's check)"
+vgchange -q -an backup >/dev/null
+run_ok snapplan verify "$PLAN" --volume alpha
+assert_eq "" "$(lv_field backup/alpha lv_active)" "backup/alpha active after verify (left as found)"

@@ -20,7 +20,7 @@ touch "$BLOCK"
 step "the first apply holds the lock, waiting in hook a"
 start_bg "$PWD/first" snapplan apply "$PLAN"
 first=$BG_PID
-wait_for 60 grep -q "suspend a" "$HOOK_LOG"
+wait_for 60 hook_called "suspend a"
 state=$(lvm_state)
 
 step "a second apply of the same plan exits 3, changing nothing"

@@ -1,10 +1,11 @@
 #!/bin/sh
 # Apply, a snapshot that overflows mid-copy: alpha's snapshot is one extent
 # (4 MiB), its copy is throttled to 2 MiB/s (8 s for 16 MiB), and the resume
-# hook starts a writer that puts 12 MiB into vg0/alpha. The kernel
-# invalidates the snapshot; alpha's backup is tagged incomplete, bravo and
-# charlie are backed up and complete, the run exits 4 (partial) and leaves
-# no snapshot, the overflowed one included.
+# hook starts a writer that puts 12 MiB into vg0/alpha (in its own session,
+# and the hook waits until it is: snapplan kills a hook's process group when
+# the hook ends). The kernel invalidates the snapshot; alpha's backup is
+# tagged incomplete, bravo and charlie are backed up and complete, the run
+# exits 4 (partial) and leaves no snapshot, the overflowed one included.
 # vm: ramdisk_mb=64 share timeout=120
 
 PLAN=/etc/snapplan/overflow.yaml
@@ -27,7 +28,8 @@ write_apply_plan overflow 30s <<YAML
 YAML
 make_hook "$HOOKS" a \
     "$(record_sums_sh "$SUMS" vg0 alpha bravo charlie)" \
-    "setsid sh -c 'echo \$\$ >$PWD/writer.pid; sleep 0.5; dd if=/dev/urandom of=/dev/vg0/alpha bs=1M count=12 conv=fsync 2>/dev/null' </dev/null >/dev/null 2>&1 &"
+    "setsid sh -c 'echo \$\$ >$PWD/writer.pid; sleep 0.5; dd if=/dev/urandom of=/dev/vg0/alpha bs=1M count=12 conv=fsync 2>/dev/null' </dev/null >/dev/null 2>&1 &
+while [ ! -s $PWD/writer.pid ]; do sleep 0.05; done"
 before=$(invalidations)
 
 step "apply: exit 4, alpha failed"

@@ -282,6 +282,11 @@ HOOK
     chmod +x "$1/$2"
 }
 
+# hook_called "ACTION NAME": true once the hook log has that line.
+hook_called() {
+    grep -qsx "$1" "$HOOK_LOG"
+}
+
 # hook_calls: the hook log as one line, "suspend a, suspend b, ...".
 hook_calls() {
     [ -e "$HOOK_LOG" ] || return 0
