@@ -24,7 +24,7 @@ use super::journal_events::{self as events, Event};
 use super::system::{CopyFailure, CopyJob, System, device_path};
 use super::watchdog::{self, Watch};
 use crate::ExitCode;
-use crate::copy::{ChunkRead, CopyControl, NoProgress, ProgressSink};
+use crate::copy::{ChunkRead, CopyControl, NoProgress, ProgressSink, ProgressUpdate};
 use crate::graph::{Action, CompiledPlan, Condition, Dependency, Hook, RunValues, Step, StepIndex};
 use crate::hooks::HookAction;
 use crate::journal::Journal;
@@ -594,6 +594,10 @@ impl<'a> Executor<'a> {
         } else {
             Box::new(NoProgress)
         };
+        let recorder = Recorder {
+            inner: sink.as_ref(),
+            last: std::sync::Mutex::new(None),
+        };
         // Per chunk: stop as soon as the watchdog saw the snapshot invalid;
         // after the last chunk, look once more: the hard gate.
         let check = |chunk: &ChunkRead| -> Result<(), String> {
@@ -614,7 +618,7 @@ impl<'a> Executor<'a> {
             });
             let control = CopyControl {
                 cancel: &cancel,
-                progress: sink.as_ref(),
+                progress: &recorder,
                 source_check: Some(&check),
             };
             sys.copy(&job, &control)
@@ -644,9 +648,15 @@ impl<'a> Executor<'a> {
                 .map(|()| stats)
                 .map_err(StepError::Failed),
         };
+        let progress = *recorder.last.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(v) = self.volume_mut(volume) {
             v.snapshot_peak_percent = watch.peak();
             v.duration_seconds = started.elapsed().as_secs_f64();
+            // What a stopped copy had done: the backup LV was touched.
+            if let Some(p) = progress {
+                v.size_bytes = p.total;
+                v.bytes_written = p.written;
+            }
         }
         let stats = checked?;
         if let Some(v) = self.volume_mut(volume) {
@@ -912,6 +922,24 @@ impl<'a> Executor<'a> {
 enum Abort {
     Failed(StepIndex, String),
     Interrupted,
+}
+
+/// Passes progress on and keeps the last update: how far a copy got.
+struct Recorder<'a> {
+    inner: &'a dyn ProgressSink,
+    last: std::sync::Mutex<Option<ProgressUpdate>>,
+}
+
+impl ProgressSink for Recorder<'_> {
+    fn update(&self, update: &ProgressUpdate) {
+        *self.last.lock().unwrap_or_else(|e| e.into_inner()) = Some(*update);
+        self.inner.update(update);
+    }
+
+    fn finish(&self, update: &ProgressUpdate) {
+        *self.last.lock().unwrap_or_else(|e| e.into_inner()) = Some(*update);
+        self.inner.finish(update);
+    }
 }
 
 struct SetOnDrop<'a>(&'a AtomicBool);

@@ -468,6 +468,14 @@ impl System for Fake {
                 })
                 .map_err(CopyFailure::Failed)?;
             }
+            control.progress.update(&crate::copy::ProgressUpdate {
+                phase: crate::copy::progress::Phase::Copy,
+                done: (index + 1) * chunk,
+                total: size,
+                written: (index + 1) * chunk,
+                skipped: 0,
+                elapsed: Duration::from_millis(3 * (index + 1)),
+            });
             std::thread::sleep(Duration::from_millis(3));
             // The engine stops at the next chunk boundary once cancelled.
             if control.cancel.load(Ordering::SeqCst) && index + 1 < chunks {

@@ -341,6 +341,16 @@ fn a_signal_mid_copy_stops_the_copy_and_rolls_back() {
     let log = s.fake.commands();
     assert!(!log.contains(&"copy b".to_string()), "{log:#?}");
     assert!(has_tag(&s, "a", commands::TAG_STATE_INCOMPLETE));
+    let out = f.outcome.as_ref().unwrap();
+    // How far the stopped copy got: backup/a was touched.
+    assert!(out.volumes[0].bytes_written > 0 && out.volumes[0].bytes_written < 16 * MIB);
+    assert!(
+        out.volumes[0]
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("interrupted")
+    );
     let st = statuses(&f);
     assert_eq!(st[0].1, VolumeStatus::Failed);
     assert_eq!(st[1].1, VolumeStatus::NotRun);
