@@ -3,6 +3,7 @@
 //! mail at 3 a.m. is useless without them.
 
 use std::fmt;
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -126,7 +127,10 @@ pub trait Runner {
 
 /// Spawns the program with a C locale (so messages and numbers are the
 /// ones this code expects) and without lvm2's fd-leak warnings, which cron's
-/// inherited descriptors would otherwise add to every stderr.
+/// inherited descriptors would otherwise add to every stderr. Each tool runs
+/// in its own process group: a Ctrl-C on the terminal reaches snapplan only,
+/// which then stops at a safe point; it must not abort the `lvremove` of the
+/// rollback it triggers.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct ProcessRunner;
 
@@ -138,6 +142,7 @@ impl Runner for ProcessRunner {
             .env("LC_ALL", "C")
             .env("LVM_SUPPRESS_FD_WARNINGS", "1")
             .stdin(std::process::Stdio::null())
+            .process_group(0)
             .output()
             .map_err(|e| RunError::Spawn {
                 command: command.to_string(),

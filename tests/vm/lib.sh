@@ -201,3 +201,240 @@ vm_reset() {
     done
     rm -rf /var/lib/snapplan /run/snapplan /etc/snapplan /tmp/work/*
 }
+
+# ---- apply scenarios -------------------------------------------------------
+# Hooks that log each call, checksums taken at snapshot time, the snapplan
+# tags, background runs: shared by tests/vm/apply_*.sh and demo.sh.
+
+# wait_for SECONDS COMMAND [ARG...]: polls COMMAND every 0.1 s until it
+# succeeds; fails the scenario after SECONDS.
+wait_for() {
+    _tries=$(($1 * 10))
+    shift
+    until "$@"; do
+        _tries=$((_tries - 1))
+        [ "$_tries" -gt 0 ] || fail "gave up waiting for: $*"
+        sleep 0.1
+    done
+}
+
+# alive PID: true while the process runs (a zombie counts as gone).
+alive() {
+    [ -r "/proc/$1/stat" ] || return 1
+    _state=$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null) || return 1
+    [ -n "$_state" ] && [ "$_state" != Z ]
+}
+
+# gone PID: true once the process has ended.
+gone() {
+    ! alive "$1"
+}
+
+# BG_PIDS: processes started by `start_bg`; killed when the scenario ends,
+# so that a failed scenario leaves nothing running into the next one. Then
+# ON_EXIT (shell text) runs, e.g. to detach a loop device.
+BG_PIDS=""
+ON_EXIT=""
+trap 'for _p in $BG_PIDS; do kill -9 "$_p" 2>/dev/null || true; done; eval "$ON_EXIT"' EXIT
+
+# start_bg OUT COMMAND [ARG...]: runs COMMAND in the background, its stdout
+# in OUT.out and stderr in OUT.err; its PID in $BG_PID.
+start_bg() {
+    _out=$1
+    shift
+    echo "\$ $* &"
+    "$@" >"$_out.out" 2>"$_out.err" </dev/null &
+    BG_PID=$!
+    BG_PIDS="$BG_PIDS $BG_PID"
+}
+
+# wait_bg PID OUT: waits for a `start_bg` process, shows its output, and
+# sets $BG_STATUS to its exit status.
+wait_bg() {
+    wait "$1" && BG_STATUS=0 || BG_STATUS=$?
+    cat "$2.out"
+    cat "$2.err" >&2
+    echo "(exit status $BG_STATUS)"
+}
+
+# HOOK_LOG: the file hooks made by `make_hook` append "ACTION NAME" lines to.
+HOOK_LOG=${HOOK_LOG:-$PWD/hooks.log}
+
+# make_hook DIR NAME [SUSPEND_SH [RESUME_SH]]: an executable hook DIR/NAME
+# that appends "$1 NAME" to $HOOK_LOG and its SNAPPLAN_* environment to
+# $HOOK_LOG.env, then runs the shell text given for that action (its exit
+# status is the hook's).
+make_hook() {
+    mkdir -p "$1"
+    cat >"$1/$2" <<HOOK
+#!/bin/sh
+echo "\$1 $2" >>$HOOK_LOG
+echo "\$1 $2 plan=\${SNAPPLAN_PLAN-} run=\${SNAPPLAN_RUN_ID-} phase=\${SNAPPLAN_PHASE-}" >>$HOOK_LOG.env
+case \$1 in
+suspend)
+${3:-:}
+;;
+resume)
+${4:-:}
+;;
+esac
+HOOK
+    chmod +x "$1/$2"
+}
+
+# hook_called "ACTION NAME": true once the hook log has that line.
+hook_called() {
+    grep -qsx "$1" "$HOOK_LOG"
+}
+
+# hook_calls: the hook log as one line, "suspend a, suspend b, ...".
+hook_calls() {
+    [ -e "$HOOK_LOG" ] || return 0
+    awk '{ printf "%s%s", (NR > 1 ? ", " : ""), $0 } END { print "" }' "$HOOK_LOG"
+}
+
+# assert_hook_calls EXPECTED: the hook log, as `hook_calls` shows it.
+assert_hook_calls() {
+    assert_eq "$1" "$(hook_calls)" "hook calls"
+}
+
+# record_sums_sh FILE VG LV...: shell text for a hook body that writes
+# "LV SHA256" lines of the given LVs into FILE; from the last suspend hook it
+# records their content at snapshot time (nothing writes while suspended).
+record_sums_sh() {
+    _file=$1 _vg=$2
+    shift 2
+    echo "for lv in $*; do echo \"\$lv \$(sha256sum </dev/$_vg/\$lv | cut -d' ' -f1)\"; done >$_file"
+}
+
+# recorded_sum FILE LV: LV's checksum from a `record_sums_sh` file.
+recorded_sum() {
+    _sum=$(awk -v lv="$2" '$1 == lv { print $2 }' "$1")
+    [ -n "$_sum" ] || fail "no checksum of $2 recorded in $1"
+    echo "$_sum"
+}
+
+# snapshot_lvs: VG/LV of every snapshot (lv_attr s/S) and of every LV
+# tagged as a snapplan snapshot, one per line.
+snapshot_lvs() {
+    lvs_json -o vg_name,lv_name,lv_attr,lv_tags | jq -r '.report[].lv[]
+        | select((.lv_attr | test("^[sS]")) or (.lv_tags | split(",") | index("snapplan-role:snapshot")))
+        | "\(.vg_name)/\(.lv_name)"'
+}
+
+# assert_no_snapshot: no snapshot LV and no snapshot device-mapper target.
+assert_no_snapshot() {
+    _snaps=$(snapshot_lvs)
+    [ -z "$_snaps" ] || fail "snapshots left behind: $_snaps"
+    _targets=$(dmsetup table | awk '$4 ~ /^snapshot/ { print $1 }')
+    [ -z "$_targets" ] || fail "snapshot device-mapper targets left: $_targets"
+}
+
+# lv_tags VG/LV: the LV's tags, comma separated; empty if it does not exist.
+# (One lvs call: each takes ~0.3 s under TCG.)
+lv_tags() {
+    lvs --reportformat json -o lv_tags "$1" 2>/dev/null | jq -r '.report[0].lv[0].lv_tags // ""'
+}
+
+# has_tag VG/LV TAG: true if the LV exists and carries TAG.
+has_tag() {
+    case ",$(lv_tags "$1")," in *",$2,"*) return 0 ;; esac
+    return 1
+}
+
+# assert_backup VG/LV PLAN complete|incomplete: the backup LV exists with
+# snapplan's tags for PLAN and that state, and not the other one.
+assert_backup() {
+    assert_lv_exists "$1"
+    _tags=$(lv_tags "$1")
+    for _t in snapplan "snapplan-plan:$2" snapplan-role:backup "snapplan-state:$3"; do
+        case ",$_tags," in *",$_t,"*) ;; *) fail "backup $1 lacks tag $_t (tags: $_tags)" ;; esac
+    done
+    case $3 in complete) _other=incomplete ;; *) _other=complete ;; esac
+    case ",$_tags," in *",snapplan-state:$_other,"*) fail "backup $1 is tagged both $3 and $_other ($_tags)" ;; esac
+}
+
+# assert_not_complete VG/LV: no backup LV, or one not tagged complete.
+assert_not_complete() {
+    _tags=$(lv_tags "$1")
+    case ",$_tags," in *",snapplan-state:complete,"*) fail "backup $1 is tagged complete ($_tags)" ;; esac
+}
+
+# sectors_written DEVICE: sectors written to a block device since it was
+# set up, as the kernel counts them (/sys/block/NAME/stat; RAM disks keep no
+# such count, loop and device-mapper devices do).
+sectors_written() {
+    _dev=$(basename "$(readlink -f "$1")")
+    awk '{ print $7 }' "/sys/block/$_dev/stat"
+}
+
+# activate_backup: activates VG backup (apply deactivates it when done) so
+# that its LVs can be read.
+activate_backup() {
+    vgchange -q -ay backup >/dev/null || fail "cannot activate VG backup"
+}
+
+# apply_system [BACKUP_PV]: the machine most apply scenarios back up: VG vg0
+# (RAM disks 0 and 1) with LVs alpha (16 MiB), bravo (8 MiB) and charlie
+# (4 MiB) full of random data, and an empty VG backup (on RAM disk 2 by
+# default). Small, because sha256sum reads only a few MiB/s under TCG.
+apply_system() {
+    make_vg vg0 "$(ram_disk 0)" "$(ram_disk 1)"
+    make_lv vg0 alpha 16m
+    make_lv vg0 bravo 8m
+    make_lv vg0 charlie 4m
+    for _lv in alpha bravo charlie; do fill "/dev/vg0/$_lv"; done
+    make_vg backup "${1:-$(ram_disk 2)}"
+}
+
+# assert_backed_up PLAN LV...: each backup/LV is tagged complete for PLAN
+# and holds its origin's current bytes (for runs where nothing wrote to the
+# origins meanwhile).
+assert_backed_up() {
+    _plan=$1
+    shift
+    activate_backup
+    for _lv in "$@"; do
+        assert_backup "backup/$_lv" "$_plan" complete
+        assert_same_content "/dev/vg0/$_lv" "/dev/backup/$_lv"
+    done
+}
+
+# HOOKS: the hook directory of plans written by `write_apply_plan`.
+HOOKS=/etc/snapplan/hooks.d
+
+# write_apply_plan NAME HOOK_TIMEOUT < VOLUMES: /etc/snapplan/NAME.yaml with
+# hooks in $HOOKS, state in /var/lib/snapplan, target VG backup, and the
+# `volumes:` entries read from stdin (YAML list items, indented 2).
+write_apply_plan() {
+    mkdir -p /etc/snapplan "$HOOKS"
+    {
+        cat <<PLAN
+version: 1
+name: $1
+state_dir: /var/lib/snapplan
+hooks:
+  dir: $HOOKS
+  timeout: $2
+target:
+  vg: backup
+volumes:
+PLAN
+        cat
+    } >"/etc/snapplan/$1.yaml"
+}
+
+# assert_backups_match SUMS_FILE PLAN LV...: each backup/LV is tagged
+# complete for PLAN, has its origin's size and the content recorded in
+# SUMS_FILE (see record_sums_sh).
+assert_backups_match() {
+    _sums=$1 _plan=$2
+    shift 2
+    activate_backup
+    for _lv in "$@"; do
+        assert_backup "backup/$_lv" "$_plan" complete
+        assert_eq "$(size_bytes "/dev/vg0/$_lv")" "$(size_bytes "/dev/backup/$_lv")" "size of backup/$_lv"
+        assert_eq "$(recorded_sum "$_sums" "$_lv")" "$(sha256 "/dev/backup/$_lv")" \
+            "sha256 of backup/$_lv vs vg0/$_lv at snapshot time"
+    done
+}
