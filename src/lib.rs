@@ -16,6 +16,7 @@ pub mod journal;
 pub mod lock;
 pub mod lvm;
 pub mod plan;
+pub mod report;
 pub mod resolve;
 
 pub use exit_code::ExitCode;

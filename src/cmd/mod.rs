@@ -7,6 +7,7 @@ pub mod check;
 pub mod copy;
 pub mod plan;
 pub mod recover;
+pub mod report;
 pub mod schema;
 pub mod validate;
 pub mod verify;
@@ -28,6 +29,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Verify(args) => verify::run(args),
         Command::Apply(args) => apply::run(args),
         Command::Recover(args) => recover::run(args),
+        Command::Report(args) => report::run(args),
     };
     match result {
         Ok(code) => code,

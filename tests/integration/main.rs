@@ -5,5 +5,6 @@ mod apply;
 mod check;
 mod copy;
 mod plan;
+mod report;
 mod support;
 mod validate;
