@@ -15,6 +15,7 @@ pub mod hooks;
 pub mod journal;
 pub mod lock;
 pub mod lvm;
+pub mod metrics;
 pub mod plan;
 pub mod report;
 pub mod resolve;

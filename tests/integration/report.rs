@@ -173,3 +173,36 @@ fn an_invalid_plan_exits_2() {
     let t = Test::new().file("plan.yaml", "version: 1\n");
     t.snapplan(&["report", "plan.yaml"]).assert().code(2);
 }
+
+/// `apply --metrics`: a run that fails its pre-flight (no lvm here) still
+/// writes the metrics, with its exit code, and keeps each volume's last
+/// success from the history.
+#[test]
+fn apply_writes_metrics_even_when_it_fails() {
+    let t = Test::new().file("plan.yaml", PLAN);
+    std::fs::create_dir_all(t.path("no-tools")).unwrap();
+    std::fs::create_dir_all(t.path("textfile")).unwrap();
+    let earlier = run("nightly", 1, 0, vec![ok("root"), ok("home")]);
+    save(&t, &earlier);
+    let metrics = t.path("textfile/snapplan-nightly.prom");
+    t.snapplan(&["apply", "plan.yaml", "--metrics"])
+        .arg(&metrics)
+        .env("SNAPPLAN_TOOL_PATH", t.path("no-tools"))
+        .assert()
+        .code(1);
+    let text = std::fs::read_to_string(&metrics).unwrap();
+    assert!(
+        text.contains("snapplan_last_run_exit_code{plan=\"nightly\"} 1\n"),
+        "{text}"
+    );
+    let success = format!(
+        "snapplan_volume_last_success_timestamp_seconds{{plan=\"nightly\",volume=\"home\"}} {}\n",
+        earlier.finished_at
+    );
+    assert!(text.contains(&success), "{text}");
+    let files: Vec<_> = std::fs::read_dir(t.path("textfile"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(files, ["snapplan-nightly.prom"], "no temp file left");
+}
