@@ -78,4 +78,6 @@ pub enum Command {
     Recover(cmd::recover::Args),
     /// What the last runs did: per volume status, size, rate, snapshot peak; failures first.
     Report(cmd::report::Args),
+    /// Copy a complete backup back onto a device, checked against its manifest.
+    Restore(cmd::restore::Args),
 }

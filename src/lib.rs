@@ -19,5 +19,6 @@ pub mod metrics;
 pub mod plan;
 pub mod report;
 pub mod resolve;
+pub mod restore;
 
 pub use exit_code::ExitCode;

@@ -8,6 +8,7 @@ pub mod copy;
 pub mod plan;
 pub mod recover;
 pub mod report;
+pub mod restore;
 pub mod schema;
 pub mod validate;
 pub mod verify;
@@ -30,6 +31,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Apply(args) => apply::run(args),
         Command::Recover(args) => recover::run(args),
         Command::Report(args) => report::run(args),
+        Command::Restore(args) => restore::run(args),
     };
     match result {
         Ok(code) => code,

@@ -6,5 +6,6 @@ mod check;
 mod copy;
 mod plan;
 mod report;
+mod restore;
 mod support;
 mod validate;
