@@ -54,6 +54,12 @@ fn plan_text(out: &mut String, plan: &PlanRuns, name_width: usize) {
                 "  run {run}{since}: IN PROGRESS (pid {})\n",
                 u.pid.map_or_else(|| "?".to_string(), |p| p.to_string())
             ));
+        } else if u.has_record {
+            out.push_str(&format!(
+                "  run {run}{since}: CLEANUP INCOMPLETE: its journal {} is still open; \
+                 `snapplan recover PLAN` (or the next apply) undoes what it left\n",
+                u.journal.display()
+            ));
         } else {
             out.push_str(&format!(
                 "  run {run}{since}: DID NOT FINISH: its journal {} is left; \
@@ -317,6 +323,7 @@ mod tests {
                 started_at: Some(1_795_834_800),
                 pid: Some(5000),
                 alive: true,
+                has_record: false,
                 journal: "/var/lib/snapplan/home-server/journal.jsonl".into(),
             }),
         }]

@@ -39,6 +39,9 @@ pub struct Unfinished {
     /// True while a process holds the plan's lock: the run is going on.
     /// False: it died and left its journal for `snapplan recover`.
     pub alive: bool,
+    /// It wrote its record (ended with exit 5): it could not undo
+    /// everything and left the journal open for `snapplan recover`.
+    pub has_record: bool,
     pub journal: PathBuf,
 }
 
@@ -69,16 +72,16 @@ pub fn load(state_dir: &Path, plan: &str, last: usize) -> std::io::Result<PlanRu
             Err(error) => result.unreadable.push(Unreadable { path, error }),
         }
     }
-    // A journal that was archived beside a record is a finished run.
-    if let Some(u) = &result.unfinished
-        && u.run_id.is_some()
-        && result
-            .runs
-            .iter()
-            .any(|r| Some(&r.run_id) == u.run_id.as_ref())
-        && u.alive
-    {
-        result.unfinished = None;
+    if let Some(u) = &mut result.unfinished {
+        let runs_dir = dir.join("runs");
+        u.has_record = u
+            .run_id
+            .as_ref()
+            .is_some_and(|id| runs_dir.join(format!("{id}.json")).is_file());
+        // Alive with a record: the run is closing its journal right now.
+        if u.has_record && u.alive {
+            result.unfinished = None;
+        }
     }
     Ok(result)
 }
@@ -158,6 +161,7 @@ fn unfinished(state_dir: &Path, plan: &str, dir: &Path) -> Option<Unfinished> {
         pid: started.as_ref().map(|s| s.1),
         started_at: started.map(|s| s.2),
         alive,
+        has_record: false,
         journal,
     })
 }
@@ -234,8 +238,21 @@ mod tests {
         let u = got.unfinished.unwrap();
         assert_eq!(u.run_id.as_deref(), Some("20260101T000000Z-7"));
         assert_eq!((u.pid, u.started_at, u.alive), (Some(7), Some(99), false));
+        assert!(!u.has_record);
         assert_eq!(plans_in(dir.path()).unwrap(), ["p"]);
+        save_record(
+            &plan_dir.join("runs/20260101T000000Z-7.json"),
+            &record("20260101T000000Z-7"),
+        )
+        .unwrap();
+        assert!(
+            load(dir.path(), "p", 1)
+                .unwrap()
+                .unfinished
+                .unwrap()
+                .has_record
+        );
         let _held = crate::lock::RunLock::acquire(dir.path(), "p").unwrap();
-        assert!(load(dir.path(), "p", 1).unwrap().unfinished.unwrap().alive);
+        assert!(load(dir.path(), "p", 1).unwrap().unfinished.is_none());
     }
 }
