@@ -117,6 +117,13 @@ fn verdict(plan: &PlanRuns) -> String {
             failed.join(", ")
         ));
     }
+    // A run that failed outside any volume (a hook, the pre-flight) says
+    // why in its first problem.
+    if last.exit_code != 0
+        && let Some(problem) = last.problems.first()
+    {
+        text.push_str(&format!("; first problem: {problem}"));
+    }
     text
 }
 
