@@ -194,6 +194,15 @@ pub fn execute(
             "the copy stopped at offset {offset}: {} holds part of the backup only",
             prepared.destination.display()
         )),
+        // Refused by the engine before it wrote anything (e.g. mounted
+        // since the checks: the exclusive open fails).
+        e @ (CopyError::Open { .. }
+        | CopyError::NotADevice { .. }
+        | CopyError::Size { .. }
+        | CopyError::DestinationTooSmall { .. }
+        | CopyError::SameDevice { .. }) => {
+            RestoreError::Refused(format!("{e}; nothing was written"))
+        }
         e => RestoreError::Failed(format!(
             "{e}: {} may hold part of the backup only",
             prepared.destination.display()
