@@ -76,4 +76,8 @@ pub enum Command {
     Apply(cmd::apply::Args),
     /// Undo what a dead run of the plan left (hooks, snapshots, target).
     Recover(cmd::recover::Args),
+    /// What the last runs did: per volume status, size, rate, snapshot peak; failures first.
+    Report(cmd::report::Args),
+    /// Copy a complete backup back onto a device, checked against its manifest.
+    Restore(cmd::restore::Args),
 }

@@ -15,7 +15,10 @@ pub mod hooks;
 pub mod journal;
 pub mod lock;
 pub mod lvm;
+pub mod metrics;
 pub mod plan;
+pub mod report;
 pub mod resolve;
+pub mod restore;
 
 pub use exit_code::ExitCode;

@@ -35,6 +35,10 @@ pub struct Args {
     /// Confirm the `remove` phase (deletes backup LVs) without asking.
     #[arg(long)]
     pub yes: bool,
+    /// After the run (successful or not), write Prometheus metrics to FILE
+    /// atomically, for node_exporter's textfile collector (docs/monitoring.md).
+    #[arg(long, value_name = "FILE")]
+    pub metrics: Option<PathBuf>,
 }
 
 fn parse_bandwidth(text: &str) -> Result<Bandwidth, String> {
@@ -52,6 +56,7 @@ pub fn run(args: Args) -> super::Result {
             return Ok(ExitCode::Usage);
         }
     };
+    let started_at = apply::journal_events::now();
     let phases = PhaseSet::from_args(&args.phase);
     if phases.contains(Phase::Remove) && !args.yes && !confirm_remove(&plan.name)? {
         return Ok(ExitCode::Usage);
@@ -77,7 +82,48 @@ pub fn run(args: Args) -> super::Result {
     if let Some(summary) = &finished.summary {
         print!("{summary}");
     }
+    if let Some(path) = &args.metrics {
+        write_metrics(path, &plan, &finished, started_at);
+    }
     Ok(finished.exit)
+}
+
+/// After the run record is written: the metrics from the run history. A
+/// run that stopped early (lock held, pre-flight failed) has no record but
+/// still updates the plan's exit code and time. Failing to write them is
+/// logged (cron mails it) and does not change the exit code.
+fn write_metrics(
+    path: &std::path::Path,
+    plan: &crate::plan::Plan,
+    finished: &apply::Finished,
+    started_at: u64,
+) {
+    use crate::metrics;
+    let history = match crate::report::runs::all_records(&plan.state_dir, &plan.name) {
+        Ok(history) => history,
+        Err(e) => {
+            tracing::error!("cannot read the run history for the metrics: {e}");
+            Vec::new()
+        }
+    };
+    let this_run = finished
+        .run_id
+        .as_ref()
+        .and_then(|id| history.iter().find(|r| &r.run_id == id));
+    let run = match this_run {
+        Some(record) => metrics::RunEnd::of(record),
+        None => metrics::RunEnd {
+            exit_code: finished.exit.code(),
+            started_at,
+            finished_at: apply::journal_events::now(),
+        },
+    };
+    let volumes: Vec<String> = plan.volumes.iter().map(|v| v.name.clone()).collect();
+    let text = metrics::render(&plan.name, &volumes, &run, &history);
+    match metrics::write(path, &text) {
+        Ok(()) => tracing::info!("metrics written to {}", path.display()),
+        Err(e) => tracing::error!("cannot write the metrics to {}: {e}", path.display()),
+    }
 }
 
 /// `--phase remove` deletes backups: on a terminal ask, otherwise insist on `--yes`.

@@ -74,6 +74,7 @@ pub fn run(args: Args) -> super::Result {
         manifest: args.manifest,
         previous_manifest: args.previous_manifest,
         destination_tag: None,
+        length: None,
     };
     let sink = progress::sink_for(args.progress);
     let control = CopyControl {

@@ -7,6 +7,8 @@ pub mod check;
 pub mod copy;
 pub mod plan;
 pub mod recover;
+pub mod report;
+pub mod restore;
 pub mod schema;
 pub mod validate;
 pub mod verify;
@@ -28,6 +30,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Verify(args) => verify::run(args),
         Command::Apply(args) => apply::run(args),
         Command::Recover(args) => recover::run(args),
+        Command::Report(args) => report::run(args),
+        Command::Restore(args) => restore::run(args),
     };
     match result {
         Ok(code) => code,

@@ -93,6 +93,11 @@ pub struct CopyRequest {
     /// LV's UUID), recorded in the manifest; a previous manifest is only
     /// trusted if it recorded the same.
     pub destination_tag: Option<String>,
+    /// Copy only the first `length` bytes of the source (`None`: all of
+    /// it). A restore copies what the backup's manifest covers: the backup
+    /// LV may be larger than the volume it holds (extent rounding, a grown
+    /// LV), and the origin it goes back to only as large as the volume.
+    pub length: Option<u64>,
 }
 
 impl CopyRequest {
@@ -106,6 +111,7 @@ impl CopyRequest {
             manifest: None,
             previous_manifest: None,
             destination_tag: None,
+            length: None,
         }
     }
 }
@@ -150,10 +156,21 @@ pub fn run(request: &CopyRequest, control: &CopyControl<'_>) -> Result<CopyRepor
             destination: request.destination.clone(),
         });
     }
-    if dst.size() < src.size() {
+    let size = match request.length {
+        None => src.size(),
+        Some(length) if length <= src.size() => length,
+        Some(length) => {
+            return Err(CopyError::UnexpectedEnd {
+                path: request.source.clone(),
+                offset: src.size(),
+                expected: length,
+            });
+        }
+    };
+    if dst.size() < size {
         return Err(CopyError::DestinationTooSmall {
             source_path: request.source.clone(),
-            source_size: src.size(),
+            source_size: size,
             destination: request.destination.clone(),
             destination_size: dst.size(),
         });
@@ -161,7 +178,7 @@ pub fn run(request: &CopyRequest, control: &CopyControl<'_>) -> Result<CopyRepor
     let mut destination = dst.identity().clone();
     destination.tag = request.destination_tag.clone();
     let chunking = Chunking {
-        size: src.size(),
+        size,
         chunk_size: request.chunk_size,
     };
 

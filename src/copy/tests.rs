@@ -412,3 +412,27 @@ fn a_separate_previous_manifest_is_marked_incomplete_before_writing() {
     );
     assert_eq!(std::fs::read(&dst).unwrap(), data);
 }
+
+#[test]
+fn length_copies_only_a_prefix_of_a_larger_source() {
+    let files = Files::new();
+    let data = pseudo_random(3 * CHUNK as usize + 100, 9);
+    let src = files.write("src", &data);
+    let prefix = 2 * CHUNK + 50;
+    // The destination only has room for the prefix.
+    let dst = files.write("dst", &vec![0xEE; prefix as usize]);
+    let manifest = files.path("m.json");
+    let mut req = request(&src, &dst, Some(&manifest));
+    req.length = Some(prefix);
+    req.verify = true;
+    let report = run_plain(&req).unwrap();
+    assert_eq!(report.bytes_read, prefix);
+    assert_eq!(std::fs::read(&dst).unwrap(), &data[..prefix as usize]);
+    assert_eq!(Manifest::load(&manifest).unwrap().size, prefix);
+    // Longer than the source: refused before anything is written.
+    req.length = Some(data.len() as u64 + 1);
+    assert!(matches!(
+        run_plain(&req),
+        Err(CopyError::UnexpectedEnd { .. })
+    ));
+}

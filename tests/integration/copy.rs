@@ -11,14 +11,14 @@ use crate::support::Test;
 const MIB: u64 = 1 << 20;
 
 /// A loop device over a file in the test directory, detached on drop.
-struct Loop {
+pub(crate) struct Loop {
     device: PathBuf,
     backing: PathBuf,
 }
 
 impl Loop {
     /// None (after printing why) when loop devices cannot be used here.
-    fn new(test: &Test, name: &str, contents: &[u8]) -> Option<Loop> {
+    pub(crate) fn new(test: &Test, name: &str, contents: &[u8]) -> Option<Loop> {
         let backing = test.path(name);
         std::fs::write(&backing, contents).expect("write backing file");
         let output = match Command::new("losetup")
@@ -43,7 +43,7 @@ impl Loop {
         Some(Loop { device, backing })
     }
 
-    fn path(&self) -> &str {
+    pub(crate) fn path(&self) -> &str {
         self.device.to_str().unwrap()
     }
 
@@ -56,7 +56,7 @@ impl Loop {
 
     /// What the device holds (read through its backing file, which the
     /// loop driver writes to).
-    fn contents(&self) -> Vec<u8> {
+    pub(crate) fn contents(&self) -> Vec<u8> {
         std::fs::read(&self.backing).unwrap()
     }
 
@@ -77,7 +77,7 @@ impl Drop for Loop {
     }
 }
 
-fn random(len: u64, seed: u64) -> Vec<u8> {
+pub(crate) fn random(len: u64, seed: u64) -> Vec<u8> {
     let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
     (0..len)
         .map(|_| {

@@ -6,5 +6,7 @@ mod check;
 mod copy;
 mod dist;
 mod plan;
+mod report;
+mod restore;
 mod support;
 mod validate;

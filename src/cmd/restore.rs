@@ -1,0 +1,155 @@
+//! `snapplan restore PLAN VOLUME --to DEVICE [--yes]`: copy a complete
+//! backup back, checked against its manifest before and after (see
+//! docs/restore.md and `crate::restore`).
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use crate::ExitCode;
+use crate::copy::progress::{self, ProgressMode};
+use crate::copy::units::format_bytes;
+use crate::lock::{LockError, RunLock};
+use crate::lvm::SystemLvm;
+use crate::restore::{self, Source};
+
+const AFTER_HELP: &str = "\
+DEVICE is overwritten from its first byte on. Stop what uses it and unmount
+it first; restore refuses a mounted or otherwise held DEVICE, an incomplete
+backup, and a DEVICE smaller than the backup. Then fsck the filesystem.
+
+Exit codes: 0 restored and verified, 1 refused (nothing written) or failed,
+2 invalid plan, unknown volume, or not confirmed, 3 a run of the plan holds
+its lock, 130 interrupted.
+
+Examples:
+  snapplan restore /etc/snapplan/home-server.yaml home --to /dev/vg0/home
+  snapplan restore /etc/snapplan/home-server.yaml home --to /dev/vg0/home-test --yes";
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = AFTER_HELP)]
+pub struct Args {
+    /// The plan that made the backup.
+    pub plan: PathBuf,
+    /// The volume to restore (its name in the plan).
+    pub volume: String,
+    /// The block device (or file) to restore onto: the origin LV or another.
+    #[arg(long, value_name = "DEVICE")]
+    pub to: PathBuf,
+    /// Read the backup from PATH instead of the plan's backup LV (an image
+    /// of it, or the LV under another name). The LVM state tags are not
+    /// checked then; the manifest check still is.
+    #[arg(long, value_name = "PATH")]
+    pub from: Option<PathBuf>,
+    /// Overwrite DEVICE without asking (needed when stdin is not a terminal).
+    #[arg(long)]
+    pub yes: bool,
+    /// Progress: a bar on a terminal, plain lines every ~10 s otherwise.
+    #[arg(long, value_enum, default_value_t = ProgressMode::Auto)]
+    pub progress: ProgressMode,
+}
+
+pub fn run(args: Args) -> super::Result {
+    let plan = match crate::plan::load(&args.plan) {
+        Ok(plan) => plan,
+        Err(err) => {
+            eprintln!("{:?}", miette::Report::new(err));
+            return Ok(ExitCode::Usage);
+        }
+    };
+    // A run of the plan rewrites the backup: not while it is read.
+    let _lock = match RunLock::acquire(&plan.state_dir, &plan.name) {
+        Ok(lock) => lock,
+        Err(e @ LockError::Held { .. }) => {
+            eprintln!("error: {e}: wait for it to end; nothing was done");
+            return Ok(ExitCode::Locked);
+        }
+        Err(e) => return Err(miette::miette!("{e}")),
+    };
+    let lvm;
+    let source = match &args.from {
+        Some(path) => Source::Path(path.clone()),
+        None => {
+            lvm = match SystemLvm::from_system() {
+                Ok(lvm) => lvm,
+                Err(e) => {
+                    eprintln!("error: {e}: cannot check the backup LV's state; nothing was done");
+                    return Ok(ExitCode::Failed);
+                }
+            };
+            Source::BackupLv(&lvm)
+        }
+    };
+    let prepared = match restore::prepare(&plan, &args.volume, &args.to, &source) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(e.exit_code());
+        }
+    };
+    eprintln!(
+        "restore volume {} of plan {}: {} -> {} ({} of {}), backup of {}",
+        prepared.volume,
+        plan.name,
+        prepared.backup.display(),
+        prepared.destination.display(),
+        format_bytes(prepared.manifest.size),
+        format_bytes(prepared.destination_size),
+        crate::report::render::utc(
+            prepared
+                .manifest
+                .finished_at
+                .unwrap_or(prepared.manifest.started_at)
+        ),
+    );
+    if !args.yes && !confirm(&prepared.destination)? {
+        return Ok(ExitCode::Usage);
+    }
+    let cancel = super::copy::stop_on_signals()?;
+    let sink = progress::sink_for(args.progress);
+    match restore::execute(&prepared, &cancel, sink.as_ref()) {
+        Ok(done) => {
+            for note in &done.notes {
+                eprintln!("note: {note}");
+            }
+            println!(
+                "restored {} onto {}: {} in {}, verified against {}",
+                prepared.volume,
+                prepared.destination.display(),
+                format_bytes(done.bytes),
+                progress::format_duration(done.elapsed),
+                prepared.manifest_path.display()
+            );
+            Ok(ExitCode::Success)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            Ok(e.exit_code())
+        }
+    }
+}
+
+/// Overwriting a device: on a terminal ask, otherwise insist on `--yes`.
+fn confirm(device: &std::path::Path) -> Result<bool, miette::Report> {
+    if !std::io::stdin().is_terminal() {
+        eprintln!(
+            "error: restore OVERWRITES {}; without a terminal to ask on, pass --yes to confirm; \
+             nothing was written",
+            device.display()
+        );
+        return Ok(false);
+    }
+    eprint!(
+        "This OVERWRITES everything on {}. Type `yes` to go on: ",
+        device.display()
+    );
+    let mut answer = String::new();
+    std::io::stdin()
+        .read_line(&mut answer)
+        .map_err(|e| miette::miette!("cannot read the answer: {e}"))?;
+    if answer.trim() == "yes" {
+        Ok(true)
+    } else {
+        eprintln!("not confirmed: nothing was written");
+        Ok(false)
+    }
+}

@@ -1,0 +1,454 @@
+//! `apply --metrics FILE`: Prometheus metrics for node_exporter's textfile
+//! collector, written after every run (successful or not), so monitoring
+//! can alert on a backup that stopped happening or a snapshot close to
+//! overflowing (docs/monitoring.md).
+//!
+//! The figures come from the run history, not only this run: a volume's
+//! last success time survives the runs that failed since, and a run of
+//! other phases (no copy) does not blank the per-volume figures.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::apply::history::{RunRecord, VolumeStatus};
+
+/// How the run that writes the metrics ended. Runs that stopped before
+/// doing anything (lock held, pre-flight failed) have no record but count.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunEnd {
+    pub exit_code: u8,
+    pub started_at: u64,
+    pub finished_at: u64,
+}
+
+impl RunEnd {
+    pub fn of(record: &RunRecord) -> RunEnd {
+        RunEnd {
+            exit_code: record.exit_code,
+            started_at: record.started_at,
+            finished_at: record.finished_at,
+        }
+    }
+}
+
+/// The exposition text: plan-level figures of `run`, and per volume of
+/// `volumes` (the plan's) the figures of the newest record of `history`
+/// (newest first) that lists it.
+pub fn render(plan: &str, volumes: &[String], run: &RunEnd, history: &[RunRecord]) -> String {
+    let mut out = Metrics::default();
+    let plan_labels = [("plan", plan)];
+    out.gauge(
+        "snapplan_last_run_timestamp_seconds",
+        "When the last run of the plan ended (Unix time), whatever its outcome.",
+        &[(&plan_labels, run.finished_at as f64)],
+    );
+    out.gauge(
+        "snapplan_last_run_exit_code",
+        "Exit code of the last run of the plan (0 ok, 4 partial, see docs/exit-codes.md).",
+        &[(&plan_labels, f64::from(run.exit_code))],
+    );
+    out.gauge(
+        "snapplan_last_run_duration_seconds",
+        "How long the last run of the plan took.",
+        &[(
+            &plan_labels,
+            run.finished_at.saturating_sub(run.started_at) as f64,
+        )],
+    );
+
+    let labels: Vec<[(&str, &str); 2]> = volumes
+        .iter()
+        .map(|v| [("plan", plan), ("volume", v.as_str())])
+        .collect();
+    let last_success = |volume: &str| {
+        history
+            .iter()
+            .find(|r| {
+                r.volumes
+                    .iter()
+                    .any(|v| v.volume == volume && v.status == VolumeStatus::Ok)
+            })
+            .map_or(0.0, |r| r.finished_at as f64)
+    };
+    out.gauge(
+        "snapplan_volume_last_success_timestamp_seconds",
+        "When the last run that backed the volume up (and verified it, if asked) ended; 0: never.",
+        &volumes
+            .iter()
+            .zip(&labels)
+            .map(|(v, l)| (&l[..], last_success(v)))
+            .collect::<Vec<_>>(),
+    );
+    // The newest run that dealt with each volume.
+    let last: Vec<_> = volumes
+        .iter()
+        .zip(&labels)
+        .filter_map(|(name, l)| {
+            history.iter().find_map(|r| {
+                r.volumes
+                    .iter()
+                    .find(|v| &v.volume == name)
+                    .map(|v| (&l[..], r, v))
+            })
+        })
+        .collect();
+    let per_volume =
+        |value: &dyn Fn(&RunRecord, &crate::apply::history::VolumeResult) -> Option<f64>| {
+            last.iter()
+                .filter_map(|(l, r, v)| value(r, v).map(|x| (*l, x)))
+                .collect::<Vec<_>>()
+        };
+    out.gauge(
+        "snapplan_volume_last_run_timestamp_seconds",
+        "When the last run that dealt with the volume ended.",
+        &per_volume(&|r, _| Some(r.finished_at as f64)),
+    );
+    out.gauge(
+        "snapplan_volume_last_run_success",
+        "1 if the last run that dealt with the volume backed it up, else 0.",
+        &per_volume(&|_, v| Some(f64::from(u8::from(v.status == VolumeStatus::Ok)))),
+    );
+    out.gauge(
+        "snapplan_volume_last_run_duration_seconds",
+        "How long the volume's copy (and verification) took in its last run.",
+        &per_volume(&|_, v| Some(v.duration_seconds)),
+    );
+    out.gauge(
+        "snapplan_volume_last_run_read_bytes",
+        "Bytes read from the volume's snapshot in its last run.",
+        &per_volume(&|_, v| Some(v.size_bytes as f64)),
+    );
+    out.gauge(
+        "snapplan_volume_last_run_written_bytes",
+        "Bytes written to the volume's backup in its last run (a delta copy writes only what changed).",
+        &per_volume(&|_, v| Some(v.bytes_written as f64)),
+    );
+    out.gauge(
+        "snapplan_volume_last_run_snapshot_peak_percent",
+        "Highest copy-on-write usage of the volume's snapshot during its last copy (100: it overflowed).",
+        &per_volume(&|_, v| v.snapshot_peak_percent),
+    );
+    out.gauge(
+        "snapplan_volume_last_run_verified",
+        "1 if the backup was re-read and matched its manifest in the volume's last run.",
+        &per_volume(&|_, v| Some(f64::from(u8::from(v.verified)))),
+    );
+    out.text
+}
+
+#[derive(Default)]
+struct Metrics {
+    text: String,
+}
+
+type Labels<'a> = &'a [(&'a str, &'a str)];
+
+impl Metrics {
+    /// A gauge family: HELP and TYPE, then one sample per label set. A
+    /// family without samples is left out entirely.
+    fn gauge(&mut self, name: &str, help: &str, samples: &[(Labels<'_>, f64)]) {
+        if samples.is_empty() {
+            return;
+        }
+        self.text
+            .push_str(&format!("# HELP {name} {}\n", escape_help(help)));
+        self.text.push_str(&format!("# TYPE {name} gauge\n"));
+        for (labels, value) in samples {
+            let labels: Vec<String> = labels
+                .iter()
+                .map(|(k, v)| format!("{k}=\"{}\"", escape_label(v)))
+                .collect();
+            self.text.push_str(&format!(
+                "{name}{{{}}} {}\n",
+                labels.join(","),
+                format_value(*value)
+            ));
+        }
+    }
+}
+
+/// Label values escape `\`, `"` and newline (the exposition format).
+fn escape_label(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// HELP text escapes `\` and newline.
+fn escape_help(text: &str) -> String {
+    text.replace('\\', "\\\\").replace('\n', "\\n")
+}
+
+fn format_value(value: f64) -> String {
+    if value.is_nan() {
+        "NaN".into()
+    } else if value.is_infinite() {
+        if value > 0.0 { "+Inf" } else { "-Inf" }.into()
+    } else {
+        format!("{value}")
+    }
+}
+
+/// Replaces `path` atomically, readable by everyone (node_exporter runs as
+/// its own user): a temp file in the same directory that the collector
+/// ignores (it reads `*.prom` only), fsync, rename, fsync the directory.
+/// The collector never sees a half-written file.
+pub fn write(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let mut temp = tempfile::Builder::new()
+        .prefix(".snapplan-metrics")
+        .suffix(".tmp")
+        .tempfile_in(&dir)?;
+    temp.write_all(text.as_bytes())?;
+    temp.as_file()
+        .set_permissions(std::fs::Permissions::from_mode(0o644))?;
+    temp.as_file().sync_all()?;
+    temp.persist(path).map_err(|e| e.error)?;
+    std::fs::File::open(&dir)?.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::apply::history::VolumeResult;
+    use std::collections::HashMap;
+
+    fn volume(name: &str, status: VolumeStatus, peak: Option<f64>) -> VolumeResult {
+        let mut v = VolumeResult::new(name);
+        v.status = status;
+        v.size_bytes = 1 << 30;
+        v.bytes_written = 1 << 20;
+        v.duration_seconds = 12.5;
+        v.snapshot_peak_percent = peak;
+        v.verified = status == VolumeStatus::Ok;
+        v
+    }
+
+    fn record(finished_at: u64, exit_code: u8, volumes: Vec<VolumeResult>) -> RunRecord {
+        RunRecord {
+            run_id: format!("run-{finished_at}"),
+            plan: "p".into(),
+            phases: vec![],
+            started_at: finished_at - 100,
+            finished_at,
+            exit_code,
+            ending: "completed".into(),
+            volumes,
+            problems: vec![],
+        }
+    }
+
+    /// One parsed sample line: name, labels, value.
+    type Sample = (String, Vec<(String, String)>, f64);
+
+    /// A strict reader of the text exposition format: every line is a HELP,
+    /// a TYPE or a sample of a family whose TYPE came first; label values
+    /// are unescaped.
+    fn parse(text: &str) -> Vec<Sample> {
+        let name = r"[a-zA-Z_:][a-zA-Z0-9_:]*";
+        let help = regex::Regex::new(&format!(r"^# HELP ({name}) (?:[^\\\n]|\\[\\n])*$")).unwrap();
+        let kind = regex::Regex::new(&format!(
+            r"^# TYPE ({name}) (counter|gauge|histogram|summary|untyped)$"
+        ))
+        .unwrap();
+        let label = r#"([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\\n]|\\[\\"n])*)""#;
+        let sample = regex::Regex::new(&format!(
+            r"^({name})(?:\{{({label}(?:,{label})*)?\}})? (NaN|[+-]Inf|[-+]?[0-9.]+(?:[eE][-+]?[0-9]+)?)$"
+        ))
+        .unwrap();
+        let one_label = regex::Regex::new(label).unwrap();
+        let mut typed = HashMap::new();
+        let mut helped = HashMap::new();
+        let mut samples = Vec::new();
+        assert!(text.ends_with('\n'), "the last line ends with a newline");
+        for line in text.lines() {
+            if let Some(c) = help.captures(line) {
+                assert!(
+                    helped.insert(c[1].to_string(), ()).is_none(),
+                    "two HELP: {line}"
+                );
+            } else if let Some(c) = kind.captures(line) {
+                assert!(
+                    typed.insert(c[1].to_string(), ()).is_none(),
+                    "two TYPE: {line}"
+                );
+            } else if let Some(c) = sample.captures(line) {
+                assert!(typed.contains_key(&c[1]), "sample before its TYPE: {line}");
+                let labels = c.get(2).map_or(Vec::new(), |l| {
+                    one_label
+                        .captures_iter(l.as_str())
+                        .map(|m| {
+                            let value = m[2]
+                                .replace("\\n", "\n")
+                                .replace("\\\"", "\"")
+                                .replace("\\\\", "\\");
+                            (m[1].to_string(), value)
+                        })
+                        .collect()
+                });
+                let value = c.get(c.len() - 1).unwrap().as_str().parse().unwrap();
+                samples.push((c[1].to_string(), labels, value));
+            } else {
+                panic!("not a Prometheus exposition line: {line:?}");
+            }
+        }
+        samples
+    }
+
+    fn value(samples: &[Sample], name: &str, volume: Option<&str>) -> Option<f64> {
+        samples
+            .iter()
+            .find(|(n, labels, _)| {
+                n == name
+                    && volume.is_none_or(|v| labels.iter().any(|(k, x)| k == "volume" && x == v))
+            })
+            .map(|s| s.2)
+    }
+
+    #[test]
+    fn every_line_parses_and_a_failure_keeps_the_last_success() {
+        let history = [
+            record(
+                3000,
+                4,
+                vec![
+                    volume("root", VolumeStatus::Ok, Some(12.0)),
+                    volume("home", VolumeStatus::Failed, Some(100.0)),
+                ],
+            ),
+            record(
+                2000,
+                0,
+                vec![
+                    volume("root", VolumeStatus::Ok, Some(5.0)),
+                    volume("home", VolumeStatus::Ok, None),
+                ],
+            ),
+        ];
+        let volumes = ["root".to_string(), "home".to_string(), "new".to_string()];
+        let text = render("p", &volumes, &RunEnd::of(&history[0]), &history);
+        let samples = parse(&text);
+        let last_success = "snapplan_volume_last_success_timestamp_seconds";
+        assert_eq!(value(&samples, last_success, Some("root")), Some(3000.0));
+        assert_eq!(value(&samples, last_success, Some("home")), Some(2000.0));
+        assert_eq!(
+            value(&samples, last_success, Some("new")),
+            Some(0.0),
+            "never: 0, so alerts fire"
+        );
+        let status = "snapplan_volume_last_run_success";
+        assert_eq!(value(&samples, status, Some("home")), Some(0.0));
+        assert_eq!(value(&samples, status, Some("root")), Some(1.0));
+        assert_eq!(value(&samples, status, Some("new")), None);
+        let peak = "snapplan_volume_last_run_snapshot_peak_percent";
+        assert_eq!(value(&samples, peak, Some("home")), Some(100.0));
+        assert_eq!(
+            value(&samples, "snapplan_last_run_exit_code", None),
+            Some(4.0)
+        );
+        assert_eq!(
+            value(&samples, "snapplan_last_run_duration_seconds", None),
+            Some(100.0)
+        );
+        assert_eq!(
+            value(
+                &samples,
+                "snapplan_volume_last_run_read_bytes",
+                Some("root")
+            ),
+            Some(1073741824.0)
+        );
+        assert!(samples.iter().all(|(n, _, _)| n.starts_with("snapplan_")));
+    }
+
+    #[test]
+    fn a_run_without_volumes_keeps_the_volume_figures() {
+        let history = [
+            record(5000, 1, vec![]),
+            record(2000, 0, vec![volume("root", VolumeStatus::Ok, Some(7.0))]),
+        ];
+        let early = RunEnd {
+            exit_code: 3,
+            started_at: 6000,
+            finished_at: 6000,
+        };
+        let samples = parse(&render("p", &["root".into()], &early, &history));
+        assert_eq!(
+            value(&samples, "snapplan_last_run_exit_code", None),
+            Some(3.0)
+        );
+        assert_eq!(
+            value(&samples, "snapplan_last_run_timestamp_seconds", None),
+            Some(6000.0)
+        );
+        assert_eq!(
+            value(
+                &samples,
+                "snapplan_volume_last_run_snapshot_peak_percent",
+                Some("root")
+            ),
+            Some(7.0)
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "not a Prometheus exposition line")]
+    fn the_reader_rejects_an_unescaped_quote() {
+        parse("# TYPE x gauge\nx{a=\"b\"c\"} 1\n");
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        let odd = "a\"b\\c\nd";
+        let text = render(
+            "p\"x",
+            &[odd.into()],
+            &RunEnd {
+                exit_code: 0,
+                started_at: 1,
+                finished_at: 2,
+            },
+            &[],
+        );
+        let samples = parse(&text);
+        let (_, labels, _) = samples
+            .iter()
+            .find(|(n, _, _)| n == "snapplan_volume_last_success_timestamp_seconds")
+            .unwrap();
+        assert_eq!(
+            labels,
+            &[
+                ("plan".into(), "p\"x".into()),
+                ("volume".into(), odd.into())
+            ]
+        );
+        assert!(text.contains(r#"volume="a\"b\\c\nd""#), "{text}");
+    }
+
+    #[test]
+    fn written_atomically_and_readable_by_the_collector() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("snapplan-p.prom");
+        write(&path, "# old\n").unwrap();
+        write(&path, "# TYPE x gauge\nx 1\n").unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "# TYPE x gauge\nx 1\n"
+        );
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o644
+        );
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["snapplan-p.prom"], "no temp file left");
+    }
+}

@@ -1,0 +1,380 @@
+//! The report as text (a terminal, a cron mail) and as JSON (scripts).
+//!
+//! The text is plain (no colour, no terminal escapes) and width-stable:
+//! every column but the volume name has a fixed width, numbers are
+//! right-aligned, and a failure's reason goes on its own line below its row,
+//! so two mails of the same plan line up whatever the figures and reasons.
+
+use crate::ExitCode;
+use crate::apply::history::{RunRecord, VolumeResult, VolumeStatus};
+use crate::copy::progress::format_duration;
+use crate::copy::units::{format_bytes, format_rate};
+
+use super::runs::PlanRuns;
+
+/// Columns after VOLUME: header, width (numbers right-aligned).
+const COLUMNS: [(&str, usize); 7] = [
+    ("STATUS", 7),
+    ("SIZE", 11),
+    ("DURATION", 9),
+    ("RATE", 13),
+    ("WRITTEN", 11),
+    ("SNAP PEAK", 9),
+    ("VERIFIED", 8),
+];
+
+pub fn text(plans: &[PlanRuns]) -> String {
+    let name_width = plans
+        .iter()
+        .flat_map(|p| &p.runs)
+        .flat_map(|r| &r.volumes)
+        .map(|v| v.volume.chars().count())
+        .chain([6])
+        .max()
+        .unwrap_or(6);
+    let mut out = String::new();
+    for (i, plan) in plans.iter().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        plan_text(&mut out, plan, name_width);
+    }
+    out
+}
+
+fn plan_text(out: &mut String, plan: &PlanRuns, name_width: usize) {
+    out.push_str(&format!("plan {}: {}\n", plan.plan, verdict(plan)));
+    if let Some(u) = &plan.unfinished {
+        let run = u.run_id.as_deref().unwrap_or("(unknown run)");
+        let since = u
+            .started_at
+            .map_or_else(String::new, |t| format!(" started {}", utc(t)));
+        if u.alive {
+            out.push_str(&format!(
+                "  run {run}{since}: IN PROGRESS (pid {})\n",
+                u.pid.map_or_else(|| "?".to_string(), |p| p.to_string())
+            ));
+        } else if u.has_record {
+            out.push_str(&format!(
+                "  run {run}{since}: CLEANUP INCOMPLETE: its journal {} is still open; \
+                 `snapplan recover PLAN` (or the next apply) undoes what it left\n",
+                u.journal.display()
+            ));
+        } else {
+            out.push_str(&format!(
+                "  run {run}{since}: DID NOT FINISH: its journal {} is left; \
+                 `snapplan recover PLAN` (or the next apply) undoes what it left\n",
+                u.journal.display()
+            ));
+        }
+    }
+    if plan.runs.is_empty() && plan.unreadable.is_empty() {
+        out.push_str(&format!(
+            "  no runs yet (no run record in {})\n",
+            plan.dir.join("runs").display()
+        ));
+    }
+    for run in &plan.runs {
+        out.push('\n');
+        run_text(out, run, name_width);
+    }
+    for bad in &plan.unreadable {
+        out.push_str(&format!(
+            "\nskipped {}: {}\n",
+            bad.path.display(),
+            bad.error
+        ));
+    }
+}
+
+/// The first line for a plan: how its latest run went, failures named.
+fn verdict(plan: &PlanRuns) -> String {
+    let Some(last) = plan.runs.first() else {
+        return match &plan.unfinished {
+            Some(u) if u.alive => "a run is in progress".into(),
+            Some(_) => "the last run did not finish".into(),
+            None if !plan.unreadable.is_empty() => "no readable run record".into(),
+            None => "no runs yet".into(),
+        };
+    };
+    let failed: Vec<&str> = last
+        .volumes
+        .iter()
+        .filter(|v| v.status != VolumeStatus::Ok)
+        .map(|v| v.volume.as_str())
+        .collect();
+    let mut text = format!(
+        "last run {} (exit {}) at {}",
+        status_word(last.exit_code),
+        last.exit_code,
+        utc(last.finished_at)
+    );
+    if !failed.is_empty() {
+        text.push_str(&format!(
+            ", {} of {} volumes not backed up: {}",
+            failed.len(),
+            last.volumes.len(),
+            failed.join(", ")
+        ));
+    }
+    // A run that failed outside any volume (a hook, the pre-flight) says
+    // why in its first problem.
+    if last.exit_code != 0
+        && let Some(problem) = last.problems.first()
+    {
+        text.push_str(&format!("; first problem: {problem}"));
+    }
+    text
+}
+
+fn run_text(out: &mut String, run: &RunRecord, name_width: usize) {
+    out.push_str(&format!(
+        "  run {}: {} (exit {}: {})\n",
+        run.run_id,
+        status_word(run.exit_code),
+        run.exit_code,
+        exit_meaning(run.exit_code)
+    ));
+    out.push_str(&format!(
+        "  started {}, took {}, phases {}\n",
+        utc(run.started_at),
+        format_duration(std::time::Duration::from_secs(
+            run.finished_at.saturating_sub(run.started_at)
+        )),
+        if run.phases.is_empty() {
+            "-".to_string()
+        } else {
+            run.phases.join(", ")
+        }
+    ));
+    // Failures first, then volumes not run, then the good ones; plan order
+    // within each.
+    let mut volumes: Vec<&VolumeResult> = run.volumes.iter().collect();
+    volumes.sort_by_key(|v| match v.status {
+        VolumeStatus::Failed => 0,
+        VolumeStatus::NotRun => 1,
+        VolumeStatus::Ok => 2,
+    });
+    if !volumes.is_empty() {
+        let mut header = format!("    {:<name_width$}", "VOLUME");
+        for (i, (title, width)) in COLUMNS.iter().enumerate() {
+            if i == 0 {
+                header.push_str(&format!("  {title:<width$}"));
+            } else {
+                header.push_str(&format!("  {title:>width$}"));
+            }
+        }
+        out.push_str(header.trim_end());
+        out.push('\n');
+    } else {
+        out.push_str("    (no volume copied in these phases)\n");
+    }
+    for v in volumes {
+        let cells = cells(v);
+        let mut line = format!("    {:<name_width$}", v.volume);
+        for (i, ((_, width), cell)) in COLUMNS.iter().zip(&cells).enumerate() {
+            if i == 0 {
+                line.push_str(&format!("  {cell:<width$}"));
+            } else {
+                line.push_str(&format!("  {cell:>width$}"));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+        if v.status != VolumeStatus::Ok {
+            out.push_str(&format!(
+                "    {:<name_width$}  reason: {}\n",
+                "",
+                v.reason.as_deref().unwrap_or("not recorded: see the log")
+            ));
+        }
+    }
+    for problem in &run.problems {
+        out.push_str(&format!("    problem: {problem}\n"));
+    }
+}
+
+fn cells(v: &VolumeResult) -> [String; 7] {
+    let ran = v.status != VolumeStatus::NotRun;
+    let dash = || "-".to_string();
+    [
+        match v.status {
+            VolumeStatus::Ok => "OK",
+            VolumeStatus::Failed => "FAILED",
+            VolumeStatus::NotRun => "NOT RUN",
+        }
+        .into(),
+        if v.size_bytes > 0 {
+            format_bytes(v.size_bytes)
+        } else {
+            dash()
+        },
+        if ran {
+            format_duration(std::time::Duration::from_secs_f64(
+                v.duration_seconds.max(0.0),
+            ))
+        } else {
+            dash()
+        },
+        if v.duration_seconds > 0.0 && v.size_bytes > 0 {
+            format_rate(v.size_bytes as f64 / v.duration_seconds)
+        } else {
+            dash()
+        },
+        if ran {
+            format_bytes(v.bytes_written)
+        } else {
+            dash()
+        },
+        v.snapshot_peak_percent
+            .map_or_else(dash, |p| format!("{p:.1}%")),
+        if v.verified { "yes" } else { "no" }.into(),
+    ]
+}
+
+/// A run's exit code as a word a mail reader sees at once.
+pub fn status_word(code: u8) -> &'static str {
+    match code {
+        0 => "OK",
+        1 => "FAILED",
+        2 => "INVALID",
+        3 => "LOCKED",
+        4 => "PARTIAL",
+        5 => "CLEANUP INCOMPLETE",
+        70 => "INTERNAL ERROR",
+        130 => "INTERRUPTED",
+        _ => "UNKNOWN",
+    }
+}
+
+fn exit_meaning(code: u8) -> &'static str {
+    ExitCode::ALL.into_iter().find(|c| c.code() == code).map_or(
+        "an exit code this snapplan does not know",
+        ExitCode::meaning,
+    )
+}
+
+/// `2026-11-27 03:00:00 UTC`.
+pub fn utc(unix: u64) -> String {
+    let (days, rem) = (unix / 86_400, unix % 86_400);
+    let (y, m, d) = crate::apply::civil_from_days(days as i64);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// One JSON document: `{"plans": [...]}`, each with its records as apply
+/// wrote them (newest first), unreadable files and the unfinished run.
+pub fn json(plans: &[PlanRuns]) -> String {
+    serde_json::to_string_pretty(&serde_json::json!({ "plans": plans }))
+        .expect("the report serialises")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::runs::{Unfinished, Unreadable};
+
+    fn volume(name: &str, status: VolumeStatus) -> VolumeResult {
+        let mut v = VolumeResult::new(name);
+        v.status = status;
+        v
+    }
+
+    pub(crate) fn sample() -> Vec<PlanRuns> {
+        let mut root = volume("root", VolumeStatus::Ok);
+        root.size_bytes = 8 << 30;
+        root.duration_seconds = 128.0;
+        root.bytes_written = 512 << 20;
+        root.snapshot_peak_percent = Some(12.34);
+        root.verified = true;
+        let mut vcr = volume("vcr", VolumeStatus::Failed);
+        vcr.size_bytes = 1 << 30;
+        vcr.duration_seconds = 10.0;
+        vcr.bytes_written = 300 << 20;
+        vcr.snapshot_peak_percent = Some(100.0);
+        vcr.reason = Some("snapshot vg0/vcr-snapplan became INVALID".into());
+        let mut home = volume("home", VolumeStatus::NotRun);
+        home.reason = Some("run interrupted".into());
+        let partial = RunRecord {
+            run_id: "20261127T030000Z-4242".into(),
+            plan: "home-server".into(),
+            phases: vec!["login".into(), "activate".into(), "backup".into()],
+            started_at: 1_795_748_400,
+            finished_at: 1_795_749_154,
+            exit_code: 4,
+            ending: "completed".into(),
+            volumes: vec![root.clone(), vcr, home],
+            problems: vec!["remove-snapshot:vcr: in use".into()],
+        };
+        let mut ok = partial.clone();
+        ok.run_id = "20261120T030000Z-4100".into();
+        ok.started_at -= 7 * 86_400;
+        ok.finished_at -= 7 * 86_400;
+        ok.exit_code = 0;
+        ok.volumes = vec![root];
+        ok.problems = vec![];
+        vec![PlanRuns {
+            plan: "home-server".into(),
+            dir: "/var/lib/snapplan/home-server".into(),
+            runs: vec![partial, ok],
+            unreadable: vec![Unreadable {
+                path: "/var/lib/snapplan/home-server/runs/20261113T030000Z-1.json".into(),
+                error: "not a run record this snapplan reads: EOF while parsing".into(),
+            }],
+            unfinished: Some(Unfinished {
+                run_id: Some("20261128T030000Z-5000".into()),
+                started_at: Some(1_795_834_800),
+                pid: Some(5000),
+                alive: true,
+                has_record: false,
+                journal: "/var/lib/snapplan/home-server/journal.jsonl".into(),
+            }),
+        }]
+    }
+
+    #[test]
+    fn text_failures_first_with_their_reason() {
+        insta::assert_snapshot!(text(&sample()));
+    }
+
+    #[test]
+    fn columns_keep_their_place_whatever_the_figures() {
+        let report = text(&sample());
+        let header = report.lines().find(|l| l.contains("VOLUME")).unwrap();
+        let at = |col: &str| header.find(col).unwrap();
+        let rows = report
+            .lines()
+            .filter(|l| l.starts_with("    ") && !l.contains("reason:") && !l.contains("problem:"));
+        for line in rows {
+            // Right-aligned columns end where their header ends.
+            let end = at("VERIFIED") + "VERIFIED".len();
+            assert_eq!(line.trim_end().len(), end, "{line}");
+        }
+        assert!(!report.contains('\x1b'), "no terminal escapes");
+    }
+
+    #[test]
+    fn times_are_utc() {
+        assert_eq!(utc(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(utc(1_795_748_400), "2026-11-27 03:00:00 UTC");
+    }
+
+    #[test]
+    fn json_keeps_the_records_as_written() {
+        let doc: serde_json::Value = serde_json::from_str(&json(&sample())).unwrap();
+        let plan = &doc["plans"][0];
+        assert_eq!(plan["runs"][0]["exit_code"], 4);
+        assert_eq!(plan["runs"][0]["volumes"][1]["status"], "failed");
+        assert_eq!(plan["unfinished"]["alive"], true);
+        assert!(
+            plan["unreadable"][0]["error"]
+                .as_str()
+                .unwrap()
+                .contains("EOF")
+        );
+    }
+}

@@ -1,0 +1,228 @@
+//! `snapplan restore`: a backup back onto a device, proven right.
+//!
+//! Nothing is written until every cheap refusal passed ([`prepare`]): the
+//! backup is complete (LV tag and manifest), the destination is not mounted
+//! or held and is large enough, and is not the backup itself. Then
+//! ([`execute`]) the backup is re-read and compared with its manifest (a
+//! backup that rotted is not restored), copied with the copy engine, and the
+//! destination re-read and compared with the same manifest.
+
+pub mod backup;
+pub mod destination;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+
+use crate::ExitCode;
+use crate::apply::{history, system::device_path};
+use crate::copy::{self, CopyControl, CopyError, CopyRequest, Manifest, ProgressSink, verify};
+use crate::lvm::Lvm;
+use crate::plan::{LvPath, Plan};
+
+/// Where the backup is read from.
+pub enum Source<'a> {
+    /// The plan's backup LV `/dev/<target vg>/<target_lv>`, its state
+    /// checked through LVM.
+    BackupLv(&'a dyn Lvm),
+    /// A copy of the backup elsewhere (`--from`: an image of the LV, the LV
+    /// under another name). No LVM tags to check: the manifest alone vouches
+    /// for it.
+    Path(PathBuf),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RestoreError {
+    /// The command line or plan does not name something restorable.
+    #[error("{0}")]
+    Usage(String),
+    /// A safety check said no; nothing was written.
+    #[error("{0}")]
+    Refused(String),
+    /// Something failed once writing had begun (or while checking the backup).
+    #[error("{0}")]
+    Failed(String),
+    #[error("interrupted: {0}")]
+    Interrupted(String),
+}
+
+impl RestoreError {
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            RestoreError::Usage(_) => ExitCode::Usage,
+            RestoreError::Refused(_) | RestoreError::Failed(_) => ExitCode::Failed,
+            RestoreError::Interrupted(_) => ExitCode::Interrupted,
+        }
+    }
+}
+
+/// A restore that passed the cheap checks.
+#[derive(Debug)]
+pub struct Prepared {
+    pub volume: String,
+    pub backup: PathBuf,
+    pub manifest_path: PathBuf,
+    pub manifest: Manifest,
+    pub destination: PathBuf,
+    pub destination_size: u64,
+}
+
+/// Every check that needs no long read. Writes nothing.
+pub fn prepare(
+    plan: &Plan,
+    volume: &str,
+    destination: &Path,
+    source: &Source<'_>,
+) -> Result<Prepared, RestoreError> {
+    let Some(v) = plan.volumes.iter().find(|v| v.name == volume) else {
+        let names: Vec<_> = plan.volumes.iter().map(|v| v.name.as_str()).collect();
+        return Err(RestoreError::Usage(format!(
+            "plan {} has no volume {volume}; its volumes: {}",
+            plan.name,
+            names.join(", ")
+        )));
+    };
+    let backup = match source {
+        Source::BackupLv(lvm) => {
+            let lv = LvPath {
+                vg: plan.target.vg.clone(),
+                lv: v.target_lv.clone(),
+            };
+            let report = lvm
+                .report()
+                .map_err(|e| RestoreError::Refused(format!("cannot ask LVM about {lv}: {e}")))?;
+            if let Some(why) = backup::refusal(&lv, &report.lvs) {
+                return Err(RestoreError::Refused(why));
+            }
+            device_path(&lv)
+        }
+        Source::Path(path) => path.clone(),
+    };
+    let manifest_path = history::manifest_path(plan, volume);
+    let manifest = Manifest::load(&manifest_path).map_err(|e| {
+        RestoreError::Refused(format!(
+            "{e}: without its manifest the backup cannot be checked; nothing was written"
+        ))
+    })?;
+    if let Some(why) = verify::unverifiable(&manifest) {
+        return Err(RestoreError::Refused(format!(
+            "{}: {why}; nothing was written",
+            manifest_path.display()
+        )));
+    }
+    let backup_dev = copy::device::Device::open_read(&backup)
+        .map_err(|e| RestoreError::Refused(e.to_string()))?;
+    if backup_dev.size() < manifest.size {
+        return Err(RestoreError::Refused(format!(
+            "{} ({} bytes) is smaller than the copy its manifest describes ({} bytes): not that backup",
+            backup.display(),
+            backup_dev.size(),
+            manifest.size
+        )));
+    }
+    destination::check_free(destination).map_err(|e| RestoreError::Refused(e.to_string()))?;
+    let dest_dev = copy::device::Device::open_read(destination)
+        .map_err(|e| RestoreError::Refused(e.to_string()))?;
+    if dest_dev.identity().same_object(backup_dev.identity()) {
+        return Err(RestoreError::Usage(format!(
+            "{} is the backup itself: give the device to restore onto with --to",
+            destination.display()
+        )));
+    }
+    if dest_dev.size() < manifest.size {
+        return Err(RestoreError::Refused(format!(
+            "{} ({} bytes) is smaller than the backup of {volume} ({} bytes); nothing was written",
+            destination.display(),
+            dest_dev.size(),
+            manifest.size
+        )));
+    }
+    Ok(Prepared {
+        volume: volume.to_string(),
+        backup,
+        manifest_path,
+        manifest,
+        destination: destination.to_path_buf(),
+        destination_size: dest_dev.size(),
+    })
+}
+
+/// What a restore did.
+#[derive(Debug)]
+pub struct Restored {
+    pub bytes: u64,
+    pub elapsed: std::time::Duration,
+    pub notes: Vec<String>,
+}
+
+/// Check the backup, copy it, check the destination.
+pub fn execute(
+    prepared: &Prepared,
+    cancel: &AtomicBool,
+    progress: &dyn ProgressSink,
+) -> Result<Restored, RestoreError> {
+    let started = std::time::Instant::now();
+    let stopped = |what: &str, e: CopyError| match e {
+        CopyError::Interrupted { offset } => {
+            RestoreError::Interrupted(format!("{what} stopped at offset {offset}"))
+        }
+        e => RestoreError::Failed(format!("{what}: {e}")),
+    };
+    let before = verify::verify(&prepared.manifest, &prepared.backup, cancel, progress)
+        .map_err(|e| stopped("checking the backup against its manifest", e))
+        .map_err(|e| match e {
+            RestoreError::Failed(m) => RestoreError::Refused(format!("{m}; nothing was written")),
+            other => other,
+        })?;
+    if !before.mismatches.is_empty() {
+        return Err(RestoreError::Refused(format!(
+            "the backup {} no longer matches its manifest {} ({}); nothing was written",
+            prepared.backup.display(),
+            prepared.manifest_path.display(),
+            before.summary()
+        )));
+    }
+    let mut request = CopyRequest::new(&prepared.backup, &prepared.destination);
+    request.chunk_size = prepared.manifest.chunk_size;
+    request.length = Some(prepared.manifest.size);
+    let control = CopyControl {
+        cancel,
+        progress,
+        source_check: None,
+    };
+    let copied = copy::run(&request, &control).map_err(|e| match e {
+        CopyError::Interrupted { offset } => RestoreError::Interrupted(format!(
+            "the copy stopped at offset {offset}: {} holds part of the backup only",
+            prepared.destination.display()
+        )),
+        // Refused by the engine before it wrote anything (e.g. mounted
+        // since the checks: the exclusive open fails).
+        e @ (CopyError::Open { .. }
+        | CopyError::NotADevice { .. }
+        | CopyError::Size { .. }
+        | CopyError::DestinationTooSmall { .. }
+        | CopyError::SameDevice { .. }) => {
+            RestoreError::Refused(format!("{e}; nothing was written"))
+        }
+        e => RestoreError::Failed(format!(
+            "{e}: {} may hold part of the backup only",
+            prepared.destination.display()
+        )),
+    })?;
+    let after = verify::verify(&prepared.manifest, &prepared.destination, cancel, progress)
+        .map_err(|e| stopped("checking the restored device", e))?;
+    if !after.mismatches.is_empty() {
+        return Err(RestoreError::Failed(format!(
+            "{} does not match the manifest after the copy: {}",
+            prepared.destination.display(),
+            after.summary()
+        )));
+    }
+    let mut notes = before.notes;
+    notes.extend(copied.notes);
+    notes.extend(after.notes);
+    Ok(Restored {
+        bytes: copied.bytes_read,
+        elapsed: started.elapsed(),
+        notes,
+    })
+}
