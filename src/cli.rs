@@ -10,6 +10,7 @@ Examples:
   snapplan validate plans/*.yaml
   snapplan plan /etc/snapplan/home.yaml
   snapplan check /etc/snapplan/home.yaml
+  snapplan apply /etc/snapplan/home.yaml
 ";
 
 #[derive(Debug, Parser)]
@@ -69,6 +70,10 @@ pub enum Command {
     Schema(cmd::schema::Args),
     /// Copy a device or file chunk by chunk, with hashes, throttle and delta writes.
     Copy(cmd::copy::Args),
-    /// Re-read a backup and compare it with its copy manifest.
+    /// Re-read backups and compare them with their copy manifests.
     Verify(cmd::verify::Args),
+    /// Run the plan: suspend, snapshot, resume, copy, verify; with rollback.
+    Apply(cmd::apply::Args),
+    /// Undo what a dead run of the plan left (hooks, snapshots, target).
+    Recover(cmd::recover::Args),
 }

@@ -4,6 +4,7 @@
 //! `plan` (parse, validate) -> `graph` (compile) -> `check` -> `apply`,
 //! with the system behind small adapters (`lvm`, `hooks`, `iscsi`, `copy`).
 
+pub mod apply;
 pub mod check;
 pub mod cli;
 pub mod cmd;

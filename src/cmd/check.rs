@@ -46,7 +46,16 @@ pub fn run(args: Args) -> super::Result {
     };
     let lvm = SystemLvm::from_system().ok();
     let facts = check::gather(&plan, &tools::find, lvm.as_ref().map(|l| l as &dyn Lvm));
-    let report = check::evaluate(&plan, &facts);
+    let mut report = check::evaluate(&plan, &facts);
+    // A dead run's journal (not while a run holds the lock: its journal is
+    // open on purpose).
+    if !matches!(facts.lock, check::facts::LockFact::Held { .. })
+        && let Some(finding) = crate::apply::recover::journal_finding(&plan)
+    {
+        let mut rows = report.checks;
+        rows.push(finding);
+        report = check::CheckReport::new(&plan.name, rows);
+    }
     match args.format {
         Format::Text => print!(
             "{}",

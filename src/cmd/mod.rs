@@ -2,9 +2,11 @@
 //! exit code. A command that reports its own diagnostics returns the code it
 //! wants; an `Err` is printed by `run` and exits 1.
 
+pub mod apply;
 pub mod check;
 pub mod copy;
 pub mod plan;
+pub mod recover;
 pub mod schema;
 pub mod validate;
 pub mod verify;
@@ -16,6 +18,7 @@ pub type Result = std::result::Result<ExitCode, miette::Report>;
 
 pub fn run(cli: Cli) -> ExitCode {
     install_diagnostic_style(cli.global.color);
+    install_logging(&cli.global);
     let result = match cli.command {
         Command::Validate(args) => validate::run(args),
         Command::Check(args) => check::run(args),
@@ -23,6 +26,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Schema(args) => schema::run(args),
         Command::Copy(args) => copy::run(args),
         Command::Verify(args) => verify::run(args),
+        Command::Apply(args) => apply::run(args),
+        Command::Recover(args) => recover::run(args),
     };
     match result {
         Ok(code) => code,
@@ -51,4 +56,27 @@ fn install_diagnostic_style(color: Color) {
                 .build(),
         )
     }));
+}
+
+/// Log lines on stderr: plain text (coloured only on a terminal), or one
+/// JSON object per line with `--log-format json`. stdout stays for results.
+fn install_logging(global: &crate::cli::GlobalArgs) {
+    use std::io::IsTerminal;
+    let level = match global.verbose {
+        0 => "info",
+        1 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SNAPPLAN_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match global.log_format {
+        crate::cli::LogFormat::Json => builder.json().try_init(),
+        crate::cli::LogFormat::Text => builder
+            .with_ansi(std::io::stderr().is_terminal() && global.color != Color::Never)
+            .with_target(false)
+            .try_init(),
+    };
 }

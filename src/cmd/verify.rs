@@ -1,8 +1,7 @@
 //! `snapplan verify --manifest FILE [DEVICE]`: re-read a backup and compare
 //! it with the manifest of the copy that wrote it, without the source.
-//!
-//! Apply will add `snapplan verify PLAN` here: the `what` group then holds
-//! a PLAN positional beside `--manifest`.
+//! `snapplan verify PLAN [--volume NAME]`: the same for every backup LV of a
+//! plan, against the manifests apply keeps, naming each volume that fails.
 
 use std::path::PathBuf;
 
@@ -12,21 +11,28 @@ use crate::copy::{CopyError, Manifest, verify};
 
 const AFTER_HELP: &str = "\
 Examples:
+  snapplan verify /etc/snapplan/home-server.yaml
+  snapplan verify /etc/snapplan/home-server.yaml --volume root
   snapplan verify --manifest /var/lib/snapplan/home-server/manifests/root.json
   snapplan verify --manifest backup.json /mnt/usb/disk.img
 
-Exit codes: 0 every chunk matches, 1 a mismatch or an unreadable manifest or device.";
+Exit codes: 0 every chunk matches (every volume OK), 1 a mismatch or an unreadable
+manifest or device (the failing volume is named).";
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = AFTER_HELP)]
-#[command(group = clap::ArgGroup::new("what").required(true).args(["manifest"]))]
+#[command(group = clap::ArgGroup::new("what").required(true).multiple(true).args(["manifest", "path"]))]
 pub struct Args {
     /// Manifest written by `snapplan copy --manifest` (or by apply).
     #[arg(long, value_name = "FILE")]
     pub manifest: Option<PathBuf>,
-    /// Device or file to check (default: the destination the manifest names).
-    #[arg(value_name = "DEVICE", requires = "manifest")]
-    pub device: Option<PathBuf>,
+    /// Without --manifest: the PLAN whose backups to check. With it: the
+    /// DEVICE or file to check (default: the destination the manifest names).
+    #[arg(value_name = "PLAN|DEVICE")]
+    pub path: Option<PathBuf>,
+    /// With PLAN: check only this volume (its name in the plan).
+    #[arg(long, value_name = "NAME", conflicts_with = "manifest")]
+    pub volume: Option<String>,
     /// Progress: a bar on a terminal, plain lines every ~10 s otherwise.
     #[arg(long, value_enum, default_value_t = ProgressMode::Auto)]
     pub progress: ProgressMode,
@@ -34,7 +40,10 @@ pub struct Args {
 
 pub fn run(args: Args) -> super::Result {
     let Some(manifest_path) = args.manifest else {
-        return Err(miette::miette!("give --manifest FILE"));
+        let Some(plan) = args.path else {
+            return Err(miette::miette!("give PLAN or --manifest FILE"));
+        };
+        return verify_plan(&plan, args.volume.as_deref(), args.progress);
     };
     let cancel = super::copy::stop_on_signals()?;
     let manifest = match Manifest::load(&manifest_path) {
@@ -45,7 +54,7 @@ pub fn run(args: Args) -> super::Result {
         }
     };
     let device = args
-        .device
+        .path
         .unwrap_or_else(|| manifest.destination.path.clone());
     if std::path::absolute(&device).ok().as_ref() != Some(&manifest.destination.path) {
         eprintln!(
@@ -78,5 +87,78 @@ pub fn run(args: Args) -> super::Result {
             eprintln!("{:?}", miette::miette!("{e}"));
             Ok(ExitCode::Failed)
         }
+    }
+}
+
+/// Checks the backup LV of every volume (or of `only`) against the manifest
+/// apply kept for it. One line per volume on stdout; exit 1 if any fails.
+fn verify_plan(path: &std::path::Path, only: Option<&str>, mode: ProgressMode) -> super::Result {
+    use crate::apply::{history, system::device_path};
+    let plan = match crate::plan::load(path) {
+        Ok(plan) => plan,
+        Err(err) => {
+            eprintln!("{:?}", miette::Report::new(err));
+            return Ok(ExitCode::Usage);
+        }
+    };
+    let volumes: Vec<_> = plan
+        .volumes
+        .iter()
+        .filter(|v| only.is_none_or(|name| v.name == name))
+        .collect();
+    if volumes.is_empty() {
+        let names: Vec<_> = plan.volumes.iter().map(|v| v.name.as_str()).collect();
+        eprintln!(
+            "error: plan {} has no volume {}; its volumes: {}",
+            plan.name,
+            only.unwrap_or("?"),
+            names.join(", ")
+        );
+        return Ok(ExitCode::Usage);
+    }
+    let cancel = super::copy::stop_on_signals()?;
+    let mut failed = Vec::new();
+    for volume in volumes {
+        let backup = crate::plan::LvPath {
+            vg: plan.target.vg.clone(),
+            lv: volume.target_lv.clone(),
+        };
+        let device = device_path(&backup);
+        let manifest_path = history::manifest_path(&plan, &volume.name);
+        let result = Manifest::load(&manifest_path)
+            .map_err(|e| e.to_string())
+            .and_then(|manifest| {
+                let sink = progress::sink_for(mode);
+                verify::verify(&manifest, &device, &cancel, sink.as_ref())
+                    .map_err(|e| e.to_string())
+            });
+        match result {
+            Ok(report) if report.mismatches.is_empty() => {
+                println!(
+                    "{}: OK ({} checked against {})",
+                    volume.name,
+                    device.display(),
+                    manifest_path.display()
+                );
+            }
+            Ok(report) => {
+                println!("{}: FAILED: {}", volume.name, report.summary());
+                failed.push(volume.name.clone());
+            }
+            Err(_) if cancel.load(std::sync::atomic::Ordering::SeqCst) => {
+                println!("{}: interrupted", volume.name);
+                return Ok(ExitCode::Interrupted);
+            }
+            Err(e) => {
+                println!("{}: FAILED: {e}", volume.name);
+                failed.push(volume.name.clone());
+            }
+        }
+    }
+    if failed.is_empty() {
+        Ok(ExitCode::Success)
+    } else {
+        eprintln!("verify: FAILED for {}", failed.join(", "));
+        Ok(ExitCode::Failed)
     }
 }

@@ -17,16 +17,11 @@
 
 use crate::plan::LvPath;
 
-/// On every LV snapplan creates: `lvs @snapplan` lists them all.
-pub const TAG_SNAPPLAN: &str = "snapplan";
-/// The role tag of a snapshot snapplan made (and must remove).
-pub const TAG_ROLE_SNAPSHOT: &str = "snapplan-role:snapshot";
-/// The role tag of a backup LV (never removed except by the `remove` phase).
-pub const TAG_ROLE_BACKUP: &str = "snapplan-role:backup";
-/// On a backup LV while it is being written, or after a failed copy or verify.
-pub const TAG_STATE_INCOMPLETE: &str = "snapplan-state:incomplete";
-/// On a backup LV whose last copy finished (and verified when verify is on).
-pub const TAG_STATE_COMPLETE: &str = "snapplan-state:complete";
+use super::tags;
+pub use super::tags::{
+    TAG_ROLE_BACKUP, TAG_ROLE_SNAPSHOT, TAG_SNAPPLAN, TAG_STATE_COMPLETE, TAG_STATE_INCOMPLETE,
+    plan_tag, run_tag,
+};
 
 /// What a snapshot's name adds to its origin's name.
 pub const SNAPSHOT_SUFFIX: &str = "-snapplan";
@@ -36,25 +31,9 @@ pub const MAX_LV_NAME: usize = 127;
 /// limited to 127 characters too; snapshot names are kept within it.
 pub const MAX_DM_NAME: usize = 127;
 
-/// `snapplan-plan:<plan name>`; plan names are `[a-z0-9_-]`, valid in tags.
-pub fn plan_tag(plan: &str) -> String {
-    format!("snapplan-plan:{plan}")
-}
-
-/// `snapplan-run:<run id>`. At plan time the run id is a placeholder; at
-/// run time it must use LVM's tag characters (`[A-Za-z0-9_+.-]` is safe).
-pub fn run_tag(run_id: &str) -> String {
-    format!("snapplan-run:{run_id}")
-}
-
 /// The tags of a snapshot created by run `run_id` of plan `plan`.
 pub fn snapshot_tags(plan: &str, run_id: &str) -> Vec<String> {
-    vec![
-        TAG_SNAPPLAN.to_string(),
-        plan_tag(plan),
-        run_tag(run_id),
-        TAG_ROLE_SNAPSHOT.to_string(),
-    ]
+    tags::for_lv(plan, run_id, tags::ROLE_SNAPSHOT).to_vec()
 }
 
 /// The tags of a backup LV created for plan `plan`. No run tag: a backup

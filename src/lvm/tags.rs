@@ -31,13 +31,35 @@ pub fn snapshot_name(origin_lv: &str) -> String {
     format!("{origin_lv}{SNAPSHOT_SUFFIX}")
 }
 
+/// On every LV snapplan creates: `lvs @snapplan` lists them all.
+pub const TAG_SNAPPLAN: &str = SNAPPLAN;
+/// The role tag of a snapshot snapplan made (and must remove).
+pub const TAG_ROLE_SNAPSHOT: &str = "snapplan-role:snapshot";
+/// The role tag of a backup LV (never removed except by the `remove` phase).
+pub const TAG_ROLE_BACKUP: &str = "snapplan-role:backup";
+/// On a backup LV while it is being written, or after a failed copy or verify.
+pub const TAG_STATE_INCOMPLETE: &str = "snapplan-state:incomplete";
+/// On a backup LV whose last copy finished (and verified when verify is on).
+pub const TAG_STATE_COMPLETE: &str = "snapplan-state:complete";
+
+/// `snapplan-plan:<plan name>`; plan names are `[a-z0-9_-]`, valid in tags.
+pub fn plan_tag(plan: &str) -> String {
+    format!("{PLAN_PREFIX}{plan}")
+}
+
+/// `snapplan-run:<run id>`. At plan time the run id is a placeholder; at
+/// run time it must use LVM's tag characters (`[A-Za-z0-9_+.-]` is safe).
+pub fn run_tag(run_id: &str) -> String {
+    format!("{RUN_PREFIX}{run_id}")
+}
+
 /// The tags of an LV snapplan creates, in the order `lvcreate --addtag`
 /// receives them.
 pub fn for_lv(plan: &str, run_id: &str, role: &str) -> [String; 4] {
     [
         SNAPPLAN.to_string(),
-        format!("{PLAN_PREFIX}{plan}"),
-        format!("{RUN_PREFIX}{run_id}"),
+        plan_tag(plan),
+        run_tag(run_id),
         format!("{ROLE_PREFIX}{role}"),
     ]
 }
@@ -80,6 +102,14 @@ mod tests {
         assert_eq!(owner.plan.as_deref(), Some("home"));
         assert_eq!(owner.run.as_deref(), Some("20261127T0300Z-42"));
         assert_eq!(owner.role.as_deref(), Some(ROLE_SNAPSHOT));
+    }
+
+    #[test]
+    fn full_tags_are_prefix_and_value() {
+        assert_eq!(TAG_ROLE_SNAPSHOT, format!("{ROLE_PREFIX}{ROLE_SNAPSHOT}"));
+        assert_eq!(TAG_ROLE_BACKUP, format!("{ROLE_PREFIX}{ROLE_BACKUP}"));
+        assert!(TAG_STATE_COMPLETE.starts_with("snapplan-state:"));
+        assert!(TAG_STATE_INCOMPLETE.starts_with("snapplan-state:"));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The one integration-test binary: each module tests one command from the
 //! outside, through the built `snapplan` binary.
 
+mod apply;
 mod check;
 mod copy;
 mod dist;

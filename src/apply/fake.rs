@@ -1,0 +1,467 @@
+//! An in-memory machine for the executor's unit tests: LVs with tags and
+//! snapshot state, hooks that count how often they are suspended, a copy
+//! that can be scripted to fail, overflow its snapshot, receive a signal or
+//! panic half-way. Tests assert on this state, not on log text.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use super::system::{CopyFailure, CopyJob, CopyStats, HookResult, System};
+use crate::copy::{ChunkRead, CopyControl};
+use crate::hooks::HookAction;
+use crate::lvm::{Lv, LvKind, SystemReport, Vg};
+use crate::plan::LvPath;
+
+pub const MIB: u64 = 1 << 20;
+const EXTENT: u64 = 4 * MIB;
+
+#[derive(Debug, Clone)]
+pub enum CopyScript {
+    Fail,
+    /// The snapshot turns invalid after this chunk is read.
+    InvalidateAt(u64),
+    /// SIGTERM arrives after this chunk.
+    SignalAt(u64),
+    PanicAt(u64),
+    /// The snapshot overflows and the next read fails with an I/O error,
+    /// before any check sees it (what the kernel does).
+    OverflowReadError(u64),
+}
+
+#[derive(Debug, Default)]
+pub struct State {
+    pub lvs: Vec<Lv>,
+    pub vgs: Vec<Vg>,
+    /// Every command, removal and hook call, in order.
+    pub log: Vec<String>,
+    pub hooks: Vec<PathBuf>,
+    /// Hook name -> times suspended minus times resumed.
+    pub suspended: BTreeMap<String, i32>,
+    pub resumes: BTreeMap<String, u32>,
+    /// A command (as "argv joined" or "remove vg/lv") containing one of
+    /// these fails.
+    pub fail: Vec<String>,
+    /// `suspend:NAME` / `resume:NAME` fails (after half-suspending).
+    pub hook_fail: Vec<String>,
+    pub panic_on: Option<String>,
+    pub copy_script: HashMap<String, CopyScript>,
+    pub verify_fail: Vec<String>,
+    pub inactive_vgs: BTreeSet<String>,
+    pub signal: Option<Arc<AtomicBool>>,
+    pub copy_jobs: Vec<CopyJob>,
+    /// `suspend:NAME`: SIGTERM arrives while that hook runs.
+    pub signal_on_hook: Option<String>,
+}
+
+#[derive(Default)]
+pub struct Fake(pub Mutex<State>);
+
+pub fn lv(vg: &str, name: &str, size: u64) -> Lv {
+    Lv {
+        lv_name: name.into(),
+        vg_name: vg.into(),
+        lv_size: size,
+        lv_attr: "-wi-a-----".into(),
+        segtype: "linear".into(),
+        origin: String::new(),
+        lv_tags: vec![],
+        data_percent: None,
+        snap_percent: None,
+        lv_snapshot_invalid: "unknown".into(),
+        lv_active: "active".into(),
+        lv_device_open: String::new(),
+    }
+}
+
+fn vg(name: &str) -> Vg {
+    Vg {
+        vg_name: name.into(),
+        vg_attr: "wz--n-".into(),
+        vg_size: 1024 * MIB,
+        vg_free: 512 * MIB,
+        vg_extent_size: EXTENT,
+        vg_extent_count: 256,
+        vg_free_count: 128,
+        vg_exported: String::new(),
+        vg_tags: vec![],
+    }
+}
+
+impl Fake {
+    /// vg0 with origins a, b, c (16 MiB each); an empty VG `backup`; hooks
+    /// /hooks/10-a and /hooks/20-b.
+    pub fn new() -> Fake {
+        let state = State {
+            lvs: ["a", "b", "c"]
+                .iter()
+                .map(|n| lv("vg0", n, 16 * MIB))
+                .collect(),
+            vgs: vec![vg("vg0"), vg("backup")],
+            hooks: vec!["/hooks/10-a".into(), "/hooks/20-b".into()],
+            ..State::default()
+        };
+        Fake(Mutex::new(state))
+    }
+
+    pub fn state(&self) -> MutexGuard<'_, State> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn snapshots(&self) -> Vec<String> {
+        self.state()
+            .lvs
+            .iter()
+            .filter(|l| !l.origin.is_empty())
+            .map(|l| format!("{}/{}", l.vg_name, l.lv_name))
+            .collect()
+    }
+
+    /// Hooks suspended more often than resumed (or the reverse).
+    pub fn unbalanced_hooks(&self) -> Vec<String> {
+        self.state()
+            .suspended
+            .iter()
+            .filter(|(_, n)| **n != 0)
+            .map(|(h, n)| format!("{h}:{n}"))
+            .collect()
+    }
+
+    pub fn hook_calls(&self) -> Vec<String> {
+        self.state()
+            .log
+            .iter()
+            .filter_map(|l| l.strip_prefix("hook ").map(str::to_string))
+            .collect()
+    }
+
+    pub fn commands(&self) -> Vec<String> {
+        self.state().log.clone()
+    }
+
+    pub fn tags_of(&self, vg: &str, name: &str) -> Vec<String> {
+        self.state()
+            .lvs
+            .iter()
+            .find(|l| l.vg_name == vg && l.lv_name == name)
+            .map(|l| l.lv_tags.clone())
+            .unwrap_or_default()
+    }
+
+    pub fn add_lv(&self, lv: Lv) {
+        self.state().lvs.push(lv);
+    }
+
+    fn check_fail(state: &State, text: &str) -> Result<(), String> {
+        if let Some(p) = &state.panic_on
+            && text.contains(p.as_str())
+        {
+            let p = p.clone();
+            panic!("fake panic in `{p}`");
+        }
+        if state.fail.iter().any(|f| text.contains(f.as_str())) {
+            return Err(format!("`{text}` failed (exit status 5): scripted failure"));
+        }
+        Ok(())
+    }
+}
+
+fn parse_path(text: &str) -> LvPath {
+    let (vg, lv) = text.split_once('/').unwrap_or((text, ""));
+    LvPath {
+        vg: vg.into(),
+        lv: lv.into(),
+    }
+}
+
+fn arg_after<'a>(argv: &'a [String], flag: &str) -> Option<&'a str> {
+    argv.iter()
+        .position(|a| a == flag)
+        .and_then(|i| argv.get(i + 1))
+        .map(String::as_str)
+}
+
+fn tags_in(argv: &[String], flag: &str) -> Vec<String> {
+    argv.windows(2)
+        .filter(|w| w[0] == flag)
+        .map(|w| w[1].clone())
+        .collect()
+}
+
+fn size_in(argv: &[String], origin: Option<&Lv>) -> u64 {
+    if let Some(s) = arg_after(argv, "--size") {
+        return s.trim_end_matches('b').parse().unwrap_or(EXTENT);
+    }
+    if let Some(e) = arg_after(argv, "--extents") {
+        let p: u64 = e.trim_end_matches("%ORIGIN").parse().unwrap_or(100);
+        let bytes = origin.map_or(0, |o| o.lv_size) * p / 100;
+        return bytes.div_ceil(EXTENT).max(1) * EXTENT;
+    }
+    EXTENT
+}
+
+impl System for Fake {
+    fn report(&self) -> Result<SystemReport, String> {
+        let state = self.state();
+        Fake::check_fail(&state, "report")?;
+        Ok(SystemReport {
+            lvs: state.lvs.clone(),
+            vgs: state.vgs.clone(),
+        })
+    }
+
+    fn run(&self, argv: &[String]) -> Result<(), String> {
+        let text = argv.join(" ");
+        let mut state = self.state();
+        state.log.push(text.clone());
+        Fake::check_fail(&state, &text)?;
+        let last = argv.last().cloned().unwrap_or_default();
+        match argv[0].as_str() {
+            "lvcreate" if argv.iter().any(|a| a == "--snapshot") => {
+                let origin = parse_path(&last);
+                let name = arg_after(argv, "--name").unwrap_or("?").to_string();
+                let found = state
+                    .lvs
+                    .iter()
+                    .find(|l| l.vg_name == origin.vg && l.lv_name == origin.lv)
+                    .cloned()
+                    .ok_or_else(|| format!("origin {last} not found"))?;
+                if state
+                    .lvs
+                    .iter()
+                    .any(|l| l.vg_name == origin.vg && l.lv_name == name)
+                {
+                    return Err(format!("{name} already exists"));
+                }
+                let mut snap = lv(&origin.vg, &name, size_in(argv, Some(&found)));
+                snap.lv_attr = "swi-a-s---".into();
+                snap.origin = origin.lv.clone();
+                snap.lv_tags = tags_in(argv, "--addtag");
+                snap.data_percent = Some(0.0);
+                snap.lv_snapshot_invalid = String::new();
+                state.lvs.push(snap);
+            }
+            "lvcreate" => {
+                let name = arg_after(argv, "--name").unwrap_or("?").to_string();
+                let mut new = lv(&last, &name, size_in(argv, None));
+                new.lv_tags = tags_in(argv, "--addtag");
+                state.lvs.push(new);
+            }
+            "lvextend" => {
+                let path = parse_path(&last);
+                let size = size_in(argv, None);
+                let lv = state
+                    .lvs
+                    .iter_mut()
+                    .find(|l| l.vg_name == path.vg && l.lv_name == path.lv)
+                    .ok_or("no such LV")?;
+                lv.lv_size = size;
+            }
+            "lvchange" => {
+                let path = parse_path(&last);
+                let del = tags_in(argv, "--deltag");
+                let add = tags_in(argv, "--addtag");
+                let lv = state
+                    .lvs
+                    .iter_mut()
+                    .find(|l| l.vg_name == path.vg && l.lv_name == path.lv)
+                    .ok_or("no such LV")?;
+                lv.lv_tags.retain(|t| !del.contains(t));
+                for t in add {
+                    if !lv.lv_tags.contains(&t) {
+                        lv.lv_tags.push(t);
+                    }
+                }
+            }
+            "vgchange" => {
+                if arg_after(argv, "--activate") == Some("n") {
+                    state.inactive_vgs.insert(last);
+                } else {
+                    state.inactive_vgs.remove(&last);
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn remove_lv(&self, lv: &LvPath, _kind: LvKind) -> Result<(), String> {
+        let text = format!("remove {lv}");
+        let mut state = self.state();
+        state.log.push(text.clone());
+        Fake::check_fail(&state, &text)?;
+        state
+            .lvs
+            .retain(|l| !(l.vg_name == lv.vg && l.lv_name == lv.lv));
+        Ok(())
+    }
+
+    fn list_hooks(&self, _dir: &Path) -> Result<Vec<PathBuf>, String> {
+        Ok(self.state().hooks.clone())
+    }
+
+    fn hook(
+        &self,
+        path: &Path,
+        action: HookAction,
+        _timeout: Duration,
+        env: &[(String, String)],
+    ) -> HookResult {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let mut state = self.state();
+        state.log.push(format!("hook {} {name}", action.as_str()));
+        assert!(env.iter().any(|(k, _)| k == "SNAPPLAN_PLAN"));
+        assert!(env.iter().any(|(k, _)| k == "SNAPPLAN_RUN_ID"));
+        match action {
+            HookAction::Suspend => *state.suspended.entry(name.clone()).or_default() += 1,
+            HookAction::Resume => {
+                *state.suspended.entry(name.clone()).or_default() -= 1;
+                *state.resumes.entry(name.clone()).or_default() += 1;
+            }
+        }
+        let key = format!("{}:{name}", action.as_str());
+        if state.signal_on_hook.as_deref() == Some(key.as_str())
+            && let Some(signal) = &state.signal
+        {
+            signal.store(true, Ordering::SeqCst);
+        }
+        let ok = !state.hook_fail.contains(&key);
+        HookResult {
+            ok,
+            detail: if ok {
+                "exit status 0".into()
+            } else {
+                "timed out after 1s, process group killed".into()
+            },
+            output: vec![format!("{name} says {}", action.as_str())],
+        }
+    }
+
+    fn copy(&self, job: &CopyJob, control: &CopyControl<'_>) -> Result<CopyStats, CopyFailure> {
+        let (script, size, signal) = {
+            let mut state = self.state();
+            state.log.push(format!("copy {}", job.volume));
+            state.copy_jobs.push(job.clone());
+            let src = job.source.strip_prefix("/dev").unwrap().to_string_lossy();
+            let path = parse_path(&src);
+            let size = state
+                .lvs
+                .iter()
+                .find(|l| l.vg_name == path.vg && l.lv_name == path.lv)
+                .map(|l| l.lv_size)
+                .ok_or_else(|| CopyFailure::Failed(format!("cannot open {src}")))?;
+            (
+                state.copy_script.get(&job.volume).cloned(),
+                size,
+                state.signal.clone(),
+            )
+        };
+        let snapshot = job.source.strip_prefix("/dev/").unwrap().to_string_lossy();
+        let snapshot = parse_path(&snapshot);
+        let chunks = 4;
+        let chunk = size / chunks;
+        for index in 0..chunks {
+            if control.cancel.load(Ordering::SeqCst) {
+                return Err(CopyFailure::Cancelled);
+            }
+            match &script {
+                Some(CopyScript::Fail) if index == 1 => {
+                    return Err(CopyFailure::Failed(format!(
+                        "cannot write {} at offset {}: Input/output error",
+                        job.destination.display(),
+                        index * chunk
+                    )));
+                }
+                Some(CopyScript::InvalidateAt(at)) if *at == index => {
+                    let mut state = self.state();
+                    if let Some(lv) = state
+                        .lvs
+                        .iter_mut()
+                        .find(|l| l.vg_name == snapshot.vg && l.lv_name == snapshot.lv)
+                    {
+                        lv.lv_snapshot_invalid = "snapshot invalid".into();
+                        lv.lv_attr = "swi-I-s---".into();
+                        lv.data_percent = Some(100.0);
+                    }
+                }
+                Some(CopyScript::SignalAt(at)) if *at == index => {
+                    if let Some(s) = &signal {
+                        s.store(true, Ordering::SeqCst);
+                    }
+                    // A long copy: the watchdog must pass the signal on.
+                    for _ in 0..400 {
+                        if control.cancel.load(Ordering::SeqCst) {
+                            return Err(CopyFailure::Cancelled);
+                        }
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                }
+                Some(CopyScript::PanicAt(at)) if *at == index => panic!("fake panic in copy"),
+                Some(CopyScript::OverflowReadError(at)) if *at == index => {
+                    let mut state = self.state();
+                    if let Some(lv) = state
+                        .lvs
+                        .iter_mut()
+                        .find(|l| l.vg_name == snapshot.vg && l.lv_name == snapshot.lv)
+                    {
+                        lv.lv_snapshot_invalid = "snapshot invalid".into();
+                        lv.lv_attr = "swi-I-s---".into();
+                    }
+                    return Err(CopyFailure::Failed(format!(
+                        "cannot read {} at offset {}: Input/output error",
+                        job.source.display(),
+                        index * chunk
+                    )));
+                }
+                _ => {}
+            }
+            {
+                // Writes to the origin fill the snapshot a little.
+                let mut state = self.state();
+                if let Some(lv) = state
+                    .lvs
+                    .iter_mut()
+                    .find(|l| l.vg_name == snapshot.vg && l.lv_name == snapshot.lv)
+                    && lv.lv_snapshot_invalid.is_empty()
+                {
+                    lv.data_percent = Some(lv.data_percent.unwrap_or(0.0) + 10.0);
+                }
+            }
+            if let Some(check) = control.source_check {
+                check(&ChunkRead {
+                    index,
+                    offset: index * chunk,
+                    len: chunk,
+                    last: index + 1 == chunks,
+                })
+                .map_err(CopyFailure::Failed)?;
+            }
+            std::thread::sleep(Duration::from_millis(3));
+            // The engine stops at the next chunk boundary once cancelled.
+            if control.cancel.load(Ordering::SeqCst) && index + 1 < chunks {
+                return Err(CopyFailure::Cancelled);
+            }
+        }
+        Ok(CopyStats {
+            size,
+            bytes_read: size,
+            bytes_written: size,
+        })
+    }
+
+    fn verify(&self, _manifest: &Path, device: &Path, _cancel: &AtomicBool) -> Result<(), String> {
+        let mut state = self.state();
+        let text = format!("verify {}", device.display());
+        state.log.push(text.clone());
+        if state
+            .verify_fail
+            .iter()
+            .any(|v| device.ends_with(v.as_str()))
+        {
+            return Err(format!("{text}: 1 chunk differs (bytes 0..4194304)"));
+        }
+        Ok(())
+    }
+}

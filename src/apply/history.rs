@@ -1,0 +1,92 @@
+//! The run history under `<state_dir>/<plan>/`: a JSON record per run
+//! (`runs/<run id>.json`, what `snapplan report` reads) and the copy
+//! manifest per volume (`manifests/<volume>.json`, what a delta copy and
+//! `snapplan verify PLAN` read).
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::plan::Plan;
+
+/// Everything a run keeps about one plan.
+pub fn plan_dir(plan: &Plan) -> PathBuf {
+    plan.state_dir.join(&plan.name)
+}
+
+pub fn manifests_dir(plan: &Plan) -> PathBuf {
+    plan_dir(plan).join("manifests")
+}
+
+pub fn manifest_path(plan: &Plan, volume: &str) -> PathBuf {
+    manifests_dir(plan).join(format!("{volume}.json"))
+}
+
+pub fn run_record_path(plan: &Plan, run_id: &str) -> PathBuf {
+    plan_dir(plan).join("runs").join(format!("{run_id}.json"))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VolumeStatus {
+    Ok,
+    Failed,
+    /// The run stopped (abort, signal) before this volume's copy.
+    NotRun,
+}
+
+/// One volume's line in the summary and the run record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VolumeResult {
+    pub volume: String,
+    pub size_bytes: u64,
+    pub duration_seconds: f64,
+    pub bytes_written: u64,
+    /// Highest copy-on-write usage seen while the volume was copied.
+    pub snapshot_peak_percent: Option<f64>,
+    pub verified: bool,
+    pub status: VolumeStatus,
+    pub reason: Option<String>,
+}
+
+impl VolumeResult {
+    pub fn new(volume: &str) -> VolumeResult {
+        VolumeResult {
+            volume: volume.to_string(),
+            size_bytes: 0,
+            duration_seconds: 0.0,
+            bytes_written: 0,
+            snapshot_peak_percent: None,
+            verified: false,
+            status: VolumeStatus::NotRun,
+            reason: None,
+        }
+    }
+}
+
+/// The run record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    pub run_id: String,
+    pub plan: String,
+    pub phases: Vec<String>,
+    pub started_at: u64,
+    pub finished_at: u64,
+    pub exit_code: u8,
+    /// `completed`, `aborted`, `interrupted`, `internal_error`.
+    pub ending: String,
+    pub volumes: Vec<VolumeResult>,
+    /// Failures outside a volume (a hook, a rollback step), in order.
+    pub problems: Vec<String>,
+}
+
+/// Writes the record atomically (temp file, then rename).
+pub fn save_record(path: &Path, record: &RunRecord) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = path.with_extension("json.tmp");
+    let text = serde_json::to_string_pretty(record).map_err(std::io::Error::other)?;
+    std::fs::write(&tmp, text + "\n")?;
+    std::fs::rename(&tmp, path)
+}

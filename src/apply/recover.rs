@@ -1,0 +1,292 @@
+//! Undoing what a dead run (SIGKILL, power loss) left behind. The journal
+//! says which hooks were being suspended and whether the target was
+//! activated; snapshots are found on the system by their tags, since a
+//! crash may come between `lvcreate` returning and the journal hearing of it.
+//!
+//! Run under the plan's lock, so the journal's run is certainly dead.
+
+use std::path::PathBuf;
+
+use super::history;
+use super::journal_events::{self as events, Event};
+use super::system::System;
+use crate::hooks::HookAction;
+use crate::journal::{self, Journal};
+use crate::lvm::{LvKind, commands, tags};
+use crate::plan::Plan;
+
+/// What recovery found and did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Recovery {
+    /// The dead run's id, when a journal of one was found.
+    pub dead_run: Option<String>,
+    pub actions: Vec<String>,
+    pub failures: Vec<String>,
+}
+
+impl Recovery {
+    pub fn nothing_to_do(&self) -> bool {
+        self.actions.is_empty() && self.failures.is_empty()
+    }
+}
+
+/// What a journal says is still to undo.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Leftovers {
+    /// Hooks suspended (or being suspended) and not resumed, in suspend order.
+    pub suspended: Vec<PathBuf>,
+    /// The backup VG was activated and not deactivated since.
+    pub activated_vg: Option<String>,
+    pub logged_in: bool,
+}
+
+pub fn leftovers(events: &[Event]) -> Leftovers {
+    let mut left = Leftovers::default();
+    for event in events {
+        match event {
+            Event::HookStarted { hook, action }
+                if action == "suspend" && !left.suspended.contains(hook) =>
+            {
+                left.suspended.push(hook.clone());
+            }
+            Event::HookFinished {
+                hook,
+                action,
+                ok: true,
+            } if action == "resume" => left.suspended.retain(|h| h != hook),
+            Event::StepStarted { step, .. } => {
+                if let Some(vg) = step.strip_prefix("activate:") {
+                    left.activated_vg = Some(vg.to_string());
+                } else if step == "iscsi-login" {
+                    left.logged_in = true;
+                }
+            }
+            Event::StepFinished { step, ok: true, .. } => {
+                if step.starts_with("deactivate:") {
+                    left.activated_vg = None;
+                } else if step == "iscsi-logout" {
+                    left.logged_in = false;
+                }
+            }
+            _ => {}
+        }
+    }
+    left
+}
+
+/// Recovers plan `plan`: resumes hooks, removes its tagged snapshots,
+/// deactivates the target a dead run activated, closes the journal.
+pub fn recover(plan: &Plan, sys: &dyn System) -> Recovery {
+    let mut out = Recovery::default();
+    let dir = history::plan_dir(plan);
+    let path = events::current_path(&dir);
+    let mut open: Option<(Journal, Vec<Event>)> = None;
+    if path.exists() {
+        match journal::read::<Event>(&path) {
+            Ok(contents) => {
+                if contents.torn_tail {
+                    tracing::warn!(
+                        "the journal's last line was torn by the crash; using what precedes it"
+                    );
+                }
+                out.dead_run = events::run_id_of(&contents.events).map(str::to_string);
+                if events::is_closed(&contents.events) {
+                    archive(&dir, &mut out);
+                } else {
+                    match Journal::open(&path) {
+                        Ok(j) => open = Some((j, contents.events)),
+                        Err(e) => out.failures.push(e.to_string()),
+                    }
+                }
+            }
+            Err(e) => out.failures.push(format!(
+                "{e}; only snapshots are recovered (by their tags): check the hooks by hand"
+            )),
+        }
+    }
+
+    let left = open
+        .as_ref()
+        .map(|(_, events)| leftovers(events))
+        .unwrap_or_default();
+    if let Some((journal, _)) = open.as_mut() {
+        events::append_best_effort(
+            journal,
+            &Event::RecoveryStarted {
+                by_pid: std::process::id(),
+                at: events::now(),
+            },
+        );
+        tracing::warn!(
+            "run {} of plan {} died without finishing: recovering",
+            out.dead_run.as_deref().unwrap_or("?"),
+            plan.name
+        );
+    }
+
+    // Services first: they are down while suspended.
+    let timeout = plan
+        .hooks
+        .as_ref()
+        .map(|h| h.timeout)
+        .unwrap_or(crate::plan::DEFAULT_HOOK_TIMEOUT);
+    let env = vec![
+        ("SNAPPLAN_PLAN".to_string(), plan.name.clone()),
+        (
+            "SNAPPLAN_RUN_ID".to_string(),
+            out.dead_run.clone().unwrap_or_default(),
+        ),
+    ];
+    for hook in left.suspended.iter().rev() {
+        if let Some((journal, _)) = open.as_mut() {
+            events::append_best_effort(
+                journal,
+                &Event::HookStarted {
+                    hook: hook.clone(),
+                    action: "resume".into(),
+                },
+            );
+        }
+        tracing::warn!("recover: resuming hook {}", hook.display());
+        let result = sys.hook(hook, HookAction::Resume, timeout, &env);
+        for line in &result.output {
+            tracing::info!(hook = %hook.display(), "| {line}");
+        }
+        if let Some((journal, _)) = open.as_mut() {
+            events::append_best_effort(
+                journal,
+                &Event::HookFinished {
+                    hook: hook.clone(),
+                    action: "resume".into(),
+                    ok: result.ok,
+                },
+            );
+        }
+        if result.ok {
+            out.actions.push(format!("resumed hook {}", hook.display()));
+        } else {
+            out.failures
+                .push(format!("hook {} resume: {}", hook.display(), result.detail));
+        }
+    }
+
+    // Snapshots: by tag, whatever the journal says.
+    match sys.report() {
+        Ok(report) => {
+            for (lv, owner) in report.snapplan_lvs() {
+                if owner.plan.as_deref() != Some(plan.name.as_str())
+                    || owner.role.as_deref() != Some(tags::ROLE_SNAPSHOT)
+                {
+                    continue;
+                }
+                let path = lv.path();
+                tracing::warn!(
+                    "recover: removing snapshot {path} left by run {}",
+                    owner.run.as_deref().unwrap_or("?")
+                );
+                match sys.remove_lv(&path, LvKind::Snapshot) {
+                    Ok(()) => out.actions.push(format!("removed snapshot {path}")),
+                    Err(e) => out
+                        .failures
+                        .push(format!("cannot remove snapshot {path}: {e}")),
+                }
+            }
+        }
+        Err(e) => {
+            if open.is_some() {
+                out.failures
+                    .push(format!("cannot look for leftover snapshots: {e}"));
+            } else {
+                tracing::warn!("cannot look for leftover snapshots: {e}");
+            }
+        }
+    }
+
+    // The target, last: the dead run activated it and did not deactivate.
+    if let Some(vg) = &left.activated_vg {
+        let mut commands_to_run = vec![commands::activate_vg(vg, false)];
+        if plan.target.export {
+            commands_to_run.push(commands::export_vg(vg));
+        }
+        for argv in commands_to_run {
+            tracing::warn!("recover: {}", argv.join(" "));
+            match sys.run(&argv) {
+                Ok(()) => out.actions.push(argv.join(" ")),
+                Err(e) => out.failures.push(e),
+            }
+        }
+    }
+    if left.logged_in
+        && let Some(iscsi) = &plan.target.iscsi
+    {
+        let argv = commands::iscsi_logout(&iscsi.portal, &iscsi.iqn);
+        tracing::warn!("recover: {}", argv.join(" "));
+        match sys.run(&argv) {
+            Ok(()) => out.actions.push(argv.join(" ")),
+            Err(e) => out.failures.push(e),
+        }
+    }
+
+    if let Some((mut journal, _)) = open {
+        if out.failures.is_empty() {
+            events::append_best_effort(
+                &mut journal,
+                &Event::RunClosed {
+                    exit_code: crate::ExitCode::Success.code(),
+                    at: events::now(),
+                },
+            );
+            drop(journal);
+            archive(&dir, &mut out);
+        } else {
+            tracing::error!(
+                "recovery incomplete: the journal stays open, so the next apply or recover \
+                 tries again"
+            );
+        }
+    }
+    out
+}
+
+fn archive(dir: &std::path::Path, out: &mut Recovery) {
+    let id = out.dead_run.clone().unwrap_or_else(|| "unknown".into());
+    if let Err(e) = events::archive(dir, &id) {
+        out.failures
+            .push(format!("cannot move the closed journal aside: {e}"));
+    }
+}
+
+/// For `snapplan check`: a journal of a run that did not finish, when no
+/// run holds the lock (a live run's journal is open on purpose).
+pub fn journal_finding(plan: &Plan) -> Option<crate::check::CheckResult> {
+    use crate::check::{CheckKind, CheckResult, Status};
+    let path = events::current_path(&history::plan_dir(plan));
+    let contents = journal::read::<Event>(&path).ok()?;
+    if events::is_closed(&contents.events) {
+        return None;
+    }
+    let left = leftovers(&contents.events);
+    let mut detail = format!(
+        "run {} did not finish (its journal {} is open)",
+        events::run_id_of(&contents.events).unwrap_or("?"),
+        path.display()
+    );
+    if !left.suspended.is_empty() {
+        let names: Vec<_> = left
+            .suspended
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        detail.push_str(&format!(
+            "; hooks maybe still suspended: {}",
+            names.join(", ")
+        ));
+    }
+    if let Some(vg) = &left.activated_vg {
+        detail.push_str(&format!("; it activated VG {vg}"));
+    }
+    Some(
+        CheckResult::new(CheckKind::Leftover, "journal", Status::Fail, detail)
+            .advice("run `snapplan recover PLAN` (the next apply does it first on its own)"),
+    )
+}

@@ -1,0 +1,787 @@
+//! Every failure path of apply against the in-memory machine. Each test
+//! asserts on the machine's final state (snapshots present, hooks still
+//! suspended, tags on the backups) and the exit code, not on log text.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use super::fake::{CopyScript, Fake, MIB, lv};
+use super::history::{self, VolumeStatus};
+use super::journal_events::{self as events, Event};
+use super::{Finished, Options, apply, recover};
+use crate::ExitCode;
+use crate::check::CheckReport;
+use crate::graph::{Phase, PhaseSet};
+use crate::journal::Journal;
+use crate::lvm::{commands, tags};
+use crate::plan::{Bandwidth, Hooks, Iscsi, LvPath, Plan, SnapshotSize, Target, Volume};
+
+struct Setup {
+    _dir: tempfile::TempDir,
+    plan: Plan,
+    fake: Fake,
+    interrupt: Arc<AtomicBool>,
+}
+
+fn volume(name: &str) -> Volume {
+    Volume {
+        name: name.into(),
+        source: LvPath {
+            vg: "vg0".into(),
+            lv: name.into(),
+        },
+        target_lv: name.into(),
+        snapshot_size: SnapshotSize::PercentOfOrigin(25.0),
+        bandwidth: Bandwidth::Unlimited,
+        verify: true,
+        after: vec![],
+    }
+}
+
+fn setup() -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = Plan {
+        name: "nightly".into(),
+        state_dir: dir.path().join("state"),
+        hooks: Some(Hooks {
+            dir: "/hooks".into(),
+            timeout: Duration::from_secs(1),
+        }),
+        target: Target {
+            vg: "backup".into(),
+            iscsi: None,
+            export: false,
+        },
+        volumes: vec![volume("a"), volume("b"), volume("c")],
+    };
+    let fake = Fake::new();
+    let interrupt = Arc::new(AtomicBool::new(false));
+    fake.state().signal = Some(Arc::clone(&interrupt));
+    Setup {
+        _dir: dir,
+        plan,
+        fake,
+        interrupt,
+    }
+}
+
+fn options() -> Options {
+    Options {
+        watchdog_interval: Duration::from_millis(1),
+        vg_wait: Duration::from_millis(10),
+        ..Options::default()
+    }
+}
+
+fn run_phases(s: &Setup, phases: &[Phase]) -> Finished {
+    let ok = |plan: &Plan| CheckReport::new(&plan.name, vec![]);
+    apply(
+        &s.plan,
+        &PhaseSet::from_args(phases),
+        &s.fake,
+        &s.interrupt,
+        options(),
+        &ok,
+    )
+}
+
+fn run(s: &Setup) -> Finished {
+    run_phases(s, &[Phase::Backup])
+}
+
+fn statuses(f: &Finished) -> Vec<(String, VolumeStatus)> {
+    f.outcome
+        .as_ref()
+        .unwrap()
+        .volumes
+        .iter()
+        .map(|v| (v.volume.clone(), v.status))
+        .collect()
+}
+
+fn has_tag(s: &Setup, lv: &str, tag: &str) -> bool {
+    s.fake.tags_of("backup", lv).iter().any(|t| t == tag)
+}
+
+/// Nothing of the run left: no snapshot, every hook resumed exactly once.
+fn assert_clean(s: &Setup) {
+    assert_eq!(s.fake.snapshots(), Vec::<String>::new(), "snapshots left");
+    assert_eq!(s.fake.unbalanced_hooks(), Vec::<String>::new(), "hooks");
+    for (hook, n) in &s.fake.state().resumes {
+        assert_eq!(*n, 1, "hook {hook} resumed {n} times");
+    }
+}
+
+#[test]
+fn a_clean_run_backs_up_every_volume_and_leaves_nothing() {
+    let s = setup();
+    let f = run(&s);
+    assert_eq!(f.exit, ExitCode::Success, "{:#?}", f.outcome);
+    assert_clean(&s);
+    assert_eq!(
+        s.fake.hook_calls(),
+        ["suspend 10-a", "suspend 20-b", "resume 20-b", "resume 10-a"]
+    );
+    // Snapshots all inside the suspend window.
+    let log = s.fake.commands();
+    let pos = |needle: &str| log.iter().position(|l| l.contains(needle)).unwrap();
+    for v in ["a", "b", "c"] {
+        let snap = pos(&format!("--name {v}-snapplan"));
+        assert!(pos("hook suspend 20-b") < snap && snap < pos("hook resume 20-b"));
+        assert!(has_tag(&s, v, commands::TAG_STATE_COMPLETE));
+        assert!(!has_tag(&s, v, commands::TAG_STATE_INCOMPLETE));
+        assert!(has_tag(&s, v, commands::TAG_ROLE_BACKUP));
+    }
+    let f_out = f.outcome.unwrap();
+    assert!(
+        f_out
+            .volumes
+            .iter()
+            .all(|v| v.verified && v.status == VolumeStatus::Ok)
+    );
+    assert!(
+        f_out
+            .volumes
+            .iter()
+            .all(|v| v.snapshot_peak_percent.is_some())
+    );
+    // Run record and closed journal where docs/apply.md says.
+    let run_id = f.run_id.unwrap();
+    let record = history::run_record_path(&s.plan, &run_id);
+    let record: history::RunRecord =
+        serde_json::from_str(&std::fs::read_to_string(record).unwrap()).unwrap();
+    assert_eq!(record.exit_code, 0);
+    assert_eq!(record.volumes.len(), 3);
+    let dir = history::plan_dir(&s.plan);
+    assert!(!events::current_path(&dir).exists());
+    assert!(events::archived_path(&dir, &run_id).exists());
+}
+
+#[test]
+fn snapshot_commands_carry_the_plan_and_run_tags() {
+    let s = setup();
+    let f = run(&s);
+    let run_id = f.run_id.unwrap();
+    let log = s.fake.commands();
+    let create = log
+        .iter()
+        .find(|l| l.starts_with("lvcreate --snapshot --name a-snapplan"))
+        .unwrap();
+    for tag in commands::snapshot_tags("nightly", &run_id) {
+        assert!(create.contains(&format!("--addtag {tag}")), "{create}");
+    }
+    assert!(create.contains("--extents 25%ORIGIN"));
+}
+
+#[test]
+fn a_failing_suspend_hook_resumes_the_earlier_ones_and_makes_no_snapshot() {
+    let s = setup();
+    s.fake.state().hook_fail.push("suspend:20-b".into());
+    let f = run(&s);
+    assert_eq!(f.exit, ExitCode::Failed);
+    assert_clean(&s);
+    // The failed (maybe half-suspended) hook is resumed first, then 10-a.
+    assert_eq!(
+        s.fake.hook_calls(),
+        ["suspend 10-a", "suspend 20-b", "resume 20-b", "resume 10-a"]
+    );
+    assert!(!s.fake.commands().iter().any(|c| c.contains("--snapshot")));
+    assert!(!s.fake.commands().iter().any(|c| c.starts_with("copy")));
+}
+
+#[test]
+fn the_first_hook_timing_out_resumes_only_itself() {
+    let s = setup();
+    s.fake.state().hook_fail.push("suspend:10-a".into());
+    let f = run(&s);
+    assert_eq!(f.exit, ExitCode::Failed);
+    assert_clean(&s);
+    assert_eq!(s.fake.hook_calls(), ["suspend 10-a", "resume 10-a"]);
+}
+
+#[test]
+fn a_failing_snapshot_removes_the_earlier_ones_and_resumes_the_hooks() {
+    let s = setup();
+    s.fake
+        .state()
+        .fail
+        .push("lvcreate --snapshot --name c-snapplan".into());
+    let f = run(&s);
+    assert_eq!(f.exit, ExitCode::Failed);
+    assert_clean(&s);
+    let log = s.fake.commands();
+    assert!(log.contains(&"remove vg0/a-snapplan".to_string()));
+    assert!(log.contains(&"remove vg0/b-snapplan".to_string()));
+    assert!(!log.iter().any(|c| c.starts_with("copy")));
+    // The backup LVs created before the window say they hold no good copy.
+    for v in ["a", "b", "c"] {
+        assert!(has_tag(&s, v, commands::TAG_STATE_INCOMPLETE), "{v}");
+    }
+    // Resumed right after what stopped the snapshotting, before removals.
+    let pos = |needle: &str| log.iter().position(|l| l == needle).unwrap();
+    assert!(pos("hook resume 10-a") < pos("remove vg0/a-snapplan"));
+}
+
+#[test]
+fn a_failing_copy_fails_that_volume_only() {
+    let s = setup();
+    s.fake
+        .state()
+        .copy_script
+        .insert("b".into(), CopyScript::Fail);
+    let f = run(&s);
+    assert_eq!(f.exit, ExitCode::Partial);
+    assert_clean(&s);
+    assert_eq!(
+        statuses(&f),
+        [
+            ("a".into(), VolumeStatus::Ok),
+            ("b".into(), VolumeStatus::Failed),
+            ("c".into(), VolumeStatus::Ok)
+        ]
+    );
+    assert!(has_tag(&s, "b", commands::TAG_STATE_INCOMPLETE));
+    assert!(!has_tag(&s, "b", commands::TAG_STATE_COMPLETE));
+    assert!(has_tag(&s, "c", commands::TAG_STATE_COMPLETE));
+}
+
+#[test]
+fn a_failing_verify_fails_that_volume_and_keeps_it_incomplete() {
+    let s = setup();
+    s.fake.state().verify_fail.push("backup/a".into());
+    let f = run(&s);
+    assert_eq!(f.exit, ExitCode::Partial);
+    assert_clean(&s);
+    assert!(has_tag(&s, "a", commands::TAG_STATE_INCOMPLETE));
+    assert_eq!(statuses(&f)[0].1, VolumeStatus::Failed);
+}
+
+#[test]
+fn every_copy_failing_is_total_failure() {
+    let s = setup();
+    for v in ["a", "b", "c"] {
+        s.fake
+            .state()
+            .copy_script
+            .insert(v.into(), CopyScript::Fail);
+    }
+    let f = run(&s);
+    assert_eq!(f.exit, ExitCode::Failed);
+    assert_clean(&s);
+}
+
+#[test]
+fn an_overflowing_snapshot_fails_its_volume_incomplete_and_is_removed() {
+    let s = setup();
+    s.fake
+        .state()
+        .copy_script
+        .insert("a".into(), CopyScript::InvalidateAt(1));
+    let f = run(&s);
+    assert_eq!(f.exit, ExitCode::Partial);
+    assert_clean(&s);
+    let out = f.outcome.unwrap();
+    assert_eq!(out.volumes[0].status, VolumeStatus::Failed);
+    assert!(
+        out.volumes[0]
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("INVALID")
+    );
+    assert_eq!(out.volumes[0].snapshot_peak_percent, Some(100.0));
+    assert!(has_tag(&s, "a", commands::TAG_STATE_INCOMPLETE));
+    // Not verified, not marked complete, snapshot still removed.
+    assert!(
+        !s.fake
+            .commands()
+            .contains(&"verify /dev/backup/a".to_string())
+    );
+    assert!(
+        s.fake
+            .commands()
+            .contains(&"remove vg0/a-snapplan".to_string())
+    );
+    assert_eq!(out.volumes[1].status, VolumeStatus::Ok);
+}
+
+#[test]
+fn a_read_error_from_an_overflowed_snapshot_is_reported_as_the_overflow() {
+    let s = setup();
+    s.fake
+        .state()
+        .copy_script
+        .insert("b".into(), CopyScript::OverflowReadError(2));
+    let f = run(&s);
+    assert_eq!(f.exit, ExitCode::Partial);
+    assert_clean(&s);
+    let out = f.outcome.unwrap();
+    let reason = out.volumes[1].reason.as_deref().unwrap();
+    assert!(
+        reason.contains("INVALID") && reason.contains("Input/output error"),
+        "{reason}"
+    );
+    assert!(has_tag(&s, "b", commands::TAG_STATE_INCOMPLETE));
+}
+
+#[test]
+fn a_signal_mid_copy_stops_the_copy_and_rolls_back() {
+    let s = setup();
+    s.fake
+        .state()
+        .copy_script
+        .insert("a".into(), CopyScript::SignalAt(1));
+    let f = run(&s);
+    assert_eq!(f.exit, ExitCode::Interrupted);
+    assert_clean(&s);
+    let log = s.fake.commands();
+    assert!(!log.contains(&"copy b".to_string()), "{log:#?}");
+    assert!(has_tag(&s, "a", commands::TAG_STATE_INCOMPLETE));
+    let st = statuses(&f);
+    assert_eq!(st[1].1, VolumeStatus::NotRun);
+    assert_eq!(st[2].1, VolumeStatus::NotRun);
+}
+
+#[test]
+fn a_signal_in_the_suspend_window_takes_no_snapshot_and_resumes_every_hook() {
+    let s = setup();
+    s.fake.state().signal_on_hook = Some("suspend:20-b".into());
+    let f = run(&s);
+    assert_eq!(f.exit, ExitCode::Interrupted);
+    assert_clean(&s);
+    assert!(!s.fake.commands().iter().any(|c| c.contains("--snapshot")));
+    assert_eq!(
+        s.fake.hook_calls(),
+        ["suspend 10-a", "suspend 20-b", "resume 20-b", "resume 10-a"]
+    );
+}
+
+#[test]
+fn a_panic_inside_a_step_rolls_back_and_exits_70() {
+    let s = setup();
+    s.fake.state().panic_on = Some("lvchange --deltag snapplan-state:complete".into());
+    let f = run(&s);
+    assert_eq!(f.exit, ExitCode::Internal);
+    assert_clean(&s);
+}
+
+#[test]
+fn a_panic_inside_a_copy_rolls_back_too() {
+    let s = setup();
+    s.fake
+        .state()
+        .copy_script
+        .insert("b".into(), CopyScript::PanicAt(2));
+    let f = run(&s);
+    assert_eq!(f.exit, ExitCode::Internal);
+    assert_clean(&s);
+}
+
+#[test]
+fn a_rollback_step_failing_is_exit_5_and_recover_finishes_the_job() {
+    let s = setup();
+    {
+        let mut st = s.fake.state();
+        st.fail.push("lvcreate --snapshot --name c-snapplan".into());
+        st.fail.push("remove vg0/a-snapplan".into());
+    }
+    let f = run(&s);
+    assert_eq!(f.exit, ExitCode::CleanupIncomplete);
+    // The hooks were resumed all the same; snapshot a is still there.
+    assert_eq!(s.fake.unbalanced_hooks(), Vec::<String>::new());
+    assert_eq!(s.fake.snapshots(), ["vg0/a-snapplan"]);
+    // The journal stays open for recover.
+    let dir = history::plan_dir(&s.plan);
+    assert!(events::current_path(&dir).exists());
+
+    s.fake.state().fail.clear();
+    let r = recover::recover(&s.plan, &s.fake);
+    assert!(r.failures.is_empty(), "{r:#?}");
+    assert_eq!(s.fake.snapshots(), Vec::<String>::new());
+    assert!(!events::current_path(&dir).exists());
+    // Nothing resumed twice: the journal knew the hooks were resumed.
+    assert_clean(&s);
+}
+
+#[test]
+fn a_resume_hook_failing_is_cleanup_incomplete() {
+    let s = setup();
+    s.fake.state().hook_fail.push("resume:20-b".into());
+    let f = run(&s);
+    assert_eq!(f.exit, ExitCode::CleanupIncomplete);
+    assert_eq!(s.fake.snapshots(), Vec::<String>::new());
+    // Called once, not retried in a loop.
+    assert_eq!(s.fake.state().resumes["20-b"], 1);
+}
+
+fn write_journal(s: &Setup, events_: &[Event]) {
+    let path = events::current_path(&history::plan_dir(&s.plan));
+    let mut j = Journal::open(&path).unwrap();
+    for e in events_ {
+        j.append(e).unwrap();
+    }
+}
+
+fn started(step: &str) -> Event {
+    Event::StepStarted {
+        step: step.into(),
+        at: 0,
+    }
+}
+
+fn finished(step: &str) -> Event {
+    Event::StepFinished {
+        step: step.into(),
+        ok: true,
+        detail: String::new(),
+        at: 0,
+    }
+}
+
+fn hook(name: &str, action: &str, done: Option<bool>) -> Event {
+    let hook = PathBuf::from(format!("/hooks/{name}"));
+    match done {
+        None => Event::HookStarted {
+            hook,
+            action: action.into(),
+        },
+        Some(ok) => Event::HookFinished {
+            hook,
+            action: action.into(),
+            ok,
+        },
+    }
+}
+
+fn tagged_snapshot(s: &Setup, origin: &str, run: &str) {
+    let mut snap = lv("vg0", &format!("{origin}-snapplan"), 4 * MIB);
+    snap.origin = origin.into();
+    snap.lv_attr = "swi-a-s---".into();
+    snap.lv_tags = commands::snapshot_tags(&s.plan.name, run);
+    s.fake.add_lv(snap);
+}
+
+fn run_started() -> Event {
+    Event::RunStarted {
+        run_id: "dead-1".into(),
+        plan: "nightly".into(),
+        pid: 1,
+        phases: vec!["backup".into()],
+        at: 0,
+    }
+}
+
+#[test]
+fn recover_after_death_in_the_suspend_window() {
+    let s = setup();
+    write_journal(
+        &s,
+        &[
+            run_started(),
+            started("activate:backup"),
+            finished("activate:backup"),
+            started("suspend:10-a"),
+            hook("10-a", "suspend", None),
+            hook("10-a", "suspend", Some(true)),
+            finished("suspend:10-a"),
+            started("suspend:20-b"),
+            hook("20-b", "suspend", None),
+            hook("20-b", "suspend", Some(true)),
+            finished("suspend:20-b"),
+            started("snapshot:a"),
+        ],
+    );
+    // The dead run had suspended both hooks and made snapshot a.
+    {
+        let mut st = s.fake.state();
+        st.suspended.insert("10-a".into(), 1);
+        st.suspended.insert("20-b".into(), 1);
+    }
+    tagged_snapshot(&s, "a", "dead-1");
+    // An admin's own look-alike, untagged: never touched.
+    let mut mine = lv("vg0", "b-snapplan", 4 * MIB);
+    mine.origin = "b".into();
+    s.fake.add_lv(mine);
+
+    let r = recover::recover(&s.plan, &s.fake);
+    assert!(r.failures.is_empty(), "{r:#?}");
+    assert_eq!(r.dead_run.as_deref(), Some("dead-1"));
+    assert_eq!(s.fake.hook_calls(), ["resume 20-b", "resume 10-a"]);
+    assert_eq!(s.fake.unbalanced_hooks(), Vec::<String>::new());
+    assert_eq!(s.fake.snapshots(), ["vg0/b-snapplan"]);
+    assert!(s.fake.state().inactive_vgs.contains("backup"));
+    let dir = history::plan_dir(&s.plan);
+    assert!(!events::current_path(&dir).exists());
+    assert!(events::archived_path(&dir, "dead-1").exists());
+    // A second recover has nothing to do.
+    let again = recover::recover(&s.plan, &s.fake);
+    assert!(again.nothing_to_do(), "{again:#?}");
+}
+
+#[test]
+fn recover_after_death_mid_suspend_resumes_the_half_suspended_hook() {
+    let s = setup();
+    write_journal(
+        &s,
+        &[
+            run_started(),
+            hook("10-a", "suspend", None),
+            hook("10-a", "suspend", Some(true)),
+            hook("20-b", "suspend", None),
+        ],
+    );
+    let r = recover::recover(&s.plan, &s.fake);
+    assert!(r.failures.is_empty());
+    assert_eq!(s.fake.hook_calls(), ["resume 20-b", "resume 10-a"]);
+    // No activate in the journal: the target is left as it was.
+    assert!(s.fake.state().inactive_vgs.is_empty());
+}
+
+#[test]
+fn the_next_apply_recovers_a_death_mid_copy_first_then_runs() {
+    let s = setup();
+    write_journal(
+        &s,
+        &[
+            run_started(),
+            hook("10-a", "suspend", None),
+            hook("10-a", "suspend", Some(true)),
+            hook("10-a", "resume", None),
+            hook("10-a", "resume", Some(true)),
+            started("copy:a"),
+        ],
+    );
+    for v in ["a", "b", "c"] {
+        tagged_snapshot(&s, v, "dead-1");
+    }
+    let f = run(&s);
+    assert_eq!(f.exit, ExitCode::Success, "{:#?}", f.outcome);
+    // No hook resumed by the recovery (the dead run had resumed it).
+    assert_eq!(
+        s.fake.hook_calls(),
+        ["suspend 10-a", "suspend 20-b", "resume 20-b", "resume 10-a"]
+    );
+    assert_clean(&s);
+    let log = s.fake.commands();
+    let pos = |needle: &str| log.iter().position(|l| l == needle).unwrap();
+    assert!(pos("remove vg0/a-snapplan") < pos("hook suspend 10-a"));
+}
+
+#[test]
+fn a_failed_recovery_stops_the_next_apply_before_anything_runs() {
+    let s = setup();
+    write_journal(&s, &[run_started(), hook("10-a", "suspend", None)]);
+    s.fake.state().hook_fail.push("resume:10-a".into());
+    let f = run(&s);
+    assert_eq!(f.exit, ExitCode::CleanupIncomplete);
+    assert!(!s.fake.commands().iter().any(|c| c.contains("--snapshot")));
+}
+
+#[test]
+fn a_failed_preflight_changes_nothing() {
+    let s = setup();
+    let failing = |plan: &Plan| {
+        CheckReport::new(
+            &plan.name,
+            vec![crate::check::CheckResult::new(
+                crate::check::CheckKind::Tool,
+                "lvm",
+                crate::check::Status::Fail,
+                "not found",
+            )],
+        )
+    };
+    let f = apply(
+        &s.plan,
+        &PhaseSet::from_args(&[]),
+        &s.fake,
+        &s.interrupt,
+        options(),
+        &failing,
+    );
+    assert_eq!(f.exit, ExitCode::Failed);
+    assert!(s.fake.commands().is_empty(), "{:?}", s.fake.commands());
+}
+
+#[test]
+fn a_held_lock_exits_3_with_nothing_done() {
+    let s = setup();
+    let _held = crate::lock::RunLock::acquire(&s.plan.state_dir, &s.plan.name).unwrap();
+    let f = run(&s);
+    assert_eq!(f.exit, ExitCode::Locked);
+    assert!(s.fake.commands().is_empty());
+}
+
+#[test]
+fn backups_are_created_with_the_origin_size_and_extended_never_shrunk() {
+    let s = setup();
+    // b exists, smaller than its origin; c exists, larger.
+    let mut b = lv("backup", "b", 8 * MIB);
+    b.lv_tags = commands::backup_tags("nightly");
+    s.fake.add_lv(b);
+    s.fake.add_lv(lv("backup", "c", 64 * MIB));
+    let f = run(&s);
+    assert_eq!(f.exit, ExitCode::Success);
+    let log = s.fake.commands();
+    assert!(
+        log.iter()
+            .any(|c| c.starts_with("lvcreate --yes --name a --size 16777216b"))
+    );
+    assert!(log.contains(&"lvextend --size 16777216b backup/b".to_string()));
+    assert!(
+        !log.iter()
+            .any(|c| c.contains("lvextend") && c.contains("backup/c"))
+    );
+    assert!(!log.iter().any(|c| c.starts_with("remove backup/")));
+    let sizes: Vec<u64> = s
+        .fake
+        .state()
+        .lvs
+        .iter()
+        .filter(|l| l.vg_name == "backup")
+        .map(|l| l.lv_size)
+        .collect();
+    assert_eq!(sizes, [8 * MIB * 2, 64 * MIB, 16 * MIB]);
+}
+
+#[test]
+fn bandwidth_from_the_command_line_overrides_the_plan() {
+    let mut s = setup();
+    s.plan.volumes[0].bandwidth = Bandwidth::BytesPerSecond(10 * MIB);
+    s.plan.volumes[1].bandwidth = Bandwidth::BytesPerSecond(10 * MIB);
+    let ok = |plan: &Plan| CheckReport::new(&plan.name, vec![]);
+    let f = apply(
+        &s.plan,
+        &PhaseSet::from_args(&[Phase::Backup]),
+        &s.fake,
+        &s.interrupt,
+        Options {
+            bandwidth: Some(Bandwidth::BytesPerSecond(MIB)),
+            ..options()
+        },
+        &ok,
+    );
+    assert_eq!(f.exit, ExitCode::Success);
+    let jobs = s.fake.state().copy_jobs.clone();
+    assert!(jobs.iter().all(|j| j.bytes_per_second == Some(MIB)));
+    assert!(jobs[0].manifest.ends_with("nightly/manifests/a.json"));
+}
+
+#[test]
+fn the_plan_bandwidth_applies_without_an_override() {
+    let mut s = setup();
+    s.plan.volumes[0].bandwidth = Bandwidth::BytesPerSecond(10 * MIB);
+    run(&s);
+    let jobs = s.fake.state().copy_jobs.clone();
+    assert_eq!(jobs[0].bytes_per_second, Some(10 * MIB));
+    assert_eq!(jobs[1].bytes_per_second, None);
+}
+
+#[test]
+fn lifecycle_phases_run_the_iscsi_and_vg_commands_in_order() {
+    let mut s = setup();
+    s.plan.target.iscsi = Some(Iscsi {
+        portal: "192.0.2.10:3260".into(),
+        iqn: "iqn.2026-01.org.example:backup".into(),
+    });
+    s.plan.target.export = true;
+    let f = run_phases(&s, &[Phase::All]);
+    assert_eq!(f.exit, ExitCode::Success, "{:#?}", f.outcome);
+    let log = s.fake.commands();
+    let pos = |prefix: &str| log.iter().position(|l| l.starts_with(prefix)).unwrap();
+    assert!(
+        pos("iscsiadm --mode discovery")
+            < pos(
+                "iscsiadm --mode node --targetname iqn.2026-01.org.example:backup --portal 192.0.2.10:3260 --login"
+            )
+    );
+    assert!(pos("iscsiadm --mode node") < pos("vgchange --activate y backup"));
+    assert!(pos("vgchange --activate y backup") < pos("lvcreate --yes --name a"));
+    assert!(pos("remove vg0/c-snapplan") < pos("vgchange --activate n backup"));
+    assert!(pos("vgchange --activate n backup") < pos("vgexport backup"));
+    assert!(pos("vgexport backup") < log.iter().rposition(|l| l.contains("--logout")).unwrap());
+    assert!(s.fake.state().inactive_vgs.contains("backup"));
+}
+
+#[test]
+fn a_failure_after_activate_deactivates_the_target_even_when_only_activate_was_asked() {
+    let s = setup();
+    s.fake.state().hook_fail.push("suspend:10-a".into());
+    let f = run_phases(&s, &[Phase::Activate, Phase::Backup]);
+    assert_eq!(f.exit, ExitCode::Failed);
+    assert!(s.fake.state().inactive_vgs.contains("backup"));
+    assert_clean(&s);
+}
+
+#[test]
+fn the_remove_phase_removes_only_backups_tagged_for_this_plan() {
+    let s = setup();
+    let mut a = lv("backup", "a", 16 * MIB);
+    a.lv_tags = commands::backup_tags("nightly");
+    s.fake.add_lv(a);
+    s.fake.add_lv(lv("backup", "b", 16 * MIB)); // not ours
+    let f = run_phases(&s, &[Phase::Remove]);
+    let log = s.fake.commands();
+    assert!(log.contains(&"remove backup/a".to_string()));
+    assert!(!log.contains(&"remove backup/b".to_string()));
+    assert_eq!(f.exit, ExitCode::Failed);
+    assert_eq!(
+        s.fake
+            .state()
+            .lvs
+            .iter()
+            .filter(|l| l.vg_name == "backup")
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn a_fractional_percentage_becomes_whole_extents_in_bytes() {
+    let mut s = setup();
+    s.plan.volumes[0].snapshot_size = SnapshotSize::PercentOfOrigin(12.5);
+    run(&s);
+    let log = s.fake.commands();
+    // 12.5% of 16 MiB = 2 MiB, rounded up to one 4 MiB extent.
+    assert!(
+        log.iter()
+            .any(|l| l.starts_with("lvcreate --snapshot --name a-snapplan --size 4194304b")),
+        "{log:#?}"
+    );
+}
+
+#[test]
+fn snapshot_role_tag_is_the_one_check_and_recover_look_for() {
+    let tags_ = commands::snapshot_tags("p", "r");
+    let owner = tags::ownership(&tags_).unwrap();
+    assert_eq!(owner.role.as_deref(), Some(tags::ROLE_SNAPSHOT));
+}
+
+#[test]
+fn run_ids_sort_by_time_and_are_valid_in_lvm_tags() {
+    let id = super::new_run_id();
+    let re = regex::Regex::new(r"^\d{8}T\d{6}Z-\d+$").unwrap();
+    assert!(re.is_match(&id), "{id}");
+    assert!(id.starts_with("20"));
+}
+
+#[test]
+fn the_journal_tells_which_hooks_are_still_suspended() {
+    let left = recover::leftovers(&[
+        hook("10-a", "suspend", None),
+        hook("10-a", "suspend", Some(true)),
+        hook("20-b", "suspend", None),
+        hook("20-b", "suspend", Some(false)),
+        hook("20-b", "resume", None),
+        hook("20-b", "resume", Some(true)),
+        hook("10-a", "resume", None),
+        started("activate:backup"),
+        started("iscsi-login"),
+        finished("iscsi-logout"),
+    ]);
+    assert_eq!(left.suspended, [PathBuf::from("/hooks/10-a")]);
+    assert_eq!(left.activated_vg.as_deref(), Some("backup"));
+    assert!(!left.logged_in);
+}

@@ -1,0 +1,142 @@
+//! The snapshot watchdog. A classic snapshot that runs out of copy-on-write
+//! space becomes invalid, and every byte read from it afterwards is garbage:
+//! a backup that silently is not one. While a volume is copied its snapshot's
+//! usage is polled and logged; when it turns invalid the copy is cancelled
+//! at once. The peak usage is kept: it is what the next snapshot size should
+//! be based on.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use super::system::System;
+use crate::plan::LvPath;
+
+/// Usage levels that get a warning, once each per copy.
+pub const WARN_AT: [f64; 3] = [50.0, 80.0, 95.0];
+
+/// Default time between two polls; `SNAPPLAN_WATCHDOG_INTERVAL_MS` overrides it.
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(5);
+
+/// What the watchdog found, shared with the copy's per-chunk check.
+#[derive(Debug, Default)]
+pub struct Watch {
+    /// Set once the snapshot is invalid or gone; never cleared.
+    pub invalid: AtomicBool,
+    pub reason: Mutex<Option<String>>,
+    pub peak: Mutex<Option<f64>>,
+    warned: Mutex<usize>,
+}
+
+impl Watch {
+    pub fn peak(&self) -> Option<f64> {
+        *self.peak.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn reason(&self) -> Option<String> {
+        self.reason
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn fail(&self, why: String) {
+        let mut reason = self.reason.lock().unwrap_or_else(|e| e.into_inner());
+        if reason.is_none() {
+            *reason = Some(why);
+        }
+        self.invalid.store(true, Ordering::SeqCst);
+    }
+
+    /// Reads the snapshot's state once: records its usage, warns at the
+    /// thresholds, and returns an error when it is invalid or gone.
+    pub fn sample(&self, sys: &dyn System, volume: &str, snapshot: &LvPath) -> Result<(), String> {
+        let report = sys.report()?;
+        let Some(lv) = report.lv(snapshot) else {
+            let why = format!("snapshot {snapshot} disappeared during the copy");
+            self.fail(why.clone());
+            return Err(why);
+        };
+        let usage = lv.snapshot_usage_percent();
+        if let Some(p) = usage {
+            let mut peak = self.peak.lock().unwrap_or_else(|e| e.into_inner());
+            *peak = Some(peak.map_or(p, |old: f64| old.max(p)));
+            let mut warned = self.warned.lock().unwrap_or_else(|e| e.into_inner());
+            while *warned < WARN_AT.len() && p >= WARN_AT[*warned] {
+                tracing::warn!(
+                    volume,
+                    "snapshot {snapshot} is {p:.1}% full (over {}%): the copy must finish \
+                     before it overflows",
+                    WARN_AT[*warned]
+                );
+                *warned += 1;
+            }
+        }
+        if lv.is_invalid_snapshot() {
+            let why = format!(
+                "snapshot {snapshot} became INVALID (overflowed{}): its data is garbage from \
+                 that moment; give the volume a larger snapshot_size or copy it earlier",
+                usage.map(|p| format!(" at {p:.1}%")).unwrap_or_default()
+            );
+            self.fail(why.clone());
+            return Err(why);
+        }
+        tracing::debug!(
+            volume,
+            "snapshot {snapshot} {:.1}% used",
+            usage.unwrap_or(0.0)
+        );
+        Ok(())
+    }
+}
+
+/// Polls until `done` is set; sets `cancel` when the snapshot turns invalid
+/// or when `interrupt` (a signal) is set, so the copy stops at the next chunk.
+#[allow(clippy::too_many_arguments)]
+pub fn run(
+    sys: &dyn System,
+    volume: &str,
+    snapshot: &LvPath,
+    interval: Duration,
+    watch: &Watch,
+    interrupt: &AtomicBool,
+    cancel: &AtomicBool,
+    done: &AtomicBool,
+) {
+    let tick = interval.min(Duration::from_millis(50));
+    let mut next_poll = Instant::now() + interval;
+    loop {
+        if done.load(Ordering::SeqCst) {
+            return;
+        }
+        if interrupt.load(Ordering::SeqCst) {
+            cancel.store(true, Ordering::SeqCst);
+        }
+        if Instant::now() >= next_poll {
+            match watch.sample(sys, volume, snapshot) {
+                Ok(()) => {
+                    if let Some(p) = watch.peak() {
+                        tracing::info!(volume, "snapshot {snapshot}: peak usage so far {p:.1}%");
+                    }
+                }
+                Err(why) if watch.invalid.load(Ordering::SeqCst) => {
+                    tracing::error!(volume, "{why}; stopping the copy");
+                    cancel.store(true, Ordering::SeqCst);
+                }
+                Err(why) => tracing::warn!(volume, "cannot read the snapshot's usage: {why}"),
+            }
+            next_poll = Instant::now() + interval;
+        }
+        std::thread::sleep(tick);
+    }
+}
+
+/// The poll interval: `SNAPPLAN_WATCHDOG_INTERVAL_MS` or the default.
+pub fn interval_from_env() -> Duration {
+    std::env::var("SNAPPLAN_WATCHDOG_INTERVAL_MS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .filter(|&ms| ms > 0)
+        .map(Duration::from_millis)
+        .unwrap_or(DEFAULT_INTERVAL)
+}

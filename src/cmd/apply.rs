@@ -1,0 +1,103 @@
+//! `snapplan apply PLAN`: run the plan (see docs/apply.md and `crate::apply`).
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use crate::ExitCode;
+use crate::apply::{self, Options, signals, system::RealSystem, watchdog};
+use crate::check;
+use crate::copy::units;
+use crate::graph::{Phase, PhaseSet};
+use crate::lvm::{Lvm, tools};
+use crate::plan::Bandwidth;
+
+const AFTER_HELP: &str = "\
+Exit codes: 0 done, 1 failed (pre-flight, or no volume backed up), 2 invalid plan,
+3 locked, 4 partial (some volumes failed), 5 rollback incomplete (run `snapplan
+recover PLAN`), 70 internal error, 130 interrupted (after a clean rollback).
+
+Examples:
+  snapplan apply /etc/snapplan/home-server.yaml
+  snapplan apply --phase login --phase activate /etc/snapplan/home-server.yaml
+  snapplan apply --bandwidth 20MiB/s /etc/snapplan/home-server.yaml";
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = AFTER_HELP)]
+pub struct Args {
+    /// The plan to run.
+    pub plan: PathBuf,
+    /// Lifecycle phases to run (repeatable); default `all` (everything but `remove`).
+    #[arg(long, value_enum, value_name = "PHASE")]
+    pub phase: Vec<Phase>,
+    /// Limit every copy to RATE (e.g. `60MiB/s`, `unlimited`), overriding the plan.
+    #[arg(long, value_name = "RATE", value_parser = parse_bandwidth)]
+    pub bandwidth: Option<Bandwidth>,
+    /// Confirm the `remove` phase (deletes backup LVs) without asking.
+    #[arg(long)]
+    pub yes: bool,
+}
+
+fn parse_bandwidth(text: &str) -> Result<Bandwidth, String> {
+    Ok(match units::parse_rate(text)? {
+        None => Bandwidth::Unlimited,
+        Some(n) => Bandwidth::BytesPerSecond(n),
+    })
+}
+
+pub fn run(args: Args) -> super::Result {
+    let plan = match crate::plan::load(&args.plan) {
+        Ok(plan) => plan,
+        Err(err) => {
+            eprintln!("{:?}", miette::Report::new(err));
+            return Ok(ExitCode::Usage);
+        }
+    };
+    let phases = PhaseSet::from_args(&args.phase);
+    if phases.contains(Phase::Remove) && !args.yes && !confirm_remove(&plan.name)? {
+        return Ok(ExitCode::Usage);
+    }
+    let interrupt = signals::install()
+        .map_err(|e| miette::miette!("cannot install the signal handlers: {e}"))?;
+    let sys = RealSystem::new();
+    let options = Options {
+        bandwidth: args.bandwidth,
+        watchdog_interval: watchdog::interval_from_env(),
+        progress: true,
+        ..Options::default()
+    };
+    let preflight = |plan: &crate::plan::Plan| {
+        let mut facts = check::gather(plan, &tools::find, sys.lvm().map(|l| l as &dyn Lvm));
+        // This run holds the lock itself.
+        facts.lock = check::facts::LockFact::Free {
+            path: check::facts::lock_path(plan),
+        };
+        check::evaluate(plan, &facts)
+    };
+    let finished = apply::apply(&plan, &phases, &sys, &interrupt, options, &preflight);
+    if let Some(summary) = &finished.summary {
+        print!("{summary}");
+    }
+    Ok(finished.exit)
+}
+
+/// `--phase remove` deletes backups: on a terminal ask, otherwise insist on `--yes`.
+fn confirm_remove(plan: &str) -> Result<bool, miette::Report> {
+    if !std::io::stdin().is_terminal() {
+        eprintln!(
+            "error: --phase remove DELETES the backup LVs of plan {plan}; \
+             without a terminal to ask on, pass --yes to confirm"
+        );
+        return Ok(false);
+    }
+    eprint!("--phase remove DELETES the backup LVs of plan {plan}. Type `yes` to go on: ");
+    let mut answer = String::new();
+    std::io::stdin()
+        .read_line(&mut answer)
+        .map_err(|e| miette::miette!("cannot read the answer: {e}"))?;
+    if answer.trim() == "yes" {
+        Ok(true)
+    } else {
+        eprintln!("not confirmed: nothing was done");
+        Ok(false)
+    }
+}

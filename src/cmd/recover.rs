@@ -1,0 +1,50 @@
+//! `snapplan recover PLAN`: undo what a dead run of the plan left behind
+//! (suspended hooks, tagged snapshots, an activated target). Exit 0 when
+//! nothing is left, 3 when a run holds the lock, 5 when something could not
+//! be undone.
+
+use std::path::PathBuf;
+
+use crate::ExitCode;
+use crate::apply::{recover, system::RealSystem};
+use crate::lock::{LockError, RunLock};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The plan whose dead run to clean up after.
+    pub plan: PathBuf,
+}
+
+pub fn run(args: Args) -> super::Result {
+    let plan = match crate::plan::load(&args.plan) {
+        Ok(plan) => plan,
+        Err(err) => {
+            eprintln!("{:?}", miette::Report::new(err));
+            return Ok(ExitCode::Usage);
+        }
+    };
+    let _lock = match RunLock::acquire(&plan.state_dir, &plan.name) {
+        Ok(lock) => lock,
+        Err(e @ LockError::Held { .. }) => {
+            eprintln!("error: {e}: that run is alive; nothing to recover");
+            return Ok(ExitCode::Locked);
+        }
+        Err(e) => return Err(miette::miette!("{e}")),
+    };
+    let sys = RealSystem::new();
+    let recovery = recover::recover(&plan, &sys);
+    for action in &recovery.actions {
+        println!("recovered: {action}");
+    }
+    for failure in &recovery.failures {
+        println!("NOT recovered: {failure}");
+    }
+    if recovery.nothing_to_do() {
+        println!("nothing to recover for plan {}", plan.name);
+    }
+    Ok(if recovery.failures.is_empty() {
+        ExitCode::Success
+    } else {
+        ExitCode::CleanupIncomplete
+    })
+}
