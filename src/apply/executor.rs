@@ -496,11 +496,36 @@ impl<'a> Executor<'a> {
                 }
                 Ok(())
             }
-            Step::IscsiLogin { .. } => self.wait_for_vg(),
+            Step::IscsiLogin { portal, iqn } => {
+                let waited = self.wait_for_vg();
+                if waited.is_err() {
+                    self.logout_after_failed_login(portal, iqn);
+                }
+                waited
+            }
             other => Err(StepError::Failed(format!(
                 "internal: no in-process work for {}",
                 other.id()
             ))),
+        }
+    }
+
+    /// The login worked but its step failed (the VG did not appear, or a
+    /// signal came while waiting). The logout step cannot clean up: it runs
+    /// after the deactivate step, which is skipped now, and a rollback only
+    /// undoes steps that succeeded. So the step logs out itself: a failed
+    /// login leaves no session.
+    fn logout_after_failed_login(&mut self, portal: &str, iqn: &str) {
+        let argv = commands::iscsi_logout(portal, iqn);
+        tracing::warn!(
+            step = "iscsi-login",
+            "logging out again: {}",
+            argv.join(" ")
+        );
+        if let Err(e) = self.sys.run(&argv) {
+            self.cleanup_failed = true;
+            self.problems
+                .push(format!("iscsi-login: cannot log out again: {e}"));
         }
     }
 

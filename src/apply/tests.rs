@@ -706,6 +706,27 @@ fn lifecycle_phases_run_the_iscsi_and_vg_commands_in_order() {
 }
 
 #[test]
+fn a_login_whose_vg_never_appears_logs_out_again() {
+    let mut s = setup();
+    s.plan.target.iscsi = Some(Iscsi {
+        portal: "192.0.2.10:3260".into(),
+        iqn: "iqn.2026-01.org.example:backup".into(),
+    });
+    s.fake.state().vgs.retain(|v| v.vg_name != "backup");
+    let f = run_phases(&s, &[Phase::All]);
+    assert_eq!(f.exit, ExitCode::Failed, "{:#?}", f.outcome);
+    let log = s.fake.commands();
+    let login = log.iter().position(|l| l.ends_with("--login")).unwrap();
+    let logouts: Vec<usize> = (0..log.len())
+        .filter(|&i| log[i].ends_with("--logout"))
+        .collect();
+    assert_eq!(logouts.len(), 1, "{log:#?}");
+    assert!(login < logouts[0]);
+    assert!(!log.iter().any(|l| l.starts_with("vgchange")), "{log:#?}");
+    assert_clean(&s);
+}
+
+#[test]
 fn a_failure_after_activate_deactivates_the_target_even_when_only_activate_was_asked() {
     let s = setup();
     s.fake.state().hook_fail.push("suspend:10-a".into());
