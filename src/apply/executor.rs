@@ -369,6 +369,24 @@ impl<'a> Executor<'a> {
                 self.remove_tagged(snapshot, tags::ROLE_SNAPSHOT, LvKind::Snapshot)
             }
             Step::RemoveBackupLv { backup, .. } => {
+                // lvs lists no LV of an exported VG, nor of one not visible
+                // (iSCSI logged out): "not there" would pass for "removed".
+                let vg = &backup.vg;
+                match self.sys.report()?.vg(vg) {
+                    None => {
+                        return Err(StepError::Failed(format!(
+                            "volume group {vg} is not visible, so {backup} cannot be removed; \
+                             add --phase login --phase activate"
+                        )));
+                    }
+                    Some(found) if found.is_exported() => {
+                        return Err(StepError::Failed(format!(
+                            "volume group {vg} is exported, so its LVs cannot be listed and \
+                             {backup} cannot be removed; add --phase activate"
+                        )));
+                    }
+                    Some(_) => {}
+                }
                 self.remove_tagged(backup, tags::ROLE_BACKUP, LvKind::Plain)
             }
             Step::EnsureBackupLv { origin, backup, .. } => {

@@ -760,6 +760,37 @@ fn the_remove_phase_removes_only_backups_tagged_for_this_plan() {
 }
 
 #[test]
+fn the_remove_phase_fails_on_an_exported_or_missing_vg_and_removes_nothing() {
+    for exported in [true, false] {
+        let s = setup();
+        let mut a = lv("backup", "a", 16 * MIB);
+        a.lv_tags = commands::backup_tags("nightly");
+        s.fake.add_lv(a);
+        if exported {
+            let mut state = s.fake.state();
+            let vg = state.vgs.iter_mut().find(|v| v.vg_name == "backup");
+            vg.unwrap().vg_exported = "exported".into();
+        } else {
+            s.fake.state().vgs.retain(|v| v.vg_name != "backup");
+        }
+        let f = run_phases(&s, &[Phase::Remove]);
+        assert_eq!(f.exit, ExitCode::Failed);
+        let problems = f.outcome.unwrap().problems.join("\n");
+        let why = if exported {
+            "is exported"
+        } else {
+            "is not visible"
+        };
+        assert!(problems.contains(why), "{problems}");
+        assert!(!s.fake.commands().iter().any(|l| l.starts_with("remove")));
+        assert_eq!(
+            s.fake.tags_of("backup", "a"),
+            commands::backup_tags("nightly")
+        );
+    }
+}
+
+#[test]
 fn a_fractional_percentage_becomes_whole_extents_in_bytes() {
     let mut s = setup();
     s.plan.volumes[0].snapshot_size = SnapshotSize::PercentOfOrigin(12.5);

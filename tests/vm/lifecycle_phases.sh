@@ -3,7 +3,8 @@
 # or logout step runs, none is needed). The backup VG starts exported and
 # holds an LV of someone else's ("keep"). `--phase activate` imports and
 # activates it; `--phase backup` writes the backups; `--phase deactivate`
-# deactivates and exports it (export: true); `--phase remove` without --yes
+# deactivates and exports it (export: true); `--phase remove` on the
+# exported VG fails (its LVs cannot be listed); `--phase remove` without --yes
 # and without a terminal is refused and deletes nothing; with --yes it
 # deletes the plan's backup LVs and nothing else; `all` never removes (the
 # backup LVs keep their UUIDs).
@@ -65,9 +66,14 @@ run_ok snapplan apply --phase deactivate "$PLAN"
 assert_vg_exported backup
 assert_eq "" "$(dmsetup ls | grep '^backup-' || true)" "device-mapper devices of VG backup"
 
-step "--phase remove without --yes and without a terminal: refused, nothing changes"
+step "--phase remove --yes on the exported VG (its LVs cannot be listed): fails, deletes nothing"
+expect_exit 1 snapplan apply --phase remove --yes "$PLAN" </dev/null
+assert_vg_exported backup
 vgimport backup >/dev/null
 vgchange -q -ay backup >/dev/null
+assert_eq "alpha,bravo,keep" "$(backup_lvs)" "LVs in backup"
+
+step "--phase remove without --yes and without a terminal: refused, nothing changes"
 before=$(lvm_state)
 expect_exit 2 snapplan apply --phase remove "$PLAN" </dev/null
 assert_eq "$before" "$(lvm_state)" "LVM state after the refused remove"
