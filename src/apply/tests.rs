@@ -727,6 +727,18 @@ fn a_login_whose_vg_never_appears_logs_out_again() {
 }
 
 #[test]
+fn a_target_that_does_not_come_up_suspends_no_hook_and_takes_no_snapshot() {
+    let s = setup();
+    s.fake.state().fail.push("vgchange --activate y".into());
+    let f = run_phases(&s, &[Phase::All]);
+    assert_eq!(f.exit, ExitCode::Failed, "{:#?}", f.outcome);
+    assert_eq!(s.fake.hook_calls(), Vec::<String>::new());
+    let log = s.fake.commands();
+    assert!(!log.iter().any(|l| l.contains("--snapshot")), "{log:#?}");
+    assert_clean(&s);
+}
+
+#[test]
 fn a_failure_after_activate_deactivates_the_target_even_when_only_activate_was_asked() {
     let s = setup();
     s.fake.state().hook_fail.push("suspend:10-a".into());
