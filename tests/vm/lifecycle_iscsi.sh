@@ -5,6 +5,8 @@
 # for the VG, imports and activates it, backs up, deactivates, exports and
 # logs out: afterwards no session is left and the VG is not visible; logged
 # in again by hand, the VG is exported and its LVs hold the origins' bytes.
+# Then: `--phase logout` with no session is a no-op, and `--phase login`
+# followed by `all` reuses the session and logs it out.
 # vm: iscsi ramdisk_mb=64 timeout=240
 
 IQN=iqn.2026-11.org.snapplan:backup
@@ -77,7 +79,20 @@ for lv in alpha bravo; do
         fail "backup/$lv is not tagged snapplan-state:complete: $(lv_field "backup/$lv" lv_tags)"
 done
 
-step "clean up: deactivate, log out"
+step "clean up: deactivate, export, log out"
 vgchange -q -an backup >/dev/null
+vgexport backup >/dev/null
 iscsi_logout_by_hand "$IQN"
 assert_no_iscsi_session
+
+step "--phase logout without a session: nothing to do, exit 0"
+run_ok snapplan apply --phase logout "$PLAN"
+assert_no_iscsi_session
+
+step "--phase login, then all: the session the first run opened is reused and logged out at the end"
+run_ok snapplan apply --phase login "$PLAN"
+assert_eq 1 "$(iscsi_session_count)" "iSCSI sessions after --phase login"
+assert_vg_exported backup
+run_ok snapplan apply "$PLAN"
+assert_no_iscsi_session
+! vgs backup >/dev/null 2>&1 || fail "VG backup still visible after the run's logout"

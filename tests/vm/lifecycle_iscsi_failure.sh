@@ -6,7 +6,9 @@
 # device-mapper device of the backup VG, no snapshot left. Logged in again
 # by hand, the VG is exported; in (2) the volume that did not overflow is
 # backed up.
-# vm: iscsi ramdisk_mb=64 timeout=300
+# (3) The login works but the plan's VG never shows up (a wrong disk):
+# after the bounded wait (30 s) the run logs out and fails, no hook called.
+# vm: iscsi ramdisk_mb=64 timeout=360
 
 IQN=iqn.2026-11.org.snapplan:backup
 PLAN=/etc/snapplan/offsite.yaml
@@ -105,3 +107,12 @@ lv_field backup/alpha lv_tags | grep -q 'snapplan-state:incomplete' ||
 vgchange -q -an backup >/dev/null
 iscsi_logout_by_hand "$IQN"
 assert_no_iscsi_session
+
+step "(3) the VG never appears after the login: exit 1 after the wait, logged out, no hook called"
+sed 's/^  vg: backup$/  vg: elsewhere/' "$PLAN" >/etc/snapplan/wrong-vg.yaml
+grep -q '^  vg: elsewhere$' /etc/snapplan/wrong-vg.yaml || fail "plan for a VG that never appears not written"
+: >/tmp/hook.log
+expect_exit 1 snapplan apply /etc/snapplan/wrong-vg.yaml
+assert_no_iscsi_session
+assert_eq "" "$(cat /tmp/hook.log)" "hook calls"
+assert_eq 2 "$(lv_count vg0)" "LVs in vg0 (no snapshot made)"
