@@ -521,6 +521,47 @@ fn recover_after_death_in_the_suspend_window() {
 }
 
 #[test]
+fn recover_skips_deactivating_a_vg_gone_from_view_or_exported_and_still_logs_out() {
+    for exported in [false, true] {
+        let mut s = setup();
+        s.plan.target.iscsi = Some(Iscsi {
+            portal: "192.0.2.10:3260".into(),
+            iqn: "iqn.2026-01.org.example:backup".into(),
+        });
+        s.plan.target.export = true;
+        write_journal(
+            &s,
+            &[
+                run_started(),
+                started("iscsi-login"),
+                finished("iscsi-login"),
+                started("activate:backup"),
+                finished("activate:backup"),
+                started("deactivate:backup"),
+            ],
+        );
+        {
+            let mut st = s.fake.state();
+            if exported {
+                let vg = st.vgs.iter_mut().find(|v| v.vg_name == "backup");
+                vg.unwrap().vg_exported = "exported".into();
+            } else {
+                // After a reboot: the session and with it the VG are gone.
+                st.vgs.retain(|v| v.vg_name != "backup");
+            }
+            // What LVM answers for such a VG.
+            st.fail.push("vgchange --activate n backup".into());
+            st.fail.push("vgexport backup".into());
+        }
+        let r = recover::recover(&s.plan, &s.fake);
+        assert!(r.failures.is_empty(), "{r:#?}");
+        let log = s.fake.commands();
+        assert!(!log.iter().any(|l| l.starts_with("vg")), "{log:#?}");
+        assert!(log.iter().any(|l| l.ends_with("--logout")), "{log:#?}");
+    }
+}
+
+#[test]
 fn recover_after_death_mid_suspend_resumes_the_half_suspended_hook() {
     let s = setup();
     write_journal(
