@@ -377,6 +377,24 @@ impl<'a> Executor<'a> {
                 self.remove_tagged(snapshot, tags::ROLE_SNAPSHOT, LvKind::Snapshot)
             }
             Step::RemoveBackupLv { volume, backup } => {
+                // lvs lists no LV of an exported VG, nor of one not visible
+                // (iSCSI logged out): "not there" would pass for "removed".
+                let vg = &backup.vg;
+                match self.sys.report()?.vg(vg) {
+                    None => {
+                        return Err(StepError::Failed(format!(
+                            "volume group {vg} is not visible, so {backup} cannot be removed; \
+                             add --phase login --phase activate"
+                        )));
+                    }
+                    Some(found) if found.is_exported() => {
+                        return Err(StepError::Failed(format!(
+                            "volume group {vg} is exported, so its LVs cannot be listed and \
+                             {backup} cannot be removed; add --phase activate"
+                        )));
+                    }
+                    Some(_) => {}
+                }
                 self.remove_tagged(backup, tags::ROLE_BACKUP, LvKind::Plain)?;
                 self.forget_manifest(volume);
                 Ok(())
@@ -528,11 +546,36 @@ impl<'a> Executor<'a> {
                 }
                 Ok(())
             }
-            Step::IscsiLogin { .. } => self.wait_for_vg(),
+            Step::IscsiLogin { portal, iqn } => {
+                let waited = self.wait_for_vg();
+                if waited.is_err() {
+                    self.logout_after_failed_login(portal, iqn);
+                }
+                waited
+            }
             other => Err(StepError::Failed(format!(
                 "internal: no in-process work for {}",
                 other.id()
             ))),
+        }
+    }
+
+    /// The login worked but its step failed (the VG did not appear, or a
+    /// signal came while waiting). The logout step cannot clean up: it runs
+    /// after the deactivate step, which is skipped now, and a rollback only
+    /// undoes steps that succeeded. So the step logs out itself: a failed
+    /// login leaves no session.
+    fn logout_after_failed_login(&mut self, portal: &str, iqn: &str) {
+        let argv = commands::iscsi_logout(portal, iqn);
+        tracing::warn!(
+            step = "iscsi-login",
+            "logging out again: {}",
+            argv.join(" ")
+        );
+        if let Err(e) = self.sys.run(&argv) {
+            self.cleanup_failed = true;
+            self.problems
+                .push(format!("iscsi-login: cannot log out again: {e}"));
         }
     }
 

@@ -203,7 +203,21 @@ pub fn recover(plan: &Plan, sys: &dyn System) -> Recovery {
     }
 
     // The target, last: the dead run activated it and did not deactivate.
-    if let Some(vg) = &left.activated_vg {
+    // A VG gone from view (the machine rebooted, so the iSCSI session is
+    // gone) or exported (the run died right after vgexport) has nothing
+    // active, and vgchange would fail on it: this recovery, and with it
+    // every later apply, would fail for good.
+    let vg_state = |vg: &str| sys.report().ok().map(|r| r.vg(vg).map(|v| v.is_exported()));
+    if let Some(vg) = &left.activated_vg
+        && let Some(state @ (None | Some(true))) = vg_state(vg)
+    {
+        let why = if state.is_none() {
+            "is not visible"
+        } else {
+            "is exported"
+        };
+        tracing::info!("recover: volume group {vg} {why}: nothing to deactivate");
+    } else if let Some(vg) = &left.activated_vg {
         let mut commands_to_run = vec![commands::activate_vg(vg, false)];
         if plan.target.export {
             commands_to_run.push(commands::export_vg(vg));

@@ -116,10 +116,7 @@ impl System for RealSystem {
                 .ok_or_else(|| format!("`{}` not found; install open-iscsi", tools::ISCSIADM))?;
             let command = lvm::CommandLine::new(path).args(argv[1..].iter().cloned());
             use lvm::Runner;
-            return lvm::ProcessRunner
-                .run(&command)
-                .map(drop)
-                .map_err(|e| e.to_string());
+            return iscsiadm_result(argv, lvm::ProcessRunner.run(&command).map(drop));
         }
         self.lvm_or_err()?
             .run(argv)
@@ -217,6 +214,42 @@ impl System for RealSystem {
     }
 }
 
+/// iscsiadm's exit status when a session to log in to already exists
+/// (ISCSI_ERR_SESS_EXISTS) and when there is none to log out of
+/// (ISCSI_ERR_NO_OBJS_FOUND).
+const ISCSI_SESSION_EXISTS: i32 = 15;
+const ISCSI_NO_SESSION: i32 = 21;
+
+/// A login to a target already logged in to, or a logout with no session,
+/// finds the system as the step wants it: success. So `--phase login` run
+/// before `all`, or a `recover` after a run that died before its login
+/// worked, does not fail on it.
+fn iscsiadm_result(argv: &[String], result: Result<(), lvm::RunError>) -> Result<(), String> {
+    let already = match argv.last().map(String::as_str) {
+        Some("--login") => ISCSI_SESSION_EXISTS,
+        Some("--logout") => ISCSI_NO_SESSION,
+        _ => return result.map_err(|e| e.to_string()),
+    };
+    match result {
+        Err(lvm::RunError::Failed {
+            exit: lvm::runner::Exit::Code(code),
+            ..
+        }) if code == already => {
+            tracing::info!(
+                "{}: nothing to do (iscsiadm exit status {code}: {})",
+                argv.join(" "),
+                if code == ISCSI_SESSION_EXISTS {
+                    "already logged in"
+                } else {
+                    "no session"
+                }
+            );
+            Ok(())
+        }
+        other => other.map_err(|e| e.to_string()),
+    }
+}
+
 /// `/dev/<vg>/<lv>`: how udev (or lvm itself) names an active LV.
 pub fn device_path(lv: &LvPath) -> PathBuf {
     PathBuf::from(format!("/dev/{}/{}", lv.vg, lv.lv))
@@ -249,4 +282,33 @@ fn wait_for_device(path: &Path) -> PathBuf {
         }
     }
     path.to_path_buf()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lvm::commands;
+    use crate::lvm::runner::Exit;
+
+    fn failed(code: i32) -> Result<(), lvm::RunError> {
+        Err(lvm::RunError::Failed {
+            command: "iscsiadm".into(),
+            exit: Exit::Code(code),
+            stderr: "iscsiadm: ...".into(),
+        })
+    }
+
+    #[test]
+    fn iscsiadm_login_to_an_existing_session_and_logout_without_one_succeed() {
+        let login = commands::iscsi_login("192.0.2.10:3260", "iqn.2026-01.org.example:b");
+        let logout = commands::iscsi_logout("192.0.2.10:3260", "iqn.2026-01.org.example:b");
+        let discover = commands::iscsi_discover("192.0.2.10:3260");
+        assert_eq!(iscsiadm_result(&login, failed(15)), Ok(()));
+        assert_eq!(iscsiadm_result(&logout, failed(21)), Ok(()));
+        assert!(iscsiadm_result(&login, failed(21)).is_err());
+        assert!(iscsiadm_result(&logout, failed(15)).is_err());
+        assert!(iscsiadm_result(&login, failed(8)).is_err());
+        assert!(iscsiadm_result(&discover, failed(21)).is_err());
+        assert_eq!(iscsiadm_result(&logout, Ok(())), Ok(()));
+    }
 }

@@ -534,6 +534,47 @@ fn recover_after_death_in_the_suspend_window() {
 }
 
 #[test]
+fn recover_skips_deactivating_a_vg_gone_from_view_or_exported_and_still_logs_out() {
+    for exported in [false, true] {
+        let mut s = setup();
+        s.plan.target.iscsi = Some(Iscsi {
+            portal: "192.0.2.10:3260".into(),
+            iqn: "iqn.2026-01.org.example:backup".into(),
+        });
+        s.plan.target.export = true;
+        write_journal(
+            &s,
+            &[
+                run_started(),
+                started("iscsi-login"),
+                finished("iscsi-login"),
+                started("activate:backup"),
+                finished("activate:backup"),
+                started("deactivate:backup"),
+            ],
+        );
+        {
+            let mut st = s.fake.state();
+            if exported {
+                let vg = st.vgs.iter_mut().find(|v| v.vg_name == "backup");
+                vg.unwrap().vg_exported = "exported".into();
+            } else {
+                // After a reboot: the session and with it the VG are gone.
+                st.vgs.retain(|v| v.vg_name != "backup");
+            }
+            // What LVM answers for such a VG.
+            st.fail.push("vgchange --activate n backup".into());
+            st.fail.push("vgexport backup".into());
+        }
+        let r = recover::recover(&s.plan, &s.fake);
+        assert!(r.failures.is_empty(), "{r:#?}");
+        let log = s.fake.commands();
+        assert!(!log.iter().any(|l| l.starts_with("vg")), "{log:#?}");
+        assert!(log.iter().any(|l| l.ends_with("--logout")), "{log:#?}");
+    }
+}
+
+#[test]
 fn recover_after_death_mid_suspend_resumes_the_half_suspended_hook() {
     let s = setup();
     write_journal(
@@ -719,6 +760,39 @@ fn lifecycle_phases_run_the_iscsi_and_vg_commands_in_order() {
 }
 
 #[test]
+fn a_login_whose_vg_never_appears_logs_out_again() {
+    let mut s = setup();
+    s.plan.target.iscsi = Some(Iscsi {
+        portal: "192.0.2.10:3260".into(),
+        iqn: "iqn.2026-01.org.example:backup".into(),
+    });
+    s.fake.state().vgs.retain(|v| v.vg_name != "backup");
+    let f = run_phases(&s, &[Phase::All]);
+    assert_eq!(f.exit, ExitCode::Failed, "{:#?}", f.outcome);
+    let log = s.fake.commands();
+    let login = log.iter().position(|l| l.ends_with("--login")).unwrap();
+    let logouts: Vec<usize> = (0..log.len())
+        .filter(|&i| log[i].ends_with("--logout"))
+        .collect();
+    assert_eq!(logouts.len(), 1, "{log:#?}");
+    assert!(login < logouts[0]);
+    assert!(!log.iter().any(|l| l.starts_with("vgchange")), "{log:#?}");
+    assert_clean(&s);
+}
+
+#[test]
+fn a_target_that_does_not_come_up_suspends_no_hook_and_takes_no_snapshot() {
+    let s = setup();
+    s.fake.state().fail.push("vgchange --activate y".into());
+    let f = run_phases(&s, &[Phase::All]);
+    assert_eq!(f.exit, ExitCode::Failed, "{:#?}", f.outcome);
+    assert_eq!(s.fake.hook_calls(), Vec::<String>::new());
+    let log = s.fake.commands();
+    assert!(!log.iter().any(|l| l.contains("--snapshot")), "{log:#?}");
+    assert_clean(&s);
+}
+
+#[test]
 fn a_failure_after_activate_deactivates_the_target_even_when_only_activate_was_asked() {
     let s = setup();
     s.fake.state().hook_fail.push("suspend:10-a".into());
@@ -749,6 +823,37 @@ fn the_remove_phase_removes_only_backups_tagged_for_this_plan() {
             .count(),
         1
     );
+}
+
+#[test]
+fn the_remove_phase_fails_on_an_exported_or_missing_vg_and_removes_nothing() {
+    for exported in [true, false] {
+        let s = setup();
+        let mut a = lv("backup", "a", 16 * MIB);
+        a.lv_tags = commands::backup_tags("nightly");
+        s.fake.add_lv(a);
+        if exported {
+            let mut state = s.fake.state();
+            let vg = state.vgs.iter_mut().find(|v| v.vg_name == "backup");
+            vg.unwrap().vg_exported = "exported".into();
+        } else {
+            s.fake.state().vgs.retain(|v| v.vg_name != "backup");
+        }
+        let f = run_phases(&s, &[Phase::Remove]);
+        assert_eq!(f.exit, ExitCode::Failed);
+        let problems = f.outcome.unwrap().problems.join("\n");
+        let why = if exported {
+            "is exported"
+        } else {
+            "is not visible"
+        };
+        assert!(problems.contains(why), "{problems}");
+        assert!(!s.fake.commands().iter().any(|l| l.starts_with("remove")));
+        assert_eq!(
+            s.fake.tags_of("backup", "a"),
+            commands::backup_tags("nightly")
+        );
+    }
 }
 
 #[test]

@@ -107,14 +107,20 @@ fn build_full(plan: &Plan, hooks: &[Hook], copy_order: &[usize]) -> Full {
         ensure.clone()
     };
 
-    // The suspend window: suspend hooks, snapshots, resume hooks.
+    // The suspend window: suspend hooks, snapshots, resume hooks. Its
+    // first step needs the target: when the backup VG did not come up,
+    // there is nothing to copy onto, so no service is suspended and no
+    // snapshot taken for nothing.
     let mut prev: Option<usize> = None;
     let mut suspends = Vec::new();
     for hook in hooks {
         let s = g.add(Step::Suspend(hook.clone()));
         match prev {
             Some(p) => g.wait(p, s, Needs),
-            None => g.wait_all(&tail, s, After),
+            None => {
+                g.wait_all(&tail, s, After);
+                g.wait(activate, s, Needs);
+            }
         }
         suspends.push(s);
         prev = Some(s);
@@ -129,7 +135,10 @@ fn build_full(plan: &Plan, hooks: &[Hook], copy_order: &[usize]) -> Full {
         });
         match prev {
             Some(p) => g.wait(p, s, Needs),
-            None => g.wait_all(&tail, s, After),
+            None => {
+                g.wait_all(&tail, s, After);
+                g.wait(activate, s, Needs);
+            }
         }
         snapshot.push(s);
         prev = Some(s);

@@ -438,3 +438,123 @@ assert_backups_match() {
             "sha256 of backup/$_lv vs vg0/$_lv at snapshot time"
     done
 }
+
+# ---- iSCSI (scenarios whose header says `# vm: iscsi`) ----
+# Both ends on loopback: the kernel's LIO target set up through configfs,
+# and open-iscsi's iscsid/iscsiadm as the initiator.
+
+ISCSI_PORTAL=127.0.0.1:3260
+
+# iscsi_target_start DEVICE IQN: exports DEVICE (a RAM disk) as LUN 0 of
+# target IQN on $ISCSI_PORTAL, without authentication, to any initiator.
+# DEVICE is hidden from LVM (lvm.conf global_filter), which would otherwise
+# see the same PV twice: on DEVICE and on the iSCSI disk.
+iscsi_target_start() {
+    _dev=$1 _iqn=$2
+    for _m in iscsi_target_mod target_core_iblock iscsi_tcp sd_mod crc32c_generic; do
+        modprobe "$_m" || fail "modprobe $_m failed"
+    done
+    grep -q ' /sys/kernel/config ' /proc/mounts || mount -t configfs none /sys/kernel/config
+    ip link set lo up
+    _core=/sys/kernel/config/target/core/iblock_0/$(basename "$_dev")
+    mkdir -p "$_core"
+    echo "udev_path=$_dev" >"$_core/control"
+    echo 1 >"$_core/enable"
+    _tpg=/sys/kernel/config/target/iscsi/$_iqn/tpgt_1
+    mkdir -p "$_tpg/lun/lun_0"
+    ln -s "$_core" "$_tpg/lun/lun_0/backstore"
+    mkdir "$_tpg/np/$ISCSI_PORTAL"
+    echo 0 >"$_tpg/attrib/authentication"
+    echo 1 >"$_tpg/attrib/generate_node_acls"
+    echo 1 >"$_tpg/attrib/cache_dynamic_acls"
+    echo 0 >"$_tpg/attrib/demo_mode_write_protect"
+    echo 1 >"$_tpg/enable"
+    lvm_hide_device "$_dev"
+    step "iSCSI target $_iqn on $ISCSI_PORTAL serves $_dev"
+}
+
+# lvm_hide_device DEVICE: adds DEVICE to lvm.conf's global_filter.
+lvm_hide_device() {
+    awk -v dev="$1" '{ print } /^devices \{/ { print "    global_filter = [ \"r|^" dev "$|\" ]" }' \
+        /etc/lvm/lvm.conf >/tmp/lvm.conf.new
+    mv /tmp/lvm.conf.new /etc/lvm/lvm.conf
+}
+
+# iscsid_start: starts iscsid (log in /tmp/iscsid.log) and waits until
+# iscsiadm can talk to it.
+iscsid_start() {
+    mkdir -p /run/lock/iscsi /var/lib/iscsi /etc/iscsi/nodes /etc/iscsi/send_targets
+    iscsid -f >/tmp/iscsid.log 2>&1 &
+    _i=0
+    while :; do
+        iscsiadm -m session >/dev/null 2>&1 && _rc=0 || _rc=$?
+        [ "$_rc" = 0 ] || [ "$_rc" = 21 ] && break
+        _i=$((_i + 1))
+        [ "$_i" -lt 100 ] || fail "iscsid did not answer within 10 s: $(cat /tmp/iscsid.log)"
+        sleep 0.1
+    done
+}
+
+# iscsi_session_count: how many iSCSI sessions are logged in (`iscsiadm -m
+# session` exits 21 when there is none).
+iscsi_session_count() {
+    iscsiadm -m session >/tmp/iscsi-sessions 2>/dev/null && _rc=0 || _rc=$?
+    case $_rc in
+        0) grep -c . /tmp/iscsi-sessions ;;
+        21) echo 0 ;;
+        *) fail "iscsiadm -m session failed (exit $_rc)" ;;
+    esac
+}
+
+# iscsi_disks: the block devices (sda, ...) of the logged-in iSCSI
+# sessions, one a line.
+iscsi_disks() {
+    for _b in /sys/class/iscsi_session/session*/device/target*/*/block/*; do
+        [ -e "$_b" ] && basename "$_b"
+    done
+    true
+}
+
+# iscsi_login_by_hand IQN: discovery and login as an admin would, then waits
+# (up to 10 s) for the disk; prints its path.
+iscsi_login_by_hand() {
+    iscsiadm -m discovery -t sendtargets -p "$ISCSI_PORTAL" >/dev/null ||
+        fail "iSCSI discovery on $ISCSI_PORTAL failed"
+    iscsiadm -m node -T "$1" -p "$ISCSI_PORTAL" --login >/dev/null || fail "iSCSI login to $1 failed"
+    _i=0
+    while [ -z "$(iscsi_disks)" ]; do
+        _i=$((_i + 1))
+        [ "$_i" -lt 100 ] || fail "no disk appeared within 10 s of the login to $1"
+        sleep 0.1
+    done
+    _disk=/dev/$(iscsi_disks | head -n 1)
+    while [ ! -b "$_disk" ]; do sleep 0.1; done
+    echo "$_disk"
+}
+
+# iscsi_logout_by_hand IQN
+iscsi_logout_by_hand() {
+    iscsiadm -m node -T "$1" -p "$ISCSI_PORTAL" --logout >/dev/null || fail "iSCSI logout from $1 failed"
+}
+
+# assert_no_iscsi_session
+assert_no_iscsi_session() {
+    assert_eq 0 "$(iscsi_session_count)" "iSCSI sessions"
+}
+
+# assert_vg_exported VG / assert_vg_not_exported VG: vg_attr's 3rd
+# character is `x` once `vgexport`ed.
+assert_vg_exported() {
+    _attr=$(vg_field "$1" vg_attr)
+    assert_eq x "$(echo "$_attr" | cut -c3)" "3rd vg_attr character of $1 ($_attr)"
+}
+
+assert_vg_not_exported() {
+    _attr=$(vg_field "$1" vg_attr)
+    assert_ne x "$(echo "$_attr" | cut -c3)" "3rd vg_attr character of $1 ($_attr)"
+}
+
+# active_lv_count VG: how many LVs of VG are active (lv_active "active").
+active_lv_count() {
+    lvs_json -o lv_name,lv_active "$1" | jq '[.report[].lv[] | select(.lv_active == "active")] | length'
+}

@@ -8,6 +8,7 @@ use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 
 use super::host::{self, cmd};
+use super::iscsi;
 use super::kernel::Kernel;
 
 /// Modules /init loads, in this order after their dependencies: RAM disks to
@@ -44,6 +45,8 @@ pub struct Inputs<'a> {
     pub snapplan: &'a Path,
     /// tests/vm: every *.sh in it goes to /vm/ in the VM.
     pub scenario_dir: &'a Path,
+    /// open-iscsi and the iSCSI modules, when a scenario asks for them.
+    pub iscsi: Option<&'a iscsi::Tools>,
 }
 
 pub fn build(inputs: &Inputs, staging: &Path, out: &Path) -> Result<(), String> {
@@ -74,6 +77,9 @@ pub fn build(inputs: &Inputs, staging: &Path, out: &Path) -> Result<(), String> 
     for lib in &libraries {
         copy_file(lib, &under(staging, lib))?;
     }
+    if let Some(tools) = inputs.iscsi {
+        pack_iscsi_tools(tools, staging)?;
+    }
     link_lvm_commands(&find_tool("lvm")?, &staging.join("usr/sbin"))?;
     // Debug info is most of a release binary, and every MiB of initramfs
     // costs boot time under TCG. Symbols stay, so backtraces keep names.
@@ -102,6 +108,18 @@ pub fn build(inputs: &Inputs, staging: &Path, out: &Path) -> Result<(), String> 
             "{name} /lib/modules/{}/{rel}\n",
             inputs.kernel.version
         ));
+    }
+    if inputs.iscsi.is_some() {
+        // Not loaded at boot: scenarios `modprobe` them (depmod below
+        // writes their modules.dep), as the kernel does for LIO's backends.
+        let iscsi_order = load_order(
+            &read(&inputs.kernel.modules.join("modules.dep"))?,
+            &read(&inputs.kernel.modules.join("modules.builtin")).unwrap_or_default(),
+            iscsi::MODULES,
+        )?;
+        for (_, rel) in &iscsi_order {
+            copy_file(&inputs.kernel.modules.join(rel), &modules_dir.join(rel))?;
+        }
     }
     for f in [
         "modules.builtin",
@@ -153,6 +171,35 @@ pub fn build(inputs: &Inputs, staging: &Path, out: &Path) -> Result<(), String> 
     );
     pack.current_dir(staging);
     host::run(pack)
+}
+
+/// iscsid and iscsiadm with their libraries (the packages' own ones and the
+/// host's), the initiator's name, and the packaged iscsid.conf.
+fn pack_iscsi_tools(tools: &iscsi::Tools, staging: &Path) -> Result<(), String> {
+    let mut libraries = BTreeSet::new();
+    for bin in iscsi::BINARIES {
+        let from = tools.root.join(bin);
+        copy_file(&from, &staging.join(bin))?;
+        let mut ldd = cmd("ldd", [&from]);
+        ldd.env("LD_LIBRARY_PATH", tools.library_dir());
+        let out = host::output(ldd)?;
+        if out.contains("not found") {
+            return Err(format!(
+                "ldd {} names a library that is missing:\n{out}",
+                from.display()
+            ));
+        }
+        libraries.extend(ldd_paths(&out));
+    }
+    for lib in &libraries {
+        copy_file(lib, &under(staging, tools.vm_path(lib)))?;
+    }
+    let conf = tools.root.join("etc/iscsi/iscsid.conf");
+    copy_file(&conf, &staging.join("etc/iscsi/iscsid.conf"))?;
+    write(
+        &staging.join("etc/iscsi/initiatorname.iscsi"),
+        iscsi::INITIATOR_NAME,
+    )
 }
 
 /// Library paths from `ldd` output, including the dynamic loader.

@@ -6,6 +6,7 @@
 
 mod host;
 mod initramfs;
+mod iscsi;
 mod kernel;
 mod qemu;
 mod scenario;
@@ -76,6 +77,8 @@ impl Paths {
 /// Everything a boot needs, made once per run.
 struct Prepared {
     kernel: kernel::Kernel,
+    /// open-iscsi, when a scenario of this run asked for iSCSI.
+    iscsi: Option<iscsi::Tools>,
     initramfs: PathBuf,
     /// This run's own directory (target/vm/run-PID): several runs may share
     /// a worktree. Removed when the run ends.
@@ -103,10 +106,12 @@ fn remove_stale_run_dirs(vm: &Path) {
     }
 }
 
-fn prepare(paths: &Paths, build: bool) -> Result<Prepared, String> {
+/// `iscsi`: pack open-iscsi and the iSCSI modules (some scenario's header
+/// says `# vm: iscsi`); other runs neither fetch nor carry them.
+fn prepare(paths: &Paths, build: bool, iscsi: bool) -> Result<Prepared, String> {
     host::ensure_packages(host::PACKAGES)?;
     let started = Instant::now();
-    let kernel = {
+    let (kernel, iscsi) = {
         // One fetch at a time: another run in this worktree may be fetching.
         std::fs::create_dir_all(&paths.vm).map_err(|e| format!("{}: {e}", paths.vm.display()))?;
         let lock_path = paths.vm.join("kernel.lock");
@@ -114,7 +119,12 @@ fn prepare(paths: &Paths, build: bool) -> Result<Prepared, String> {
             .map_err(|e| format!("{}: {e}", lock_path.display()))?;
         lock.lock()
             .map_err(|e| format!("locking {}: {e}", lock_path.display()))?;
-        kernel::ensure(&paths.vm.join("kernel"))?
+        let kernel = kernel::ensure(&paths.vm.join("kernel"))?;
+        let iscsi = match iscsi {
+            true => Some(iscsi::ensure(&paths.vm.join("iscsi"))?),
+            false => None,
+        };
+        (kernel, iscsi)
     };
     eprintln!(
         "xtask: kernel {} ready ({:.1} s)",
@@ -140,6 +150,7 @@ fn prepare(paths: &Paths, build: bool) -> Result<Prepared, String> {
     let initramfs = run_dir.join("initramfs.cpio.gz");
     let prepared = Prepared {
         kernel,
+        iscsi,
         initramfs,
         run_dir,
     };
@@ -148,13 +159,20 @@ fn prepare(paths: &Paths, build: bool) -> Result<Prepared, String> {
             kernel: &prepared.kernel,
             snapplan: &snapplan,
             scenario_dir: &paths.scenarios,
+            iscsi: prepared.iscsi.as_ref(),
         },
         &prepared.run_dir.join("initramfs"),
         &prepared.initramfs,
     )?;
     eprintln!(
-        "xtask: initramfs built ({:.1} s)",
-        started.elapsed().as_secs_f64()
+        "xtask: initramfs built ({:.1} s, {} KiB{})",
+        started.elapsed().as_secs_f64(),
+        std::fs::metadata(&prepared.initramfs).map_or(0, |m| m.len() / 1024),
+        if prepared.iscsi.is_some() {
+            ", with iSCSI"
+        } else {
+            ""
+        }
     );
     std::fs::create_dir_all(paths.vm.join("logs")).map_err(|e| e.to_string())?;
     Ok(prepared)
@@ -236,7 +254,8 @@ pub fn test(args: &[String]) -> Result<ExitCode, String> {
         return Err(format!("no scenarios in {}", paths.scenarios.display()));
     }
     let suite_started = Instant::now();
-    let prepared = prepare(&paths, options.build)?;
+    let iscsi = scenarios.iter().any(|s| s.header.iscsi);
+    let prepared = prepare(&paths, options.build, iscsi)?;
     let mut rows = Vec::new();
     for boot in scenario::plan_boots(&scenarios) {
         eprintln!("xtask: booting for {}", boot.scenarios.join(", "));
@@ -299,7 +318,7 @@ pub fn demo(args: &[String]) -> Result<ExitCode, String> {
     }
     let paths = Paths::new();
     let demo = scenario::load(&paths.scenarios, "demo")?;
-    let prepared = prepare(&paths, options.build)?;
+    let prepared = prepare(&paths, options.build, demo.header.iscsi)?;
     let rows = run_boot(&paths, &prepared, &scenario::plan_boots(&[demo])[0], true)?;
     let row = &rows[0];
     if row.passed {

@@ -30,6 +30,8 @@ pub struct Header {
     /// The scenario cleans up after itself well enough (with `vm_reset`
     /// between) to share one boot with the other `share` scenarios.
     pub share: bool,
+    /// Needs iSCSI in the VM (LIO target modules, iscsid, iscsiadm).
+    pub iscsi: bool,
 }
 
 impl Default for Header {
@@ -39,6 +41,7 @@ impl Default for Header {
             ramdisks: DEFAULT_RAMDISKS,
             timeout: DEFAULT_TIMEOUT,
             share: false,
+            iscsi: false,
         }
     }
 }
@@ -78,10 +81,11 @@ pub fn parse_header(source: &str, text: &str) -> Result<Header, String> {
                 "ramdisks" => header.ramdisks = number(1, 16)? as u32,
                 "timeout" => header.timeout = Duration::from_secs(number(1, 3600)?),
                 "share" if value.is_none() => header.share = true,
+                "iscsi" if value.is_none() => header.iscsi = true,
                 _ => {
                     return Err(format!(
                         "{at}: unknown `# vm:` setting `{item}`; known: ramdisk_mb=N \
-                         (MiB per RAM disk), ramdisks=N, timeout=SECONDS, share"
+                         (MiB per RAM disk), ramdisks=N, timeout=SECONDS, share, iscsi"
                     ));
                 }
             }
@@ -236,9 +240,10 @@ mod tests {
     fn header_reads_settings() {
         let h = parse_header(
             "s",
-            "#!/bin/sh\n# Title\n# vm: ramdisk_mb=128 timeout=300\n#vm: share ramdisks=2\n",
+            "#!/bin/sh\n# Title\n# vm: ramdisk_mb=128 timeout=300\n#vm: share ramdisks=2 iscsi\n",
         )
         .unwrap();
+        assert!(h.iscsi);
         assert_eq!(h.ramdisk_mb, 128);
         assert_eq!(h.ramdisks, 2);
         assert_eq!(h.timeout, Duration::from_secs(300));
