@@ -73,7 +73,7 @@ pub fn run(args: Args) -> super::Result {
     let preflight = |plan: &crate::plan::Plan| {
         let mut facts = check::gather(plan, &tools::find, sys.lvm().map(|l| l as &dyn Lvm));
         // This run holds the lock itself.
-        facts.lock = check::facts::LockFact::Free {
+        facts.lock = check::facts::LockFact::HeldByThisRun {
             path: check::facts::lock_path(plan),
         };
         check::evaluate(plan, &facts)

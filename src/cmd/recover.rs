@@ -10,6 +10,17 @@ use crate::apply::{recover, system::RealSystem};
 use crate::lock::{LockError, RunLock};
 
 #[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Examples:
+  snapplan recover /etc/snapplan/home-server.yaml
+  snapplan check /etc/snapplan/home-server.yaml && snapplan recover /etc/snapplan/home-server.yaml
+
+Resumes every hook a dead run suspended, removes every snapshot tagged with the
+plan, deactivates/exports the backup VG and logs out of iSCSI when the dead run
+had activated it / logged in. `snapplan apply` does this first on its own.
+
+Exit codes: 0 nothing left (or nothing to do), 2 invalid plan, 3 a run holds
+the lock (it is alive), 5 something could not be undone (see the log).")]
 pub struct Args {
     /// The plan whose dead run to clean up after.
     pub plan: PathBuf,
