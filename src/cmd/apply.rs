@@ -49,12 +49,8 @@ fn parse_bandwidth(text: &str) -> Result<Bandwidth, String> {
 }
 
 pub fn run(args: Args) -> super::Result {
-    let plan = match crate::plan::load(&args.plan) {
-        Ok(plan) => plan,
-        Err(err) => {
-            eprintln!("{:?}", miette::Report::new(err));
-            return Ok(ExitCode::Usage);
-        }
+    let Some(plan) = super::load_plan(&args.plan) else {
+        return Ok(ExitCode::Usage);
     };
     let started_at = apply::journal_events::now();
     let phases = PhaseSet::from_args(&args.phase);

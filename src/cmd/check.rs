@@ -37,12 +37,8 @@ pub enum Format {
 }
 
 pub fn run(args: Args) -> super::Result {
-    let plan = match crate::plan::load(&args.plan) {
-        Ok(plan) => plan,
-        Err(err) => {
-            eprintln!("{:?}", miette::Report::new(err));
-            return Ok(ExitCode::Usage);
-        }
+    let Some(plan) = super::load_plan(&args.plan) else {
+        return Ok(ExitCode::Usage);
     };
     let lvm = SystemLvm::from_system().ok();
     let facts = check::gather(&plan, &tools::find, lvm.as_ref().map(|l| l as &dyn Lvm));

@@ -18,6 +18,19 @@ use crate::cli::{Cli, Color, Command};
 
 pub type Result = std::result::Result<ExitCode, miette::Report>;
 
+/// Loads the plan a command works on. `None` means it was invalid or
+/// unreadable and its diagnostics are already on stderr: the command then
+/// exits with [`ExitCode::Usage`] having done nothing.
+fn load_plan(path: &std::path::Path) -> Option<crate::plan::Plan> {
+    match crate::plan::load(path) {
+        Ok(plan) => Some(plan),
+        Err(err) => {
+            eprintln!("{:?}", miette::Report::new(err));
+            None
+        }
+    }
+}
+
 pub fn run(cli: Cli) -> ExitCode {
     install_diagnostic_style(cli.global.color);
     install_logging(&cli.global);

@@ -44,12 +44,8 @@ pub enum Format {
 }
 
 pub fn run(args: Args) -> super::Result {
-    let plan = match crate::plan::load(&args.plan) {
-        Ok(plan) => plan,
-        Err(err) => {
-            eprintln!("{:?}", miette::Report::new(err));
-            return Ok(ExitCode::Usage);
-        }
+    let Some(plan) = super::load_plan(&args.plan) else {
+        return Ok(ExitCode::Usage);
     };
     let hooks = match &plan.hooks {
         Some(hooks) => list_hooks(&hooks.dir),

@@ -43,12 +43,9 @@ pub struct Args {
 pub fn run(args: Args) -> super::Result {
     let last = usize::try_from(args.last).unwrap_or(usize::MAX);
     let (state_dir, names) = match &args.plan {
-        Some(path) => match crate::plan::load(path) {
-            Ok(plan) => (plan.state_dir.clone(), vec![plan.name.clone()]),
-            Err(err) => {
-                eprintln!("{:?}", miette::Report::new(err));
-                return Ok(ExitCode::Usage);
-            }
+        Some(path) => match super::load_plan(path) {
+            Some(plan) => (plan.state_dir, vec![plan.name]),
+            None => return Ok(ExitCode::Usage),
         },
         None => {
             let names = runs::plans_in(&args.state_dir)

@@ -49,12 +49,8 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> super::Result {
-    let plan = match crate::plan::load(&args.plan) {
-        Ok(plan) => plan,
-        Err(err) => {
-            eprintln!("{:?}", miette::Report::new(err));
-            return Ok(ExitCode::Usage);
-        }
+    let Some(plan) = super::load_plan(&args.plan) else {
+        return Ok(ExitCode::Usage);
     };
     // A run of the plan rewrites the backup: not while it is read.
     let _lock = match RunLock::acquire(&plan.state_dir, &plan.name) {

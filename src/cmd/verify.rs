@@ -96,12 +96,8 @@ fn verify_plan(path: &std::path::Path, only: Option<&str>, mode: ProgressMode) -
     use crate::apply::backup_access;
     use crate::apply::history;
     use crate::apply::system::{RealSystem, device_path};
-    let plan = match crate::plan::load(path) {
-        Ok(plan) => plan,
-        Err(err) => {
-            eprintln!("{:?}", miette::Report::new(err));
-            return Ok(ExitCode::Usage);
-        }
+    let Some(plan) = super::load_plan(path) else {
+        return Ok(ExitCode::Usage);
     };
     let volumes: Vec<_> = plan
         .volumes
