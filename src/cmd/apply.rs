@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use crate::ExitCode;
 use crate::apply::{self, Options, signals, system::RealSystem, watchdog};
 use crate::check;
-use crate::copy::units;
 use crate::graph::{Phase, PhaseSet};
 use crate::lvm::{Lvm, tools};
 use crate::plan::Bandwidth;
@@ -41,11 +40,9 @@ pub struct Args {
     pub metrics: Option<PathBuf>,
 }
 
+/// The plan's own syntax, so `--bandwidth` means what `bandwidth:` means.
 fn parse_bandwidth(text: &str) -> Result<Bandwidth, String> {
-    Ok(match units::parse_rate(text)? {
-        None => Bandwidth::Unlimited,
-        Some(n) => Bandwidth::BytesPerSecond(n),
-    })
+    crate::plan::units::parse_rate(text).map_err(|e| e.to_string())
 }
 
 pub fn run(args: Args) -> super::Result {

@@ -7,7 +7,8 @@ use std::sync::atomic::AtomicBool;
 
 use crate::ExitCode;
 use crate::copy::progress::{self, ProgressMode};
-use crate::copy::{self, CopyControl, CopyError, CopyRequest, units};
+use crate::copy::{self, CopyControl, CopyError, CopyRequest};
+use crate::plan::{Bandwidth, units};
 
 const AFTER_HELP: &str = "\
 The first copy with --manifest writes every chunk; the next one to the same
@@ -24,11 +25,14 @@ Examples:
 pub struct Rate(pub Option<u64>);
 
 fn parse_rate(text: &str) -> Result<Rate, String> {
-    units::parse_rate(text).map(Rate)
+    match units::parse_rate(text).map_err(|e| e.to_string())? {
+        Bandwidth::Unlimited => Ok(Rate(None)),
+        Bandwidth::BytesPerSecond(n) => Ok(Rate(Some(n))),
+    }
 }
 
 fn parse_chunk(text: &str) -> Result<u64, String> {
-    let size = units::parse_size(text)?;
+    let size = units::parse_byte_size(text).map_err(|e| e.to_string())?;
     copy::check_chunk_size(size).map_err(|e| e.to_string())?;
     Ok(size)
 }

@@ -35,6 +35,19 @@ pub struct UnitError {
     pub out_of_range: bool,
 }
 
+impl std::fmt::Display for UnitError {
+    /// One line for the command line's errors: what is wrong, then what to write.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.message, self.help)
+    }
+}
+
+/// A byte size given on the command line (`--chunk 4MiB`). The same syntax
+/// as in a plan, so a value means the same wherever an admin writes it.
+pub fn parse_byte_size(text: &str) -> Result<u64, UnitError> {
+    parse_bytes(text, BYTES_HELP)
+}
+
 fn err(message: impl Into<String>, help: impl Into<String>) -> UnitError {
     UnitError {
         message: message.into(),
@@ -51,6 +64,8 @@ fn range_err(message: impl Into<String>, help: impl Into<String>) -> UnitError {
 }
 
 const SIZE_HELP: &str = "write a number with a binary unit, e.g. 512MiB, 2GiB, 1.5T (B, K/KiB, M/MiB, G/GiB, T/TiB), or a percentage of the origin LV such as 20%";
+const BYTES_HELP: &str =
+    "write a number with a binary unit, e.g. 4MiB, 512K (B, K/KiB, M/MiB, G/GiB, T/TiB)";
 const RATE_HELP: &str = "write a size per second, e.g. 60MiB/s or 1.5G/s, or `unlimited`";
 const DURATION_HELP: &str = "write a whole number of seconds, minutes or hours, e.g. 30s, 5m, 1h";
 

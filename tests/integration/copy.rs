@@ -366,7 +366,7 @@ fn usage_errors_exit_2_with_a_hint() {
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
     assert!(
-        stderr(&output).contains("write e.g. `60MiB/s`"),
+        stderr(&output).contains("add `/s`, e.g. 60MiB/s"),
         "{}",
         stderr(&output)
     );
