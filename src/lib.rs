@@ -12,6 +12,7 @@ pub mod copy;
 pub mod exit_code;
 pub mod graph;
 pub mod hooks;
+pub mod human;
 pub mod journal;
 pub mod lock;
 pub mod lvm;

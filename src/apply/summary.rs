@@ -3,7 +3,7 @@
 
 use super::executor::Outcome;
 use super::history::VolumeStatus;
-use crate::copy::units::{format_bytes, format_rate};
+use crate::human;
 
 pub fn table(plan: &str, run_id: &str, outcome: &Outcome) -> String {
     let mut rows = vec![[
@@ -18,7 +18,7 @@ pub fn table(plan: &str, run_id: &str, outcome: &Outcome) -> String {
     ]];
     for v in &outcome.volumes {
         let rate = if v.duration_seconds > 0.0 && v.size_bytes > 0 {
-            format_rate(v.size_bytes as f64 / v.duration_seconds)
+            human::rate(v.size_bytes as f64 / v.duration_seconds)
         } else {
             "-".into()
         };
@@ -33,10 +33,10 @@ pub fn table(plan: &str, run_id: &str, outcome: &Outcome) -> String {
         };
         rows.push([
             v.volume.clone(),
-            format_bytes(v.size_bytes),
+            human::bytes(v.size_bytes),
             format!("{:.1}s", v.duration_seconds),
             rate,
-            format_bytes(v.bytes_written),
+            human::bytes(v.bytes_written),
             v.snapshot_peak_percent
                 .map(|p| format!("{p:.1}%"))
                 .unwrap_or_else(|| "-".into()),

@@ -1,19 +1,6 @@
-//! Sizes as people read them: binary units with one decimal, "1.5 GiB".
+//! Extents as `check` shows them next to their size: "12.0 MiB (3 extents)".
 
-/// `1536 MiB` -> "1.5 GiB"; below 1 KiB in plain bytes.
-pub fn bytes(n: u64) -> String {
-    const UNITS: [&str; 6] = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
-    if n < 1024 {
-        return format!("{n} B");
-    }
-    let mut value = n as f64 / 1024.0;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    format!("{value:.1} {}", UNITS[unit])
-}
+pub use crate::human::bytes;
 
 /// "3 extents", "1 extent".
 pub fn extents(n: u64) -> String {
@@ -28,7 +15,7 @@ pub fn extents(n: u64) -> String {
 pub fn space(extents_count: u64, extent_bytes: u64) -> String {
     format!(
         "{} ({})",
-        bytes(extents_count * extent_bytes),
+        crate::human::bytes(extents_count * extent_bytes),
         extents(extents_count)
     )
 }
@@ -36,16 +23,6 @@ pub fn space(extents_count: u64, extent_bytes: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn binary_units_with_one_decimal() {
-        assert_eq!(bytes(0), "0 B");
-        assert_eq!(bytes(1023), "1023 B");
-        assert_eq!(bytes(1024), "1.0 KiB");
-        assert_eq!(bytes(1536 << 20), "1.5 GiB");
-        assert_eq!(bytes(60 << 20), "60.0 MiB");
-        assert_eq!(bytes(u64::MAX), "16.0 EiB");
-    }
 
     #[test]
     fn extent_counts() {

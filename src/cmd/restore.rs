@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use crate::ExitCode;
 use crate::copy::progress::{self, ProgressMode};
-use crate::copy::units::format_bytes;
+use crate::human;
 use crate::lock::{LockError, RunLock};
 use crate::lvm::SystemLvm;
 use crate::restore::{self, Source};
@@ -88,8 +88,8 @@ pub fn run(args: Args) -> super::Result {
         plan.name,
         prepared.backup.display(),
         prepared.destination.display(),
-        format_bytes(prepared.manifest.size),
-        format_bytes(prepared.destination_size),
+        human::bytes(prepared.manifest.size),
+        human::bytes(prepared.destination_size),
         crate::report::render::utc(
             prepared
                 .manifest
@@ -111,7 +111,7 @@ pub fn run(args: Args) -> super::Result {
                 "restored {} onto {}: {} in {}, verified against {}",
                 prepared.volume,
                 prepared.destination.display(),
-                format_bytes(done.bytes),
+                human::bytes(done.bytes),
                 progress::format_duration(done.elapsed),
                 prepared.manifest_path.display()
             );

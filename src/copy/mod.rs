@@ -42,7 +42,6 @@ pub mod pipeline;
 pub mod progress;
 pub mod report;
 pub mod throttle;
-pub mod units;
 pub mod verify;
 
 #[cfg(test)]

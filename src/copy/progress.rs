@@ -7,7 +7,7 @@ use std::io::IsTerminal;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use super::units::{format_bytes, format_rate};
+use crate::human;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
@@ -46,7 +46,7 @@ impl ProgressUpdate {
             .then(|| Duration::from_secs_f64((self.total - self.done) as f64 / rate))
     }
 
-    /// `copy: 45% 921.60 MiB of 2.00 GiB, 120.3 MiB/s, ETA 0:00:09`
+    /// `copy: 45% 921.6 MiB of 2.0 GiB, 120.3 MiB/s, ETA 0:00:09`
     pub fn line(&self) -> String {
         let percent = if self.total == 0 {
             100.0
@@ -57,9 +57,9 @@ impl ProgressUpdate {
         format!(
             "{}: {percent:.0}% {} of {}, {}, ETA {eta}",
             self.phase.label(),
-            format_bytes(self.done),
-            format_bytes(self.total),
-            format_rate(self.rate()),
+            human::bytes(self.done),
+            human::bytes(self.total),
+            human::rate(self.rate()),
         )
     }
 }
@@ -251,7 +251,7 @@ mod tests {
         };
         assert_eq!(
             update.line(),
-            "copy: 50% 1.00 GiB of 2.00 GiB, 128.0 MiB/s, ETA 0:00:08"
+            "copy: 50% 1.0 GiB of 2.0 GiB, 128.0 MiB/s, ETA 0:00:08"
         );
     }
 

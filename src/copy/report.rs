@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::device::Identity;
-use super::units::{format_bytes, format_rate};
+use crate::human;
 
 /// Time each pipeline stage spent working (not waiting on the others).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -61,13 +61,13 @@ impl CopyReport {
             "copied {} -> {}: read {}, wrote {} ({} chunks), skipped {} ({} chunks) in {:.2} s ({})",
             self.source.path.display(),
             self.destination.path.display(),
-            format_bytes(self.bytes_read),
-            format_bytes(self.bytes_written),
+            human::bytes(self.bytes_read),
+            human::bytes(self.bytes_written),
             self.chunks_written,
-            format_bytes(self.bytes_skipped),
+            human::bytes(self.bytes_skipped),
             self.chunks_skipped,
             self.elapsed.as_secs_f64(),
-            format_rate(rate),
+            human::rate(rate),
         );
         let s = &self.stages;
         line.push_str(&format!(
@@ -83,7 +83,7 @@ impl CopyReport {
         match &self.verify {
             Some(v) if v.mismatches.is_empty() => line.push_str(&format!(
                 "; verified {} in {:.2} s (read {:.2} s, hash {:.2} s)",
-                format_bytes(v.bytes_checked),
+                human::bytes(v.bytes_checked),
                 v.elapsed.as_secs_f64(),
                 v.read_busy.as_secs_f64(),
                 v.hash_busy.as_secs_f64()
@@ -117,7 +117,7 @@ impl VerifyReport {
             format!(
                 "verified {}: {} match the manifest ({:.1} s)",
                 self.device.display(),
-                format_bytes(self.bytes_checked),
+                human::bytes(self.bytes_checked),
                 self.elapsed.as_secs_f64()
             )
         } else {
@@ -129,7 +129,7 @@ impl VerifyReport {
                         "bytes {}..{} ({})",
                         r.start,
                         r.end,
-                        format_bytes(r.end - r.start)
+                        human::bytes(r.end - r.start)
                     )
                 })
                 .collect();

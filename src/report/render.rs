@@ -8,7 +8,7 @@
 use crate::ExitCode;
 use crate::apply::history::{RunRecord, VolumeResult, VolumeStatus};
 use crate::copy::progress::format_duration;
-use crate::copy::units::{format_bytes, format_rate};
+use crate::human;
 
 use super::runs::PlanRuns;
 
@@ -205,7 +205,7 @@ fn cells(v: &VolumeResult) -> [String; 7] {
         }
         .into(),
         if v.size_bytes > 0 {
-            format_bytes(v.size_bytes)
+            human::bytes(v.size_bytes)
         } else {
             dash()
         },
@@ -217,12 +217,12 @@ fn cells(v: &VolumeResult) -> [String; 7] {
             dash()
         },
         if v.duration_seconds > 0.0 && v.size_bytes > 0 {
-            format_rate(v.size_bytes as f64 / v.duration_seconds)
+            human::rate(v.size_bytes as f64 / v.duration_seconds)
         } else {
             dash()
         },
         if ran {
-            format_bytes(v.bytes_written)
+            human::bytes(v.bytes_written)
         } else {
             dash()
         },

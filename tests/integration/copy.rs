@@ -199,7 +199,7 @@ fn delta_after_changing_three_chunks_writes_exactly_those() {
     let written = dst.sectors_written() - before;
     assert_eq!(written * 512, 3 * MIB, "the kernel saw other writes");
     assert!(
-        stderr(&output).contains("wrote 3.00 MiB (3 chunks), skipped 6.00 MiB (7 chunks)"),
+        stderr(&output).contains("wrote 3.0 MiB (3 chunks), skipped 6.0 MiB (7 chunks)"),
         "{}",
         stderr(&output)
     );
