@@ -197,6 +197,16 @@ mod tests {
         let group = rustix::process::Pid::from_child(&child);
         rustix::process::kill_process_group(group, rustix::process::Signal::KILL).unwrap();
         child.wait().unwrap();
-        RunLock::acquire(dir.path(), "p").unwrap();
+        // SIGKILL is delivered asynchronously: `sleep` (not our child, so
+        // not waited for) may take a moment to die and close the file.
+        let mut last = None;
+        for _ in 0..500 {
+            match RunLock::acquire(dir.path(), "p") {
+                Ok(_) => return,
+                Err(e) => last = Some(e),
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        panic!("the lock outlived its killed holder: {last:?}");
     }
 }
