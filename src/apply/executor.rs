@@ -441,8 +441,25 @@ impl<'a> Executor<'a> {
                 }
                 Ok(())
             }
-            Step::TargetActivate { .. } | Step::TargetDeactivate { .. } => {
+            Step::TargetActivate { .. } => {
                 self.refresh_report()?;
+                self.run_actions(step)
+            }
+            Step::TargetDeactivate { vg, .. } => {
+                self.refresh_report()?;
+                // The actions' conditions skip the commands; this says why
+                // in one line an admin reading the cron mail understands.
+                if self
+                    .report
+                    .as_ref()
+                    .and_then(|r| r.vg(vg))
+                    .is_some_and(|v| v.is_exported())
+                {
+                    tracing::info!(
+                        step = %step.id(),
+                        "volume group {vg} is already exported: nothing to deactivate"
+                    );
+                }
                 self.run_actions(step)
             }
             _ => self.run_actions(step),
@@ -1005,6 +1022,7 @@ fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
 fn holds(condition: &Condition, report: &SystemReport) -> bool {
     match condition {
         Condition::VgExported { vg } => report.vg(vg).is_some_and(|v| v.is_exported()),
+        Condition::VgNotExported { vg } => !report.vg(vg).is_some_and(|v| v.is_exported()),
         Condition::LvMissing { lv } => report.lv(lv).is_none(),
         Condition::LvSmallerThan { lv, origin } => match (report.lv(lv), report.lv(origin)) {
             (Some(lv), Some(origin)) => lv.lv_size < origin.lv_size,

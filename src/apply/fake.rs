@@ -275,14 +275,22 @@ impl System for Fake {
             }
             "vgimport" | "vgexport" => {
                 let export = argv[0] == "vgexport";
-                if let Some(vg) = state.vgs.iter_mut().find(|v| v.vg_name == last) {
-                    vg.vg_exported = if export {
-                        "exported".into()
-                    } else {
-                        String::new()
-                    };
-                    vg.vg_attr = if export { "wzx-n-" } else { "wz--n-" }.into();
+                let vg = state
+                    .vgs
+                    .iter_mut()
+                    .find(|v| v.vg_name == last)
+                    .ok_or_else(|| format!("Volume group \"{last}\" not found"))?;
+                // As LVM: neither exports twice nor imports what is not exported.
+                if vg.is_exported() == export {
+                    let state = if export { "already" } else { "not" };
+                    return Err(format!("Volume group \"{last}\" is {state} exported"));
                 }
+                vg.vg_exported = if export {
+                    "exported".into()
+                } else {
+                    String::new()
+                };
+                vg.vg_attr = if export { "wzx-n-" } else { "wz--n-" }.into();
             }
             "lvchange" => {
                 let path = parse_path(&last);
@@ -301,6 +309,14 @@ impl System for Fake {
                 }
             }
             "vgchange" => {
+                // As LVM: an exported VG is neither activated nor deactivated.
+                match state.vgs.iter().find(|v| v.vg_name == last) {
+                    None => return Err(format!("Volume group \"{last}\" not found")),
+                    Some(vg) if vg.is_exported() => {
+                        return Err(format!("Volume group \"{last}\" is exported"));
+                    }
+                    Some(_) => {}
+                }
                 if arg_after(argv, "--activate") == Some("n") {
                     state.inactive_vgs.insert(last);
                 } else {

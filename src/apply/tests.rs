@@ -759,6 +759,86 @@ fn lifecycle_phases_run_the_iscsi_and_vg_commands_in_order() {
     assert!(s.fake.state().inactive_vgs.contains("backup"));
 }
 
+fn vg_exported(s: &Setup, vg: &str) -> bool {
+    let state = s.fake.state();
+    state.vgs.iter().any(|v| v.vg_name == vg && v.is_exported())
+}
+
+#[test]
+fn deactivate_twice_succeeds_and_leaves_the_vg_exported() {
+    let mut s = setup();
+    s.plan.target.export = true;
+    let first = run_phases(&s, &[Phase::Deactivate]);
+    assert_eq!(first.exit, ExitCode::Success, "{:#?}", first.outcome);
+    assert_eq!(
+        s.fake.commands(),
+        ["vgchange --activate n backup", "vgexport backup"]
+    );
+    assert!(vg_exported(&s, "backup"));
+    // On the exported VG, LVM refuses both commands (so does the fake):
+    // nothing to do is success, not a failure.
+    let second = run_phases(&s, &[Phase::Deactivate]);
+    assert_eq!(second.exit, ExitCode::Success, "{:#?}", second.outcome);
+    assert_eq!(s.fake.commands().len(), 2, "{:#?}", s.fake.commands());
+    assert!(vg_exported(&s, "backup"));
+    assert!(s.fake.state().inactive_vgs.contains("backup"));
+}
+
+#[test]
+fn deactivate_without_export_twice_deactivates_twice() {
+    let s = setup();
+    for _ in 0..2 {
+        let f = run_phases(&s, &[Phase::Deactivate]);
+        assert_eq!(f.exit, ExitCode::Success, "{:#?}", f.outcome);
+    }
+    assert_eq!(
+        s.fake.commands(),
+        [
+            "vgchange --activate n backup",
+            "vgchange --activate n backup"
+        ]
+    );
+    assert!(!vg_exported(&s, "backup"));
+}
+
+#[test]
+fn deactivate_of_a_vg_not_visible_fails_rather_than_passing_for_done() {
+    let mut s = setup();
+    s.plan.target.export = true;
+    s.fake.state().vgs.retain(|v| v.vg_name != "backup");
+    let f = run_phases(&s, &[Phase::Deactivate]);
+    assert_ne!(f.exit, ExitCode::Success, "{:#?}", f.outcome);
+    assert_eq!(s.fake.commands(), ["vgchange --activate n backup"]);
+}
+
+#[test]
+fn activate_twice_imports_once_and_succeeds_both_times() {
+    let mut s = setup();
+    s.plan.target.export = true;
+    {
+        let mut state = s.fake.state();
+        let vg = state.vgs.iter_mut().find(|v| v.vg_name == "backup");
+        let vg = vg.unwrap();
+        vg.vg_exported = "exported".into();
+        vg.vg_attr = "wzx-n-".into();
+        state.inactive_vgs.insert("backup".into());
+    }
+    for _ in 0..2 {
+        let f = run_phases(&s, &[Phase::Activate]);
+        assert_eq!(f.exit, ExitCode::Success, "{:#?}", f.outcome);
+    }
+    assert_eq!(
+        s.fake.commands(),
+        [
+            "vgimport backup",
+            "vgchange --activate y backup",
+            "vgchange --activate y backup"
+        ]
+    );
+    assert!(!vg_exported(&s, "backup"));
+    assert!(!s.fake.state().inactive_vgs.contains("backup"));
+}
+
 #[test]
 fn a_login_whose_vg_never_appears_logs_out_again() {
     let mut s = setup();

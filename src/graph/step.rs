@@ -29,7 +29,9 @@ pub enum Step {
     TargetActivate {
         vg: String,
     },
-    /// `vgchange --activate n`, then `vgexport` when `export` is set.
+    /// `vgchange --activate n`, then `vgexport` when `export` is set; both
+    /// only when the VG is not exported already (LVM refuses either on an
+    /// exported VG, which has nothing active), so deactivating is idempotent.
     TargetDeactivate {
         vg: String,
         export: bool,
@@ -122,15 +124,28 @@ impl Hook {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "if", rename_all = "snake_case")]
 pub enum Condition {
-    VgExported { vg: String },
-    LvMissing { lv: LvPath },
-    LvSmallerThan { lv: LvPath, origin: LvPath },
+    VgExported {
+        vg: String,
+    },
+    /// Also holds for a VG not visible at all: the command then runs and
+    /// fails, saying so, rather than passing for done.
+    VgNotExported {
+        vg: String,
+    },
+    LvMissing {
+        lv: LvPath,
+    },
+    LvSmallerThan {
+        lv: LvPath,
+        origin: LvPath,
+    },
 }
 
 impl fmt::Display for Condition {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Condition::VgExported { vg } => write!(f, "only if VG {vg} is exported"),
+            Condition::VgNotExported { vg } => write!(f, "only if VG {vg} is not exported"),
             Condition::LvMissing { lv } => write!(f, "only if {lv} does not exist"),
             Condition::LvSmallerThan { lv, origin } => {
                 write!(f, "only if {lv} is smaller than {origin}")
@@ -313,9 +328,13 @@ impl Step {
                 run(commands::activate_vg(vg, true)),
             ],
             Step::TargetDeactivate { vg, export } => {
-                let mut actions = vec![run(commands::activate_vg(vg, false))];
+                let unless_exported = |argv| Action::Run {
+                    argv,
+                    only_if: Some(Condition::VgNotExported { vg: vg.clone() }),
+                };
+                let mut actions = vec![unless_exported(commands::activate_vg(vg, false))];
                 if *export {
-                    actions.push(run(commands::export_vg(vg)));
+                    actions.push(unless_exported(commands::export_vg(vg)));
                 }
                 actions
             }
@@ -502,6 +521,22 @@ mod tests {
             argvs(&on.actions("p", &PlanTimeValues)),
             ["vgchange --activate n b", "vgexport b"]
         );
+    }
+
+    #[test]
+    fn deactivate_commands_are_skipped_on_an_exported_vg() {
+        let step = Step::TargetDeactivate {
+            vg: "b".into(),
+            export: true,
+        };
+        for action in step.actions("p", &PlanTimeValues) {
+            let Action::Run { only_if, .. } = action else {
+                panic!("{action:?}");
+            };
+            let condition = only_if.expect("deactivate commands are conditional");
+            assert_eq!(condition, Condition::VgNotExported { vg: "b".into() });
+            assert_eq!(condition.to_string(), "only if VG b is not exported");
+        }
     }
 
     #[test]

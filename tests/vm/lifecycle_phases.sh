@@ -2,8 +2,10 @@
 # Lifecycle phases one at a time, on a local backup VG (no iSCSI: no login
 # or logout step runs, none is needed). The backup VG starts exported and
 # holds an LV of someone else's ("keep"). `--phase activate` imports and
-# activates it; `--phase backup` writes the backups; `--phase deactivate`
-# deactivates and exports it (export: true); `--phase remove` on the
+# activates it (a second time: nothing changes, exit 0); `--phase backup`
+# writes the backups; `--phase deactivate` deactivates and exports it
+# (export: true; a second time on the exported VG: exit 0, still exported,
+# where vgchange and vgexport would refuse); `--phase remove` on the
 # exported VG fails (its LVs cannot be listed); `--phase remove` without --yes
 # and without a terminal is refused and deletes nothing; with --yes it
 # deletes the plan's backup LVs and nothing else; `all` never removes (the
@@ -53,6 +55,12 @@ assert_eq keep "$(backup_lvs)" "LVs in backup"
 assert_eq 1 "$(active_lv_count backup)" "active LVs in backup"
 assert_eq 2 "$(lv_count vg0)" "LVs in vg0 (no snapshot made)"
 
+step "--phase activate again on the active, imported VG: exit 0, nothing changes"
+before=$(lvm_state)
+run_ok snapplan apply --phase activate "$PLAN"
+assert_vg_not_exported backup
+assert_eq "$before" "$(lvm_state)" "LVM state after the second activate"
+
 step "--phase backup: the backups are written, the VG stays active"
 run_ok snapplan apply --phase backup "$PLAN"
 assert_eq "alpha,bravo,keep" "$(backup_lvs)" "LVs in backup"
@@ -65,6 +73,13 @@ step "--phase deactivate: inactive and exported"
 run_ok snapplan apply --phase deactivate "$PLAN"
 assert_vg_exported backup
 assert_eq "" "$(dmsetup ls | grep '^backup-' || true)" "device-mapper devices of VG backup"
+
+step "--phase deactivate again on the exported VG: exit 0, still exported"
+before=$(lvm_state)
+run_ok snapplan apply --phase deactivate "$PLAN"
+assert_vg_exported backup
+assert_eq "" "$(dmsetup ls | grep '^backup-' || true)" "device-mapper devices of VG backup"
+assert_eq "$before" "$(lvm_state)" "LVM state after the second deactivate"
 
 step "--phase remove --yes on the exported VG (its LVs cannot be listed): fails, deletes nothing"
 expect_exit 1 snapplan apply --phase remove --yes "$PLAN" </dev/null
