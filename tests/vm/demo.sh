@@ -182,8 +182,8 @@ prove_backups() {
     for lv in $VOLUMES; do
         at_snapshot=$(recorded_sum "$SUMS" "$lv")
         backup=$(sha256 "/dev/backup/$lv")
-        echo "$lv: origin at snapshot $at_snapshot"
-        echo "$lv: backup LV          $backup"
+        printf '%-5s origin at snapshot %s\n' "$lv:" "$at_snapshot"
+        printf '%-5s backup LV          %s\n' "$lv:" "$backup"
         assert_eq "$at_snapshot" "$backup" "sha256 of backup/$lv vs vg0/$lv at snapshot time"
         assert_backup "backup/$lv" demo complete
     done
@@ -201,7 +201,7 @@ independent_proof() {
     lvs -o vg_name,lv_name,lv_size,lv_attr,lv_tags backup
     prove_backups
     now=$(sha256 /dev/vg0/db)
-    echo "db: origin now         $now (the database wrote after its resume)"
+    printf '%-5s origin now         %s (the database wrote after its resume)\n' "db:" "$now"
     assert_ne "$(recorded_sum "$SUMS" db)" "$now" "vg0/db now (written after the snapshot)"
     step "Back as the run left it"
     export_and_logout
