@@ -1,9 +1,12 @@
 #!/bin/sh
-# Demo: a small system backed up by snapplan, shown live on the console
-# (`cargo xtask demo`). Each part is a function: add one and call it below.
-# A snapplan command that fails is shown and the demo goes on, but the demo
-# then fails at the end.
-# vm: ramdisk_mb=128 timeout=600
+# Demo: a small server backed up by snapplan onto an off-site iSCSI disk,
+# shown live on the console (`cargo xtask demo`): validate, plan, check, the
+# whole apply lifecycle (login, activate, hooks, snapshots, copies,
+# deactivate/export, logout), an independent proof by hand, a second run
+# that copies only what changed, report, verify and a restore. Each part is a
+# function: add one and call it below. A snapplan command that fails is shown
+# and the demo goes on, but the demo then fails at the end.
+# vm: iscsi ramdisk_mb=64 timeout=600
 
 failed=""
 
@@ -32,17 +35,36 @@ PLAN=/etc/snapplan/demo.yaml
 HOOKS=/etc/snapplan/hooks
 HOOK_LOG=/var/log/demo-hooks.log
 SUMS=/var/log/demo-sums-at-snapshot
+IQN=iqn.2026-11.org.snapplan:offsite
+VOLUMES="root home db"
 
 build_system() {
-    step "The system: VG vg0 with three LVs holding data, VG backup for the copies"
+    step "The server: VG vg0 with three LVs holding data (and an empty LV 'spare' for the restore)"
     make_vg vg0 "$(ram_disk 0)" "$(ram_disk 1)"
-    make_lv vg0 root 48m
-    make_lv vg0 home 64m
-    make_lv vg0 db 24m
-    for lv in root home db; do fill "/dev/vg0/$lv"; done
-    make_vg backup "$(ram_disk 2)" "$(ram_disk 3)"
-    lvs -o vg_name,lv_name,lv_size,lv_attr
-    vgs -o vg_name,vg_size,vg_free
+    make_lv vg0 root 16m
+    make_lv vg0 home 16m
+    make_lv vg0 db 8m
+    make_lv vg0 spare 16m
+    for lv in $VOLUMES; do fill "/dev/vg0/$lv"; done
+    lvs -o vg_name,lv_name,lv_size,lv_attr vg0
+}
+
+build_offsite_disk() {
+    step "The off-site disk: an iSCSI target on loopback (the kernel's LIO, RAM disk 2)"
+    iscsi_target_start "$(ram_disk 2)" "$IQN"
+    iscsid_start
+    step "VG backup made on it through a login by hand, then exported and logged out, as between runs"
+    disk=$(iscsi_login_by_hand "$IQN")
+    echo "iSCSI disk: $disk"
+    make_vg backup "$disk"
+    vgs -o vg_name,vg_size,vg_free,vg_attr backup
+    vgchange -q -an backup >/dev/null
+    vgexport backup
+    iscsi_logout_by_hand "$IQN"
+    assert_no_iscsi_session
+    echo "iSCSI sessions: $(iscsi_session_count)"
+    ! vgs backup >/dev/null 2>&1 || fail "VG backup visible while logged out"
+    echo "VG backup is not visible now: the disk is logged out"
 }
 
 write_hooks() {
@@ -61,12 +83,12 @@ if [ "\$1" = resume ]; then
     dd if=/dev/urandom of=/dev/vg0/db bs=1M count=1 seek=3 conv=fsync 2>/dev/null
 fi
 HOOK
-    step "A third hook, for the demo's own check: checksums of the origins while suspended"
+    step "A third hook, for the demo's own proof: checksums of the origins while suspended"
     cat >"$HOOKS/99-checksums" <<HOOK
 #!/bin/sh
 # Runs last on suspend: nothing writes now, so this is what the snapshots hold.
 if [ "\$1" = suspend ]; then
-    $(record_sums_sh "$SUMS" vg0 root home db)
+    $(record_sums_sh "$SUMS" vg0 $VOLUMES)
 fi
 HOOK
     chmod +x "$HOOKS/99-checksums"
@@ -74,17 +96,22 @@ HOOK
 }
 
 write_plan() {
-    step "The plan ($PLAN)"
+    step "The plan ($PLAN): backups on VG backup, reached over iSCSI, exported between runs"
     cat >"$PLAN" <<PLAN
 version: 1
 name: demo
+state_dir: /var/lib/snapplan
 hooks:
   dir: $HOOKS
   timeout: 2m
 target:
   vg: backup
+  iscsi:
+    portal: $ISCSI_PORTAL
+    iqn: $IQN
+  export: true
 defaults:
-  snapshot_size: 25%
+  snapshot_size: 50%
 volumes:
   - lv: vg0/db
   - lv: vg0/root
@@ -95,55 +122,151 @@ PLAN
     cat "$PLAN"
 }
 
+validate_plan() {
+    step "snapplan validate: the plan is well formed"
+    shown snapplan validate "$PLAN"
+}
+
 show_plan() {
-    step "snapplan plan: what it would do"
+    step "snapplan plan: what a run would do, step by step"
     shown snapplan plan "$PLAN"
 }
 
 run_check() {
-    step "snapplan check: pre-flight against this system"
-    if snapplan_has check; then
-        before=$(lvm_state)
-        shown snapplan check "$PLAN"
-        assert_eq "$before" "$(lvm_state)" "LVM state after check"
-    else
-        echo "skipped: this snapplan has no 'check' command yet"
-    fi
+    step "snapplan check: pre-flight against this system (changes nothing)"
+    before=$(lvm_state)
+    shown snapplan check "$PLAN"
+    assert_eq "$before" "$(lvm_state)" "LVM state after check"
+    assert_no_iscsi_session
 }
 
-run_apply() {
-    step "snapplan apply: the backup run"
-    if ! snapplan_has apply; then
-        echo "skipped: this snapplan has no 'apply' command yet"
-        return 0
-    fi
-    echo "(throttled to 4 MiB/s on the command line, so that the copy progress can be seen)"
-    shown_piped snapplan apply "$PLAN" --bandwidth 4MiB/s
+first_apply() {
+    step "snapplan apply: the first run, all phases (login, activate, backup, deactivate, logout)"
+    echo "(throttled to 1 MiB/s on the command line, so that copies last long enough for the"
+    echo " progress lines, logged every ~10 s when stderr is not a terminal, to be seen)"
+    shown_piped snapplan apply "$PLAN" --bandwidth 1MiB/s
     step "Hook log"
     cat "$HOOK_LOG"
-    step "Independent check: each backup LV holds its origin's bytes as they were at snapshot time"
-    activate_backup
-    for lv in root home db; do
+}
+
+# login_and_import: as an admin would, without snapplan: log in, wait for the
+# VG, check it was exported, import and activate it.
+login_and_import() {
+    disk=$(iscsi_login_by_hand "$IQN")
+    echo "logged in by hand: iSCSI disk $disk"
+    wait_s=0
+    until vgs backup >/dev/null 2>&1; do
+        wait_s=$((wait_s + 1))
+        [ "$wait_s" -lt 50 ] || fail "VG backup did not appear on $disk"
+        sleep 0.2
+    done
+    vgs -o vg_name,vg_attr backup
+    assert_vg_exported backup
+    echo "VG backup is exported (3rd vg_attr character x): vgimport, vgchange -ay"
+    vgimport backup
+    vgchange -q -ay backup >/dev/null
+}
+
+# export_and_logout: undoes login_and_import, leaving things as a run does.
+export_and_logout() {
+    vgchange -q -an backup >/dev/null
+    vgexport backup
+    iscsi_logout_by_hand "$IQN"
+    assert_no_iscsi_session
+    echo "VG backup deactivated and exported, iSCSI logged out"
+}
+
+# prove_backups: each backup LV holds its origin's bytes as recorded by the
+# suspend hook, and is tagged complete.
+prove_backups() {
+    for lv in $VOLUMES; do
         at_snapshot=$(recorded_sum "$SUMS" "$lv")
         backup=$(sha256 "/dev/backup/$lv")
-        now=$(sha256 "/dev/vg0/$lv")
-        echo "$lv: at snapshot $at_snapshot"
-        echo "$lv: backup      $backup"
-        echo "$lv: origin now  $now"
+        printf '%-5s origin at snapshot %s\n' "$lv:" "$at_snapshot"
+        printf '%-5s backup LV          %s\n' "$lv:" "$backup"
         assert_eq "$at_snapshot" "$backup" "sha256 of backup/$lv vs vg0/$lv at snapshot time"
+        assert_backup "backup/$lv" demo complete
     done
-    assert_ne "$(recorded_sum "$SUMS" db)" "$(sha256 /dev/vg0/db)" "vg0/db now (written after the snapshot)"
-    step "No snapshot left behind; the backups are tagged complete"
-    lvs -a -o vg_name,lv_name,lv_attr,lv_size,lv_tags
+}
+
+independent_proof() {
+    step "Independent proof, without snapplan: no iSCSI session left, no snapshot left"
+    echo "iSCSI sessions: $(iscsi_session_count)"
+    assert_no_iscsi_session
+    ! vgs backup >/dev/null 2>&1 || fail "VG backup still visible after the run's logout"
     assert_no_snapshot
-    for lv in root home db; do assert_backup "backup/$lv" demo complete; done
+    lvs -o vg_name,lv_name,lv_size,lv_attr vg0
+    step "Logged in by hand: the VG was exported; imported, each backup equals its origin at snapshot time"
+    login_and_import
+    lvs -o vg_name,lv_name,lv_size,lv_attr,lv_tags backup
+    prove_backups
+    now=$(sha256 /dev/vg0/db)
+    printf '%-5s origin now         %s (the database wrote after its resume)\n' "db:" "$now"
+    assert_ne "$(recorded_sum "$SUMS" db)" "$now" "vg0/db now (written after the snapshot)"
+    step "Back as the run left it"
+    export_and_logout
+}
+
+second_apply() {
+    step "The server changes: 3 MiB of vg0/home rewritten"
+    write_random /dev/vg0/home 3 4
+    step "snapplan apply again: only the changed chunks are written (see 'written' in the summary)"
+    echo "(copies go in 4 MiB chunks: home's 3 MiB and the 1 MiB the database wrote after the"
+    echo " last snapshot are one chunk each; root did not change: nothing written)"
+    shown_piped snapplan apply "$PLAN"
+    assert_no_iscsi_session
+    ! vgs backup >/dev/null 2>&1 || fail "VG backup still visible after the second run's logout"
+}
+
+show_report() {
+    step "snapplan report: the last two runs, as a cron mail would show them"
+    shown snapplan report --last 2 "$PLAN"
+}
+
+run_verify() {
+    step "snapplan verify: re-read every backup against its manifest (login first: the disk is off-line)"
+    shown snapplan apply --phase login "$PLAN"
+    shown snapplan verify "$PLAN"
+    assert_vg_exported backup
+    echo "verify left VG backup as it found it: exported, $(active_lv_count backup) LVs active"
+}
+
+run_restore() {
+    step "snapplan restore: vg0/home's backup onto the spare LV vg0/spare"
+    shown_piped snapplan apply --phase activate "$PLAN"
+    shown_piped snapplan restore "$PLAN" home --to /dev/vg0/spare --yes
+    backup=$(sha256 /dev/backup/home)
+    restored=$(sha256 /dev/vg0/spare)
+    at_snapshot=$(recorded_sum "$SUMS" home)
+    echo "home: origin at 2nd snapshot $at_snapshot"
+    echo "home: backup LV             $backup"
+    echo "spare: restored             $restored"
+    assert_eq "$at_snapshot" "$backup" "sha256 of backup/home vs vg0/home at the second snapshot"
+    assert_eq "$backup" "$restored" "sha256 of vg0/spare (restored) vs backup/home"
+    step "Put the off-site disk away again: deactivate, export, log out"
+    shown_piped snapplan apply --phase deactivate --phase logout "$PLAN"
+    assert_no_iscsi_session
+    ! vgs backup >/dev/null 2>&1 || fail "VG backup still visible after the logout"
+    echo "iSCSI sessions: $(iscsi_session_count)"
 }
 
 build_system
+build_offsite_disk
 write_hooks
 write_plan
+validate_plan
 show_plan
 run_check
-run_apply
+first_apply
+independent_proof
+second_apply
+show_report
+run_verify
+run_restore
 
-[ -z "$failed" ] || fail "these snapplan commands failed:$failed"
+step "Result"
+if [ -n "$failed" ]; then
+    echo "DEMO FAIL"
+    fail "these snapplan commands failed:$failed"
+fi
+echo "DEMO PASS: validate, plan, check, apply over iSCSI, proof by hand, delta run, report, verify, restore"
