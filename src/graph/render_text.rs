@@ -217,25 +217,13 @@ fn action_line(action: &Action) -> String {
 }
 
 /// The argv as one POSIX shell command line.
+pub use crate::lvm::runner::shell_quote;
+
 pub fn shell_join(argv: &[String]) -> String {
     argv.iter()
         .map(|a| shell_quote(a))
         .collect::<Vec<_>>()
         .join(" ")
-}
-
-/// `arg` as one shell word: bare when only harmless characters, else in
-/// single quotes (a `'` inside becomes `'\''`).
-pub fn shell_quote(arg: &str) -> String {
-    let plain = !arg.is_empty()
-        && arg
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_-+/:.,@%".contains(c));
-    if plain {
-        arg.to_string()
-    } else {
-        format!("'{}'", arg.replace('\'', r"'\''"))
-    }
 }
 
 #[cfg(test)]

@@ -48,7 +48,10 @@ impl fmt::Display for CommandLine {
     }
 }
 
-fn shell_quote(word: &str) -> String {
+/// `word` as one shell word: bare when only harmless characters, else in
+/// single quotes (a `'` inside becomes `'\''`), so a logged or planned
+/// command line can be pasted into a shell as it is.
+pub fn shell_quote(word: &str) -> String {
     let plain = !word.is_empty()
         && word
             .chars()
