@@ -1,6 +1,5 @@
 //! `snapplan apply PLAN`: run the plan (see docs/apply.md and `crate::apply`).
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use crate::ExitCode;
@@ -51,7 +50,16 @@ pub fn run(args: Args) -> super::Result {
     };
     let started_at = apply::journal_events::now();
     let phases = PhaseSet::from_args(&args.phase);
-    if phases.contains(Phase::Remove) && !args.yes && !confirm_remove(&plan.name)? {
+    if phases.contains(Phase::Remove)
+        && !args.yes
+        && !super::confirm(
+            &format!(
+                "--phase remove DELETES the backup LVs of plan {}",
+                plan.name
+            ),
+            "nothing was done",
+        )?
+    {
         return Ok(ExitCode::Usage);
     }
     let interrupt = signals::install()
@@ -116,27 +124,5 @@ fn write_metrics(
     match metrics::write(path, &text) {
         Ok(()) => tracing::info!("metrics written to {}", path.display()),
         Err(e) => tracing::error!("cannot write the metrics to {}: {e}", path.display()),
-    }
-}
-
-/// `--phase remove` deletes backups: on a terminal ask, otherwise insist on `--yes`.
-fn confirm_remove(plan: &str) -> Result<bool, miette::Report> {
-    if !std::io::stdin().is_terminal() {
-        eprintln!(
-            "error: --phase remove DELETES the backup LVs of plan {plan}; \
-             without a terminal to ask on, pass --yes to confirm"
-        );
-        return Ok(false);
-    }
-    eprint!("--phase remove DELETES the backup LVs of plan {plan}. Type `yes` to go on: ");
-    let mut answer = String::new();
-    std::io::stdin()
-        .read_line(&mut answer)
-        .map_err(|e| miette::miette!("cannot read the answer: {e}"))?;
-    if answer.trim() == "yes" {
-        Ok(true)
-    } else {
-        eprintln!("not confirmed: nothing was done");
-        Ok(false)
     }
 }

@@ -18,6 +18,30 @@ use crate::cli::{Cli, Color, Command};
 
 pub type Result = std::result::Result<ExitCode, miette::Report>;
 
+/// Asks before something destructive: on a terminal the admin types `yes`;
+/// without one (cron, scripts) nothing is asked and the answer is no, so the
+/// caller must have been given `--yes`. `what` says what would be destroyed.
+fn confirm(what: &str, nothing_done: &str) -> std::result::Result<bool, miette::Report> {
+    use std::io::IsTerminal;
+    if !std::io::stdin().is_terminal() {
+        eprintln!(
+            "error: {what}; without a terminal to ask on, pass --yes to confirm; {nothing_done}"
+        );
+        return Ok(false);
+    }
+    eprint!("{what}. Type `yes` to go on: ");
+    let mut answer = String::new();
+    std::io::stdin()
+        .read_line(&mut answer)
+        .map_err(|e| miette::miette!("cannot read the answer: {e}"))?;
+    if answer.trim() == "yes" {
+        Ok(true)
+    } else {
+        eprintln!("not confirmed: {nothing_done}");
+        Ok(false)
+    }
+}
+
 /// Loads the plan a command works on. `None` means it was invalid or
 /// unreadable and its diagnostics are already on stderr: the command then
 /// exits with [`ExitCode::Usage`] having done nothing.

@@ -2,7 +2,6 @@
 //! backup back, checked against its manifest before and after (see
 //! docs/restore.md and `crate::restore`).
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use crate::ExitCode;
@@ -97,7 +96,15 @@ pub fn run(args: Args) -> super::Result {
                 .unwrap_or(prepared.manifest.started_at)
         ),
     );
-    if !args.yes && !confirm(&prepared.destination)? {
+    if !args.yes
+        && !super::confirm(
+            &format!(
+                "restore OVERWRITES everything on {}",
+                prepared.destination.display()
+            ),
+            "nothing was written",
+        )?
+    {
         return Ok(ExitCode::Usage);
     }
     let cancel = super::copy::stop_on_signals()?;
@@ -121,31 +128,5 @@ pub fn run(args: Args) -> super::Result {
             eprintln!("error: {e}");
             Ok(e.exit_code())
         }
-    }
-}
-
-/// Overwriting a device: on a terminal ask, otherwise insist on `--yes`.
-fn confirm(device: &std::path::Path) -> Result<bool, miette::Report> {
-    if !std::io::stdin().is_terminal() {
-        eprintln!(
-            "error: restore OVERWRITES {}; without a terminal to ask on, pass --yes to confirm; \
-             nothing was written",
-            device.display()
-        );
-        return Ok(false);
-    }
-    eprint!(
-        "This OVERWRITES everything on {}. Type `yes` to go on: ",
-        device.display()
-    );
-    let mut answer = String::new();
-    std::io::stdin()
-        .read_line(&mut answer)
-        .map_err(|e| miette::miette!("cannot read the answer: {e}"))?;
-    if answer.trim() == "yes" {
-        Ok(true)
-    } else {
-        eprintln!("not confirmed: nothing was written");
-        Ok(false)
     }
 }
