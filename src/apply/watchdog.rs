@@ -191,56 +191,37 @@ mod tests {
         assert!(watch.invalid.load(Ordering::SeqCst));
     }
 
+    /// Runs the watchdog as a copy would, until it cancels the copy.
+    fn run_until_cancelled(fake: &Fake, path: &LvPath, watch: &Watch, interrupt: &AtomicBool) {
+        let (cancel, done) = (AtomicBool::new(false), AtomicBool::new(false));
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                run(
+                    fake,
+                    "a",
+                    path,
+                    Duration::from_millis(1),
+                    watch,
+                    interrupt,
+                    &cancel,
+                    &done,
+                )
+            });
+            while !cancel.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            done.store(true, Ordering::SeqCst);
+        });
+    }
+
     #[test]
     fn the_watchdog_cancels_the_copy_on_a_signal_and_on_an_overflow() {
         let fake = Fake::new();
         let path = snapshot(&fake, 1.0, false);
-        let (watch, interrupt, cancel, done) = (
-            Watch::default(),
-            AtomicBool::new(true),
-            AtomicBool::new(false),
-            AtomicBool::new(false),
-        );
-        std::thread::scope(|s| {
-            s.spawn(|| {
-                run(
-                    &fake,
-                    "a",
-                    &path,
-                    Duration::from_millis(1),
-                    &watch,
-                    &interrupt,
-                    &cancel,
-                    &done,
-                )
-            });
-            while !cancel.load(Ordering::SeqCst) {
-                std::thread::sleep(Duration::from_millis(1));
-            }
-            done.store(true, Ordering::SeqCst);
-        });
-        let interrupt = AtomicBool::new(false);
-        let cancel = AtomicBool::new(false);
-        let done = AtomicBool::new(false);
+        let watch = Watch::default();
+        run_until_cancelled(&fake, &path, &watch, &AtomicBool::new(true));
         snapshot(&fake, 100.0, true);
-        std::thread::scope(|s| {
-            s.spawn(|| {
-                run(
-                    &fake,
-                    "a",
-                    &path,
-                    Duration::from_millis(1),
-                    &watch,
-                    &interrupt,
-                    &cancel,
-                    &done,
-                )
-            });
-            while !cancel.load(Ordering::SeqCst) {
-                std::thread::sleep(Duration::from_millis(1));
-            }
-            done.store(true, Ordering::SeqCst);
-        });
+        run_until_cancelled(&fake, &path, &watch, &AtomicBool::new(false));
         assert!(watch.invalid.load(Ordering::SeqCst));
     }
 }
