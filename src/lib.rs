@@ -2,7 +2,7 @@
 //!
 //! The modules read as the pipeline a plan goes through:
 //! `plan` (parse, validate) -> `graph` (compile) -> `check` -> `apply`,
-//! with the system behind small adapters (`lvm`, `hooks`, `iscsi`, `copy`).
+//! with the machine behind one trait (`system`) and the copy engine (`copy`).
 
 pub mod apply;
 pub mod check;
@@ -11,7 +11,6 @@ pub mod cmd;
 pub mod copy;
 pub mod exit_code;
 pub mod graph;
-pub mod hooks;
 pub mod human;
 pub mod journal;
 pub mod lock;
@@ -21,5 +20,6 @@ pub mod plan;
 pub mod report;
 pub mod resolve;
 pub mod restore;
+pub mod system;
 
 pub use exit_code::ExitCode;

@@ -6,8 +6,8 @@
 
 use serde::Serialize;
 
-use crate::lvm::SystemReport;
 use crate::plan::{LvPath, Plan, SnapshotSize, Volume};
+use crate::system::SystemReport;
 
 /// One volume with its snapshot size in bytes and extents.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -105,39 +105,16 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::lvm::{Lv, Vg};
     use crate::plan::Bandwidth;
+    use crate::system::fake::Fake;
 
     const MIB: u64 = 1 << 20;
 
     fn report(origin_bytes: u64, extent: u64) -> SystemReport {
-        SystemReport {
-            lvs: vec![Lv {
-                lv_name: "home".into(),
-                vg_name: "vg0".into(),
-                lv_size: origin_bytes,
-                lv_attr: "-wi-a-----".into(),
-                segtype: "linear".into(),
-                origin: String::new(),
-                lv_tags: vec![],
-                data_percent: None,
-                snap_percent: None,
-                lv_snapshot_invalid: "unknown".into(),
-                lv_active: "active".into(),
-                lv_device_open: String::new(),
-            }],
-            vgs: vec![Vg {
-                vg_name: "vg0".into(),
-                vg_attr: "wz--n-".into(),
-                vg_size: 1 << 40,
-                vg_free: 0,
-                vg_extent_size: extent,
-                vg_extent_count: (1 << 40) / extent,
-                vg_free_count: 0,
-                vg_exported: String::new(),
-                vg_tags: vec![],
-            }],
-        }
+        Fake::builder()
+            .vg_with_extent("vg0", extent, (1 << 40) / extent, 0)
+            .lv_bytes("vg0", "home", origin_bytes, "-wi-a-----")
+            .report()
     }
 
     fn volume(lv: &str, size: SnapshotSize) -> Volume {

@@ -21,16 +21,16 @@ use std::time::{Duration, Instant};
 
 use super::history::{VolumeResult, VolumeStatus};
 use super::journal_events::{self as events, Event};
-use super::system::{CopyFailure, CopyJob, System, device_path};
 use super::watchdog::{self, Watch};
 use crate::ExitCode;
 use crate::copy::{ChunkRead, CopyControl, NoProgress, ProgressSink, ProgressUpdate};
 use crate::graph::{Action, CompiledPlan, Condition, Dependency, Hook, RunValues, Step, StepIndex};
-use crate::hooks::HookAction;
 use crate::journal::Journal;
 use crate::lvm::commands::{self, SizeArg};
-use crate::lvm::{LvKind, SystemReport, tags};
+use crate::lvm::tags;
 use crate::plan::{Bandwidth, LvPath, SnapshotSize};
+use crate::system::HookAction;
+use crate::system::{CopyFailure, CopyJob, LvKind, System, SystemError, SystemReport, device_path};
 
 /// How the executor is told to run.
 #[derive(Debug, Clone)]
@@ -103,6 +103,12 @@ enum StepError {
 impl From<String> for StepError {
     fn from(s: String) -> Self {
         StepError::Failed(s)
+    }
+}
+
+impl From<SystemError> for StepError {
+    fn from(e: SystemError) -> Self {
+        StepError::Failed(e.to_string())
     }
 }
 
@@ -437,7 +443,7 @@ impl<'a> Executor<'a> {
                 if unmarked {
                     let argv = commands::mark_backup(backup, false);
                     tracing::info!(step = %step.id(), "run: {}", argv.join(" "));
-                    self.sys.run(&argv)?;
+                    self.sys.run_lvm(&argv)?;
                 }
                 Ok(())
             }
@@ -462,6 +468,7 @@ impl<'a> Executor<'a> {
                 }
                 self.run_actions(step)
             }
+            Step::IscsiLogin { .. } | Step::IscsiLogout { .. } => self.iscsi_step(step),
             _ => self.run_actions(step),
         }
     }
@@ -479,7 +486,7 @@ impl<'a> Executor<'a> {
         }
     }
 
-    fn refresh_report(&mut self) -> Result<(), String> {
+    fn refresh_report(&mut self) -> Result<(), SystemError> {
         self.report = Some(self.sys.report()?);
         Ok(())
     }
@@ -502,15 +509,7 @@ impl<'a> Executor<'a> {
                         tracing::info!(step = %step.id(), "not needed ({condition}): {}", argv.join(" "));
                         continue;
                     }
-                    let started = Instant::now();
-                    tracing::info!(step = %step.id(), "run: {}", argv.join(" "));
-                    self.sys.run(&argv).map_err(StepError::Failed)?;
-                    tracing::info!(
-                        step = %step.id(),
-                        "done in {:.1}s: {}",
-                        started.elapsed().as_secs_f64(),
-                        argv[0]
-                    );
+                    self.run_command(step, &argv, |sys| sys.run_lvm(&argv))?;
                 }
                 Action::InProcess { .. } => self.in_process(step)?,
                 Action::Hook { .. } | Action::EachHook { .. } => {
@@ -521,6 +520,49 @@ impl<'a> Executor<'a> {
             }
         }
         Ok(())
+    }
+
+    /// Runs one command line of `step` (as `snapplan plan` showed it) with
+    /// the system call that carries it out, logged before and after.
+    fn run_command(
+        &mut self,
+        step: &Step,
+        argv: &[String],
+        call: impl FnOnce(&dyn System) -> Result<(), SystemError>,
+    ) -> Result<(), StepError> {
+        let started = Instant::now();
+        tracing::info!(step = %step.id(), "run: {}", argv.join(" "));
+        call(self.sys)?;
+        tracing::info!(
+            step = %step.id(),
+            "done in {:.1}s: {}",
+            started.elapsed().as_secs_f64(),
+            argv[0]
+        );
+        Ok(())
+    }
+
+    /// The iSCSI steps: their actions are iscsiadm command lines, carried
+    /// out by the system's own login and logout (which know that an existing
+    /// session, or none to log out of, is success).
+    fn iscsi_step(&mut self, step: &Step) -> Result<(), StepError> {
+        match step {
+            Step::IscsiLogin { portal, iqn } => {
+                let discover = commands::iscsi_discover(portal);
+                self.run_command(step, &discover, |sys| sys.iscsi_discover(portal))?;
+                let login = commands::iscsi_login(portal, iqn);
+                self.run_command(step, &login, |sys| sys.iscsi_login(portal, iqn))?;
+                self.in_process(step)
+            }
+            Step::IscsiLogout { portal, iqn } => {
+                let logout = commands::iscsi_logout(portal, iqn);
+                self.run_command(step, &logout, |sys| sys.iscsi_logout(portal, iqn))
+            }
+            other => Err(StepError::Failed(format!(
+                "internal: {} is not an iSCSI step",
+                other.id()
+            ))),
+        }
     }
 
     fn in_process(&mut self, step: &Step) -> Result<(), StepError> {
@@ -555,7 +597,7 @@ impl<'a> Executor<'a> {
                 if self.interrupt.load(Ordering::SeqCst) {
                     return Err(StepError::Interrupted);
                 }
-                result.map_err(StepError::Failed)?;
+                result.map_err(|e| StepError::Failed(e.to_string()))?;
                 if let Some(v) = self.volume_mut(volume) {
                     v.verified = true;
                     v.status = VolumeStatus::Ok;
@@ -589,7 +631,7 @@ impl<'a> Executor<'a> {
             "logging out again: {}",
             argv.join(" ")
         );
-        if let Err(e) = self.sys.run(&argv) {
+        if let Err(e) = self.sys.iscsi_logout(portal, iqn) {
             self.cleanup_failed = true;
             self.problems
                 .push(format!("iscsi-login: cannot log out again: {e}"));
@@ -698,7 +740,7 @@ impl<'a> Executor<'a> {
                     Err(_) if watch.invalid.load(Ordering::SeqCst) => Err(StepError::Failed(
                         format!("{} (the copy: {why})", watch.reason().unwrap_or_default()),
                     )),
-                    _ => Err(StepError::Failed(why)),
+                    _ => Err(StepError::Failed(why.to_string())),
                 }
             }
             // The hard gate, once more after the copy returned (an empty
@@ -858,7 +900,7 @@ impl<'a> Executor<'a> {
             )));
         }
         tracing::info!("remove: {lv}");
-        self.sys.remove_lv(lv, kind).map_err(StepError::Failed)
+        Ok(self.sys.remove_lv(lv, kind)?)
     }
 
     /// Follows the rollback edges of everything that ran, then the safety

@@ -3,7 +3,7 @@
 //! fails), list the hooks and compile, walk the graph (`executor`), then
 //! print the summary and keep the run record.
 //!
-//! The machine is behind [`system::System`], so everything here except the
+//! The machine is behind [`crate::system::System`], so everything here except the
 //! real adapters is tested with the in-memory fake.
 
 pub mod backup_access;
@@ -13,11 +13,8 @@ pub mod journal_events;
 pub mod recover;
 pub mod signals;
 pub mod summary;
-pub mod system;
 pub mod watchdog;
 
-#[cfg(test)]
-mod fake;
 #[cfg(test)]
 mod tests;
 
@@ -30,9 +27,9 @@ use crate::journal::Journal;
 use crate::lock::{LockError, RunLock};
 use crate::plan::Plan;
 
+use crate::system::System;
 pub use executor::{Ending, Options, Outcome};
 use journal_events::Event;
-use system::System;
 
 /// What one `apply` did.
 #[derive(Debug)]

@@ -9,11 +9,11 @@ use std::path::PathBuf;
 
 use super::history;
 use super::journal_events::{self as events, Event};
-use super::system::System;
-use crate::hooks::HookAction;
 use crate::journal::{self, Journal};
-use crate::lvm::{LvKind, commands, tags};
+use crate::lvm::{commands, tags};
 use crate::plan::Plan;
+use crate::system::HookAction;
+use crate::system::{LvKind, System};
 
 /// What recovery found and did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -224,9 +224,9 @@ pub fn recover(plan: &Plan, sys: &dyn System) -> Recovery {
         }
         for argv in commands_to_run {
             tracing::warn!("recover: {}", argv.join(" "));
-            match sys.run(&argv) {
+            match sys.run_lvm(&argv) {
                 Ok(()) => out.actions.push(argv.join(" ")),
-                Err(e) => out.failures.push(e),
+                Err(e) => out.failures.push(e.to_string()),
             }
         }
     }
@@ -235,9 +235,9 @@ pub fn recover(plan: &Plan, sys: &dyn System) -> Recovery {
     {
         let argv = commands::iscsi_logout(&iscsi.portal, &iscsi.iqn);
         tracing::warn!("recover: {}", argv.join(" "));
-        match sys.run(&argv) {
+        match sys.iscsi_logout(&iscsi.portal, &iscsi.iqn) {
             Ok(()) => out.actions.push(argv.join(" ")),
-            Err(e) => out.failures.push(e),
+            Err(e) => out.failures.push(e.to_string()),
         }
     }
 

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-use super::fake::{CopyScript, Fake, MIB, lv};
 use super::history::{self, VolumeStatus};
 use super::journal_events::{self as events, Event};
 use super::{Finished, Options, apply, recover};
@@ -17,6 +16,7 @@ use crate::graph::{Phase, PhaseSet};
 use crate::journal::Journal;
 use crate::lvm::{commands, tags};
 use crate::plan::{Bandwidth, Hooks, Iscsi, LvPath, Plan, SnapshotSize, Target, Volume};
+use crate::system::fake::{CopyScript, Fake, MIB, lv};
 
 struct Setup {
     _dir: tempfile::TempDir,

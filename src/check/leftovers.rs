@@ -4,8 +4,9 @@
 //! leftovers are named as a warning: they take space all the same.
 
 use super::outcome::{CheckKind, CheckResult, Status};
-use crate::lvm::{SystemReport, tags};
+use crate::lvm::tags;
 use crate::plan::Plan;
+use crate::system::SystemReport;
 
 pub fn check(plan: &Plan, report: &SystemReport) -> Vec<CheckResult> {
     let mut rows = Vec::new();
@@ -107,11 +108,12 @@ fn name_collisions(plan: &Plan, report: &SystemReport) -> Vec<CheckResult> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::check::testing::*;
+    use crate::plan::test_plans::*;
+    use crate::system::fake::Fake;
 
     #[test]
     fn no_tagged_snapshot_passes_even_with_untagged_look_alikes() {
-        let report = system()
+        let report = Fake::builder()
             .lv("vg0", "home", 32, "owi-a-s---")
             .snapshot("vg0", "home-snap", 8, "home", &[])
             .lv("backup", "home", 32, "-wi-a-----")
@@ -120,7 +122,7 @@ mod tests {
                 "home",
                 &tags::for_lv("nightly", "r0", tags::ROLE_BACKUP),
             )
-            .build();
+            .report();
         let rows = check(&plan(&[("vg0/home", pct(20.0))]), &report);
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0].status, Status::Pass);
@@ -128,7 +130,7 @@ mod tests {
 
     #[test]
     fn our_tagged_snapshot_fails_naming_it_and_how_to_recover() {
-        let report = system()
+        let report = Fake::builder()
             .lv("vg0", "home", 32, "owi-a-s---")
             .snapshot(
                 "vg0",
@@ -137,7 +139,7 @@ mod tests {
                 "home",
                 &tags::for_lv("nightly", "r7", tags::ROLE_SNAPSHOT),
             )
-            .build();
+            .report();
         let rows = check(&plan(&[("vg0/home", pct(20.0))]), &report);
         assert_eq!(rows[0].status, Status::Fail);
         assert_eq!(rows[0].subject, "vg0/s1");
@@ -153,10 +155,10 @@ mod tests {
 
     #[test]
     fn an_untagged_lv_with_the_snapshot_name_fails_and_is_not_called_a_leftover() {
-        let report = system()
+        let report = Fake::builder()
             .lv("vg0", "home", 32, "owi-a-s---")
             .snapshot("vg0", "home-snapplan", 8, "home", &[])
-            .build();
+            .report();
         let rows = check(&plan(&[("vg0/home", pct(20.0))]), &report);
         assert_eq!(rows.len(), 2);
         assert_eq!(
@@ -177,7 +179,7 @@ mod tests {
 
     #[test]
     fn our_leftover_under_the_snapshot_name_is_one_leftover_row() {
-        let report = system()
+        let report = Fake::builder()
             .lv("vg0", "home", 32, "owi-a-s---")
             .snapshot(
                 "vg0",
@@ -186,7 +188,7 @@ mod tests {
                 "home",
                 &tags::for_lv("nightly", "r7", tags::ROLE_SNAPSHOT),
             )
-            .build();
+            .report();
         let rows = check(&plan(&[("vg0/home", pct(20.0))]), &report);
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0].check, CheckKind::Leftover);
@@ -194,7 +196,7 @@ mod tests {
 
     #[test]
     fn another_plans_leftover_warns() {
-        let report = system()
+        let report = Fake::builder()
             .lv("vg0", "home", 32, "owi-a-s---")
             .snapshot(
                 "vg0",
@@ -203,7 +205,7 @@ mod tests {
                 "home",
                 &tags::for_lv("other", "r1", tags::ROLE_SNAPSHOT),
             )
-            .build();
+            .report();
         let rows = check(&plan(&[("vg0/home", pct(20.0))]), &report);
         assert_eq!(rows[0].status, Status::Warn);
     }

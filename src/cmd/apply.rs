@@ -3,11 +3,11 @@
 use std::path::PathBuf;
 
 use crate::ExitCode;
-use crate::apply::{self, Options, signals, system::RealSystem, watchdog};
+use crate::apply::{self, Options, signals, watchdog};
 use crate::check;
 use crate::graph::{Phase, PhaseSet};
-use crate::lvm::{Lvm, tools};
 use crate::plan::Bandwidth;
+use crate::system::RealSystem;
 
 const AFTER_HELP: &str = "\
 Exit codes: 0 done, 1 failed (pre-flight, or no volume backed up), 2 invalid plan,
@@ -72,7 +72,7 @@ pub fn run(args: Args) -> super::Result {
         ..Options::default()
     };
     let preflight = |plan: &crate::plan::Plan| {
-        let mut facts = check::gather(plan, &tools::find, sys.lvm().map(|l| l as &dyn Lvm));
+        let mut facts = check::gather(plan, &sys);
         // This run holds the lock itself.
         facts.lock = check::facts::LockFact::HeldByThisRun {
             path: check::facts::lock_path(plan),

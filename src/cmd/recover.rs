@@ -6,8 +6,9 @@
 use std::path::PathBuf;
 
 use crate::ExitCode;
-use crate::apply::{recover, system::RealSystem};
+use crate::apply::recover;
 use crate::lock::{LockError, RunLock};
+use crate::system::RealSystem;
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\

@@ -8,8 +8,8 @@ use crate::ExitCode;
 use crate::copy::progress::{self, ProgressMode};
 use crate::human;
 use crate::lock::{LockError, RunLock};
-use crate::lvm::SystemLvm;
 use crate::restore::{self, Source};
+use crate::system::RealSystem;
 
 const AFTER_HELP: &str = "\
 DEVICE is overwritten from its first byte on. Stop what uses it and unmount
@@ -60,18 +60,16 @@ pub fn run(args: Args) -> super::Result {
         }
         Err(e) => return Err(miette::miette!("{e}")),
     };
-    let lvm;
+    let sys;
     let source = match &args.from {
         Some(path) => Source::Path(path.clone()),
         None => {
-            lvm = match SystemLvm::from_system() {
-                Ok(lvm) => lvm,
-                Err(e) => {
-                    eprintln!("error: {e}: cannot check the backup LV's state; nothing was done");
-                    return Ok(ExitCode::Failed);
-                }
-            };
-            Source::BackupLv(&lvm)
+            sys = RealSystem::new();
+            if let Err(e) = sys.lvm() {
+                eprintln!("error: {e}: cannot check the backup LV's state; nothing was done");
+                return Ok(ExitCode::Failed);
+            }
+            Source::BackupLv(&sys)
         }
     };
     let prepared = match restore::prepare(&plan, &args.volume, &args.to, &source) {

@@ -95,7 +95,7 @@ pub fn run(args: Args) -> super::Result {
 fn verify_plan(path: &std::path::Path, only: Option<&str>, mode: ProgressMode) -> super::Result {
     use crate::apply::backup_access;
     use crate::apply::history;
-    use crate::apply::system::{RealSystem, device_path};
+    use crate::system::{RealSystem, device_path};
     let Some(plan) = super::load_plan(path) else {
         return Ok(ExitCode::Usage);
     };

@@ -217,7 +217,7 @@ fn action_line(action: &Action) -> String {
 }
 
 /// The argv as one POSIX shell command line.
-pub use crate::lvm::runner::shell_quote;
+pub use crate::system::runner::shell_quote;
 
 pub fn shell_join(argv: &[String]) -> String {
     argv.iter()
