@@ -10,7 +10,7 @@
 use serde::Serialize;
 
 use crate::graph::RunValues;
-use crate::lvm::commands::SizeArg;
+use crate::graph::argv::SizeArg;
 use crate::plan::{LvPath, Plan, SnapshotSize, Volume};
 use crate::system::{SystemReport, Vg};
 

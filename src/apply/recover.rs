@@ -7,13 +7,13 @@
 
 use std::path::PathBuf;
 
-use super::history;
-use super::journal_events::{self as events, Event};
-use crate::journal::{self, Journal};
-use crate::lvm::{commands, tags};
+use crate::graph::argv as commands;
 use crate::plan::Plan;
-use crate::system::HookAction;
-use crate::system::{LvKind, System};
+use crate::state::events::{self as events, Event};
+use crate::state::journal::{self, Journal};
+use crate::state::runs as history;
+use crate::system::{HookAction, LvKind, System};
+use crate::tags;
 
 /// What recovery found and did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]

@@ -4,9 +4,9 @@
 //! data it should protect.
 
 use super::outcome::{CheckKind, CheckResult, Status};
-use crate::lvm::tags;
 use crate::plan::{LvPath, Plan};
 use crate::system::SystemReport;
+use crate::tags;
 
 /// Rows only for problems: the space row already says how many backup LVs
 /// exist.

@@ -14,9 +14,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
 use crate::ExitCode;
-use crate::apply::history;
 use crate::copy::{self, CopyControl, CopyError, CopyRequest, Manifest, ProgressSink, verify};
 use crate::plan::{LvPath, Plan};
+use crate::state::runs as history;
 use crate::system::System;
 use crate::system::device_path;
 

@@ -490,15 +490,15 @@ impl System for Fake {
     }
 
     fn iscsi_discover(&self, portal: &str) -> Result<(), SystemError> {
-        self.iscsiadm(&crate::lvm::commands::iscsi_discover(portal))
+        self.iscsiadm(&crate::graph::argv::iscsi_discover(portal))
     }
 
     fn iscsi_login(&self, portal: &str, iqn: &str) -> Result<(), SystemError> {
-        self.iscsiadm(&crate::lvm::commands::iscsi_login(portal, iqn))
+        self.iscsiadm(&crate::graph::argv::iscsi_login(portal, iqn))
     }
 
     fn iscsi_logout(&self, portal: &str, iqn: &str) -> Result<(), SystemError> {
-        self.iscsiadm(&crate::lvm::commands::iscsi_logout(portal, iqn))
+        self.iscsiadm(&crate::graph::argv::iscsi_logout(portal, iqn))
     }
 
     fn list_hooks(&self, dir: &Path) -> Result<Vec<PathBuf>, SystemError> {

@@ -1,11 +1,11 @@
 //! open-iscsi's `iscsiadm`: discovery, login and logout of the target that
 //! holds the backup VG. The command lines are the ones `snapplan plan`
-//! prints (`lvm::commands`).
+//! prints (`graph::argv`).
 
 use super::SystemError;
 use super::runner::{CommandLine, Exit, ProcessRunner, RunError, Runner};
 use super::tools::{self, ToolMissing};
-use crate::lvm::commands;
+use crate::graph::argv as commands;
 
 /// iscsiadm's exit status when a session to log in to already exists
 /// (ISCSI_ERR_SESS_EXISTS) and when there is none to log out of

@@ -21,18 +21,18 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use super::history::{VolumeResult, VolumeStatus};
-use super::journal_events::{self as events, Event};
 use super::watchdog::{self, Watch};
 use crate::ExitCode;
 use crate::copy::{ChunkRead, CopyControl, NoProgress, ProgressSink, ProgressUpdate};
+use crate::graph::argv as commands;
 use crate::graph::{Action, CompiledPlan, Condition, Dependency, Hook, OnFailure, Step, StepIndex};
-use crate::journal::Journal;
-use crate::lvm::commands;
-use crate::lvm::tags;
 use crate::plan::{Bandwidth, LvPath};
+use crate::state::events::{self as events, Event};
+use crate::state::journal::Journal;
+use crate::state::runs::{VolumeResult, VolumeStatus};
 use crate::system::HookAction;
 use crate::system::{CopyFailure, CopyJob, LvKind, System, SystemError, SystemReport, device_path};
+use crate::tags;
 
 mod copy;
 mod hooks;

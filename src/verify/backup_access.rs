@@ -5,7 +5,7 @@
 //! PLAN` imports and activates just what it reads, and restores the state
 //! it found, so that checking a backup never leaves the backup disk in use.
 
-use crate::lvm::commands;
+use crate::graph::argv as commands;
 use crate::plan::{LvPath, Plan};
 use crate::system::System;
 
