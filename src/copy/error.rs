@@ -126,6 +126,19 @@ pub enum ManifestError {
     #[error("manifest {path} is inconsistent: {reason}")]
     Invalid { path: PathBuf, reason: String },
 
+    #[error(
+        "manifest {path} is {what}, not a regular file: refusing to read it \
+         (a manifest is only ever a regular file snapplan wrote; remove what is there)"
+    )]
+    NotRegular { path: PathBuf, what: String },
+
+    #[error(
+        "manifest {path} is {size} bytes, more than the {} a manifest may be: \
+         it is not one snapplan wrote",
+        super::manifest::MAX_MANIFEST_BYTES
+    )]
+    TooLarge { path: PathBuf, size: u64 },
+
     #[error("cannot write manifest {path}: {source}")]
     Write { path: PathBuf, source: io::Error },
 }
