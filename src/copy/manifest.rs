@@ -692,7 +692,7 @@ mod tests {
             size in prop_oneof![any::<u64>(), 0u64..1 << 22],
             chunk_size in prop_oneof![
                 any::<u64>(),
-                (1u64..=1024).prop_map(|n| n * 64 << 10),
+                (1u64..=1024).prop_map(|n| n * (64 << 10)),
             ],
             hashes in 0usize..70,
             completed in any::<bool>(),
