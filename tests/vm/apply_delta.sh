@@ -7,7 +7,7 @@
 # still verify with --volume, also when apply left VG backup inactive. With
 # verify off for bravo, the next apply re-reads a sample of its backup before
 # trusting the manifest, finds the corruption and rewrites bravo in full.
-# vm: ramdisk_mb=64 share timeout=180
+# vm: ramdisk_mb=64 share timeout=300
 
 PLAN=/etc/snapplan/delta.yaml
 LOOP=/dev/loop0
