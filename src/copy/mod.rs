@@ -40,6 +40,7 @@ pub mod alias;
 pub mod buffer;
 pub mod device;
 pub mod error;
+pub mod identity;
 pub mod manifest;
 pub mod pipeline;
 pub mod progress;
@@ -55,8 +56,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-pub use device::Identity;
 pub use error::{CopyError, ManifestError};
+pub use identity::Identity;
 pub use manifest::Manifest;
 pub use pipeline::{ChunkRead, SourceCheck};
 pub use progress::{NoProgress, ProgressSink, ProgressUpdate};
