@@ -452,23 +452,38 @@ fn check_targets(
 }
 
 /// Why a loop device is in use (mounted, or held by device-mapper, swap or
-/// an exclusive opener), if it is.
+/// an exclusive opener), if it is: the kernel refuses an exclusive open of
+/// a claimed block device, the same test the copy's own exclusive open of
+/// its destination makes. One that cannot be tested (no device node of its
+/// number in /dev) counts as in use.
 fn loop_in_use(name: &str, dev: DevNo) -> Option<String> {
+    use std::os::unix::fs::OpenOptionsExt;
     let node = Path::new("/dev").join(name);
     let is_node = std::fs::metadata(&node).is_ok_and(|m| {
         m.file_type().is_block_device()
             && rustix::fs::major(m.rdev()) == dev.major
             && rustix::fs::minor(m.rdev()) == dev.minor
     });
-    if is_node {
-        // The same test restore uses: mountinfo, then an exclusive open.
-        return crate::restore::destination::check_free(&node)
-            .err()
-            .map(|busy| busy.to_string());
+    if !is_node {
+        return Some(format!(
+            "there is no device node of its number ({dev}) to check whether it is in use"
+        ));
     }
-    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    crate::restore::destination::mounted_at(&mountinfo, dev.major, dev.minor)
-        .map(|at| format!("it is mounted on {at}"))
+    match std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::EXCL.bits() as i32)
+        .open(&node)
+    {
+        Ok(_) => None,
+        Err(e) if e.raw_os_error() == Some(rustix::io::Errno::BUSY.raw_os_error()) => {
+            Some(format!(
+                "it is in use (mounted, swap, or held by device-mapper or a program; \
+                 `findmnt {}` and `ls /sys/class/block/{name}/holders` show by what)",
+                node.display()
+            ))
+        }
+        Err(e) => Some(format!("cannot check whether it is in use: {e}")),
+    }
 }
 
 /// A manifest is replaced by renaming a new file over its path: that path
