@@ -80,4 +80,8 @@ pub enum Command {
     Report(cmd::report::Args),
     /// Copy a complete backup back onto a device, checked against its manifest.
     Restore(cmd::restore::Args),
+    #[command(hide = true)]
+    Completions(cmd::manual::CompletionsArgs),
+    #[command(hide = true)]
+    Man(cmd::manual::ManArgs),
 }

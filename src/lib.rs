@@ -16,6 +16,7 @@ pub mod human;
 pub mod journal;
 pub mod lock;
 pub mod lvm;
+pub mod manual;
 pub mod metrics;
 pub mod plan;
 pub mod report;

@@ -5,6 +5,7 @@
 pub mod apply;
 pub mod check;
 pub mod copy;
+pub mod manual;
 pub mod plan;
 pub mod recover;
 pub mod report;
@@ -69,6 +70,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Recover(args) => recover::run(args),
         Command::Report(args) => report::run(args),
         Command::Restore(args) => restore::run(args),
+        Command::Completions(args) => manual::completions(args),
+        Command::Man(args) => manual::man(args),
     };
     match result {
         Ok(code) => code,

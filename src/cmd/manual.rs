@@ -1,0 +1,60 @@
+//! The hidden `snapplan completions SHELL` and `snapplan man DIR`: what the
+//! Debian package installs, for those who installed with `cargo install`
+//! (docs/install.md). Both call [`crate::manual`], as `cargo xtask deb` does.
+
+use std::path::PathBuf;
+
+use miette::{IntoDiagnostic, WrapErr};
+
+const COMPLETIONS_HELP: &str = "\
+Examples:
+  snapplan completions bash > /usr/local/share/bash-completion/completions/snapplan
+  snapplan completions zsh > /usr/local/share/zsh/site-functions/_snapplan
+  snapplan completions fish > /etc/fish/completions/snapplan.fish";
+
+const MAN_HELP: &str = "\
+Examples:
+  snapplan man /usr/local/share/man/man1 && mandb -q
+  snapplan man /tmp/pages && man -l /tmp/pages/snapplan-apply.1";
+
+/// Print the completion script for a shell
+#[derive(Debug, clap::Args)]
+#[command(after_help = COMPLETIONS_HELP)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// Write the man pages (snapplan.1 and one per command) into a directory
+///
+/// The pages are dated today, or by SOURCE_DATE_EPOCH when that is set.
+#[derive(Debug, clap::Args)]
+#[command(after_help = MAN_HELP)]
+pub struct ManArgs {
+    /// Directory to write the pages to (created if missing).
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+}
+
+pub fn completions(args: CompletionsArgs) -> super::Result {
+    let mut out = Vec::new();
+    crate::manual::completions(args.shell, &mut out);
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(&out) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(miette::miette!("cannot write the completions: {e}"))
+        }
+        _ => Ok(crate::ExitCode::Success),
+    }
+}
+
+pub fn man(args: ManArgs) -> super::Result {
+    let pages = crate::manual::man_pages(&args.dir, &crate::manual::page_date())
+        .into_diagnostic()
+        .wrap_err_with(|| format!("cannot write the man pages to {}", args.dir.display()))?;
+    for page in pages {
+        println!("{}", page.display());
+    }
+    Ok(crate::ExitCode::Success)
+}
