@@ -1,10 +1,10 @@
 //! The hidden `snapplan completions SHELL` and `snapplan man DIR`: what the
 //! Debian package installs, for those who installed with `cargo install`
-//! (docs/install.md). Both call [`crate::manual`], as `cargo xtask deb` does.
+//! (docs/install.md). Both call [`super::dist`], as `cargo xtask deb` does.
 
 use std::path::PathBuf;
 
-use miette::{IntoDiagnostic, WrapErr};
+use super::ExpectedError;
 
 const COMPLETIONS_HELP: &str = "\
 Examples:
@@ -39,20 +39,23 @@ pub struct ManArgs {
 
 pub fn completions(args: CompletionsArgs) -> super::Result {
     let mut out = Vec::new();
-    crate::manual::completions(args.shell, &mut out);
+    super::dist::completions(args.shell, &mut out);
     use std::io::Write;
     match std::io::stdout().lock().write_all(&out) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
-            Err(miette::miette!("cannot write the completions: {e}"))
-        }
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(ExpectedError::Failed(
+            format!("cannot write the completions: {e}"),
+        )),
         _ => Ok(crate::ExitCode::Success),
     }
 }
 
 pub fn man(args: ManArgs) -> super::Result {
-    let pages = crate::manual::man_pages(&args.dir, &crate::manual::page_date())
-        .into_diagnostic()
-        .wrap_err_with(|| format!("cannot write the man pages to {}", args.dir.display()))?;
+    let pages = super::dist::man_pages(&args.dir, &super::dist::page_date()).map_err(|e| {
+        ExpectedError::Failed(format!(
+            "cannot write the man pages to {}: {e}",
+            args.dir.display()
+        ))
+    })?;
     for page in pages {
         println!("{}", page.display());
     }

@@ -19,7 +19,7 @@ fn hooks_dir() -> PathBuf {
 
 #[test]
 fn every_subcommand_help_has_examples() {
-    let cli = snapplan::cli::Cli::command();
+    let cli = snapplan::cmd::Cli::command();
     let mut missing = Vec::new();
     for sub in cli.get_subcommands() {
         let out = Test::new()
@@ -467,7 +467,7 @@ fn hidden_commands_write_completions_and_man_pages() {
     let main = std::fs::read_to_string(t.path("pages/snapplan.1")).unwrap();
     assert!(main.contains("\n.TH SNAPPLAN 1 2026-12-02 "), "{main:.300}");
     let listed = String::from_utf8(out.stdout).unwrap();
-    let visible: Vec<_> = snapplan::cli::Cli::command()
+    let visible: Vec<_> = snapplan::cmd::Cli::command()
         .get_subcommands()
         .filter(|s| !s.is_hide_set())
         .map(|s| s.get_name().to_string())
@@ -487,7 +487,7 @@ fn hidden_commands_write_completions_and_man_pages() {
 }
 
 /// Every environment variable the sources read is in the man pages'
-/// ENVIRONMENT section (snapplan::manual::ENVIRONMENT), and nothing listed
+/// ENVIRONMENT section (snapplan::cmd::dist::ENVIRONMENT), and nothing listed
 /// there is read nowhere.
 #[test]
 fn man_pages_list_every_environment_variable_read() {
@@ -513,7 +513,7 @@ fn man_pages_list_every_environment_variable_read() {
             }
         }
     }
-    let listed: std::collections::BTreeSet<String> = snapplan::manual::ENVIRONMENT
+    let listed: std::collections::BTreeSet<String> = snapplan::cmd::dist::ENVIRONMENT
         .iter()
         .map(|(name, _)| name.to_string())
         .collect();

@@ -4,7 +4,7 @@
 //!
 //! The man pages and completions are generated first into
 //! `target/release/dist/` (where the package's assets list expects them) by
-//! `snapplan::manual`, the generator behind `snapplan man` and
+//! `snapplan::cmd::dist`, the generator behind `snapplan man` and
 //! `snapplan completions`. SOURCE_DATE_EPOCH defaults to the last commit's
 //! time, so the pages' date and the files' times in the package are those
 //! of the source, not of the build. `.ci/package-check` installs the
@@ -30,7 +30,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
     }
     let epoch = source_date_epoch();
     let assets = dist::target_dir().join("release/dist");
-    let written = dist::generate(&assets, &snapplan::manual::date_of(epoch))?;
+    let written = dist::generate(&assets, &snapplan::cmd::dist::date_of(epoch))?;
     eprintln!(
         "xtask deb: {} man pages and completions in {}",
         written.len(),

@@ -1,7 +1,7 @@
 //! `cargo xtask dist`: the man pages and shell completions a package or an
 //! admin installs next to the binary, written by the same function as the
 //! binary's hidden `snapplan man DIR` / `snapplan completions SHELL`
-//! (`snapplan::manual`), so there is one generator:
+//! (`snapplan::cmd::dist`), so there is one generator:
 //!
 //! - `completions/snapplan.bash`, `completions/_snapplan` (zsh),
 //!   `completions/snapplan.fish`;
@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 pub fn run(args: &[String]) -> Result<(), String> {
     let out = parse(args)?;
-    let written = generate(&out, &snapplan::manual::page_date())?;
+    let written = generate(&out, &snapplan::cmd::dist::page_date())?;
     println!("wrote {} files to {}:", written.len(), out.display());
     for path in &written {
         println!("  {}", path.display());
@@ -53,7 +53,7 @@ pub fn workspace_root() -> PathBuf {
 
 /// Completions and man pages under `out`, the pages dated `date`.
 pub fn generate(out: &Path, date: &str) -> Result<Vec<PathBuf>, String> {
-    snapplan::manual::generate(out, date).map_err(|e| {
+    snapplan::cmd::dist::generate(out, date).map_err(|e| {
         format!(
             "cannot write completions and man pages to {}: {e}",
             out.display()

@@ -2,6 +2,7 @@
 //! page per subcommand and the bash, zsh and fish completions, generated
 //! from the command line definition so they cannot drift from the options.
 //!
+//! Lives in cmd/ because it renders the command line (clap stays here).
 //! One generator for every way of installing: the hidden commands
 //! `snapplan man DIR` and `snapplan completions SHELL` (for `cargo install`
 //! users) and `cargo xtask deb` / `cargo xtask dist` all call these
@@ -16,8 +17,8 @@ use clap::CommandFactory;
 use clap_complete::Shell;
 use roff::{Roff, bold, italic, roman};
 
+use super::Cli;
 use crate::ExitCode;
-use crate::cli::Cli;
 
 /// The shells completions are generated for, with the file name each
 /// shell's completion loader looks for (the Debian package installs them
@@ -288,7 +289,7 @@ pub fn page_date() -> String {
 
 /// Unix time `seconds` as the YYYY-MM-DD (UTC) a man page is dated with.
 pub fn date_of(seconds: i64) -> String {
-    let (y, m, d) = crate::apply::civil_from_days(seconds.div_euclid(86_400));
+    let (y, m, d) = crate::state::time::civil_from_days(seconds.div_euclid(86_400));
     format!("{y:04}-{m:02}-{d:02}")
 }
 
