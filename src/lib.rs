@@ -17,6 +17,7 @@ pub mod journal;
 pub mod lock;
 pub mod lvm;
 pub mod metrics;
+pub mod output;
 pub mod plan;
 pub mod report;
 pub mod resolve;

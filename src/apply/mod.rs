@@ -65,6 +65,10 @@ pub fn apply(
     options: Options,
     preflight: &dyn Fn(&Plan) -> CheckReport,
 ) -> Finished {
+    // One id from the start, so that the `run` span of `snapplan apply`
+    // carries it on every event, the lock's and the pre-flight's too.
+    let run_id = new_run_id();
+    tracing::Span::current().record("run_id", run_id.as_str());
     let _lock = match RunLock::acquire(&plan.state_dir, &plan.name) {
         Ok(lock) => lock,
         Err(e @ LockError::Held { .. }) => {
@@ -95,13 +99,9 @@ pub fn apply(
 
     let report = preflight(plan);
     if !report.ok {
-        eprint!(
-            "{}",
-            crate::check::render::text(&report, &format!("plan {}", plan.name))
-        );
+        log_preflight(&report, &plan.name);
         tracing::error!("pre-flight failed: nothing was changed");
         // The run history shows the failed night too.
-        let run_id = new_run_id();
         let now = journal_events::now();
         let record = history::RunRecord {
             run_id: run_id.clone(),
@@ -144,7 +144,6 @@ pub fn apply(
         },
     };
     let compiled = graph::compile(plan, &hooks, phases);
-    let run_id = new_run_id();
     let plan_dir = history::plan_dir(plan);
     let mut journal = match Journal::open(&journal_events::current_path(&plan_dir)) {
         Ok(j) => j,
@@ -218,6 +217,40 @@ pub fn apply(
         run_id: Some(run_id),
         summary: Some(summary),
         outcome: Some(outcome),
+    }
+}
+
+/// The failed pre-flight for the cron mail: check's table on stderr, or
+/// with `--log-format json` one event per row that is not a pass (stderr
+/// then holds only JSON lines).
+fn log_preflight(report: &CheckReport, plan: &str) {
+    use crate::check::Status;
+    if !crate::output::json_log() {
+        crate::err!(
+            "{}",
+            crate::check::render::text(report, &format!("plan {plan}"))
+        );
+        return;
+    }
+    for row in report.checks.iter().filter(|c| c.status != Status::Pass) {
+        let check = serde_json::to_value(row.check)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        let check = check.as_str();
+        let status = serde_json::to_value(row.status)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        let status = status.as_str();
+        let subject = row.subject.as_str();
+        let advice = row.advice.as_deref().unwrap_or_default();
+        let detail = row.detail.as_str();
+        if row.status == Status::Fail {
+            tracing::error!(check, subject, status, advice, "{detail}");
+        } else {
+            tracing::warn!(check, subject, status, advice, "{detail}");
+        }
     }
 }
 

@@ -48,6 +48,10 @@ pub fn run(args: Args) -> super::Result {
     let Some(plan) = super::load_plan(&args.plan) else {
         return Ok(ExitCode::Usage);
     };
+    // Every event of the run carries the plan and (once apply has made it)
+    // the run id: log shippers group a night's lines by them.
+    let span = tracing::info_span!("run", plan = %plan.name, run_id = tracing::field::Empty);
+    let _run = span.enter();
     let started_at = apply::journal_events::now();
     let phases = PhaseSet::from_args(&args.phase);
     if phases.contains(Phase::Remove)
@@ -81,7 +85,7 @@ pub fn run(args: Args) -> super::Result {
     };
     let finished = apply::apply(&plan, &phases, &sys, &interrupt, options, &preflight);
     if let Some(summary) = &finished.summary {
-        print!("{summary}");
+        crate::out!("{summary}");
     }
     if let Some(path) = &args.metrics {
         write_metrics(path, &plan, &finished, started_at);

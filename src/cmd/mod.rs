@@ -5,6 +5,7 @@
 pub mod apply;
 pub mod check;
 pub mod copy;
+pub mod logging;
 pub mod plan;
 pub mod recover;
 pub mod report;
@@ -24,11 +25,12 @@ pub type Result = std::result::Result<ExitCode, miette::Report>;
 fn confirm(what: &str, nothing_done: &str) -> std::result::Result<bool, miette::Report> {
     use std::io::IsTerminal;
     if !std::io::stdin().is_terminal() {
-        eprintln!(
+        crate::errln!(
             "error: {what}; without a terminal to ask on, pass --yes to confirm; {nothing_done}"
         );
         return Ok(false);
     }
+    // The prompt is for the person at the terminal, never a log event.
     eprint!("{what}. Type `yes` to go on: ");
     let mut answer = String::new();
     std::io::stdin()
@@ -37,7 +39,7 @@ fn confirm(what: &str, nothing_done: &str) -> std::result::Result<bool, miette::
     if answer.trim() == "yes" {
         Ok(true)
     } else {
-        eprintln!("not confirmed: {nothing_done}");
+        crate::errln!("not confirmed: {nothing_done}");
         Ok(false)
     }
 }
@@ -49,7 +51,7 @@ fn load_plan(path: &std::path::Path) -> Option<crate::plan::Plan> {
     match crate::plan::load(path) {
         Ok(plan) => Some(plan),
         Err(err) => {
-            eprintln!("{:?}", miette::Report::new(err));
+            crate::output::diagnostic(&miette::Report::new(err));
             None
         }
     }
@@ -57,7 +59,7 @@ fn load_plan(path: &std::path::Path) -> Option<crate::plan::Plan> {
 
 pub fn run(cli: Cli) -> ExitCode {
     install_diagnostic_style(cli.global.color);
-    install_logging(&cli.global);
+    logging::install(&cli.global);
     let result = match cli.command {
         Command::Validate(args) => validate::run(args),
         Command::Check(args) => check::run(args),
@@ -70,11 +72,22 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Report(args) => report::run(args),
         Command::Restore(args) => restore::run(args),
     };
-    match result {
+    let code = match result {
         Ok(code) => code,
         Err(report) => {
-            eprintln!("{report:?}");
+            crate::output::diagnostic(&report);
             ExitCode::Failed
+        }
+    };
+    match crate::output::finish() {
+        Ok(()) => code,
+        Err(reason) => {
+            crate::errln!("error: cannot write to stdout: {reason}");
+            if code == ExitCode::Success {
+                ExitCode::Failed
+            } else {
+                code
+            }
         }
     }
 }
@@ -97,27 +110,4 @@ fn install_diagnostic_style(color: Color) {
                 .build(),
         )
     }));
-}
-
-/// Log lines on stderr: plain text (coloured only on a terminal), or one
-/// JSON object per line with `--log-format json`. stdout stays for results.
-fn install_logging(global: &crate::cli::GlobalArgs) {
-    use std::io::IsTerminal;
-    let level = match global.verbose {
-        0 => "info",
-        1 => "debug",
-        _ => "trace",
-    };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("SNAPPLAN_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = match global.log_format {
-        crate::cli::LogFormat::Json => builder.json().try_init(),
-        crate::cli::LogFormat::Text => builder
-            .with_ansi(std::io::stderr().is_terminal() && global.color != Color::Never)
-            .with_target(false)
-            .try_init(),
-    };
 }

@@ -55,7 +55,7 @@ pub fn run(args: Args) -> super::Result {
     let _lock = match RunLock::acquire(&plan.state_dir, &plan.name) {
         Ok(lock) => lock,
         Err(e @ LockError::Held { .. }) => {
-            eprintln!("error: {e}: wait for it to end; nothing was done");
+            crate::errln!("error: {e}: wait for it to end; nothing was done");
             return Ok(ExitCode::Locked);
         }
         Err(e) => return Err(miette::miette!("{e}")),
@@ -67,7 +67,9 @@ pub fn run(args: Args) -> super::Result {
             lvm = match SystemLvm::from_system() {
                 Ok(lvm) => lvm,
                 Err(e) => {
-                    eprintln!("error: {e}: cannot check the backup LV's state; nothing was done");
+                    crate::errln!(
+                        "error: {e}: cannot check the backup LV's state; nothing was done"
+                    );
                     return Ok(ExitCode::Failed);
                 }
             };
@@ -77,11 +79,11 @@ pub fn run(args: Args) -> super::Result {
     let prepared = match restore::prepare(&plan, &args.volume, &args.to, &source) {
         Ok(p) => p,
         Err(e) => {
-            eprintln!("error: {e}");
+            crate::errln!("error: {e}");
             return Ok(e.exit_code());
         }
     };
-    eprintln!(
+    crate::errln!(
         "restore volume {} of plan {}: {} -> {} ({} of {}), backup of {}",
         prepared.volume,
         plan.name,
@@ -112,9 +114,9 @@ pub fn run(args: Args) -> super::Result {
     match restore::execute(&prepared, &cancel, sink.as_ref()) {
         Ok(done) => {
             for note in &done.notes {
-                eprintln!("note: {note}");
+                crate::errln!("note: {note}");
             }
-            println!(
+            crate::outln!(
                 "restored {} onto {}: {} in {}, verified against {}",
                 prepared.volume,
                 prepared.destination.display(),
@@ -125,7 +127,7 @@ pub fn run(args: Args) -> super::Result {
             Ok(ExitCode::Success)
         }
         Err(e) => {
-            eprintln!("error: {e}");
+            crate::errln!("error: {e}");
             Ok(e.exit_code())
         }
     }

@@ -15,6 +15,6 @@ Examples:
 pub struct Args {}
 
 pub fn run(_args: Args) -> super::Result {
-    print!("{}", crate::plan::schema::plan_schema_json());
+    crate::out!("{}", crate::plan::schema::plan_schema_json());
     Ok(crate::ExitCode::Success)
 }

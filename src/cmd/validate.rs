@@ -35,11 +35,11 @@ pub fn run(args: Args) -> super::Result {
             Ok(plan) => {
                 let n = plan.volumes.len();
                 let noun = if n == 1 { "volume" } else { "volumes" };
-                println!("{}: valid ({n} {noun})", path.display());
+                crate::outln!("{}: valid ({n} {noun})", path.display());
             }
             Err(error) => {
                 all_valid = false;
-                eprintln!("{:?}", miette::Report::new(error));
+                crate::output::diagnostic(&miette::Report::new(error));
             }
         }
     }

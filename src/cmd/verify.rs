@@ -49,7 +49,7 @@ pub fn run(args: Args) -> super::Result {
     let manifest = match Manifest::load(&manifest_path) {
         Ok(m) => m,
         Err(e) => {
-            eprintln!("{:?}", miette::miette!("{e}"));
+            crate::output::diagnostic(&miette::miette!("{e}"));
             return Ok(ExitCode::Failed);
         }
     };
@@ -57,7 +57,7 @@ pub fn run(args: Args) -> super::Result {
         .path
         .unwrap_or_else(|| manifest.destination.path.clone());
     if std::path::absolute(&device).ok().as_ref() != Some(&manifest.destination.path) {
-        eprintln!(
+        crate::errln!(
             "note: checking {} against a manifest of a copy to {}",
             device.display(),
             manifest.destination.path.display()
@@ -67,9 +67,9 @@ pub fn run(args: Args) -> super::Result {
     match verify::verify(&manifest, &device, &cancel, sink.as_ref()) {
         Ok(report) => {
             for note in &report.notes {
-                eprintln!("note: {note}");
+                crate::errln!("note: {note}");
             }
-            eprintln!("{}", report.summary());
+            crate::errln!("{}", report.summary());
             Ok(if report.mismatches.is_empty() {
                 ExitCode::Success
             } else {
@@ -77,14 +77,14 @@ pub fn run(args: Args) -> super::Result {
             })
         }
         Err(CopyError::Interrupted { offset }) => {
-            eprintln!(
+            crate::errln!(
                 "verify interrupted at offset {offset}: {} not fully checked",
                 device.display()
             );
             Ok(ExitCode::Interrupted)
         }
         Err(e) => {
-            eprintln!("{:?}", miette::miette!("{e}"));
+            crate::output::diagnostic(&miette::miette!("{e}"));
             Ok(ExitCode::Failed)
         }
     }
@@ -106,7 +106,7 @@ fn verify_plan(path: &std::path::Path, only: Option<&str>, mode: ProgressMode) -
         .collect();
     if volumes.is_empty() {
         let names: Vec<_> = plan.volumes.iter().map(|v| v.name.as_str()).collect();
-        eprintln!(
+        crate::errln!(
             "error: plan {} has no volume {}; its volumes: {}",
             plan.name,
             only.unwrap_or("?"),
@@ -129,7 +129,7 @@ fn verify_plan(path: &std::path::Path, only: Option<&str>, mode: ProgressMode) -
                 to_check.push((volume, backup, manifest));
             }
             Err(e) => {
-                println!("{}: FAILED: {e}", volume.name);
+                crate::outln!("{}: FAILED: {e}", volume.name);
                 failed.push(volume.name.clone());
             }
         }
@@ -142,7 +142,7 @@ fn verify_plan(path: &std::path::Path, only: Option<&str>, mode: ProgressMode) -
         match backup_access::open(&sys, &plan, &backups) {
             Err(e) => {
                 for (volume, _, _) in &to_check {
-                    println!("{}: FAILED: cannot read its backup: {e}", volume.name);
+                    crate::outln!("{}: FAILED: cannot read its backup: {e}", volume.name);
                     failed.push(volume.name.clone());
                 }
             }
@@ -156,29 +156,29 @@ fn verify_plan(path: &std::path::Path, only: Option<&str>, mode: ProgressMode) -
                     let sink = progress::sink_for(mode);
                     match verify::verify(manifest, &device, &cancel, sink.as_ref()) {
                         Ok(report) if report.mismatches.is_empty() => {
-                            println!(
+                            crate::outln!(
                                 "{}: OK ({} matches its manifest)",
                                 volume.name,
                                 device.display()
                             );
                         }
                         Ok(report) => {
-                            println!("{}: FAILED: {}", volume.name, report.summary());
+                            crate::outln!("{}: FAILED: {}", volume.name, report.summary());
                             failed.push(volume.name.clone());
                         }
                         Err(CopyError::Interrupted { .. }) => {
-                            println!("{}: interrupted", volume.name);
+                            crate::outln!("{}: interrupted", volume.name);
                             interrupted = true;
                             break;
                         }
                         Err(e) => {
-                            println!("{}: FAILED: {e}", volume.name);
+                            crate::outln!("{}: FAILED: {e}", volume.name);
                             failed.push(volume.name.clone());
                         }
                     }
                 }
                 for problem in access.restore(&sys) {
-                    eprintln!("error: could not put the backup VG back as it was: {problem}");
+                    crate::errln!("error: could not put the backup VG back as it was: {problem}");
                     restore_failed = true;
                 }
             }
@@ -193,7 +193,7 @@ fn verify_plan(path: &std::path::Path, only: Option<&str>, mode: ProgressMode) -
     if failed.is_empty() {
         Ok(ExitCode::Success)
     } else {
-        eprintln!("verify: FAILED for {}", failed.join(", "));
+        crate::errln!("verify: FAILED for {}", failed.join(", "));
         Ok(ExitCode::Failed)
     }
 }
