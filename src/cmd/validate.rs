@@ -119,7 +119,9 @@ fn add_line_columns(diagnostic: &mut serde_json::Value, source: &str) {
             let Some(offset) = label["span"]["offset"].as_u64() else {
                 continue;
             };
-            let offset = usize::try_from(offset).unwrap_or(usize::MAX).min(source.len());
+            let offset = usize::try_from(offset)
+                .unwrap_or(usize::MAX)
+                .min(source.len());
             let Some(before) = source.get(..offset) else {
                 continue;
             };
@@ -148,6 +150,9 @@ mod tests {
         });
         add_line_columns(&mut d, "a: 1\nbé: 2\n");
         let label = &d["related"][0]["labels"][0];
-        assert_eq!((label["line"].as_u64(), label["column"].as_u64()), (Some(2), Some(4)));
+        assert_eq!(
+            (label["line"].as_u64(), label["column"].as_u64()),
+            (Some(2), Some(4))
+        );
     }
 }
