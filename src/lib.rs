@@ -8,6 +8,7 @@ pub mod apply;
 pub mod check;
 pub mod cli;
 pub mod cmd;
+pub mod contracts;
 pub mod copy;
 pub mod exit_code;
 pub mod graph;

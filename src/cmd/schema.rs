@@ -1,20 +1,32 @@
-//! `snapplan schema`: the plan's JSON Schema, for editors and CI linters.
+//! `snapplan schema [KIND]`: the JSON Schemas of the plan and of the
+//! documents snapplan writes, for editors, CI linters and consumers.
+
+use crate::contracts::Contract;
 
 const AFTER_HELP: &str = "\
 Examples:
   snapplan schema > schemas/plan.schema.json
+  snapplan schema check > schemas/check.schema.json
   # then, first line of a plan, for editors using yaml-language-server:
-  # yaml-language-server: $schema=../schemas/plan.schema.json";
+  # yaml-language-server: $schema=/usr/share/snapplan/plan.schema.json
 
-/// Print the plan's JSON Schema (draft-07)
+The Debian package installs every schema under /usr/share/snapplan/.";
+
+/// Print a JSON Schema (draft-07): of the plan, or of an output
 ///
-/// The schema describes every key of a plan file, so that editors complete
-/// and check plans as you type. schemas/plan.schema.json is this output.
+/// The plan's schema describes every key of a plan file, so that editors
+/// complete and check plans as you type. The others describe what `plan
+/// --format json`, `check --format json`, `report --format json` and the
+/// run records hold. schemas/ holds this output.
 #[derive(Debug, clap::Args)]
 #[command(after_help = AFTER_HELP)]
-pub struct Args {}
+pub struct Args {
+    /// Which schema.
+    #[arg(value_enum, default_value_t = Contract::Plan)]
+    pub kind: Contract,
+}
 
-pub fn run(_args: Args) -> super::Result {
-    crate::out!("{}", crate::plan::schema::plan_schema_json());
+pub fn run(args: Args) -> super::Result {
+    crate::out!("{}", args.kind.schema_json());
     Ok(crate::ExitCode::Success)
 }

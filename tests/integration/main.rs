@@ -3,8 +3,10 @@
 
 mod apply;
 mod check;
+mod contracts;
 mod copy;
 mod dist;
+mod output;
 mod plan;
 mod report;
 mod restore;
