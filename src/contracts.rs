@@ -51,7 +51,7 @@ impl Contract {
             Contract::Report => {
                 pretty(schema_for::<crate::report::render::ReportDocument<'static>>())
             }
-            Contract::RunRecord => pretty(schema_for::<crate::apply::history::RunRecordFile>()),
+            Contract::RunRecord => pretty(schema_for::<crate::state::runs::RunRecordFile>()),
         }
     }
 }

@@ -6,7 +6,6 @@
 
 pub mod apply;
 pub mod check;
-pub mod cli;
 pub mod cmd;
 pub mod contracts;
 pub mod copy;
@@ -14,8 +13,6 @@ pub mod exit_code;
 pub mod graph;
 pub mod hooks;
 pub mod human;
-pub mod journal;
-pub mod lock;
 pub mod lvm;
 pub mod metrics;
 pub mod output;
@@ -23,5 +20,9 @@ pub mod plan;
 pub mod report;
 pub mod resolve;
 pub mod restore;
+pub mod state;
+pub mod system;
+pub mod tags;
+pub mod verify;
 
 pub use exit_code::ExitCode;

@@ -6,10 +6,7 @@
 //! The machine is behind [`system::System`], so everything here except the
 //! real adapters is tested with the in-memory fake.
 
-pub mod backup_access;
 pub mod executor;
-pub mod history;
-pub mod journal_events;
 pub mod recover;
 pub mod signals;
 pub mod summary;
@@ -17,7 +14,7 @@ pub mod system;
 pub mod watchdog;
 
 #[cfg(test)]
-mod fake;
+pub(crate) mod fake;
 #[cfg(test)]
 mod tests;
 
@@ -26,12 +23,13 @@ use std::sync::atomic::AtomicBool;
 use crate::ExitCode;
 use crate::check::CheckReport;
 use crate::graph::{self, HookList, PhaseSet};
-use crate::journal::Journal;
-use crate::lock::{LockError, RunLock};
 use crate::plan::Plan;
+use crate::state::events::{self as journal_events, Event};
+use crate::state::journal::Journal;
+use crate::state::lock::{LockError, RunLock};
+use crate::state::runs as history;
 
 pub use executor::{Ending, Options, Outcome};
-use journal_events::Event;
 use system::System;
 
 /// What one `apply` did.
@@ -42,6 +40,9 @@ pub struct Finished {
     /// The end-of-run table, for stdout (absent when nothing ran).
     pub summary: Option<String>,
     pub outcome: Option<Outcome>,
+    /// The pre-flight report when it failed and nothing ran: the caller
+    /// shows it (library code prints nothing but its log).
+    pub failed_preflight: Option<CheckReport>,
 }
 
 impl Finished {
@@ -51,6 +52,7 @@ impl Finished {
             run_id: None,
             summary: None,
             outcome: None,
+            failed_preflight: None,
         }
     }
 }
@@ -99,7 +101,6 @@ pub fn apply(
 
     let report = preflight(plan);
     if !report.ok {
-        log_preflight(&report, &plan.name);
         tracing::error!("pre-flight failed: nothing was changed");
         // The run history shows the failed night too.
         let now = journal_events::now();
@@ -127,6 +128,7 @@ pub fn apply(
             run_id: Some(run_id),
             summary: None,
             outcome: None,
+            failed_preflight: Some(report),
         };
     }
     if interrupt.load(std::sync::atomic::Ordering::SeqCst) {
@@ -217,69 +219,8 @@ pub fn apply(
         run_id: Some(run_id),
         summary: Some(summary),
         outcome: Some(outcome),
+        failed_preflight: None,
     }
 }
 
-/// The failed pre-flight for the cron mail: check's table on stderr, or
-/// with `--log-format json` one event per row that is not a pass (stderr
-/// then holds only JSON lines).
-fn log_preflight(report: &CheckReport, plan: &str) {
-    use crate::check::Status;
-    if !crate::output::json_log() {
-        crate::err!(
-            "{}",
-            crate::check::render::text(report, &format!("plan {plan}"))
-        );
-        return;
-    }
-    for row in report.checks.iter().filter(|c| c.status != Status::Pass) {
-        let check = serde_json::to_value(row.check)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default();
-        let check = check.as_str();
-        let status = serde_json::to_value(row.status)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default();
-        let status = status.as_str();
-        let subject = row.subject.as_str();
-        let advice = row.advice.as_deref().unwrap_or_default();
-        let detail = row.detail.as_str();
-        if row.status == Status::Fail {
-            tracing::error!(check, subject, status, advice, "{detail}");
-        } else {
-            tracing::warn!(check, subject, status, advice, "{detail}");
-        }
-    }
-}
-
-/// `YYYYMMDDTHHMMSSZ-<pid>`: sortable, unique per host, and made of
-/// characters LVM allows in tags.
-pub fn new_run_id() -> String {
-    let secs = journal_events::now();
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    let (y, m, d) = civil_from_days(days as i64);
-    format!(
-        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z-{}",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        std::process::id()
-    )
-}
-
-/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian
-/// (Howard Hinnant's algorithm).
-pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
-}
+pub use crate::state::time::new_run_id;

@@ -16,7 +16,7 @@ use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields};
 use tracing_subscriber::registry::LookupSpan;
 
-use crate::cli::{Color, GlobalArgs, LogFormat};
+use super::{Color, GlobalArgs, LogFormat};
 
 /// The environment variable systemd sets to the device and inode
 /// (`DEV:INODE`) of the journal stream it connected stdout/stderr to.

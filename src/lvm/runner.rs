@@ -7,6 +7,8 @@ use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::Command;
 
+use crate::human::shell_quote;
+
 /// A program and its arguments, printable as a shell line an admin can
 /// paste to reproduce what snapplan ran.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,21 +47,6 @@ impl fmt::Display for CommandLine {
             write!(f, " {}", shell_quote(arg))?;
         }
         Ok(())
-    }
-}
-
-/// `word` as one shell word: bare when only harmless characters, else in
-/// single quotes (a `'` inside becomes `'\''`), so a logged or planned
-/// command line can be pasted into a shell as it is.
-pub fn shell_quote(word: &str) -> String {
-    let plain = !word.is_empty()
-        && word
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_./:=,@%+".contains(c));
-    if plain {
-        word.to_string()
-    } else {
-        format!("'{}'", word.replace('\'', r"'\''"))
     }
 }
 

@@ -1,92 +1,19 @@
 //! Every lvm2 and iscsiadm command line snapplan runs, built as argv vectors
-//! (never through a shell), and the naming and tagging conventions in one
-//! place. Pure: no lookups, no I/O. `snapplan plan` renders these same
-//! vectors, so what a reviewer reads is what `apply` runs.
-//!
-//! Conventions:
-//! - A volume's snapshot is named `<origin lv>-snapplan` in the origin's VG,
-//!   one per origin, so a leftover is obvious in `lvs` and a second run cannot
-//!   stack a second snapshot on the same origin. Origin names too long for
-//!   LVM's limits are shortened and given a hash (see [`snapshot_name`]).
-//! - Everything snapplan creates carries the tags [`TAG_SNAPPLAN`],
-//!   `snapplan-plan:<plan>` and a role; snapshots also carry
-//!   `snapplan-run:<run id>`, which is how `recover` finds what a dead run
-//!   left behind. LVM allows `[A-Za-z0-9_+.-/=!:&#]` in tags, 1024 chars.
-//! - A backup LV is tagged `snapplan-state:incomplete` while it is written and
-//!   `snapplan-state:complete` once copied (and verified when verify is on).
+//! (never through a shell). The compiler owns them: `snapplan plan` renders
+//! these same vectors, so what a reviewer reads is what `apply` runs. Pure:
+//! no lookups, no I/O. The names and tags they carry come from
+//! [`crate::tags`]; a backup LV is tagged `snapplan-state:incomplete` while
+//! it is written and `snapplan-state:complete` once copied (and verified
+//! when verify is on).
 
 use crate::plan::LvPath;
 
-use super::tags;
-pub use super::tags::{
+// The step code names tags and snapshots together with the commands that
+// use them; they are defined once, in `crate::tags`.
+pub use crate::tags::{
     TAG_ROLE_BACKUP, TAG_ROLE_SNAPSHOT, TAG_SNAPPLAN, TAG_STATE_COMPLETE, TAG_STATE_INCOMPLETE,
-    plan_tag, run_tag,
+    backup_tags, plan_tag, run_tag, snapshot_name, snapshot_path, snapshot_tags,
 };
-
-/// What a snapshot's name adds to its origin's name.
-pub const SNAPSHOT_SUFFIX: &str = "-snapplan";
-/// LVM refuses LV names of 128 characters or more (NAME_LEN includes the NUL).
-pub const MAX_LV_NAME: usize = 127;
-/// device-mapper names (`vg-lv`, with every `-` inside vg and lv doubled) are
-/// limited to 127 characters too; snapshot names are kept within it.
-pub const MAX_DM_NAME: usize = 127;
-
-/// The tags of a snapshot created by run `run_id` of plan `plan`.
-pub fn snapshot_tags(plan: &str, run_id: &str) -> Vec<String> {
-    tags::for_lv(plan, run_id, tags::ROLE_SNAPSHOT).to_vec()
-}
-
-/// The tags of a backup LV created for plan `plan`. No run tag: a backup
-/// outlives the run that created it.
-pub fn backup_tags(plan: &str) -> Vec<String> {
-    vec![
-        TAG_SNAPPLAN.to_string(),
-        plan_tag(plan),
-        TAG_ROLE_BACKUP.to_string(),
-    ]
-}
-
-/// The snapshot LV name for origin `vg/lv`: `<lv>-snapplan`, or, when that
-/// would break LVM's or device-mapper's length limit, the origin name cut
-/// short plus `-<16 hex digits of xxh3(lv)>` before the suffix, so two long
-/// names sharing a prefix still get different snapshots.
-pub fn snapshot_name(origin: &LvPath) -> String {
-    let plain = format!("{}{SNAPSHOT_SUFFIX}", origin.lv);
-    if fits(&origin.vg, &plain) {
-        return plain;
-    }
-    let hash = format!("-{:016x}", xxhash_rust::xxh3::xxh3_64(origin.lv.as_bytes()));
-    let mut keep = origin.lv.len();
-    loop {
-        // LV names are ASCII, but never split a char whatever the input.
-        while !origin.lv.is_char_boundary(keep) {
-            keep -= 1;
-        }
-        // An LV name must not start with `-`: with nothing of the origin's
-        // name left, the hash leads.
-        let candidate = match keep {
-            0 => format!("{}{SNAPSHOT_SUFFIX}", &hash[1..]),
-            _ => format!("{}{hash}{SNAPSHOT_SUFFIX}", &origin.lv[..keep]),
-        };
-        if fits(&origin.vg, &candidate) || keep == 0 {
-            return candidate;
-        }
-        keep -= 1;
-    }
-}
-
-/// The snapshot of `origin` as `vg/lv`.
-pub fn snapshot_path(origin: &LvPath) -> LvPath {
-    LvPath {
-        vg: origin.vg.clone(),
-        lv: snapshot_name(origin),
-    }
-}
-
-fn fits(vg: &str, lv: &str) -> bool {
-    let dm_len = vg.len() + 1 + lv.len() + vg.matches('-').count() + lv.matches('-').count();
-    lv.len() <= MAX_LV_NAME && dm_len <= MAX_DM_NAME
-}
 
 /// How big an LV to create or extend to.
 #[derive(Debug, Clone, PartialEq)]
@@ -262,82 +189,6 @@ mod tests {
         LvPath {
             vg: vg.into(),
             lv: lv.into(),
-        }
-    }
-
-    fn valid_tag(tag: &str) -> bool {
-        !tag.is_empty()
-            && tag.len() <= 1024
-            && tag
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "_+.-/=!:&#".contains(c))
-    }
-
-    #[test]
-    fn snapshot_name_appends_suffix() {
-        assert_eq!(snapshot_name(&lv("vg0", "root")), "root-snapplan");
-        assert_eq!(
-            snapshot_path(&lv("vg0", "root")).to_string(),
-            "vg0/root-snapplan"
-        );
-    }
-
-    #[test]
-    fn long_snapshot_names_fit_lvm_and_dm_limits_and_stay_distinct() {
-        let a = lv("vg-data", &format!("{}a", "x-".repeat(60)));
-        let b = lv("vg-data", &format!("{}b", "x-".repeat(60)));
-        let (na, nb) = (snapshot_name(&a), snapshot_name(&b));
-        assert_ne!(na, nb);
-        for name in [&na, &nb] {
-            assert!(name.ends_with(SNAPSHOT_SUFFIX));
-            assert!(fits("vg-data", name), "{name} too long");
-        }
-        // Deterministic: apply and recover must compute the same name.
-        assert_eq!(na, snapshot_name(&a));
-    }
-
-    proptest::proptest! {
-        #[test]
-        fn snapshot_names_fit_and_differ(
-            vg in "[a-z][a-z0-9_-]{0,40}",
-            a in "[A-Za-z0-9+_.][A-Za-z0-9+_.-]{0,126}",
-            b in "[A-Za-z0-9+_.][A-Za-z0-9+_.-]{0,126}",
-        ) {
-            let (na, nb) = (snapshot_name(&lv(&vg, &a)), snapshot_name(&lv(&vg, &b)));
-            proptest::prop_assert!(fits(&vg, &na), "{} too long", na);
-            proptest::prop_assert!(!na.starts_with('-'));
-            proptest::prop_assert_eq!(na == nb, a == b);
-        }
-    }
-
-    #[test]
-    fn snapshot_name_never_starts_with_a_dash() {
-        let origin = lv(&"v".repeat(120), "root");
-        let name = snapshot_name(&origin);
-        assert!(!name.starts_with('-'), "{name}");
-        assert!(name.ends_with(SNAPSHOT_SUFFIX));
-    }
-
-    #[test]
-    fn snapshot_name_near_the_limit_is_kept_plain_when_it_fits() {
-        let origin = lv("vg", &"r".repeat(MAX_LV_NAME - SNAPSHOT_SUFFIX.len() - 4));
-        assert_eq!(
-            snapshot_name(&origin),
-            format!("{}{SNAPSHOT_SUFFIX}", origin.lv)
-        );
-    }
-
-    #[test]
-    fn tags_use_only_lvm_tag_characters() {
-        for tag in snapshot_tags("home-server", "20260101T000000Z-1234")
-            .iter()
-            .chain(&backup_tags("home_server"))
-            .chain(&[
-                TAG_STATE_COMPLETE.to_string(),
-                TAG_STATE_INCOMPLETE.to_string(),
-            ])
-        {
-            assert!(valid_tag(tag), "{tag}");
         }
     }
 
