@@ -22,11 +22,33 @@ The Debian package installs every schema under /usr/share/snapplan/.";
 #[command(after_help = AFTER_HELP)]
 pub struct Args {
     /// Which schema.
-    #[arg(value_enum, default_value_t = Contract::Plan)]
-    pub kind: Contract,
+    #[arg(value_enum, default_value_t = Kind::Plan)]
+    pub kind: Kind,
+}
+
+/// [`Contract`] as the command line names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Kind {
+    /// A plan file (what editors check as you type).
+    Plan,
+    /// `snapplan plan --format json`.
+    PlanOutput,
+    /// `snapplan check --format json`.
+    Check,
+    /// `snapplan report --format json`.
+    Report,
+    /// A run record, `<state_dir>/<plan>/runs/<run id>.json`.
+    RunRecord,
 }
 
 pub fn run(args: Args) -> super::Result {
-    crate::out!("{}", args.kind.schema_json());
+    let contract = match args.kind {
+        Kind::Plan => Contract::Plan,
+        Kind::PlanOutput => Contract::PlanOutput,
+        Kind::Check => Contract::Check,
+        Kind::Report => Contract::Report,
+        Kind::RunRecord => Contract::RunRecord,
+    };
+    crate::out!("{}", contract.schema_json());
     Ok(crate::ExitCode::Success)
 }

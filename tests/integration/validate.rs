@@ -56,6 +56,20 @@ fn every_plan_in_plans_dir_is_valid() {
     Test::new().snapplan(&args).assert().code(0);
 }
 
+/// The example for /etc/snapplan is plans/home-server.yaml with the
+/// modeline of an installed plan: the schema where the package puts it.
+#[test]
+fn the_installed_example_differs_only_in_its_schema_path() {
+    let in_repo = std::fs::read_to_string(repo_root().join("plans/home-server.yaml")).unwrap();
+    let installed = std::fs::read_to_string(repo_root().join("examples/home-server.yaml")).unwrap();
+    let (first, rest) = installed.split_once('\n').unwrap();
+    assert_eq!(
+        first,
+        "# yaml-language-server: $schema=/usr/share/snapplan/plan.schema.json"
+    );
+    assert_eq!(Some(rest), in_repo.split_once('\n').map(|(_, r)| r));
+}
+
 #[test]
 fn home_server_plan_says_what_the_original_tool_did() {
     let plan = snapplan::plan::load(&repo_root().join("plans/home-server.yaml")).unwrap();
