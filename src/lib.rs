@@ -7,11 +7,13 @@
 pub mod apply;
 pub mod check;
 pub mod cmd;
+pub mod contracts;
 pub mod copy;
 pub mod exit_code;
 pub mod graph;
 pub mod human;
 pub mod metrics;
+pub mod output;
 pub mod plan;
 pub mod report;
 pub mod resolve;

@@ -64,6 +64,10 @@ pub fn apply(
     options: Options,
     preflight: &dyn Fn(&Plan) -> CheckReport,
 ) -> Finished {
+    // One id from the start, so that the `run` span of `snapplan apply`
+    // carries it on every event, the lock's and the pre-flight's too.
+    let run_id = new_run_id();
+    tracing::Span::current().record("run_id", run_id.as_str());
     let _lock = match RunLock::acquire(&plan.state_dir, &plan.name) {
         Ok(lock) => lock,
         Err(e @ LockError::Held { .. }) => {
@@ -96,7 +100,6 @@ pub fn apply(
     if !report.ok {
         tracing::error!("pre-flight failed: nothing was changed");
         // The run history shows the failed night too.
-        let run_id = new_run_id();
         let now = journal_events::now();
         let record = history::RunRecord {
             run_id: run_id.clone(),
@@ -140,7 +143,6 @@ pub fn apply(
         },
     };
     let compiled = graph::compile(plan, &hooks, phases);
-    let run_id = new_run_id();
     let plan_dir = history::plan_dir(plan);
     let mut journal = match Journal::open(&journal_events::current_path(&plan_dir)) {
         Ok(j) => j,

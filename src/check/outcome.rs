@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     Pass,
@@ -27,7 +27,7 @@ impl Status {
 }
 
 /// Which check a row belongs to; stable names for `--format json`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CheckKind {
     Tool,
@@ -59,7 +59,7 @@ impl CheckKind {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct CheckResult {
     pub check: CheckKind,
     /// What was checked: a tool, `vg/lv`, `VG vg0`, a hook file.
@@ -75,7 +75,7 @@ pub struct CheckResult {
 }
 
 /// Space needed against space free in one VG, in bytes and extents.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Space {
     pub vg: String,
     pub extent_bytes: u64,
@@ -114,15 +114,23 @@ impl CheckResult {
 }
 
 /// Everything check found, in a stable order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// The version of `check --format json`; it changes only when a field
+/// changes meaning or goes away.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// `snapplan check --format json` (schemas/check.schema.json).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[schemars(title = "snapplan check --format json")]
 pub struct CheckReport {
+    /// See [`FORMAT_VERSION`].
+    pub format_version: u32,
     pub plan: String,
     pub ok: bool,
     pub counts: Counts,
     pub checks: Vec<CheckResult>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Counts {
     pub pass: usize,
     pub warn: usize,
@@ -142,6 +150,7 @@ impl CheckReport {
             }
         }
         CheckReport {
+            format_version: FORMAT_VERSION,
             plan: plan.to_string(),
             ok: counts.fail == 0,
             counts,

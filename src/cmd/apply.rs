@@ -41,6 +41,10 @@ fn parse_bandwidth(text: &str) -> Result<Bandwidth, String> {
 
 pub fn run(args: Args) -> super::Result {
     let plan = super::load_plan(&args.plan)?;
+    // Every event of the run carries the plan and (once apply has made it)
+    // the run id: log shippers group a night's lines by them.
+    let span = tracing::info_span!("run", plan = %plan.name, run_id = tracing::field::Empty);
+    let _run = span.enter();
     let started_at = crate::state::time::now();
     let phases = super::phase_set(&args.phase);
     if phases.contains(Phase::Remove) && !args.yes {
@@ -70,13 +74,10 @@ pub fn run(args: Args) -> super::Result {
     };
     let finished = apply::apply(&plan, &phases, &sys, &interrupt, options, &preflight);
     if let Some(report) = &finished.failed_preflight {
-        eprint!(
-            "{}",
-            check::render::text(report, &format!("plan {}", plan.name))
-        );
+        log_preflight(report, &plan.name);
     }
     if let Some(summary) = &finished.summary {
-        print!("{summary}");
+        crate::out!("{summary}");
     }
     if let Some(path) = &args.metrics {
         write_metrics(path, &plan, &finished, started_at);
@@ -119,5 +120,35 @@ fn write_metrics(
     match metrics::write(path, &text) {
         Ok(()) => tracing::info!("metrics written to {}", path.display()),
         Err(e) => tracing::error!("cannot write the metrics to {}: {e}", path.display()),
+    }
+}
+
+/// The failed pre-flight for the cron mail: check's table on stderr, or
+/// with `--log-format json` one event per row that is not a pass (stderr
+/// then holds only JSON lines).
+fn log_preflight(report: &check::CheckReport, plan: &str) {
+    use crate::check::Status;
+    if !crate::output::json_log() {
+        crate::err!("{}", check::render::text(report, &format!("plan {plan}")));
+        return;
+    }
+    let word = |value: serde_json::Result<serde_json::Value>| {
+        value
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default()
+    };
+    for row in report.checks.iter().filter(|c| c.status != Status::Pass) {
+        let check = word(serde_json::to_value(row.check));
+        let status = word(serde_json::to_value(row.status));
+        let (check, status) = (check.as_str(), status.as_str());
+        let subject = row.subject.as_str();
+        let advice = row.advice.as_deref().unwrap_or_default();
+        let detail = row.detail.as_str();
+        if row.status == Status::Fail {
+            tracing::error!(check, subject, status, advice, "{detail}");
+        } else {
+            tracing::warn!(check, subject, status, advice, "{detail}");
+        }
     }
 }

@@ -47,11 +47,11 @@ pub fn run(args: Args) -> super::Result {
         report = check::CheckReport::new(&plan.name, rows);
     }
     match args.format {
-        Format::Text => print!(
+        Format::Text => crate::out!(
             "{}",
             render::text(&report, &args.plan.display().to_string())
         ),
-        Format::Json => println!("{}", render::json(&report)),
+        Format::Json => crate::outln!("{}", render::json(&report)),
     }
     Ok(if report.ok {
         ExitCode::Success

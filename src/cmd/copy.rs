@@ -89,14 +89,14 @@ pub fn run(args: Args) -> super::Result {
     match copy::run(&request, &control) {
         Ok(report) => {
             for note in &report.notes {
-                eprintln!("note: {note}");
+                crate::errln!("note: {note}");
             }
             if let copy::DeltaBasis::Full { reason } = &report.delta
                 && (request.manifest.is_some() || request.previous_manifest.is_some())
             {
-                eprintln!("full copy: {reason}");
+                crate::errln!("full copy: {reason}");
             }
-            eprintln!("{}", report.summary());
+            crate::errln!("{}", report.summary());
             Ok(ExitCode::Success)
         }
         Err(error) => Ok(report_error(&error, request.manifest.as_deref())),
@@ -110,18 +110,18 @@ fn report_error(error: &CopyError, manifest: Option<&std::path::Path>) -> ExitCo
             let manifest = manifest.map_or_else(String::new, |m| {
                 format!("; {} says incomplete", m.display())
             });
-            eprintln!("copy {error}{manifest}");
+            crate::errln!("copy {error}{manifest}");
             ExitCode::Interrupted
         }
         CopyError::Mismatch { report, .. } => {
             if let Some(verify) = &report.verify {
-                eprintln!("{}", verify.summary());
+                crate::errln!("{}", verify.summary());
             }
-            eprintln!("{:?}", miette::miette!("{error}"));
+            crate::output::diagnostic(&miette::miette!("{error}"));
             ExitCode::Failed
         }
         _ => {
-            eprintln!("{:?}", miette::miette!("{error}"));
+            crate::output::diagnostic(&miette::miette!("{error}"));
             if error.is_usage() {
                 ExitCode::Usage
             } else {

@@ -9,6 +9,7 @@ pub mod check;
 pub mod copy;
 pub mod dist;
 pub mod error;
+pub mod logging;
 pub mod manual;
 pub mod plan;
 pub mod recover;
@@ -113,11 +114,12 @@ pub type Result = std::result::Result<ExitCode, ExpectedError>;
 fn confirm(what: &str, nothing_done: &str) -> std::result::Result<(), ExpectedError> {
     use std::io::IsTerminal;
     if !std::io::stdin().is_terminal() {
-        eprintln!(
+        crate::errln!(
             "error: {what}; without a terminal to ask on, pass --yes to confirm; {nothing_done}"
         );
         return Err(ExpectedError::NotConfirmed);
     }
+    // The prompt is for the person at the terminal, never a log event.
     eprint!("{what}. Type `yes` to go on: ");
     let mut answer = String::new();
     std::io::stdin()
@@ -126,7 +128,7 @@ fn confirm(what: &str, nothing_done: &str) -> std::result::Result<(), ExpectedEr
     if answer.trim() == "yes" {
         Ok(())
     } else {
-        eprintln!("not confirmed: {nothing_done}");
+        crate::errln!("not confirmed: {nothing_done}");
         Err(ExpectedError::NotConfirmed)
     }
 }
@@ -136,7 +138,7 @@ fn confirm(what: &str, nothing_done: &str) -> std::result::Result<(), ExpectedEr
 /// [`ExitCode::Usage`] having done nothing.
 fn load_plan(path: &std::path::Path) -> std::result::Result<crate::plan::Plan, ExpectedError> {
     crate::plan::load(path).map_err(|err| {
-        eprintln!("{:?}", miette::Report::new(err));
+        crate::output::diagnostic(&miette::Report::new(err));
         ExpectedError::InvalidPlan
     })
 }
@@ -158,7 +160,7 @@ pub fn main() -> std::process::ExitCode {
 
 pub fn run(cli: Cli) -> ExitCode {
     install_diagnostic_style(cli.global.color);
-    install_logging(&cli.global);
+    logging::install(&cli.global);
     let result = match cli.command {
         Command::Validate(args) => validate::run(args),
         Command::Check(args) => check::run(args),
@@ -173,13 +175,24 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Completions(args) => manual::completions(args),
         Command::Man(args) => manual::man(args),
     };
-    match result {
+    let code = match result {
         Ok(code) => code,
         Err(error) => {
             if !error.already_reported() {
-                eprintln!("error: {error}");
+                crate::errln!("error: {error}");
             }
             error.exit_code()
+        }
+    };
+    match crate::output::finish() {
+        Ok(()) => code,
+        Err(reason) => {
+            crate::errln!("error: cannot write to stdout: {reason}");
+            if code == ExitCode::Success {
+                ExitCode::Failed
+            } else {
+                code
+            }
         }
     }
 }
@@ -202,29 +215,6 @@ fn install_diagnostic_style(color: Color) {
                 .build(),
         )
     }));
-}
-
-/// Log lines on stderr: plain text (coloured only on a terminal), or one
-/// JSON object per line with `--log-format json`. stdout stays for results.
-fn install_logging(global: &GlobalArgs) {
-    use std::io::IsTerminal;
-    let level = match global.verbose {
-        0 => "info",
-        1 => "debug",
-        _ => "trace",
-    };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("SNAPPLAN_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = match global.log_format {
-        LogFormat::Json => builder.json().try_init(),
-        LogFormat::Text => builder
-            .with_ansi(std::io::stderr().is_terminal() && global.color != Color::Never)
-            .with_target(false)
-            .try_init(),
-    };
 }
 
 /// A lifecycle phase as `--phase` takes it: the graph's phases, and `all`.

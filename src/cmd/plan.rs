@@ -3,7 +3,6 @@
 //! machine is looked at, so the output is the same wherever it runs (except
 //! that hooks show individually only where their directory is readable).
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::ExitCode;
@@ -55,18 +54,8 @@ pub fn run(args: Args) -> super::Result {
         Format::Json => graph::render_json::render(&compiled),
         Format::Dot => graph::render_dot::render(&compiled),
     };
-    let mut stdout = std::io::stdout().lock();
-    match stdout
-        .write_all(output.as_bytes())
-        .and_then(|()| stdout.flush())
-    {
-        Ok(()) => Ok(ExitCode::Success),
-        // `snapplan plan ... | head` is not an error.
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(ExitCode::Success),
-        Err(e) => Err(super::ExpectedError::Failed(format!(
-            "cannot write the plan to stdout: {e}"
-        ))),
-    }
+    crate::out!("{output}");
+    Ok(ExitCode::Success)
 }
 
 /// The hooks as `plan` shows them: the directory's executables when it can

@@ -31,13 +31,13 @@ pub fn run(args: Args) -> super::Result {
     let sys = RealSystem::new();
     let recovery = recover::recover(&plan, &sys);
     for action in &recovery.actions {
-        println!("recovered: {action}");
+        crate::outln!("recovered: {action}");
     }
     for failure in &recovery.failures {
-        println!("NOT recovered: {failure}");
+        crate::outln!("NOT recovered: {failure}");
     }
     if recovery.nothing_to_do() {
-        println!("nothing to recover for plan {}", plan.name);
+        crate::outln!("nothing to recover for plan {}", plan.name);
     }
     Ok(if recovery.failures.is_empty() {
         ExitCode::Success

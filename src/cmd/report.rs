@@ -55,11 +55,11 @@ pub fn run(args: Args) -> super::Result {
     };
     if names.is_empty() {
         match args.format {
-            Format::Text => println!(
+            Format::Text => crate::outln!(
                 "no plan has run yet: no history under {}",
                 state_dir.display()
             ),
-            Format::Json => println!("{}", render::json(&[])),
+            Format::Json => crate::outln!("{}", render::json(&[])),
         }
         return Ok(ExitCode::Success);
     }
@@ -74,12 +74,12 @@ pub fn run(args: Args) -> super::Result {
         plans.push(history);
     }
     match args.format {
-        Format::Text => print!("{}", render::text(&plans)),
-        Format::Json => println!("{}", render::json(&plans)),
+        Format::Text => crate::out!("{}", render::text(&plans)),
+        Format::Json => crate::outln!("{}", render::json(&plans)),
     }
     for plan in &plans {
         for bad in &plan.unreadable {
-            eprintln!(
+            crate::errln!(
                 "warning: skipped run record {}: {}",
                 bad.path.display(),
                 bad.error
@@ -87,7 +87,7 @@ pub fn run(args: Args) -> super::Result {
         }
     }
     if plans.iter().all(|p| p.nothing_readable()) {
-        eprintln!("error: not one run record could be read");
+        crate::errln!("error: not one run record could be read");
         return Ok(ExitCode::Failed);
     }
     Ok(ExitCode::Success)

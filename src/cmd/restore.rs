@@ -60,7 +60,7 @@ pub fn run(args: Args) -> super::Result {
         }
     };
     let prepared = restore::prepare(&plan, &args.volume, &args.to, &source)?;
-    eprintln!(
+    crate::errln!(
         "restore volume {} of plan {}: {} -> {} ({} of {}), backup of {}",
         prepared.volume,
         plan.name,
@@ -88,9 +88,9 @@ pub fn run(args: Args) -> super::Result {
     let sink = progress::sink_for(args.progress.into());
     let done = restore::execute(&prepared, &cancel, sink.as_ref())?;
     for note in &done.notes {
-        eprintln!("note: {note}");
+        crate::errln!("note: {note}");
     }
-    println!(
+    crate::outln!(
         "restored {} onto {}: {} in {}, verified against {}",
         prepared.volume,
         prepared.destination.display(),

@@ -49,7 +49,7 @@ pub fn run(args: Args) -> super::Result {
     let manifest = match Manifest::load(&manifest_path) {
         Ok(m) => m,
         Err(e) => {
-            eprintln!("{:?}", miette::miette!("{e}"));
+            crate::output::diagnostic(&miette::miette!("{e}"));
             return Ok(ExitCode::Failed);
         }
     };
@@ -57,7 +57,7 @@ pub fn run(args: Args) -> super::Result {
         .path
         .unwrap_or_else(|| manifest.destination.path.clone());
     if std::path::absolute(&device).ok().as_ref() != Some(&manifest.destination.path) {
-        eprintln!(
+        crate::errln!(
             "note: checking {} against a manifest of a copy to {}",
             device.display(),
             manifest.destination.path.display()
@@ -67,9 +67,9 @@ pub fn run(args: Args) -> super::Result {
     match verify::verify(&manifest, &device, &cancel, sink.as_ref()) {
         Ok(report) => {
             for note in &report.notes {
-                eprintln!("note: {note}");
+                crate::errln!("note: {note}");
             }
-            eprintln!("{}", report.summary());
+            crate::errln!("{}", report.summary());
             Ok(if report.mismatches.is_empty() {
                 ExitCode::Success
             } else {
@@ -77,14 +77,14 @@ pub fn run(args: Args) -> super::Result {
             })
         }
         Err(CopyError::Interrupted { offset }) => {
-            eprintln!(
+            crate::errln!(
                 "verify interrupted at offset {offset}: {} not fully checked",
                 device.display()
             );
             Ok(ExitCode::Interrupted)
         }
         Err(e) => {
-            eprintln!("{:?}", miette::miette!("{e}"));
+            crate::output::diagnostic(&miette::miette!("{e}"));
             Ok(ExitCode::Failed)
         }
     }
@@ -103,20 +103,20 @@ fn verify_plan(path: &std::path::Path, only: Option<&str>, mode: ProgressMode) -
         &|| progress::sink_for(mode),
         &mut |volume, verdict| match verdict {
             Verdict::Ok { device } => {
-                println!("{volume}: OK ({} matches its manifest)", device.display())
+                crate::outln!("{volume}: OK ({} matches its manifest)", device.display())
             }
-            Verdict::Failed(why) => println!("{volume}: FAILED: {why}"),
-            Verdict::Interrupted => println!("{volume}: interrupted"),
+            Verdict::Failed(why) => crate::outln!("{volume}: FAILED: {why}"),
+            Verdict::Interrupted => crate::outln!("{volume}: interrupted"),
         },
     ) {
         Ok(verified) => verified,
         Err(unknown) => return Err(super::ExpectedError::Usage(unknown.to_string())),
     };
     for problem in &verified.restore_failures {
-        eprintln!("error: could not put the backup VG back as it was: {problem}");
+        crate::errln!("error: could not put the backup VG back as it was: {problem}");
     }
     if verified.exit_code() == ExitCode::Failed {
-        eprintln!("verify: FAILED for {}", verified.failed.join(", "));
+        crate::errln!("verify: FAILED for {}", verified.failed.join(", "));
     }
     Ok(verified.exit_code())
 }

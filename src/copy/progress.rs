@@ -114,7 +114,7 @@ impl PlainLines {
 impl ProgressSink for PlainLines {
     fn update(&self, update: &ProgressUpdate) {
         if self.due(Instant::now()) {
-            eprintln!("{}", update.line());
+            crate::errln!("{}", update.line());
         }
     }
 }

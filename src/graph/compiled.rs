@@ -18,7 +18,9 @@ use crate::plan::Plan;
 pub type StepIndex = NodeIndex;
 
 /// How a step waits for an earlier one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Dependency {
     /// Runs only once the earlier step finished, whatever its outcome

@@ -8,7 +8,9 @@ use std::fmt;
 use serde::Serialize;
 
 /// A lifecycle phase, in the order the phases run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Phase {
     /// Log in to the iSCSI target (nothing without `target.iscsi`).

@@ -1,19 +1,26 @@
 //! `snapplan plan --format json`: the compiled plan for tools and bots.
 //! `format_version` changes whenever a field changes meaning or goes away.
 
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::compiled::{CompiledPlan, Dependency};
 use super::phase::Phase;
 use super::render_text::describe;
-use super::step::{Action, PlanTimeValues, Step};
+use super::step::{Action, Placeholder, PlanTimeValues, Step};
 use crate::plan::{Bandwidth, SnapshotSize, Target};
 
-/// Bumped on any incompatible change to the JSON below.
-pub const FORMAT_VERSION: u32 = 1;
+/// Bumped on any incompatible change to the JSON below. 2: arguments known
+/// only at run time are typed placeholder objects, not `<...>` strings.
+pub const FORMAT_VERSION: u32 = 2;
 
-#[derive(Serialize)]
-struct Output<'a> {
+/// `snapplan plan --format json`: the compiled plan, every step with its
+/// command lines, dependencies and rollback (docs/plan.md, "plan --format
+/// json"; schemas/plan-output.schema.json).
+#[derive(Serialize, JsonSchema)]
+#[schemars(title = "snapplan plan --format json")]
+pub struct Output<'a> {
+    /// Changes only when a field changes meaning or goes away.
     format_version: u32,
     plan: &'a str,
     phases: Vec<Phase>,
@@ -25,7 +32,7 @@ struct Output<'a> {
     steps: Vec<StepOut<'a>>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
 struct HooksOut {
     dir: String,
     timeout_seconds: f64,
@@ -33,7 +40,7 @@ struct HooksOut {
     found: Option<Vec<String>>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
 struct VolumeOut<'a> {
     name: &'a str,
     source: String,
@@ -44,7 +51,7 @@ struct VolumeOut<'a> {
     after: &'a [String],
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
 struct StepOut<'a> {
     /// 1-based, as in the text output.
     number: usize,
@@ -60,15 +67,57 @@ struct StepOut<'a> {
     rollback: Option<String>,
     /// The id of the step this one undoes.
     undoes: Option<String>,
-    actions: Vec<Action>,
-    /// The step's typed data.
+    /// What the step runs, in order; see [`Action`].
+    #[schemars(with = "Vec<Action>")]
+    actions: Vec<serde_json::Value>,
+    /// The step's typed data, one key: its kind in CamelCase (informative:
+    /// `kind`, `volume` and `actions` are the contract).
+    #[schemars(with = "serde_json::Map<String, serde_json::Value>")]
     details: &'a Step,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
 struct DependencyOut {
     id: String,
     kind: Dependency,
+}
+
+/// One argument of a command line: text, or a value known only at run
+/// time.
+#[derive(Serialize, JsonSchema)]
+#[serde(untagged)]
+pub(crate) enum Arg {
+    Text(String),
+    Placeholder(Placeholder),
+}
+
+/// An action as JSON, each `argv` element that stands for a run-time value
+/// replaced by its [`Placeholder`] object.
+fn typed_placeholders(action: &Action) -> serde_json::Value {
+    let mut value = serde_json::to_value(action).expect("plain data serializes");
+    if let Some(argv) = value
+        .as_object_mut()
+        .and_then(|o| o.values_mut().next())
+        .and_then(|inner| inner.get_mut("argv"))
+        .and_then(serde_json::Value::as_array_mut)
+    {
+        for arg in argv {
+            let Some(text) = arg.as_str() else { continue };
+            let typed = match PlanTimeValues::placeholder_in(text) {
+                Some(placeholder) => Arg::Placeholder(placeholder),
+                None => Arg::Text(text.to_string()),
+            };
+            *arg = serde_json::to_value(typed).expect("plain data serializes");
+        }
+    }
+    value
+}
+
+/// The JSON Schema of [`render`]'s output.
+pub fn schema() -> schemars::Schema {
+    schemars::generate::SchemaSettings::draft07()
+        .into_generator()
+        .into_root_schema_for::<Output<'static>>()
 }
 
 /// Renders the plan as pretty JSON (ends with a newline).
@@ -125,7 +174,11 @@ pub fn render(compiled: &CompiledPlan) -> String {
                     .collect(),
                 rollback: compiled.undo_step(ix).map(id),
                 undoes: compiled.undoes(ix).map(id),
-                actions: step.actions(&plan.name, &PlanTimeValues),
+                actions: step
+                    .actions(&plan.name, &PlanTimeValues)
+                    .iter()
+                    .map(typed_placeholders)
+                    .collect(),
                 details: step,
             }
         })

@@ -122,7 +122,7 @@ impl Hook {
 
 /// When a command runs only if the system is in some state, which `apply`
 /// finds out at run time.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(tag = "if", rename_all = "snake_case")]
 pub enum Condition {
     VgExported {
@@ -156,19 +156,23 @@ impl fmt::Display for Condition {
 }
 
 /// What a step does, in order; the first failure fails the step.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
-    /// An external program, run directly (no shell).
+    /// An external program, run directly (no shell). In `plan --format
+    /// json` an argument known only at run time is a typed placeholder.
     Run {
+        #[schemars(with = "Vec<super::render_json::Arg>")]
         argv: Vec<String>,
         #[serde(skip_serializing_if = "Option::is_none")]
         only_if: Option<Condition>,
     },
     /// A hook program; its process group is killed after `timeout`.
     Hook {
+        #[schemars(with = "Vec<super::render_json::Arg>")]
         argv: Vec<String>,
         #[serde(rename = "timeout_seconds", serialize_with = "seconds")]
+        #[schemars(with = "f64")]
         timeout: Duration,
     },
     /// Every executable in `dir`, in `order`, each given `arg`.
@@ -177,13 +181,14 @@ pub enum Action {
         arg: String,
         order: HookOrder,
         #[serde(rename = "timeout_seconds", serialize_with = "seconds")]
+        #[schemars(with = "f64")]
         timeout: Duration,
     },
     /// Work snapplan does itself (copy engine, checksums, waiting).
     InProcess { what: String },
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum HookOrder {
     NameOrder,
@@ -234,6 +239,54 @@ impl RunValues for PlanTimeValues {
     }
     fn percent_of(&self, origin: &LvPath, percent: f64) -> SizeArg {
         SizeArg::Deferred(format!("<{percent}% of {origin}>"))
+    }
+}
+
+/// A value known only at run time, typed for `plan --format json`: tools
+/// see what will go there instead of parsing `<...>` out of an argv
+/// string. `text` is the argument as `plan` prints it.
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
+#[serde(tag = "placeholder", rename_all = "snake_case")]
+pub enum Placeholder {
+    /// The run's id (`YYYYMMDDTHHMMSSZ-PID`), inside the argument after
+    /// `prefix` (the `snapplan-run:` tag).
+    RunId { text: String, prefix: String },
+    /// The size in bytes of `lv` as `lvs` reports it when the run starts
+    /// (`--size <bytes>b`).
+    LvSize { text: String, lv: String },
+    /// `percent` % of `lv`'s size, rounded up to whole extents (`--size
+    /// <bytes>b`; LVM's `N%ORIGIN` only takes whole numbers).
+    PercentOfLvSize {
+        text: String,
+        percent: f64,
+        lv: String,
+    },
+}
+
+impl PlanTimeValues {
+    /// The placeholder an argument printed with these values stands for,
+    /// if any: the inverse of [`RunValues`] for [`PlanTimeValues`], so the
+    /// two spellings live side by side.
+    pub fn placeholder_in(arg: &str) -> Option<Placeholder> {
+        if let Some(prefix) = arg.strip_suffix(RUN_ID_PLACEHOLDER) {
+            return Some(Placeholder::RunId {
+                text: arg.into(),
+                prefix: prefix.into(),
+            });
+        }
+        let inner = arg.strip_prefix('<')?.strip_suffix('>')?;
+        if let Some(lv) = inner.strip_prefix("size of ") {
+            return Some(Placeholder::LvSize {
+                text: arg.into(),
+                lv: lv.into(),
+            });
+        }
+        let (percent, lv) = inner.split_once("% of ")?;
+        Some(Placeholder::PercentOfLvSize {
+            text: arg.into(),
+            percent: percent.parse().ok()?,
+            lv: lv.into(),
+        })
     }
 }
 
@@ -590,5 +643,46 @@ mod tests {
         };
         assert_eq!(verify.on_failure(), OnFailure::FailVolume);
         assert_eq!(verify.volume(), Some("root"), "a volume to fail");
+    }
+
+    #[test]
+    fn every_plan_time_value_reads_back_as_its_placeholder() {
+        let origin = LvPath {
+            vg: "vg0".into(),
+            lv: "root".into(),
+        };
+        let v = PlanTimeValues;
+        let tag = format!("snapplan-run:{}", v.run_id());
+        assert_eq!(
+            PlanTimeValues::placeholder_in(&tag),
+            Some(Placeholder::RunId {
+                text: tag.clone(),
+                prefix: "snapplan-run:".into()
+            })
+        );
+        let SizeArg::Deferred(size) = v.size_of(&origin) else {
+            panic!("deferred at plan time");
+        };
+        assert_eq!(
+            PlanTimeValues::placeholder_in(&size),
+            Some(Placeholder::LvSize {
+                text: size.clone(),
+                lv: "vg0/root".into()
+            })
+        );
+        let SizeArg::Deferred(part) = v.percent_of(&origin, 12.5) else {
+            panic!("deferred at plan time");
+        };
+        assert_eq!(
+            PlanTimeValues::placeholder_in(&part),
+            Some(Placeholder::PercentOfLvSize {
+                text: part.clone(),
+                percent: 12.5,
+                lv: "vg0/root".into()
+            })
+        );
+        for plain in ["--size", "vg0/root", "snapplan", "<", "<>"] {
+            assert_eq!(PlanTimeValues::placeholder_in(plain), None, "{plain}");
+        }
     }
 }

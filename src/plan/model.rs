@@ -39,7 +39,7 @@ pub struct Hooks {
     pub timeout: Duration,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Target {
     /// The volume group that holds the backup LVs.
     pub vg: String,
@@ -48,7 +48,7 @@ pub struct Target {
     pub export: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Iscsi {
     /// `host:port`, port defaulting to 3260.
     pub portal: String,
@@ -71,7 +71,7 @@ pub struct Volume {
 }
 
 /// `vg/lv`, both parts valid LVM names.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, schemars::JsonSchema)]
 pub struct LvPath {
     pub vg: String,
     pub lv: String,
@@ -84,7 +84,7 @@ impl fmt::Display for LvPath {
 }
 
 /// The copy-on-write space a snapshot gets.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SnapshotSize {
     Bytes(u64),
@@ -94,7 +94,7 @@ pub enum SnapshotSize {
 }
 
 /// A copy's speed limit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Bandwidth {
     Unlimited,

@@ -14,6 +14,24 @@ use super::diagnostic::{Problem, did_you_mean};
 use super::tree::{Node, Value};
 use super::units::{DURATION_PATTERN, RATE_PATTERN, SIZE_PATTERN};
 
+/// What editors say instead of a raw regular expression when a value does
+/// not match its pattern (`patternErrorMessage`, read by
+/// yaml-language-server and VS Code).
+const SIZE_MESSAGE: &str = "a size like 2GiB or 20% (B, KiB, MiB, GiB, TiB; a percentage of the origin LV above 0 and at most 100%)";
+const RATE_MESSAGE: &str = "a rate like 60MiB/s, or unlimited";
+const DURATION_MESSAGE: &str =
+    "a whole number of seconds, minutes or hours like 30s, 5m or 1h, from 1s to 24h";
+const PLAN_NAME_MESSAGE: &str = "a plan name: lower-case letters, digits, _ and -, starting with a letter or digit, at most 64 characters";
+const LVM_NAME_MESSAGE: &str =
+    "an LVM name: letters, digits and + _ . -, not starting with -, at most 127 characters";
+const LV_MESSAGE: &str = "the origin LV as vg/lv, e.g. vg0/root (letters, digits and + _ . -)";
+const ABSOLUTE_MESSAGE: &str = "an absolute path, starting with /";
+/// An LVM name (VG, LV, volume): as `names::check_vg`, less `.` and `..`
+/// (excluded by `not` in the schema).
+const LVM_NAME_PATTERN: &str = r"^[A-Za-z0-9+_.][A-Za-z0-9+_.-]{0,126}$";
+/// Longest path Linux accepts (PATH_MAX, with its NUL).
+const MAX_PATH: u32 = 4095;
+
 /// A value and where it is written.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sp<T> {
@@ -48,11 +66,19 @@ pub struct RawPlan {
     /// Names the run, its lock, its state and its LVM tags: lower-case
     /// letters, digits, `_` and `-`, starting with a letter or digit, at most
     /// 64 characters.
-    #[schemars(regex(pattern = r"^[a-z0-9][a-z0-9_-]{0,63}$"))]
+    #[schemars(
+        regex(pattern = r"^[a-z0-9][a-z0-9_-]{0,63}$"),
+        length(min = 1, max = 64),
+        extend("patternErrorMessage" = PLAN_NAME_MESSAGE)
+    )]
     pub name: Sp<String>,
     /// Absolute directory for the journal, run history and manifests.
     /// Default: /var/lib/snapplan.
-    #[schemars(regex(pattern = r"^/"), extend("default" = "/var/lib/snapplan"))]
+    #[schemars(
+        regex(pattern = r"^/"),
+        length(max = MAX_PATH),
+        extend("default" = "/var/lib/snapplan", "patternErrorMessage" = ABSOLUTE_MESSAGE)
+    )]
     pub state_dir: Option<Sp<String>>,
     /// Values every volume gets unless it sets its own.
     pub defaults: Option<RawDefaults>,
@@ -95,11 +121,17 @@ pub struct RawDefaults {
     /// Copy-on-write space for each snapshot: a binary size such as `2GiB`
     /// (B, K/KiB, M/MiB, G/GiB, T/TiB, case-insensitive) or a percentage of
     /// the origin LV such as `20%`. Default: 20%.
-    #[schemars(regex(pattern = SIZE_PATTERN), extend("default" = "20%"))]
+    #[schemars(
+        regex(pattern = SIZE_PATTERN),
+        extend("default" = "20%", "patternErrorMessage" = SIZE_MESSAGE)
+    )]
     pub snapshot_size: Option<Sp<String>>,
     /// Copy speed limit per volume: a size per second such as `60MiB/s`, or
     /// `unlimited`. Default: unlimited.
-    #[schemars(regex(pattern = RATE_PATTERN), extend("default" = "unlimited"))]
+    #[schemars(
+        regex(pattern = RATE_PATTERN),
+        extend("default" = "unlimited", "patternErrorMessage" = RATE_MESSAGE)
+    )]
     pub bandwidth: Option<Sp<String>>,
     /// Read the backup back and compare checksums after each copy.
     /// Default: true.
@@ -114,12 +146,19 @@ pub struct RawHooks {
     /// Absolute directory of hook scripts. Every executable file in it is
     /// run with `suspend` in name order before the snapshots, and with
     /// `resume` in reverse order after them.
-    #[schemars(regex(pattern = r"^/"))]
+    #[schemars(
+        regex(pattern = r"^/"),
+        length(max = MAX_PATH),
+        extend("patternErrorMessage" = ABSOLUTE_MESSAGE)
+    )]
     pub dir: Sp<String>,
     /// How long one hook may run before it is killed and the run rolled
     /// back: a whole number of seconds, minutes or hours (`30s`, `5m`, `1h`),
     /// at most 24h. Default: 60s.
-    #[schemars(regex(pattern = DURATION_PATTERN), extend("default" = "60s"))]
+    #[schemars(
+        regex(pattern = DURATION_PATTERN),
+        extend("default" = "60s", "patternErrorMessage" = DURATION_MESSAGE)
+    )]
     pub timeout: Option<Sp<String>>,
 }
 
@@ -129,7 +168,11 @@ pub struct RawHooks {
 pub struct RawTarget {
     /// Volume group that holds the backup LVs. The backup of `vg0/root` is
     /// `<vg>/root` unless the volume sets `target_lv`.
-    #[schemars(regex(pattern = r"^[A-Za-z0-9+_.][A-Za-z0-9+_.-]{0,126}$"))]
+    #[schemars(
+        regex(pattern = LVM_NAME_PATTERN),
+        length(min = 1, max = 127),
+        extend("not" = {"enum": [".", ".."]}, "patternErrorMessage" = LVM_NAME_MESSAGE)
+    )]
     pub vg: Sp<String>,
     /// Log in to this iSCSI target before the backup and out after it.
     pub iscsi: Option<RawIscsi>,
@@ -145,12 +188,13 @@ pub struct RawTarget {
 pub struct RawIscsi {
     /// `host` or `host:port` (port defaults to 3260); an IPv6 address is
     /// written in brackets, e.g. `[2001:db8::1]:3260`.
+    #[schemars(length(min = 1, max = 261))]
     pub portal: Sp<String>,
     /// The target's name: `iqn.YYYY-MM.reversed.domain[:name]`, or an
     /// `eui.` or `naa.` name.
     #[schemars(regex(
         pattern = r"^(iqn\.[0-9]{4}-[0-9]{2}\.[a-z0-9][a-z0-9.-]*(:.+)?|eui\.[0-9A-Fa-f]{16}|naa\.[0-9A-Fa-f]{16}([0-9A-Fa-f]{16})?)$"
-    ))]
+    ), length(max = 223), extend("patternErrorMessage" = "an iSCSI name like iqn.2026-01.org.example:backup, or an eui. or naa. name"))]
     pub iqn: Sp<String>,
 }
 
@@ -159,27 +203,50 @@ pub struct RawIscsi {
 #[schemars(rename = "Volume", deny_unknown_fields)]
 pub struct RawVolume {
     /// The origin LV as `vg/lv`.
-    #[schemars(regex(
-        pattern = r"^[A-Za-z0-9+_.][A-Za-z0-9+_.-]*/[A-Za-z0-9+_.][A-Za-z0-9+_.-]*$"
-    ))]
+    #[schemars(
+        regex(pattern = r"^[A-Za-z0-9+_.][A-Za-z0-9+_.-]{0,126}/[A-Za-z0-9+_.][A-Za-z0-9+_.-]{0,126}$"),
+        length(max = 255),
+        extend("patternErrorMessage" = LV_MESSAGE)
+    )]
     pub lv: Sp<String>,
     /// Unique name of this volume in the plan, used by `after:` and in
-    /// reports. Default: the LV name.
+    /// reports: letters, digits and `+ _ . -`, at most 127 characters.
+    /// Default: the LV name.
+    #[schemars(
+        regex(pattern = LVM_NAME_PATTERN),
+        length(min = 1, max = 127),
+        extend("not" = {"enum": [".", ".."]}, "patternErrorMessage" = LVM_NAME_MESSAGE)
+    )]
     pub name: Option<Sp<String>>,
     /// Copy-on-write space for this volume's snapshot (overrides
     /// `defaults.snapshot_size`): `8GiB` or `20%`.
-    #[schemars(regex(pattern = SIZE_PATTERN))]
+    #[schemars(
+        regex(pattern = SIZE_PATTERN),
+        extend("patternErrorMessage" = SIZE_MESSAGE)
+    )]
     pub snapshot_size: Option<Sp<String>>,
     /// Copy speed limit for this volume (overrides `defaults.bandwidth`):
     /// `60MiB/s` or `unlimited`.
-    #[schemars(regex(pattern = RATE_PATTERN))]
+    #[schemars(
+        regex(pattern = RATE_PATTERN),
+        extend("patternErrorMessage" = RATE_MESSAGE)
+    )]
     pub bandwidth: Option<Sp<String>>,
     /// Verify this volume's backup (overrides `defaults.verify`).
     pub verify: Option<Sp<bool>>,
     /// Name of the backup LV inside `target.vg`. Default: the LV name.
-    #[schemars(regex(pattern = r"^[A-Za-z0-9+_.][A-Za-z0-9+_.-]{0,126}$"))]
+    #[schemars(
+        regex(pattern = LVM_NAME_PATTERN),
+        length(min = 1, max = 127),
+        extend("not" = {"enum": [".", ".."]}, "patternErrorMessage" = LVM_NAME_MESSAGE)
+    )]
     pub target_lv: Option<Sp<String>>,
-    /// Volumes (by name) whose copy must finish before this one's starts.
+    /// Volumes (by name) whose copy must finish before this one's starts;
+    /// each at most once.
+    #[schemars(
+        inner(regex(pattern = LVM_NAME_PATTERN), length(min = 1, max = 127)),
+        extend("uniqueItems" = true)
+    )]
     pub after: Option<Vec<Sp<String>>>,
     /// Where this volume's entry starts (for problems about the whole entry).
     #[schemars(skip)]

@@ -12,10 +12,9 @@ use super::model::{Bandwidth, SnapshotSize};
 
 /// JSON Schema patterns for the three value kinds. They accept exactly what
 /// the parsers below accept (a unit test checks both on the same examples).
-pub const SIZE_PATTERN: &str =
-    r"^([0-9]+(\.[0-9]+)? ?([bB]|[kKmMgGtT]([iI][bB])?)|[0-9]+(\.[0-9]+)? ?%)$";
+pub const SIZE_PATTERN: &str = r"^([0-9]+(\.[0-9]+)? ?([bB]|[kKmMgGtT]([iI][bB])?)|(0*100(\.0+)?|0*[1-9][0-9]?(\.[0-9]+)?|0+\.[0-9]*[1-9][0-9]*) ?%)$";
 pub const RATE_PATTERN: &str = r"^([0-9]+(\.[0-9]+)? ?([bB]|[kKmMgGtT]([iI][bB])?)/s|unlimited)$";
-pub const DURATION_PATTERN: &str = r"^[0-9]+[smh]$";
+pub const DURATION_PATTERN: &str = r"^(0*([1-9][0-9]{0,3}|[1-7][0-9]{4}|8[0-5][0-9]{3}|86[0-3][0-9]{2}|86400)s|0*([1-9][0-9]{0,2}|1[0-3][0-9]{2}|14[0-3][0-9]|1440)m|0*([1-9]|1[0-9]|2[0-4])h)$";
 
 /// Longest fractional part accepted: more digits than this are noise, and
 /// the bound keeps the exact arithmetic within `u128`.
@@ -477,8 +476,11 @@ mod tests {
         }
     }
 
-    /// The schema patterns and the parsers agree on what is well-formed
-    /// (range checks such as "not zero" are the parser's alone).
+    /// The schema patterns and the parsers agree: what the parser accepts
+    /// matches, and what matches the parser accepts or refuses only for a
+    /// range a pattern cannot say (a size of zero bytes, say). Percentages
+    /// (above 0, at most 100) and durations (1s to 24h) are ranges the
+    /// patterns do say.
     #[test]
     fn schema_patterns_match_the_parsers() {
         let size = regex::Regex::new(SIZE_PATTERN).unwrap();
@@ -517,27 +519,57 @@ mod tests {
             "kib",
             "1KIB",
             "1kIb/s",
+            "0%",
+            "0.0%",
+            "100%",
+            "100.0%",
+            "100.5%",
+            "101%",
+            "099%",
+            "0.25%",
+            "86400s",
+            "86401s",
+            "1440m",
+            "1441m",
+            "24h",
+            "25h",
+            "060s",
+            "0GiB",
         ];
         let in_range = |e: &UnitError| e.out_of_range;
+        let agree = |what: &str, s: &str, matches: bool, parsed: Result<(), UnitError>| {
+            if parsed.is_ok() {
+                assert!(matches, "{what} {s:?} is accepted but does not match");
+            }
+            if matches {
+                assert!(
+                    parsed.as_ref().is_ok() || parsed.as_ref().is_err_and(in_range),
+                    "{what} {s:?} matches but is malformed: {parsed:?}"
+                );
+            }
+        };
         for s in samples {
-            let parsed = parse_size(s);
-            assert_eq!(
-                size.is_match(s),
-                parsed.is_ok() || parsed.as_ref().is_err_and(in_range),
-                "size {s:?}: {parsed:?}"
-            );
-            let parsed = parse_rate(s);
-            assert_eq!(
-                rate.is_match(s),
-                parsed.is_ok() || parsed.as_ref().is_err_and(in_range),
-                "rate {s:?}: {parsed:?}"
-            );
-            let parsed = parse_duration(s);
-            assert_eq!(
+            agree("size", s, size.is_match(s), parse_size(s).map(drop));
+            agree("rate", s, rate.is_match(s), parse_rate(s).map(drop));
+            agree(
+                "duration",
+                s,
                 duration.is_match(s),
-                parsed.is_ok() || parsed.as_ref().is_err_and(in_range),
-                "duration {s:?}: {parsed:?}"
+                parse_duration(s).map(drop),
             );
+        }
+        // The ranges the patterns carry are the parsers' ranges.
+        for s in ["0%", "0.0%", "100.5%", "101%"] {
+            assert!(!size.is_match(s) && parse_size(s).is_err(), "{s}");
+        }
+        for s in ["0s", "86401s", "1441m", "25h"] {
+            assert!(!duration.is_match(s) && parse_duration(s).is_err(), "{s}");
+        }
+        for s in ["100%", "0.25%", "099%"] {
+            assert!(size.is_match(s) && parse_size(s).is_ok(), "{s}");
+        }
+        for s in ["86400s", "1440m", "24h", "060s"] {
+            assert!(duration.is_match(s) && parse_duration(s).is_ok(), "{s}");
         }
     }
 }

@@ -256,11 +256,28 @@ fn exit_meaning(code: u8) -> &'static str {
 
 pub use crate::state::time::utc;
 
-/// One JSON document: `{"plans": [...]}`, each with its records as apply
-/// wrote them (newest first), unreadable files and the unfinished run.
+/// The version of `report --format json`; it changes only when a field
+/// changes meaning or goes away.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// `snapplan report --format json` (schemas/report.schema.json): each plan
+/// with its records as apply wrote them (newest first), unreadable files
+/// and the unfinished run.
+#[derive(serde::Serialize, schemars::JsonSchema)]
+#[schemars(title = "snapplan report --format json")]
+pub struct ReportDocument<'a> {
+    /// See [`FORMAT_VERSION`].
+    pub format_version: u32,
+    pub plans: &'a [PlanRuns],
+}
+
+/// One JSON document, see [`ReportDocument`].
 pub fn json(plans: &[PlanRuns]) -> String {
-    serde_json::to_string_pretty(&serde_json::json!({ "plans": plans }))
-        .expect("the report serialises")
+    serde_json::to_string_pretty(&ReportDocument {
+        format_version: FORMAT_VERSION,
+        plans,
+    })
+    .expect("the report serialises")
 }
 
 #[cfg(test)]

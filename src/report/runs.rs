@@ -9,10 +9,10 @@ use serde::Serialize;
 
 use crate::state::events::{self, Event};
 use crate::state::lock::{self, LockState};
-use crate::state::runs::RunRecord;
+use crate::state::runs::{RECORD_FORMAT_VERSION, RunRecord, RunRecordFile};
 
 /// What the history of one plan holds.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct PlanRuns {
     pub plan: String,
     pub dir: PathBuf,
@@ -24,14 +24,14 @@ pub struct PlanRuns {
     pub unfinished: Option<Unfinished>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Unreadable {
     pub path: PathBuf,
     pub error: String,
 }
 
 /// The run whose journal is `<plan dir>/journal.jsonl`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Unfinished {
     pub run_id: Option<String>,
     pub started_at: Option<u64>,
@@ -139,7 +139,15 @@ fn record_files(runs_dir: &Path) -> std::io::Result<Vec<PathBuf>> {
 
 fn read_record(path: &Path) -> Result<RunRecord, String> {
     let text = std::fs::read(path).map_err(|e| format!("cannot read it: {e}"))?;
-    serde_json::from_slice(&text).map_err(|e| format!("not a run record this snapplan reads: {e}"))
+    let file: RunRecordFile = serde_json::from_slice(&text)
+        .map_err(|e| format!("not a run record this snapplan reads: {e}"))?;
+    if file.format_version > RECORD_FORMAT_VERSION {
+        return Err(format!(
+            "record format {} is newer than this snapplan reads ({RECORD_FORMAT_VERSION}); upgrade snapplan",
+            file.format_version
+        ));
+    }
+    Ok(file.record)
 }
 
 fn unfinished(state_dir: &Path, plan: &str, dir: &Path) -> Option<Unfinished> {

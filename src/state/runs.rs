@@ -26,7 +26,7 @@ pub fn run_record_path(plan: &Plan, run_id: &str) -> PathBuf {
     plan_dir(plan).join("runs").join(format!("{run_id}.json"))
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum VolumeStatus {
     Ok,
@@ -36,7 +36,7 @@ pub enum VolumeStatus {
 }
 
 /// One volume's line in the summary and the run record.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct VolumeResult {
     pub volume: String,
     pub size_bytes: u64,
@@ -65,7 +65,7 @@ impl VolumeResult {
 }
 
 /// The run record.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RunRecord {
     pub run_id: String,
     pub plan: String,
@@ -81,13 +81,38 @@ pub struct RunRecord {
     pub problems: Vec<String>,
 }
 
+/// The version of the run record files; it changes only when a field
+/// changes meaning or goes away. Records written before it was (no
+/// `format_version` key) are version 1.
+pub const RECORD_FORMAT_VERSION: u32 = 1;
+
+/// A run record file, `runs/<run id>.json` (schemas/run-record.schema.json):
+/// the record with its `format_version` first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[schemars(title = "snapplan run record")]
+pub struct RunRecordFile {
+    /// See [`RECORD_FORMAT_VERSION`].
+    #[serde(default = "first_record_version")]
+    pub format_version: u32,
+    #[serde(flatten)]
+    pub record: RunRecord,
+}
+
+fn first_record_version() -> u32 {
+    1
+}
+
 /// Writes the record atomically (temp file, then rename).
 pub fn save_record(path: &Path, record: &RunRecord) -> std::io::Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
     let tmp = path.with_extension("json.tmp");
-    let text = serde_json::to_string_pretty(record).map_err(std::io::Error::other)?;
+    let file = RunRecordFile {
+        format_version: RECORD_FORMAT_VERSION,
+        record: record.clone(),
+    };
+    let text = serde_json::to_string_pretty(&file).map_err(std::io::Error::other)?;
     std::fs::write(&tmp, text + "\n")?;
     std::fs::rename(&tmp, path)
 }

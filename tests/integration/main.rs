@@ -4,8 +4,10 @@
 mod apply;
 mod architecture;
 mod check;
+mod contracts;
 mod copy;
 mod dist;
+mod output;
 mod plan;
 mod report;
 mod restore;

@@ -43,8 +43,28 @@ fn json_parses_and_its_references_resolve() {
     let json = run_ok(&["plan", &fixture(), "--format", "json"]);
     insta::assert_snapshot!("home_server_json", json);
     let value: serde_json::Value = serde_json::from_str(&json).expect("valid JSON");
-    assert_eq!(value["format_version"], 1);
+    assert_eq!(value["format_version"], 2);
     assert_eq!(value["plan"], "home-server");
+    // Values known only at run time are typed, never `<...>` inside argv.
+    let mut placeholders = 0;
+    for step in value["steps"].as_array().unwrap() {
+        for action in step["actions"].as_array().unwrap() {
+            let inner = action.as_object().unwrap().values().next().unwrap();
+            for arg in inner["argv"].as_array().into_iter().flatten() {
+                match arg.as_str() {
+                    Some(text) => assert!(!text.contains('<'), "untyped placeholder {text}"),
+                    None => {
+                        placeholders += 1;
+                        assert!(
+                            arg["placeholder"].is_string() && arg["text"].is_string(),
+                            "{arg}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+    assert!(placeholders >= 6, "only {placeholders} typed placeholders");
     let steps = value["steps"].as_array().expect("steps");
     let ids: HashSet<&str> = steps.iter().map(|s| s["id"].as_str().unwrap()).collect();
     assert_eq!(ids.len(), steps.len(), "step ids are unique");
@@ -76,7 +96,7 @@ fn json_parses_and_its_references_resolve() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|a| a.as_str().unwrap())
+        .map(|a| a.as_str().or(a["text"].as_str()).unwrap())
         .collect();
     assert_eq!(
         argv[..6],

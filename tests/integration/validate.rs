@@ -56,6 +56,20 @@ fn every_plan_in_plans_dir_is_valid() {
     Test::new().snapplan(&args).assert().code(0);
 }
 
+/// The example for /etc/snapplan is plans/home-server.yaml with the
+/// modeline of an installed plan: the schema where the package puts it.
+#[test]
+fn the_installed_example_differs_only_in_its_schema_path() {
+    let in_repo = std::fs::read_to_string(repo_root().join("plans/home-server.yaml")).unwrap();
+    let installed = std::fs::read_to_string(repo_root().join("examples/home-server.yaml")).unwrap();
+    let (first, rest) = installed.split_once('\n').unwrap();
+    assert_eq!(
+        first,
+        "# yaml-language-server: $schema=/usr/share/snapplan/plan.schema.json"
+    );
+    assert_eq!(Some(rest), in_repo.split_once('\n').map(|(_, r)| r));
+}
+
 #[test]
 fn home_server_plan_says_what_the_original_tool_did() {
     let plan = snapplan::plan::load(&repo_root().join("plans/home-server.yaml")).unwrap();
@@ -229,134 +243,236 @@ fn invalid_plans_have_located_diagnostics() {
     }
 }
 
-/// A small JSON Schema checker for the keywords the plan schema uses, so
-/// that the schema itself is tested against real plans: it must accept
-/// every plan in plans/ and refuse plans that snapplan refuses for their
-/// shape.
-fn schema_errors(
-    schema: &serde_json::Value,
-    root: &serde_json::Value,
-    value: &serde_json::Value,
-    at: &str,
-) -> Vec<String> {
-    use serde_json::Value;
-    let mut errors = Vec::new();
-    if let Some(reference) = schema.get("$ref").and_then(Value::as_str) {
-        let name = reference.trim_start_matches("#/definitions/");
-        return schema_errors(&root["definitions"][name], root, value, at);
-    }
-    for sub in schema
-        .get("allOf")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        errors.extend(schema_errors(sub, root, value, at));
-    }
-    let type_ok = match schema.get("type").and_then(Value::as_str) {
-        Some("object") => value.is_object(),
-        Some("array") => value.is_array(),
-        Some("string") => value.is_string(),
-        Some("boolean") => value.is_boolean(),
-        Some("integer") => value.is_i64() || value.is_u64(),
-        _ => true,
-    };
-    if !type_ok {
-        errors.push(format!("{at}: wrong type"));
-        return errors;
-    }
-    if let Some(pattern) = schema.get("pattern").and_then(Value::as_str)
-        && let Some(text) = value.as_str()
-        && !regex::Regex::new(pattern).unwrap().is_match(text)
-    {
-        errors.push(format!("{at}: {text:?} does not match {pattern}"));
-    }
-    if let Some(min) = schema.get("minimum").and_then(Value::as_u64)
-        && value.as_u64().is_some_and(|n| n < min)
-    {
-        errors.push(format!("{at}: below minimum"));
-    }
-    if let Some(max) = schema.get("maximum").and_then(Value::as_u64)
-        && value.as_u64().is_some_and(|n| n > max)
-    {
-        errors.push(format!("{at}: above maximum"));
-    }
-    if let Some(items) = value.as_array() {
-        if let Some(min) = schema.get("minItems").and_then(Value::as_u64)
-            && (items.len() as u64) < min
-        {
-            errors.push(format!("{at}: too few items"));
-        }
-        for (i, item) in items.iter().enumerate() {
-            errors.extend(schema_errors(
-                &schema["items"],
-                root,
-                item,
-                &format!("{at}[{i}]"),
-            ));
-        }
-    }
-    if let Some(object) = value.as_object() {
-        let properties = schema["properties"]
-            .as_object()
-            .cloned()
-            .unwrap_or_default();
-        for required in schema
-            .get("required")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            if !object.contains_key(required.as_str().unwrap()) {
-                errors.push(format!("{at}: missing {required}"));
-            }
-        }
-        for (key, item) in object {
-            match properties.get(key) {
-                Some(sub) => errors.extend(schema_errors(sub, root, item, &format!("{at}.{key}"))),
-                None if schema["additionalProperties"] == Value::Bool(false) => {
-                    errors.push(format!("{at}: unknown key {key}"))
-                }
-                None => {}
-            }
-        }
-    }
-    errors
-}
-
-#[test]
-fn schema_accepts_the_example_plans_and_refuses_misshapen_ones() {
+/// The schema, checked by a real JSON Schema validator (the `jsonschema`
+/// crate, draft-07) the way editors and check-jsonschema use it.
+fn schema_validator() -> jsonschema::Validator {
     let schema: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(repo_root().join("schemas/plan.schema.json")).unwrap(),
     )
     .unwrap();
-    let check = |yaml: &str| {
-        let value: serde_json::Value = serde_saphyr::from_str(yaml).unwrap();
-        schema_errors(&schema, &schema, &value, "plan")
-    };
-    for plan in ["plans/home-server.yaml", "plans/minimal.yaml"] {
-        let text = std::fs::read_to_string(repo_root().join(plan)).unwrap();
-        assert_eq!(check(&text), Vec::<String>::new(), "{plan}");
+    jsonschema::draft7::new(&schema).expect("the plan schema is a valid draft-07 schema")
+}
+
+/// The schema's complaints about a YAML text, or `None` when the text is
+/// not one YAML document a schema could look at.
+fn schema_errors(validator: &jsonschema::Validator, yaml: &str) -> Option<Vec<String>> {
+    let value: serde_json::Value = serde_saphyr::from_str(yaml).ok()?;
+    Some(
+        validator
+            .iter_errors(&value)
+            .map(|e| format!("{}: {e}", e.instance_path()))
+            .collect(),
+    )
+}
+
+/// Every plan snapplan accepts that the repository shows people: plans/,
+/// the graph fixtures, and every ```yaml block of the docs and the README
+/// that snapplan loads as a plan.
+fn valid_plans() -> Vec<(String, String)> {
+    let root = repo_root();
+    let mut plans = Vec::new();
+    for dir in ["plans", "tests/fixtures/graph", "examples"] {
+        let Ok(entries) = std::fs::read_dir(root.join(dir)) else {
+            continue;
+        };
+        for entry in entries {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                plans.push((path.display().to_string(), text));
+            }
+        }
     }
-    for (file, expected) in [
-        ("unknown-top-level-key.yaml", "unknown key volume"),
-        ("misplaced-key.yaml", "unknown key snapshot_size"),
-        ("unsupported-version.yaml", "above maximum"),
-        ("size-without-unit.yaml", "wrong type"),
-        ("rate-without-per-second.yaml", "does not match"),
-        ("duration-combined-units.yaml", "does not match"),
-        ("plan-name-path-trick.yaml", "does not match"),
-        ("relative-directories.yaml", "does not match"),
-        ("no-volumes.yaml", "too few items"),
-        ("missing-keys.yaml", "missing \"name\""),
-        ("wrong-types.yaml", "wrong type"),
-    ] {
-        let text =
-            std::fs::read_to_string(repo_root().join("tests/invalid_plans").join(file)).unwrap();
-        let errors = check(&text);
-        assert!(
-            errors.iter().any(|e| e.contains(expected)),
-            "{file}: expected {expected:?}, got {errors:?}"
+    let mut docs = vec![root.join("README.md")];
+    docs.extend(
+        std::fs::read_dir(root.join("docs"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "md")),
+    );
+    let scratch = tempfile::tempdir().unwrap();
+    for doc in docs {
+        let text = std::fs::read_to_string(&doc).unwrap();
+        for (n, block) in text.split("```yaml\n").skip(1).enumerate() {
+            let block = block.split("```").next().unwrap();
+            let file = scratch.path().join("plan.yaml");
+            std::fs::write(&file, block).unwrap();
+            if snapplan::plan::load(&file).is_ok() {
+                plans.push((format!("{} block {}", doc.display(), n + 1), block.into()));
+            }
+        }
+    }
+    plans
+}
+
+#[test]
+fn the_schema_accepts_every_valid_plan() {
+    let validator = schema_validator();
+    let plans = valid_plans();
+    assert!(plans.len() >= 5, "only {} valid plans found", plans.len());
+    for (name, text) in plans {
+        assert_eq!(
+            schema_errors(&validator, &text),
+            Some(Vec::new()),
+            "the schema rejects {name}, a plan snapplan accepts"
         );
     }
+}
+
+/// tests/invalid_plans/ that the schema must reject: their fault is one of
+/// shape (keys, types, required keys), pattern, range or length.
+const SCHEMA_REJECTS: &[&str] = &[
+    "duration-combined-units.yaml",
+    "empty-plan.yaml",
+    "hooks-zero-timeout.yaml",
+    "iscsi-bad-portal-and-iqn.yaml",
+    "lv-invalid-characters.yaml",
+    "many-problems.yaml",
+    "misplaced-key.yaml",
+    "missing-key-and-bad-values.yaml",
+    "missing-keys.yaml",
+    "no-volumes.yaml",
+    "null-value.yaml",
+    "percent-out-of-range.yaml",
+    "plan-name-path-trick.yaml",
+    "rate-without-per-second.yaml",
+    "relative-directories.yaml",
+    "size-without-unit.yaml",
+    "unknown-top-level-key.yaml",
+    "unsupported-version.yaml",
+    "version-not-a-number.yaml",
+    "volume-as-string.yaml",
+    "wrong-types.yaml",
+];
+
+/// tests/invalid_plans/ whose fault a JSON Schema cannot express, and why:
+/// only snapplan's own checks find these (the schema may still refuse a
+/// file for a second fault, as deep-nesting.yaml lacks `target`).
+const OUT_OF_SCOPE: &[(&str, &str)] = &[
+    (
+        "after-cycle.yaml",
+        "a cycle through `after:` is a cross-reference",
+    ),
+    (
+        "after-self.yaml",
+        "`after:` naming its own volume is a cross-reference",
+    ),
+    (
+        "after-unknown-name.yaml",
+        "`after:` naming no volume is a cross-reference",
+    ),
+    (
+        "backup-over-origin.yaml",
+        "the backup LV being an origin compares two keys",
+    ),
+    (
+        "duplicate-source.yaml",
+        "the same LV twice compares entries",
+    ),
+    (
+        "duplicate-volume-name.yaml",
+        "unique names across entries are a cross-reference",
+    ),
+    (
+        "same-target-lv.yaml",
+        "colliding backup LVs compare entries",
+    ),
+    (
+        "size-overflow.yaml",
+        "a size past 16 EiB is arithmetic, not a pattern",
+    ),
+    (
+        "lv-reserved-names.yaml",
+        "LVM's reserved LV names and parts (snapshot, _tmeta...) need negative look-ahead",
+    ),
+    (
+        "alias-bomb.yaml",
+        "YAML aliases are expanded before a schema sees a value",
+    ),
+    (
+        "deep-nesting.yaml",
+        "nesting depth is YAML's, refused before any schema",
+    ),
+    (
+        "duplicate-key.yaml",
+        "a YAML parser keeps one of two equal keys; the schema never sees both",
+    ),
+    ("not-utf8.yaml", "not text: no YAML document"),
+    (
+        "two-documents.yaml",
+        "two YAML documents: a schema checks one",
+    ),
+    (
+        "unknown-tag.yaml",
+        "a YAML tag is gone once the document is JSON",
+    ),
+    ("yaml-syntax.yaml", "not YAML: no document"),
+];
+
+#[test]
+fn the_schema_rejects_every_invalid_plan_whose_fault_it_can_express() {
+    let validator = schema_validator();
+    let dir = repo_root().join("tests/invalid_plans");
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".yaml"))
+        .collect();
+    files.sort();
+    for file in &files {
+        let rejects = SCHEMA_REJECTS.contains(&file.as_str());
+        let out_of_scope = OUT_OF_SCOPE.iter().any(|(f, _)| f == file);
+        assert!(
+            rejects != out_of_scope,
+            "{file}: list it in exactly one of SCHEMA_REJECTS and OUT_OF_SCOPE"
+        );
+        let text = String::from_utf8_lossy(&std::fs::read(dir.join(file)).unwrap()).into_owned();
+        let errors = schema_errors(&validator, &text);
+        if rejects {
+            let errors = errors.unwrap_or_else(|| panic!("{file} is not one YAML document"));
+            assert!(!errors.is_empty(), "the schema accepts {file}");
+        }
+    }
+    for listed in SCHEMA_REJECTS
+        .iter()
+        .chain(OUT_OF_SCOPE.iter().map(|(f, _)| f))
+    {
+        assert!(
+            files.contains(&listed.to_string()),
+            "{listed} does not exist"
+        );
+    }
+}
+
+/// What editors show for a bad value is the sentence, not the regex.
+#[test]
+fn pattern_errors_have_messages_for_editors() {
+    let schema = std::fs::read_to_string(repo_root().join("schemas/plan.schema.json")).unwrap();
+    let schema: serde_json::Value = serde_json::from_str(&schema).unwrap();
+    let mut without = Vec::new();
+    fn walk(v: &serde_json::Value, at: &str, without: &mut Vec<String>) {
+        if let Some(object) = v.as_object() {
+            if object.contains_key("pattern") && !object.contains_key("patternErrorMessage") {
+                without.push(at.to_string());
+            }
+            for (k, v) in object {
+                walk(v, &format!("{at}/{k}"), without);
+            }
+        }
+    }
+    walk(&schema, "", &mut without);
+    // Items of `after:` are volume names; the list's own description says so.
+    without.retain(|p| !p.ends_with("/after/items"));
+    assert_eq!(
+        without,
+        Vec::<String>::new(),
+        "patterns without patternErrorMessage"
+    );
+    let size = &schema["definitions"]["Defaults"]["properties"]["snapshot_size"];
+    assert!(
+        size["patternErrorMessage"]
+            .as_str()
+            .unwrap()
+            .contains("a size like 2GiB or 20%")
+    );
 }

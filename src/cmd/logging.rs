@@ -1,0 +1,155 @@
+//! The log on stderr, in the form its reader wants:
+//! - on a terminal or in a cron mail: plain lines with a timestamp;
+//! - under systemd (stderr is the journal, `JOURNAL_STREAM` says so): each
+//!   line starts with its syslog priority (`<3>` for an error), so that
+//!   `journalctl -p err -u 'snapplan@*'` finds failures, and carries no
+//!   timestamp of its own (the journal stamps every line);
+//! - with `--log-format json`: one JSON object per line, the message at the
+//!   top level, and the `run` span (plan, run id) on every event of a run.
+//!   [`crate::output`] turns snapplan's other stderr messages into events
+//!   then, so that stderr holds nothing but JSON lines.
+
+use std::fmt;
+
+use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields};
+use tracing_subscriber::registry::LookupSpan;
+
+use super::{Color, GlobalArgs, LogFormat};
+
+/// The environment variable systemd sets to the device and inode
+/// (`DEV:INODE`) of the journal stream it connected stdout/stderr to.
+pub const JOURNAL_STREAM_ENV: &str = "JOURNAL_STREAM";
+
+pub fn install(global: &GlobalArgs) {
+    use std::io::IsTerminal;
+    let level = match global.verbose {
+        0 => "info",
+        1 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SNAPPLAN_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    crate::output::set_json_log(global.log_format == LogFormat::Json);
+    let journal = stderr_is_journal();
+    crate::output::set_journal(journal);
+    // A log line that cannot be written is dropped: telling about it on
+    // the same closed stderr would fail again.
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .log_internal_errors(false);
+    let _ = match global.log_format {
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init(),
+        LogFormat::Text if journal => builder
+            .with_ansi(false)
+            .event_format(JournalFormat)
+            .try_init(),
+        LogFormat::Text => builder
+            .with_ansi(std::io::stderr().is_terminal() && global.color != Color::Never)
+            .with_target(false)
+            .try_init(),
+    };
+}
+
+/// True when stderr is the journal stream systemd named in
+/// `JOURNAL_STREAM` (not merely inherited by a child whose stderr was
+/// redirected elsewhere, which is why the device and inode are compared).
+pub fn stderr_is_journal() -> bool {
+    let Some(value) = std::env::var_os(JOURNAL_STREAM_ENV) else {
+        return false;
+    };
+    let Ok(stat) = rustix::fs::fstat(std::io::stderr()) else {
+        return false;
+    };
+    names_stream(&value.to_string_lossy(), stat.st_dev, stat.st_ino)
+}
+
+/// Whether `DEV:INODE` (decimal, as systemd writes it) names this file.
+fn names_stream(value: &str, dev: u64, ino: u64) -> bool {
+    let Some((d, i)) = value.trim().split_once(':') else {
+        return false;
+    };
+    d.parse::<u64>() == Ok(dev) && i.parse::<u64>() == Ok(ino)
+}
+
+/// The syslog priority journald reads from a `<N>` line prefix.
+pub fn priority(level: Level) -> u8 {
+    match level {
+        Level::ERROR => 3,
+        Level::WARN => 4,
+        Level::INFO => 6,
+        Level::DEBUG | Level::TRACE => 7,
+    }
+}
+
+/// `<3>ERROR run{plan=home run_id=...}: message`: the priority prefix for
+/// journald, the level word for people reading `journalctl` output in a
+/// mail, the spans as the plain format shows them, no timestamp. Every line
+/// of a multi-line message gets the prefix, since journald reads each line
+/// as an entry of its own.
+pub struct JournalFormat;
+
+impl<S, N> FormatEvent<S, N> for JournalFormat
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
+        let level = *event.metadata().level();
+        let mut line = String::new();
+        if let Some(scope) = ctx.event_scope() {
+            for span in scope.from_root() {
+                line.push_str(span.name());
+                let extensions = span.extensions();
+                if let Some(fields) = extensions.get::<FormattedFields<N>>()
+                    && !fields.is_empty()
+                {
+                    line.push('{');
+                    line.push_str(fields);
+                    line.push('}');
+                }
+                line.push_str(": ");
+            }
+        }
+        ctx.field_format()
+            .format_fields(Writer::new(&mut line), event)?;
+        let prefix = format!("<{}>{level:>5} ", priority(level));
+        for text in line.lines() {
+            writeln!(writer, "{prefix}{text}")?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_stream_is_named_by_device_and_inode() {
+        assert!(names_stream("64768:1234", 64768, 1234));
+        assert!(!names_stream("64768:1235", 64768, 1234));
+        assert!(!names_stream("garbage", 64768, 1234));
+        assert!(!names_stream("", 0, 0));
+    }
+
+    #[test]
+    fn errors_and_warnings_have_their_syslog_priorities() {
+        assert_eq!(priority(Level::ERROR), 3);
+        assert_eq!(priority(Level::WARN), 4);
+        assert_eq!(priority(Level::INFO), 6);
+        assert_eq!(priority(Level::DEBUG), 7);
+    }
+}
