@@ -18,8 +18,10 @@ pub mod lock;
 pub mod lvm;
 pub mod metrics;
 pub mod plan;
+pub mod printable;
 pub mod report;
 pub mod resolve;
 pub mod restore;
+pub mod tags;
 
 pub use exit_code::ExitCode;

@@ -67,7 +67,7 @@ fn name_collisions(plan: &Plan, report: &SystemReport) -> Vec<CheckResult> {
     for volume in &plan.volumes {
         let path = crate::plan::LvPath {
             vg: volume.source.vg.clone(),
-            lv: tags::snapshot_name(&volume.source.lv),
+            lv: tags::snapshot_name(&volume.source),
         };
         let Some(lv) = report.lv(&path) else {
             continue;

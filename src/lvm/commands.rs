@@ -18,18 +18,13 @@
 use crate::plan::LvPath;
 
 use super::tags;
+pub use crate::tags::{
+    MAX_DM_NAME, MAX_LV_NAME, SNAPSHOT_SUFFIX, snapshot_name, snapshot_path,
+};
 pub use super::tags::{
     TAG_ROLE_BACKUP, TAG_ROLE_SNAPSHOT, TAG_SNAPPLAN, TAG_STATE_COMPLETE, TAG_STATE_INCOMPLETE,
     plan_tag, run_tag,
 };
-
-/// What a snapshot's name adds to its origin's name.
-pub const SNAPSHOT_SUFFIX: &str = "-snapplan";
-/// LVM refuses LV names of 128 characters or more (NAME_LEN includes the NUL).
-pub const MAX_LV_NAME: usize = 127;
-/// device-mapper names (`vg-lv`, with every `-` inside vg and lv doubled) are
-/// limited to 127 characters too; snapshot names are kept within it.
-pub const MAX_DM_NAME: usize = 127;
 
 /// The tags of a snapshot created by run `run_id` of plan `plan`.
 pub fn snapshot_tags(plan: &str, run_id: &str) -> Vec<String> {
@@ -44,48 +39,6 @@ pub fn backup_tags(plan: &str) -> Vec<String> {
         plan_tag(plan),
         TAG_ROLE_BACKUP.to_string(),
     ]
-}
-
-/// The snapshot LV name for origin `vg/lv`: `<lv>-snapplan`, or, when that
-/// would break LVM's or device-mapper's length limit, the origin name cut
-/// short plus `-<16 hex digits of xxh3(lv)>` before the suffix, so two long
-/// names sharing a prefix still get different snapshots.
-pub fn snapshot_name(origin: &LvPath) -> String {
-    let plain = format!("{}{SNAPSHOT_SUFFIX}", origin.lv);
-    if fits(&origin.vg, &plain) {
-        return plain;
-    }
-    let hash = format!("-{:016x}", xxhash_rust::xxh3::xxh3_64(origin.lv.as_bytes()));
-    let mut keep = origin.lv.len();
-    loop {
-        // LV names are ASCII, but never split a char whatever the input.
-        while !origin.lv.is_char_boundary(keep) {
-            keep -= 1;
-        }
-        // An LV name must not start with `-`: with nothing of the origin's
-        // name left, the hash leads.
-        let candidate = match keep {
-            0 => format!("{}{SNAPSHOT_SUFFIX}", &hash[1..]),
-            _ => format!("{}{hash}{SNAPSHOT_SUFFIX}", &origin.lv[..keep]),
-        };
-        if fits(&origin.vg, &candidate) || keep == 0 {
-            return candidate;
-        }
-        keep -= 1;
-    }
-}
-
-/// The snapshot of `origin` as `vg/lv`.
-pub fn snapshot_path(origin: &LvPath) -> LvPath {
-    LvPath {
-        vg: origin.vg.clone(),
-        lv: snapshot_name(origin),
-    }
-}
-
-fn fits(vg: &str, lv: &str) -> bool {
-    let dm_len = vg.len() + 1 + lv.len() + vg.matches('-').count() + lv.matches('-').count();
-    lv.len() <= MAX_LV_NAME && dm_len <= MAX_DM_NAME
 }
 
 /// How big an LV to create or extend to.
@@ -271,60 +224,6 @@ mod tests {
             && tag
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || "_+.-/=!:&#".contains(c))
-    }
-
-    #[test]
-    fn snapshot_name_appends_suffix() {
-        assert_eq!(snapshot_name(&lv("vg0", "root")), "root-snapplan");
-        assert_eq!(
-            snapshot_path(&lv("vg0", "root")).to_string(),
-            "vg0/root-snapplan"
-        );
-    }
-
-    #[test]
-    fn long_snapshot_names_fit_lvm_and_dm_limits_and_stay_distinct() {
-        let a = lv("vg-data", &format!("{}a", "x-".repeat(60)));
-        let b = lv("vg-data", &format!("{}b", "x-".repeat(60)));
-        let (na, nb) = (snapshot_name(&a), snapshot_name(&b));
-        assert_ne!(na, nb);
-        for name in [&na, &nb] {
-            assert!(name.ends_with(SNAPSHOT_SUFFIX));
-            assert!(fits("vg-data", name), "{name} too long");
-        }
-        // Deterministic: apply and recover must compute the same name.
-        assert_eq!(na, snapshot_name(&a));
-    }
-
-    proptest::proptest! {
-        #[test]
-        fn snapshot_names_fit_and_differ(
-            vg in "[a-z][a-z0-9_-]{0,40}",
-            a in "[A-Za-z0-9+_.][A-Za-z0-9+_.-]{0,126}",
-            b in "[A-Za-z0-9+_.][A-Za-z0-9+_.-]{0,126}",
-        ) {
-            let (na, nb) = (snapshot_name(&lv(&vg, &a)), snapshot_name(&lv(&vg, &b)));
-            proptest::prop_assert!(fits(&vg, &na), "{} too long", na);
-            proptest::prop_assert!(!na.starts_with('-'));
-            proptest::prop_assert_eq!(na == nb, a == b);
-        }
-    }
-
-    #[test]
-    fn snapshot_name_never_starts_with_a_dash() {
-        let origin = lv(&"v".repeat(120), "root");
-        let name = snapshot_name(&origin);
-        assert!(!name.starts_with('-'), "{name}");
-        assert!(name.ends_with(SNAPSHOT_SUFFIX));
-    }
-
-    #[test]
-    fn snapshot_name_near_the_limit_is_kept_plain_when_it_fits() {
-        let origin = lv("vg", &"r".repeat(MAX_LV_NAME - SNAPSHOT_SUFFIX.len() - 4));
-        assert_eq!(
-            snapshot_name(&origin),
-            format!("{}{SNAPSHOT_SUFFIX}", origin.lv)
-        );
     }
 
     #[test]

@@ -49,18 +49,11 @@ impl fmt::Display for CommandLine {
 }
 
 /// `word` as one shell word: bare when only harmless characters, else in
-/// single quotes (a `'` inside becomes `'\''`), so a logged or planned
-/// command line can be pasted into a shell as it is.
+/// single quotes (a `'` inside becomes `'\''`), in `$'...'` with escapes
+/// when it holds control characters, so a logged or planned command line
+/// can be pasted into a shell as it is and always prints on one line.
 pub fn shell_quote(word: &str) -> String {
-    let plain = !word.is_empty()
-        && word
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_./:=,@%+".contains(c));
-    if plain {
-        word.to_string()
-    } else {
-        format!("'{}'", word.replace('\'', r"'\''"))
-    }
+    crate::printable::shell_word(word)
 }
 
 /// How a process ended, in words for the error message.

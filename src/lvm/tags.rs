@@ -21,15 +21,8 @@ pub const STATE_PREFIX: &str = "snapplan-state:";
 pub const STATE_INCOMPLETE: &str = "incomplete";
 pub const STATE_COMPLETE: &str = "complete";
 
-/// What a snapshot's name adds to its origin's name (`home-snapplan`).
-pub const SNAPSHOT_SUFFIX: &str = "-snapplan";
-
-/// The name apply gives the snapshot of `origin_lv`, in the origin's VG.
-/// Same convention as `lvm::commands::snapshot_name` for names within LVM's
-/// length limits; check uses it only to find a name already taken.
-pub fn snapshot_name(origin_lv: &str) -> String {
-    format!("{origin_lv}{SNAPSHOT_SUFFIX}")
-}
+/// The snapshot name apply uses, defined once in `crate::tags`.
+pub use crate::tags::{SNAPSHOT_SUFFIX, snapshot_name};
 
 /// On every LV snapplan creates: `lvs @snapplan` lists them all.
 pub const TAG_SNAPPLAN: &str = SNAPPLAN;
