@@ -160,7 +160,10 @@ mod tests {
     #[test]
     fn snapshot_name_near_the_limit_is_kept_plain_when_it_fits() {
         // The longest plain name that leaves room for `vg-<name>--snapplan-cow`.
-        let origin = lv("vg", &"r".repeat(MAX_DM_NAME - 3 - 10 - SNAPSHOT_LAYER.len()));
+        let origin = lv(
+            "vg",
+            &"r".repeat(MAX_DM_NAME - 3 - 10 - SNAPSHOT_LAYER.len()),
+        );
         assert_eq!(
             snapshot_name(&origin),
             format!("{}{SNAPSHOT_SUFFIX}", origin.lv)

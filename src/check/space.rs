@@ -369,7 +369,11 @@ mod tests {
         assert_eq!(space.needed_extents, 1024 * u64::MAX.div_ceil(EXTENT));
         assert_eq!(space.needed_bytes, u64::MAX, "saturated, not wrapped");
         assert_eq!(total([u64::MAX, 1, u64::MAX]), u64::MAX);
-        assert!(rows[0].detail.starts_with("needs 16.0 EiB"), "{}", rows[0].detail);
+        assert!(
+            rows[0].detail.starts_with("needs 16.0 EiB"),
+            "{}",
+            rows[0].detail
+        );
     }
 
     #[test]

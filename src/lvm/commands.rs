@@ -18,13 +18,11 @@
 use crate::plan::LvPath;
 
 use super::tags;
-pub use crate::tags::{
-    MAX_DM_NAME, MAX_LV_NAME, SNAPSHOT_SUFFIX, snapshot_name, snapshot_path,
-};
 pub use super::tags::{
     TAG_ROLE_BACKUP, TAG_ROLE_SNAPSHOT, TAG_SNAPPLAN, TAG_STATE_COMPLETE, TAG_STATE_INCOMPLETE,
     plan_tag, run_tag,
 };
+pub use crate::tags::{MAX_DM_NAME, MAX_LV_NAME, SNAPSHOT_SUFFIX, snapshot_name, snapshot_path};
 
 /// The tags of a snapshot created by run `run_id` of plan `plan`.
 pub fn snapshot_tags(plan: &str, run_id: &str) -> Vec<String> {

@@ -212,7 +212,9 @@ fn for_display(text: &str, problems: &mut [Problem]) -> String {
         start += line.len();
     }
     let map = |offset: usize| -> usize {
-        let i = lines.partition_point(|&(s, _, _)| s <= offset).saturating_sub(1);
+        let i = lines
+            .partition_point(|&(s, _, _)| s <= offset)
+            .saturating_sub(1);
         match lines.get(i) {
             Some(&(s, d, keep)) => d + (offset - s).min(keep),
             None => 0,

@@ -111,7 +111,11 @@ pub fn validate(raw: &RawPlan, problems: &mut Vec<Problem>) -> Option<Plan> {
     let target_vg = (!raw.incomplete.target).then_some(target.vg.as_str());
     cx.unique_volumes(&raw.volumes.value, &volumes, target_vg);
     let target_vg = (!raw.incomplete.target && check_vg(&target.vg).is_ok()).then_some(target_vg);
-    cx.lvm_names(&raw.volumes.value, &volumes, target_vg.flatten().map(|_| &raw.target.vg));
+    cx.lvm_names(
+        &raw.volumes.value,
+        &volumes,
+        target_vg.flatten().map(|_| &raw.target.vg),
+    );
     if !raw.incomplete.volumes {
         // With a volume left out, `after:` may name it: no guessing.
         cx.ordering(&raw.volumes.value, &volumes);
@@ -612,9 +616,18 @@ impl Checker<'_> {
                 continue; // the same origin twice, reported as such
             }
             let (what, at) = match role {
-                Role::Origin => (format!("the origin of volume `{}`", shown(&volumes[j].name)), raw[j].lv.span),
-                Role::Backup => (format!("the backup LV of volume `{}`", shown(&volumes[j].name)), target_span(j)),
-                Role::Snapshot => (format!("the snapshot of {}", volumes[j].source), raw[j].lv.span),
+                Role::Origin => (
+                    format!("the origin of volume `{}`", shown(&volumes[j].name)),
+                    raw[j].lv.span,
+                ),
+                Role::Backup => (
+                    format!("the backup LV of volume `{}`", shown(&volumes[j].name)),
+                    target_span(j),
+                ),
+                Role::Snapshot => (
+                    format!("the snapshot of {}", volumes[j].source),
+                    raw[j].lv.span,
+                ),
             };
             self.problems.push(
                 Problem::new(
@@ -1042,7 +1055,9 @@ mod tests {
         assert_ne!(hashed, format!("{long}-snapplan"), "the name is hashed");
         let text = plan_with(
             "backup",
-            &format!("  - lv: vg0/{long}\n    target_lv: a\n  - lv: vg0/{hashed}\n    target_lv: b\n"),
+            &format!(
+                "  - lv: vg0/{long}\n    target_lv: a\n  - lv: vg0/{hashed}\n    target_lv: b\n"
+            ),
         );
         // (The second origin is also too long to be snapshotted itself.)
         assert!(codes(&text).contains(&"plan::snapshot_name_taken"));
@@ -1053,12 +1068,18 @@ mod tests {
         // 60 dashes doubled: `vg0-` + 120 + `-real` is over 127 bytes,
         // though the LV name itself is a valid 60 characters.
         let dashed = format!("a{}", "-".repeat(59));
-        let text = plan_with("backup", &format!("  - lv: vg0/{dashed}\n    target_lv: short\n"));
+        let text = plan_with(
+            "backup",
+            &format!("  - lv: vg0/{dashed}\n    target_lv: short\n"),
+        );
         assert_eq!(codes(&text), ["plan::name_too_long"]);
         // The backup LV's name in the target VG.
         let text = plan_with(
             &"b-".repeat(30).trim_end_matches('-').to_string(),
-            &format!("  - lv: vg0/root\n    target_lv: {}\n", "c-".repeat(30).trim_end_matches('-')),
+            &format!(
+                "  - lv: vg0/root\n    target_lv: {}\n",
+                "c-".repeat(30).trim_end_matches('-')
+            ),
         );
         assert_eq!(codes(&text), ["plan::name_too_long"]);
         // A VG so long that no snapshot name fits.
@@ -1068,7 +1089,12 @@ mod tests {
 
     #[test]
     fn control_characters_and_nul_in_directories_are_refused() {
-        for dir in ["/var/lib/\\0x", "/h\\n[1] FAKE-STEP", "/h\\e[2J", "/h\\u202Eevil"] {
+        for dir in [
+            "/var/lib/\\0x",
+            "/h\\n[1] FAKE-STEP",
+            "/h\\e[2J",
+            "/h\\u202Eevil",
+        ] {
             let text = format!(
                 "version: 1\nname: m\nstate_dir: \"{dir}\"\nhooks:\n  dir: \"{dir}\"\ntarget:\n  vg: b\nvolumes:\n  - lv: vg0/r\n"
             );
