@@ -262,12 +262,12 @@ fn yaml_options() -> serde_saphyr::Options {
     serde_saphyr::options! {
         budget: serde_saphyr::budget! {
             max_reader_input_bytes: Some(MAX_PLAN_BYTES as usize),
-            max_events: 100_000,
+            max_events: 10_000,
             max_aliases: 1_000,
             max_anchors: 1_000,
-            max_depth: 32,
+            max_depth: 16,
             max_documents: 2,
-            max_nodes: 50_000,
+            max_nodes: 5_000,
             max_total_scalar_bytes: MAX_PLAN_BYTES as usize,
             max_merge_keys: 100,
         },
@@ -325,7 +325,7 @@ fn read_tree(text: &str) -> Result<Node, Problem> {
                 span,
             )
             .label("limit reached here")
-            .help("a plan is small: at most 32 levels deep, 1000 aliases and 10000 replayed alias events; is this the right file?")
+            .help("a plan is small: at most 5000 YAML values (several hundred volumes), 16 levels deep, 1000 aliases and 10000 replayed alias events; is this the right file?")
         } else if matches!(e, E::MultipleDocuments { .. }) {
             Problem::new("plan::yaml", "a plan is one YAML document, this file has several", span)
                 .label("a second document starts here")

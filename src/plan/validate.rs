@@ -659,6 +659,8 @@ impl Checker<'_> {
         let mut edges: Vec<Vec<(usize, SourceSpan)>> = vec![Vec::new(); volumes.len()];
         let mut complete = true;
         let mut unknown = 0;
+        // The same for every unknown name: listed once, not once per name.
+        let mut listing: Option<String> = None;
         for (i, v) in raw.iter().enumerate() {
             let mut seen: HashMap<&str, SourceSpan> = HashMap::new();
             for name in v.after.iter().flatten() {
@@ -702,7 +704,9 @@ impl Checker<'_> {
                             Some(close) => format!("did you mean `{close}`?"),
                             None => format!(
                                 "`after:` takes volume names (the LV name unless `name:` is set); this plan has: {}",
-                                some_of(volumes.iter().map(|v| v.name.as_str()), 20)
+                                listing.get_or_insert_with(|| {
+                                    some_of(volumes.iter().map(|v| v.name.as_str()), 20)
+                                })
                             ),
                         };
                         self.problems.push(

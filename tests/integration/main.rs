@@ -5,6 +5,7 @@ mod apply;
 mod check;
 mod copy;
 mod dist;
+mod hostile;
 mod plan;
 mod report;
 mod restore;
