@@ -1079,7 +1079,7 @@ mod tests {
         assert_eq!(codes(&text), ["plan::name_too_long"]);
         // The backup LV's name in the target VG.
         let text = plan_with(
-            &"b-".repeat(30).trim_end_matches('-').to_string(),
+            "b-".repeat(30).trim_end_matches('-'),
             &format!(
                 "  - lv: vg0/root\n    target_lv: {}\n",
                 "c-".repeat(30).trim_end_matches('-')

@@ -157,6 +157,8 @@ fn measure(plan: &Path) -> (i64, i64, usize) {
     let dir = tempfile::tempdir().unwrap();
     let out_path = dir.path().join("out");
     let out = std::fs::File::create(&out_path).unwrap();
+    // Reaped by wait4 below, which returns its resource usage as well.
+    #[allow(clippy::zombie_processes)]
     let child = Command::new(assert_cmd::cargo::cargo_bin("snapplan"))
         .arg("validate")
         .arg(plan)
