@@ -76,6 +76,112 @@ impl ExitCode {
     }
 }
 
+/// What each exit code means for one command, in that command's words: the
+/// end of its `--help`. The numbers come from [`ExitCode::code`], so a help
+/// text cannot name a code the table does not have.
+pub type CommandCodes = &'static [(ExitCode, &'static str)];
+
+pub const APPLY: CommandCodes = &[
+    (ExitCode::Success, "done"),
+    (
+        ExitCode::Failed,
+        "failed (pre-flight, or no volume backed up)",
+    ),
+    (ExitCode::Usage, "invalid plan"),
+    (ExitCode::Locked, "locked"),
+    (ExitCode::Partial, "partial (some volumes failed)"),
+    (
+        ExitCode::CleanupIncomplete,
+        "rollback incomplete (run `snapplan recover PLAN`)",
+    ),
+    (ExitCode::Internal, "internal error"),
+    (
+        ExitCode::Interrupted,
+        "interrupted (after a clean rollback)",
+    ),
+];
+pub const CHECK: CommandCodes = &[
+    (ExitCode::Success, "nothing failed (warnings allowed)"),
+    (ExitCode::Failed, "a check failed (a held lock included)"),
+    (ExitCode::Usage, "the plan is invalid"),
+];
+pub const PLAN: CommandCodes = &[
+    (ExitCode::Success, "the plan is valid"),
+    (ExitCode::Usage, "it is not"),
+];
+pub const RECOVER: CommandCodes = &[
+    (ExitCode::Success, "nothing left (or nothing to do)"),
+    (ExitCode::Usage, "invalid plan"),
+    (ExitCode::Locked, "a run holds the lock (it is alive)"),
+    (
+        ExitCode::CleanupIncomplete,
+        "something could not be undone (see the log)",
+    ),
+];
+pub const REPORT: CommandCodes = &[
+    (
+        ExitCode::Success,
+        "the report was shown (whatever the runs' outcomes, and also when there are no runs yet)",
+    ),
+    (ExitCode::Failed, "run records exist but none could be read"),
+    (ExitCode::Usage, "invalid plan or command line"),
+];
+pub const RESTORE: CommandCodes = &[
+    (ExitCode::Success, "restored and verified"),
+    (ExitCode::Failed, "refused (nothing written) or failed"),
+    (
+        ExitCode::Usage,
+        "invalid plan, unknown volume, or not confirmed",
+    ),
+    (ExitCode::Locked, "a run of the plan holds its lock"),
+    (ExitCode::Interrupted, "interrupted"),
+];
+pub const VALIDATE: CommandCodes = &[
+    (ExitCode::Success, "every plan is valid"),
+    (ExitCode::Usage, "at least one is not (all are reported)"),
+];
+pub const VERIFY: CommandCodes = &[
+    (ExitCode::Success, "every chunk matches (every volume OK)"),
+    (
+        ExitCode::Failed,
+        "a mismatch or an unreadable manifest or device (the failing volume is named)",
+    ),
+    (
+        ExitCode::Usage,
+        "invalid plan, unknown volume or command line",
+    ),
+    (
+        ExitCode::CleanupIncomplete,
+        "the backup VG could not be put back as it was",
+    ),
+    (ExitCode::Interrupted, "interrupted"),
+];
+
+/// `examples` (the command's own text) followed by its exit codes as one
+/// paragraph wrapped at 80 columns: `Exit codes: 0 done, 1 failed, ...`.
+pub fn command_help(examples: &str, codes: CommandCodes) -> String {
+    let items: Vec<String> = codes
+        .iter()
+        .map(|(code, meaning)| format!("{} {meaning}", code.code()))
+        .collect();
+    let sentence = format!("Exit codes: {}.", items.join(", "));
+    let mut out = String::new();
+    let mut line = String::new();
+    for word in sentence.split(' ') {
+        if !line.is_empty() && line.len() + 1 + word.len() > 80 {
+            out.push_str(&line);
+            out.push('\n');
+            line.clear();
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    out.push_str(&line);
+    format!("{}\n\n{out}", examples.trim_end())
+}
+
 impl fmt::Display for ExitCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.code())
@@ -97,6 +203,25 @@ mod tests {
         let mut seen = std::collections::HashSet::new();
         for code in ExitCode::ALL {
             assert!(seen.insert(code.code()), "duplicate exit code {code}");
+        }
+    }
+
+    #[test]
+    fn command_help_lists_the_codes_in_order_within_80_columns() {
+        let text = command_help("Examples:\n  snapplan x", APPLY);
+        assert!(text.starts_with("Examples:\n  snapplan x\n\nExit codes: 0 done, 1 failed"));
+        assert!(
+            text.replace('\n', " ")
+                .contains("130 interrupted (after a clean rollback).")
+        );
+        assert!(text.lines().all(|l| l.len() <= 80), "{text}");
+        for codes in [
+            APPLY, CHECK, PLAN, RECOVER, REPORT, RESTORE, VALIDATE, VERIFY,
+        ] {
+            assert!(
+                codes.windows(2).all(|w| w[0].0.code() < w[1].0.code()),
+                "each code once, in order"
+            );
         }
     }
 

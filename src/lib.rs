@@ -6,15 +6,12 @@
 
 pub mod apply;
 pub mod check;
-pub mod cli;
 pub mod cmd;
 pub mod copy;
 pub mod exit_code;
 pub mod graph;
 pub mod hooks;
 pub mod human;
-pub mod journal;
-pub mod lock;
 pub mod lvm;
 pub mod metrics;
 pub mod plan;
@@ -22,6 +19,9 @@ pub mod printable;
 pub mod report;
 pub mod resolve;
 pub mod restore;
+pub mod state;
+pub mod system;
 pub mod tags;
+pub mod verify;
 
 pub use exit_code::ExitCode;

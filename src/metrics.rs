@@ -10,7 +10,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::apply::history::{RunRecord, VolumeStatus};
+use crate::state::runs::{RunRecord, VolumeStatus};
 
 /// How the run that writes the metrics ended. Runs that stopped before
 /// doing anything (lock held, pre-flight failed) have no record but count.
@@ -93,7 +93,7 @@ pub fn render(plan: &str, volumes: &[String], run: &RunEnd, history: &[RunRecord
         })
         .collect();
     let per_volume =
-        |value: &dyn Fn(&RunRecord, &crate::apply::history::VolumeResult) -> Option<f64>| {
+        |value: &dyn Fn(&RunRecord, &crate::state::runs::VolumeResult) -> Option<f64>| {
             last.iter()
                 .filter_map(|(l, r, v)| value(r, v).map(|x| (*l, x)))
                 .collect::<Vec<_>>()
@@ -215,7 +215,7 @@ pub fn write(path: &Path, text: &str) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::apply::history::VolumeResult;
+    use crate::state::runs::VolumeResult;
     use std::collections::HashMap;
 
     fn volume(name: &str, status: VolumeStatus, peak: Option<f64>) -> VolumeResult {

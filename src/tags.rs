@@ -1,22 +1,125 @@
-//! The names snapplan gives what it creates, in one place, so that the
-//! compiler (which prints them), apply and recover (which create and remove
-//! them), check (which looks for them) and validate (which refuses plans
-//! whose names would collide with them) can never disagree.
+//! The LVM tags snapplan puts on everything it creates, and the names of
+//! its snapshots. Leftovers of a dead run are found by these tags, never by
+//! guessing from LV names: an admin's own `home_snap` must never look like
+//! ours.
 //!
-//! Pure and dependency-free apart from the plan's `LvPath`: the plan
-//! language may use it.
-//!
-//! (The tag spellings still live in `lvm::tags`; issue 9 moves them here.)
+//! The graph's argv builders attach these tags and check, recover and
+//! restore look for them: each tag is spelled once, here, so that finding
+//! and creating cannot drift apart. LVM allows `[A-Za-z0-9_+.-/=!:&#]` in
+//! tags, 1024 characters.
 
 use crate::plan::LvPath;
 
-/// What a snapshot's name adds to its origin's name.
+// Each literal is written once; the constants below are put together from
+// these so that a prefix and its full tags cannot disagree.
+macro_rules! snapplan {
+    () => {
+        "snapplan"
+    };
+}
+macro_rules! role_prefix {
+    () => {
+        "snapplan-role:"
+    };
+}
+macro_rules! state_prefix {
+    () => {
+        "snapplan-state:"
+    };
+}
+macro_rules! role_snapshot {
+    () => {
+        "snapshot"
+    };
+}
+macro_rules! role_backup {
+    () => {
+        "backup"
+    };
+}
+macro_rules! state_incomplete {
+    () => {
+        "incomplete"
+    };
+}
+macro_rules! state_complete {
+    () => {
+        "complete"
+    };
+}
+
+/// On every LV snapplan creates: `lvs @snapplan` lists them all.
+pub const SNAPPLAN: &str = snapplan!();
+/// Same tag, under the name the argv builders use.
+pub const TAG_SNAPPLAN: &str = SNAPPLAN;
+/// `snapplan-plan:<plan name>`: which plan made the LV.
+pub const PLAN_PREFIX: &str = concat!(snapplan!(), "-plan:");
+/// `snapplan-run:<run id>`: which run made the LV.
+pub const RUN_PREFIX: &str = concat!(snapplan!(), "-run:");
+/// `snapplan-role:snapshot|backup`: what the LV is for.
+pub const ROLE_PREFIX: &str = role_prefix!();
+pub const ROLE_SNAPSHOT: &str = role_snapshot!();
+pub const ROLE_BACKUP: &str = role_backup!();
+/// `snapplan-state:complete|incomplete` on a backup LV: whether its last
+/// copy finished (and verified).
+pub const STATE_PREFIX: &str = state_prefix!();
+pub const STATE_INCOMPLETE: &str = state_incomplete!();
+pub const STATE_COMPLETE: &str = state_complete!();
+
+/// The role tag of a snapshot snapplan made (and must remove).
+pub const TAG_ROLE_SNAPSHOT: &str = concat!(role_prefix!(), role_snapshot!());
+/// The role tag of a backup LV (never removed except by the `remove` phase).
+pub const TAG_ROLE_BACKUP: &str = concat!(role_prefix!(), role_backup!());
+/// On a backup LV while it is being written, or after a failed copy or verify.
+pub const TAG_STATE_INCOMPLETE: &str = concat!(state_prefix!(), state_incomplete!());
+/// On a backup LV whose last copy finished (and verified when verify is on).
+pub const TAG_STATE_COMPLETE: &str = concat!(state_prefix!(), state_complete!());
+
+/// `snapplan-plan:<plan name>`; plan names are `[a-z0-9_-]`, valid in tags.
+pub fn plan_tag(plan: &str) -> String {
+    format!("{PLAN_PREFIX}{plan}")
+}
+
+/// `snapplan-run:<run id>`. At plan time the run id is a placeholder; at
+/// run time it must use LVM's tag characters (`[A-Za-z0-9_+.-]` is safe).
+pub fn run_tag(run_id: &str) -> String {
+    format!("{RUN_PREFIX}{run_id}")
+}
+
+/// The tags of an LV snapplan creates, in the order `lvcreate --addtag`
+/// receives them.
+pub fn for_lv(plan: &str, run_id: &str, role: &str) -> [String; 4] {
+    [
+        SNAPPLAN.to_string(),
+        plan_tag(plan),
+        run_tag(run_id),
+        format!("{ROLE_PREFIX}{role}"),
+    ]
+}
+
+/// The tags of a snapshot created by run `run_id` of plan `plan`: the run
+/// tag is how `recover` finds what a dead run left behind.
+pub fn snapshot_tags(plan: &str, run_id: &str) -> Vec<String> {
+    for_lv(plan, run_id, ROLE_SNAPSHOT).to_vec()
+}
+
+/// The tags of a backup LV created for plan `plan`. No run tag: a backup
+/// outlives the run that created it.
+pub fn backup_tags(plan: &str) -> Vec<String> {
+    vec![
+        TAG_SNAPPLAN.to_string(),
+        plan_tag(plan),
+        TAG_ROLE_BACKUP.to_string(),
+    ]
+}
+
+/// What a snapshot's name adds to its origin's name (`home-snapplan`).
 pub const SNAPSHOT_SUFFIX: &str = "-snapplan";
-/// LVM refuses LV and VG names of 128 characters or more (`NAME_LEN`
-/// includes the NUL).
+/// LVM refuses LV names of 128 characters or more (NAME_LEN includes the NUL).
 pub const MAX_LV_NAME: usize = 127;
 /// device-mapper refuses device names of 128 bytes or more (`DM_NAME_LEN`
-/// includes the NUL).
+/// includes the NUL); names are `vg-lv` with every `-` inside vg and lv
+/// doubled.
 pub const MAX_DM_NAME: usize = 127;
 /// The layer LVM puts under an origin while it has a snapshot:
 /// `<vg>-<origin>-real`.
@@ -25,8 +128,7 @@ pub const ORIGIN_LAYER: &str = "-real";
 /// `<vg>-<snapshot>-cow`.
 pub const SNAPSHOT_LAYER: &str = "-cow";
 
-/// The device-mapper name of `vg/lv`: `vg-lv` with every `-` inside either
-/// part doubled (`vg-data/a-b` is `vg--data-a--b`), its length in bytes.
+/// The length in bytes of the device-mapper name of `vg/lv`.
 pub fn dm_name_len(vg: &str, lv: &str) -> usize {
     vg.len() + 1 + lv.len() + vg.matches('-').count() + lv.matches('-').count()
 }
@@ -38,16 +140,19 @@ pub fn dm_name(vg: &str, lv: &str) -> String {
 
 /// Whether a snapshot named `lv` in `vg` can be created: LVM's name limit,
 /// and device-mapper's limit for its longest device, the `-cow` layer.
+/// With a VG name so long that nothing fits, [`snapshot_name`] returns a
+/// name that does not fit either: validate refuses such plans.
 pub fn snapshot_fits(vg: &str, lv: &str) -> bool {
     lv.len() <= MAX_LV_NAME && dm_name_len(vg, lv) + SNAPSHOT_LAYER.len() <= MAX_DM_NAME
 }
 
-/// The snapshot LV name for origin `vg/lv`: `<lv>-snapplan`, or, when that
-/// would break LVM's or device-mapper's length limit, the origin name cut
-/// short plus `-<16 hex digits of xxh3(lv)>` before the suffix, so two long
-/// names sharing a prefix still get different snapshots. With a VG name so
-/// long that nothing fits, the result does not fit either: validate refuses
-/// such plans ([`snapshot_fits`]).
+/// The one name of the snapshot of origin `vg/lv`, for apply that creates
+/// it and for check and recover that look for it: `<lv>-snapplan` in the
+/// origin's VG, one per origin, so a leftover is obvious in `lvs` and a
+/// second run cannot stack a second snapshot on the same origin. When that
+/// would break LVM's or device-mapper's length limit, the origin name is
+/// cut short plus `-<16 hex digits of xxh3(lv)>` before the suffix, so two
+/// long names sharing a prefix still get different snapshots.
 pub fn snapshot_name(origin: &LvPath) -> String {
     let plain = format!("{}{SNAPSHOT_SUFFIX}", origin.lv);
     if snapshot_fits(&origin.vg, &plain) {
@@ -81,6 +186,33 @@ pub fn snapshot_path(origin: &LvPath) -> LvPath {
     }
 }
 
+/// What the tags on an existing LV say about it, when snapplan made it.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
+pub struct Ownership {
+    pub plan: Option<String>,
+    pub run: Option<String>,
+    pub role: Option<String>,
+    pub state: Option<String>,
+}
+
+/// `None` when the LV lacks the `snapplan` tag: not ours, whatever its name.
+pub fn ownership<S: AsRef<str>>(tags: &[S]) -> Option<Ownership> {
+    if !tags.iter().any(|t| t.as_ref() == SNAPPLAN) {
+        return None;
+    }
+    let value = |prefix: &str| {
+        tags.iter()
+            .find_map(|t| t.as_ref().strip_prefix(prefix))
+            .map(str::to_string)
+    };
+    Some(Ownership {
+        plan: value(PLAN_PREFIX),
+        run: value(RUN_PREFIX),
+        role: value(ROLE_PREFIX),
+        state: value(STATE_PREFIX),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -92,24 +224,12 @@ mod tests {
         }
     }
 
-    fn fits(vg: &str, lv: &str) -> bool {
-        snapshot_fits(vg, lv)
-    }
-
-    #[test]
-    fn dm_names_double_dashes() {
-        assert_eq!(dm_name("vg-data", "a-b"), "vg--data-a--b");
-        assert_eq!(dm_name_len("vg-data", "a-b"), "vg--data-a--b".len());
-    }
-
-    #[test]
-    fn hashed_names_leave_room_for_the_cow_layer() {
-        // 114 + 9 = 123 characters: a valid LV name, but `vg-<it>-cow`
-        // would be 2 + 1 + 124 + 4 = 131 bytes, which device-mapper refuses.
-        let origin = lv("vg", &"r".repeat(114));
-        let name = snapshot_name(&origin);
-        assert_ne!(name, format!("{}{SNAPSHOT_SUFFIX}", origin.lv));
-        assert!(dm_name_len("vg", &name) + SNAPSHOT_LAYER.len() <= MAX_DM_NAME);
+    fn valid_tag(tag: &str) -> bool {
+        !tag.is_empty()
+            && tag.len() <= 1024
+            && tag
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_+.-/=!:&#".contains(c))
     }
 
     #[test]
@@ -129,7 +249,7 @@ mod tests {
         assert_ne!(na, nb);
         for name in [&na, &nb] {
             assert!(name.ends_with(SNAPSHOT_SUFFIX));
-            assert!(fits("vg-data", name), "{name} too long");
+            assert!(snapshot_fits("vg-data", name), "{name} too long");
         }
         // Deterministic: apply and recover must compute the same name.
         assert_eq!(na, snapshot_name(&a));
@@ -143,7 +263,7 @@ mod tests {
             b in "[A-Za-z0-9+_.][A-Za-z0-9+_.-]{0,126}",
         ) {
             let (na, nb) = (snapshot_name(&lv(&vg, &a)), snapshot_name(&lv(&vg, &b)));
-            proptest::prop_assert!(fits(&vg, &na), "{} too long", na);
+            proptest::prop_assert!(snapshot_fits(&vg, &na), "{} too long", na);
             proptest::prop_assert!(!na.starts_with('-'));
             proptest::prop_assert_eq!(na == nb, a == b);
         }
@@ -158,6 +278,18 @@ mod tests {
     }
 
     #[test]
+    fn hashed_names_leave_room_for_the_cow_layer() {
+        // 114 + 9 = 123 characters: a valid LV name, but `vg-<it>-cow`
+        // would be 2 + 1 + 124 + 4 = 131 bytes, which device-mapper refuses.
+        let origin = lv("vg", &"r".repeat(114));
+        let name = snapshot_name(&origin);
+        assert_ne!(name, format!("{}{SNAPSHOT_SUFFIX}", origin.lv));
+        assert!(dm_name_len("vg", &name) + SNAPSHOT_LAYER.len() <= MAX_DM_NAME);
+        assert_eq!(dm_name("vg-data", "a-b"), "vg--data-a--b");
+        assert_eq!(dm_name_len("vg-data", "a-b"), "vg--data-a--b".len());
+    }
+
+    #[test]
     fn snapshot_name_near_the_limit_is_kept_plain_when_it_fits() {
         // The longest plain name that leaves room for `vg-<name>--snapplan-cow`.
         let origin = lv(
@@ -168,5 +300,42 @@ mod tests {
             snapshot_name(&origin),
             format!("{}{SNAPSHOT_SUFFIX}", origin.lv)
         );
+    }
+
+    #[test]
+    fn tags_use_only_lvm_tag_characters() {
+        for tag in snapshot_tags("home-server", "20260101T000000Z-1234")
+            .iter()
+            .chain(&backup_tags("home_server"))
+            .chain(&[
+                TAG_STATE_COMPLETE.to_string(),
+                TAG_STATE_INCOMPLETE.to_string(),
+            ])
+        {
+            assert!(valid_tag(tag), "{tag}");
+        }
+    }
+
+    #[test]
+    fn created_tags_are_read_back() {
+        let tags = for_lv("home", "20261127T0300Z-42", ROLE_SNAPSHOT);
+        let owner = ownership(&tags).expect("ours");
+        assert_eq!(owner.plan.as_deref(), Some("home"));
+        assert_eq!(owner.run.as_deref(), Some("20261127T0300Z-42"));
+        assert_eq!(owner.role.as_deref(), Some(ROLE_SNAPSHOT));
+    }
+
+    #[test]
+    fn full_tags_are_prefix_and_value() {
+        assert_eq!(TAG_ROLE_SNAPSHOT, format!("{ROLE_PREFIX}{ROLE_SNAPSHOT}"));
+        assert_eq!(TAG_ROLE_BACKUP, format!("{ROLE_PREFIX}{ROLE_BACKUP}"));
+        assert!(TAG_STATE_COMPLETE.starts_with("snapplan-state:"));
+        assert!(TAG_STATE_INCOMPLETE.starts_with("snapplan-state:"));
+    }
+
+    #[test]
+    fn untagged_lv_is_not_ours_even_with_our_prefixes_elsewhere() {
+        assert_eq!(ownership(&["snapplan-plan:home", "backup"]), None);
+        assert_eq!(ownership::<&str>(&[]), None);
     }
 }

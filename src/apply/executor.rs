@@ -19,18 +19,19 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use super::history::{VolumeResult, VolumeStatus};
-use super::journal_events::{self as events, Event};
 use super::system::{CopyFailure, CopyJob, System, device_path};
 use super::watchdog::{self, Watch};
 use crate::ExitCode;
 use crate::copy::{ChunkRead, CopyControl, NoProgress, ProgressSink, ProgressUpdate};
+use crate::graph::argv::{self as commands, SizeArg};
 use crate::graph::{Action, CompiledPlan, Condition, Dependency, Hook, RunValues, Step, StepIndex};
 use crate::hooks::HookAction;
-use crate::journal::Journal;
-use crate::lvm::commands::{self, SizeArg};
-use crate::lvm::{LvKind, SystemReport, tags};
+use crate::lvm::{LvKind, SystemReport};
 use crate::plan::{Bandwidth, LvPath, SnapshotSize};
+use crate::state::events::{self as events, Event};
+use crate::state::journal::Journal;
+use crate::state::runs::{VolumeResult, VolumeStatus};
+use crate::tags;
 
 /// How the executor is told to run.
 #[derive(Debug, Clone)]

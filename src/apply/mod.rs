@@ -6,10 +6,7 @@
 //! The machine is behind [`system::System`], so everything here except the
 //! real adapters is tested with the in-memory fake.
 
-pub mod backup_access;
 pub mod executor;
-pub mod history;
-pub mod journal_events;
 pub mod recover;
 pub mod signals;
 pub mod summary;
@@ -17,7 +14,7 @@ pub mod system;
 pub mod watchdog;
 
 #[cfg(test)]
-mod fake;
+pub(crate) mod fake;
 #[cfg(test)]
 mod tests;
 
@@ -26,12 +23,13 @@ use std::sync::atomic::AtomicBool;
 use crate::ExitCode;
 use crate::check::CheckReport;
 use crate::graph::{self, HookList, PhaseSet};
-use crate::journal::Journal;
-use crate::lock::{LockError, RunLock};
 use crate::plan::Plan;
+use crate::state::events::{self as journal_events, Event};
+use crate::state::journal::Journal;
+use crate::state::lock::{LockError, RunLock};
+use crate::state::runs as history;
 
 pub use executor::{Ending, Options, Outcome};
-use journal_events::Event;
 use system::System;
 
 /// What one `apply` did.
@@ -42,6 +40,9 @@ pub struct Finished {
     /// The end-of-run table, for stdout (absent when nothing ran).
     pub summary: Option<String>,
     pub outcome: Option<Outcome>,
+    /// The pre-flight report when it failed and nothing ran: the caller
+    /// shows it (library code prints nothing but its log).
+    pub failed_preflight: Option<CheckReport>,
 }
 
 impl Finished {
@@ -51,6 +52,7 @@ impl Finished {
             run_id: None,
             summary: None,
             outcome: None,
+            failed_preflight: None,
         }
     }
 }
@@ -95,10 +97,6 @@ pub fn apply(
 
     let report = preflight(plan);
     if !report.ok {
-        eprint!(
-            "{}",
-            crate::check::render::text(&report, &format!("plan {}", plan.name))
-        );
         tracing::error!("pre-flight failed: nothing was changed");
         // The run history shows the failed night too.
         let run_id = new_run_id();
@@ -127,6 +125,7 @@ pub fn apply(
             run_id: Some(run_id),
             summary: None,
             outcome: None,
+            failed_preflight: Some(report),
         };
     }
     if interrupt.load(std::sync::atomic::Ordering::SeqCst) {
@@ -218,35 +217,8 @@ pub fn apply(
         run_id: Some(run_id),
         summary: Some(summary),
         outcome: Some(outcome),
+        failed_preflight: None,
     }
 }
 
-/// `YYYYMMDDTHHMMSSZ-<pid>`: sortable, unique per host, and made of
-/// characters LVM allows in tags.
-pub fn new_run_id() -> String {
-    let secs = journal_events::now();
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    let (y, m, d) = civil_from_days(days as i64);
-    format!(
-        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z-{}",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        std::process::id()
-    )
-}
-
-/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian
-/// (Howard Hinnant's algorithm).
-pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
-}
+pub use crate::state::time::new_run_id;

@@ -7,13 +7,15 @@
 
 use std::path::PathBuf;
 
-use super::history;
-use super::journal_events::{self as events, Event};
 use super::system::System;
+use crate::graph::argv as commands;
 use crate::hooks::HookAction;
-use crate::journal::{self, Journal};
-use crate::lvm::{LvKind, commands, tags};
+use crate::lvm::LvKind;
 use crate::plan::Plan;
+use crate::state::events::{self as events, Event};
+use crate::state::journal::{self, Journal};
+use crate::state::runs as history;
+use crate::tags;
 
 /// What recovery found and did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]

@@ -2,8 +2,8 @@
 //! a cron mail starts with what matters.
 
 use super::executor::Outcome;
-use super::history::VolumeStatus;
 use crate::human;
+use crate::state::runs::VolumeStatus;
 
 pub fn table(plan: &str, run_id: &str, outcome: &Outcome) -> String {
     let mut rows = vec![[
@@ -80,7 +80,7 @@ mod tests {
     use super::*;
     use crate::ExitCode;
     use crate::apply::executor::Ending;
-    use crate::apply::history::VolumeResult;
+    use crate::state::runs::VolumeResult;
 
     #[test]
     fn one_row_per_volume_failures_with_their_reason() {

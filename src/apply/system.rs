@@ -287,7 +287,7 @@ fn wait_for_device(path: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lvm::commands;
+    use crate::graph::argv as commands;
     use crate::lvm::runner::Exit;
 
     fn failed(code: i32) -> Result<(), lvm::RunError> {

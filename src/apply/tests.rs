@@ -8,15 +8,16 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use super::fake::{CopyScript, Fake, MIB, lv};
-use super::history::{self, VolumeStatus};
-use super::journal_events::{self as events, Event};
 use super::{Finished, Options, apply, recover};
 use crate::ExitCode;
 use crate::check::CheckReport;
+use crate::graph::argv as commands;
 use crate::graph::{Phase, PhaseSet};
-use crate::journal::Journal;
-use crate::lvm::{commands, tags};
 use crate::plan::{Bandwidth, Hooks, Iscsi, LvPath, Plan, SnapshotSize, Target, Volume};
+use crate::state::events::{self as events, Event};
+use crate::state::journal::Journal;
+use crate::state::runs::{self as history, VolumeStatus};
+use crate::tags;
 
 struct Setup {
     _dir: tempfile::TempDir,
@@ -662,7 +663,7 @@ fn a_failed_preflight_changes_nothing() {
 #[test]
 fn a_held_lock_exits_3_with_nothing_done() {
     let s = setup();
-    let _held = crate::lock::RunLock::acquire(&s.plan.state_dir, &s.plan.name).unwrap();
+    let _held = crate::state::lock::RunLock::acquire(&s.plan.state_dir, &s.plan.name).unwrap();
     let f = run(&s);
     assert_eq!(f.exit, ExitCode::Locked);
     assert!(s.fake.commands().is_empty());
@@ -741,7 +742,7 @@ fn lifecycle_phases_run_the_iscsi_and_vg_commands_in_order() {
         iqn: "iqn.2026-01.org.example:backup".into(),
     });
     s.plan.target.export = true;
-    let f = run_phases(&s, &[Phase::All]);
+    let f = run_phases(&s, &Phase::ALL);
     assert_eq!(f.exit, ExitCode::Success, "{:#?}", f.outcome);
     let log = s.fake.commands();
     let pos = |prefix: &str| log.iter().position(|l| l.starts_with(prefix)).unwrap();
@@ -847,7 +848,7 @@ fn a_login_whose_vg_never_appears_logs_out_again() {
         iqn: "iqn.2026-01.org.example:backup".into(),
     });
     s.fake.state().vgs.retain(|v| v.vg_name != "backup");
-    let f = run_phases(&s, &[Phase::All]);
+    let f = run_phases(&s, &Phase::ALL);
     assert_eq!(f.exit, ExitCode::Failed, "{:#?}", f.outcome);
     let log = s.fake.commands();
     let login = log.iter().position(|l| l.ends_with("--login")).unwrap();
@@ -864,7 +865,7 @@ fn a_login_whose_vg_never_appears_logs_out_again() {
 fn a_target_that_does_not_come_up_suspends_no_hook_and_takes_no_snapshot() {
     let s = setup();
     s.fake.state().fail.push("vgchange --activate y".into());
-    let f = run_phases(&s, &[Phase::All]);
+    let f = run_phases(&s, &Phase::ALL);
     assert_eq!(f.exit, ExitCode::Failed, "{:#?}", f.outcome);
     assert_eq!(s.fake.hook_calls(), Vec::<String>::new());
     let log = s.fake.commands();

@@ -4,8 +4,9 @@
 //! data it should protect.
 
 use super::outcome::{CheckKind, CheckResult, Status};
-use crate::lvm::{SystemReport, tags};
+use crate::lvm::SystemReport;
 use crate::plan::{LvPath, Plan};
+use crate::tags;
 
 /// Rows only for problems: the space row already says how many backup LVs
 /// exist.

@@ -2,13 +2,13 @@
 //! system, and it only reads. Evaluation (the other files) is pure, so every
 //! check is unit-tested against facts written by hand.
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
 use crate::lvm::{Lvm, SystemReport, tools};
 use crate::plan::Plan;
+use crate::state::lock::{self, LockState};
 
 /// Everything check knows about the system.
 #[derive(Debug, Clone, PartialEq)]
@@ -109,7 +109,7 @@ pub enum LockFact {
 
 /// Where a plan's lock lives; apply takes the same file.
 pub fn lock_path(plan: &Plan) -> PathBuf {
-    plan.state_dir.join(format!("{}.lock", plan.name))
+    lock::lock_path(&plan.state_dir, &plan.name)
 }
 
 /// udev's control socket: present while udevd runs.
@@ -167,7 +167,7 @@ pub fn gather(
             dir: h.dir.clone(),
             entries: list_hooks(&h.dir),
         }),
-        lock: probe_lock(&lock_path(plan)),
+        lock: lock_fact(&lock_path(plan)),
     }
 }
 
@@ -202,156 +202,23 @@ fn list_hooks(dir: &Path) -> Result<Vec<HookEntry>, DirProblem> {
     Ok(entries)
 }
 
-/// Tries a shared lock for an instant: it conflicts only with apply's
-/// exclusive one, so two checks never report each other. Creates nothing.
-pub fn probe_lock(path: &Path) -> LockFact {
-    let file = match File::open(path) {
-        Ok(file) => file,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return LockFact::NoLockFile {
-                path: path.to_path_buf(),
-            };
-        }
-        Err(e) => {
-            return LockFact::Unreadable {
-                path: path.to_path_buf(),
-                error: e.to_string(),
-            };
-        }
-    };
-    match file.try_lock_shared() {
-        Ok(()) => LockFact::Free {
-            path: path.to_path_buf(),
-        },
-        Err(std::fs::TryLockError::WouldBlock) => LockFact::Held {
-            path: path.to_path_buf(),
-            holder: lock_holder(&file),
-        },
-        Err(std::fs::TryLockError::Error(e)) => LockFact::Unreadable {
-            path: path.to_path_buf(),
+/// The lock as check reports it, from the one probe `state::lock` has.
+fn lock_fact(path: &Path) -> LockFact {
+    let path = path.to_path_buf();
+    match lock::probe_file(&path) {
+        Ok(LockState::Free) => LockFact::Free { path },
+        Ok(LockState::NoLockFile) => LockFact::NoLockFile { path },
+        Ok(LockState::Held { holder, .. }) => LockFact::Held { path, holder },
+        Err(e) => LockFact::Unreadable {
+            path,
             error: e.to_string(),
         },
     }
 }
 
-/// Who holds the lock: the locking pid from /proc/locks when it still runs,
-/// else the processes that have the file open (a child inherits a lock with
-/// the descriptor and keeps it after its parent exited).
-fn lock_holder(file: &File) -> Option<String> {
-    use std::os::unix::fs::MetadataExt;
-    let meta = file.metadata().ok()?;
-    let locks = std::fs::read_to_string("/proc/locks").unwrap_or_default();
-    let locker = lock_holders(&locks, meta.dev(), meta.ino())
-        .into_iter()
-        .next();
-    if let Some(pid) = locker.filter(|pid| Path::new(&format!("/proc/{pid}")).exists()) {
-        return Some(describe_pid(pid));
-    }
-    let me = std::process::id();
-    let openers: Vec<String> = openers_of(meta.dev(), meta.ino())
-        .into_iter()
-        .filter(|pid| *pid != me)
-        .map(describe_pid)
-        .collect();
-    match (openers.is_empty(), locker) {
-        (false, _) => Some(openers.join(", ")),
-        (true, Some(pid)) => Some(format!("pid {pid} (no longer running)")),
-        (true, None) => None,
-    }
-}
-
-fn describe_pid(pid: u32) -> String {
-    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-    let cmdline = String::from_utf8_lossy(&cmdline)
-        .split('\0')
-        .filter(|s| !s.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ");
-    if cmdline.is_empty() {
-        format!("pid {pid}")
-    } else {
-        format!("pid {pid} ({cmdline})")
-    }
-}
-
-/// Pids with the file (`dev`, `ino`) open, from /proc/*/fd.
-fn openers_of(dev: u64, ino: u64) -> Vec<u32> {
-    use std::os::unix::fs::MetadataExt;
-    let mut pids = Vec::new();
-    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let fds = std::fs::read_dir(entry.path().join("fd"));
-        let open =
-            fds.into_iter().flatten().flatten().any(|fd| {
-                std::fs::metadata(fd.path()).is_ok_and(|m| m.dev() == dev && m.ino() == ino)
-            });
-        if open {
-            pids.push(pid);
-        }
-    }
-    pids
-}
-
-/// Pids holding a lock on the file (`dev`, `ino`), from /proc/locks lines
-/// such as `1: FLOCK  ADVISORY  WRITE 1234 fd:01:5678 0 EOF` (major and
-/// minor in hex). Waiters (`->` lines) do not hold it.
-pub fn lock_holders(proc_locks: &str, dev: u64, ino: u64) -> Vec<u32> {
-    let wanted = format!(
-        "{:02x}:{:02x}:{ino}",
-        rustix::fs::major(dev as _),
-        rustix::fs::minor(dev as _)
-    );
-    proc_locks
-        .lines()
-        .filter(|line| !line.contains("->"))
-        .filter_map(|line| {
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            // id: KIND ADVISORY MODE PID DEV:INO START END
-            (fields.get(5) == Some(&wanted.as_str())).then(|| fields.get(4)?.parse().ok())?
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn lock_holders_match_device_and_inode_and_skip_waiters() {
-        let dev = rustix::fs::makedev(0xfd, 0x01) as u64;
-        let locks = "1: FLOCK  ADVISORY  WRITE 1234 fd:01:5678 0 EOF\n\
-                     1: -> FLOCK  ADVISORY  WRITE 999 fd:01:5678 0 EOF\n\
-                     2: POSIX  ADVISORY  READ 77 fd:01:9999 0 EOF\n";
-        assert_eq!(lock_holders(locks, dev, 5678), vec![1234]);
-        assert_eq!(lock_holders(locks, dev, 1), Vec::<u32>::new());
-    }
-
-    #[test]
-    fn missing_state_dir_means_no_lock_and_nothing_is_created() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("state/nightly.lock");
-        assert!(matches!(probe_lock(&path), LockFact::NoLockFile { .. }));
-        assert!(!dir.path().join("state").exists());
-    }
-
-    #[test]
-    fn a_held_lock_is_seen_and_its_holder_named() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("nightly.lock");
-        let holder = File::create(&path).unwrap();
-        assert!(matches!(probe_lock(&path), LockFact::Free { .. }));
-        holder.lock().unwrap();
-        match probe_lock(&path) {
-            LockFact::Held { holder, .. } => {
-                let me = std::process::id().to_string();
-                let holder = holder.expect("holder found in /proc/locks");
-                assert!(holder.contains(&me), "{holder}");
-            }
-            other => panic!("expected held, got {other:?}"),
-        }
-    }
 
     #[test]
     fn hooks_are_listed_with_kind_and_mode() {
@@ -374,44 +241,6 @@ mod tests {
             Err(DirProblem::Missing)
         );
         assert_eq!(list_hooks(&exec), Err(DirProblem::NotADirectory));
-    }
-
-    #[test]
-    fn a_lock_inherited_by_a_child_names_the_child() {
-        use std::process::{Command, Stdio};
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("nightly.lock");
-        std::fs::write(&path, "").unwrap();
-        // sh takes the lock on fd 9, starts sleep (which inherits fd 9) and
-        // exits: the lock stays held by sleep alone.
-        let script = format!(
-            "exec 9<'{}'; flock -x 9 || exit 3; sleep 30 >/dev/null 2>&1 & echo $!",
-            path.display()
-        );
-        let Ok(out) = Command::new("sh")
-            .args(["-c", &script])
-            .stdin(Stdio::null())
-            .stderr(Stdio::null())
-            .output()
-        else {
-            return;
-        };
-        if !out.status.success() {
-            return; // no flock(1) on this machine
-        }
-        let child: u32 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
-        let fact = probe_lock(&path);
-        let _ = Command::new("kill").arg(child.to_string()).status();
-        match fact {
-            LockFact::Held { holder, .. } => {
-                let holder = holder.expect("holder named");
-                assert!(
-                    holder.contains(&format!("pid {child} (sleep 30)")),
-                    "{holder}"
-                );
-            }
-            other => panic!("expected held, got {other:?}"),
-        }
     }
 
     #[test]

@@ -4,8 +4,9 @@
 //! leftovers are named as a warning: they take space all the same.
 
 use super::outcome::{CheckKind, CheckResult, Status};
-use crate::lvm::{SystemReport, tags};
+use crate::lvm::SystemReport;
 use crate::plan::Plan;
+use crate::tags;
 
 pub fn check(plan: &Plan, report: &SystemReport) -> Vec<CheckResult> {
     let mut rows = Vec::new();
@@ -65,10 +66,7 @@ pub fn check(plan: &Plan, report: &SystemReport) -> Vec<CheckResult> {
 fn name_collisions(plan: &Plan, report: &SystemReport) -> Vec<CheckResult> {
     let mut rows = Vec::new();
     for volume in &plan.volumes {
-        let path = crate::plan::LvPath {
-            vg: volume.source.vg.clone(),
-            lv: tags::snapshot_name(&volume.source),
-        };
+        let path = tags::snapshot_path(&volume.source);
         let Some(lv) = report.lv(&path) else {
             continue;
         };
@@ -206,5 +204,29 @@ mod tests {
             .build();
         let rows = check(&plan(&[("vg0/home", pct(20.0))]), &report);
         assert_eq!(rows[0].status, Status::Warn);
+    }
+
+    #[test]
+    fn a_long_origins_shortened_snapshot_name_is_the_one_checked_for_collisions() {
+        // apply names the snapshot of a long origin with a cut-short, hashed
+        // name; an LV already holding that name makes lvcreate fail, so
+        // that is the name check must look for, not `<origin>-snapplan`.
+        let origin = "d".repeat(120);
+        let taken = tags::snapshot_name(&crate::plan::LvPath {
+            vg: "vg0".into(),
+            lv: origin.clone(),
+        });
+        assert_ne!(taken, format!("{origin}-snapplan"), "the name is shortened");
+        let report = system()
+            .lv("vg0", &origin, 32, "owi-a-s---")
+            .lv("vg0", &taken, 8, "-wi-a-----")
+            .build();
+        let rows = check(&plan(&[(&format!("vg0/{origin}"), pct(20.0))]), &report);
+        let collision = rows
+            .iter()
+            .find(|r| r.check == CheckKind::SnapshotName)
+            .expect("the taken snapshot name is reported");
+        assert_eq!(collision.status, Status::Fail);
+        assert_eq!(collision.subject, format!("vg0/{taken}"));
     }
 }

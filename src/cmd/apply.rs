@@ -2,31 +2,26 @@
 
 use std::path::PathBuf;
 
-use crate::ExitCode;
 use crate::apply::{self, Options, signals, system::RealSystem, watchdog};
 use crate::check;
-use crate::graph::{Phase, PhaseSet};
+use crate::graph::Phase;
 use crate::lvm::{Lvm, tools};
 use crate::plan::Bandwidth;
 
 const AFTER_HELP: &str = "\
-Exit codes: 0 done, 1 failed (pre-flight, or no volume backed up), 2 invalid plan,
-3 locked, 4 partial (some volumes failed), 5 rollback incomplete (run `snapplan
-recover PLAN`), 70 internal error, 130 interrupted (after a clean rollback).
-
 Examples:
   snapplan apply /etc/snapplan/home-server.yaml
   snapplan apply --phase login --phase activate /etc/snapplan/home-server.yaml
   snapplan apply --bandwidth 20MiB/s /etc/snapplan/home-server.yaml";
 
 #[derive(Debug, clap::Args)]
-#[command(after_help = AFTER_HELP)]
+#[command(after_help = crate::exit_code::command_help(AFTER_HELP, crate::exit_code::APPLY))]
 pub struct Args {
     /// The plan to run.
     pub plan: PathBuf,
     /// Lifecycle phases to run (repeatable); default `all` (everything but `remove`).
     #[arg(long, value_enum, value_name = "PHASE")]
-    pub phase: Vec<Phase>,
+    pub phase: Vec<super::PhaseArg>,
     /// Limit every copy to RATE (e.g. `60MiB/s`, `unlimited`), overriding the plan.
     #[arg(long, value_name = "RATE", value_parser = parse_bandwidth)]
     pub bandwidth: Option<Bandwidth>,
@@ -45,25 +40,19 @@ fn parse_bandwidth(text: &str) -> Result<Bandwidth, String> {
 }
 
 pub fn run(args: Args) -> super::Result {
-    let Some(plan) = super::load_plan(&args.plan) else {
-        return Ok(ExitCode::Usage);
-    };
-    let started_at = apply::journal_events::now();
-    let phases = PhaseSet::from_args(&args.phase);
-    if phases.contains(Phase::Remove)
-        && !args.yes
-        && !super::confirm(
+    let plan = super::load_plan(&args.plan)?;
+    let started_at = crate::state::time::now();
+    let phases = super::phase_set(&args.phase);
+    if phases.contains(Phase::Remove) && !args.yes {
+        super::confirm(
             &format!(
                 "--phase remove DELETES the backup LVs of plan {}",
                 plan.name
             ),
             "nothing was done",
-        )?
-    {
-        return Ok(ExitCode::Usage);
+        )?;
     }
-    let interrupt = signals::install()
-        .map_err(|e| miette::miette!("cannot install the signal handlers: {e}"))?;
+    let interrupt = signals::install().map_err(super::ExpectedError::Signals)?;
     let sys = RealSystem::new();
     let options = Options {
         bandwidth: args.bandwidth,
@@ -80,6 +69,12 @@ pub fn run(args: Args) -> super::Result {
         check::evaluate(plan, &facts)
     };
     let finished = apply::apply(&plan, &phases, &sys, &interrupt, options, &preflight);
+    if let Some(report) = &finished.failed_preflight {
+        eprint!(
+            "{}",
+            check::render::text(report, &format!("plan {}", plan.name))
+        );
+    }
     if let Some(summary) = &finished.summary {
         print!("{summary}");
     }
@@ -116,7 +111,7 @@ fn write_metrics(
         None => metrics::RunEnd {
             exit_code: finished.exit.code(),
             started_at,
-            finished_at: apply::journal_events::now(),
+            finished_at: crate::state::time::now(),
         },
     };
     let volumes: Vec<String> = plan.volumes.iter().map(|v| v.name.clone()).collect();

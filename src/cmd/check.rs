@@ -15,13 +15,10 @@ Examples:
 
 Read-only: runs `lvm lvs`/`lvm vgs` once each, lists the hooks directory and
 tries the plan's lock for an instant; creates nothing. docs/check.md explains
-each check and what to do when it fails.
-
-Exit status: 0 nothing failed (warnings allowed), 1 a check failed (a held
-lock included), 2 the plan is invalid.";
+each check and what to do when it fails.";
 
 #[derive(Debug, clap::Args)]
-#[command(after_help = AFTER_HELP)]
+#[command(after_help = crate::exit_code::command_help(AFTER_HELP, crate::exit_code::CHECK))]
 pub struct Args {
     /// The plan file to check against this machine.
     pub plan: PathBuf,
@@ -37,9 +34,7 @@ pub enum Format {
 }
 
 pub fn run(args: Args) -> super::Result {
-    let Some(plan) = super::load_plan(&args.plan) else {
-        return Ok(ExitCode::Usage);
-    };
+    let plan = super::load_plan(&args.plan)?;
     let lvm = SystemLvm::from_system().ok();
     let facts = check::gather(&plan, &tools::find, lvm.as_ref().map(|l| l as &dyn Lvm));
     let mut report = check::evaluate(&plan, &facts);

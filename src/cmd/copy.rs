@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use crate::ExitCode;
-use crate::copy::progress::{self, ProgressMode};
+use crate::copy::progress;
 use crate::copy::{self, CopyControl, CopyError, CopyRequest};
 use crate::plan::{Bandwidth, units};
 
@@ -63,8 +63,8 @@ pub struct Args {
     #[arg(long, value_name = "SIZE", default_value = "4MiB", value_parser = parse_chunk)]
     pub chunk: u64,
     /// Progress: a bar on a terminal, plain lines every ~10 s otherwise.
-    #[arg(long, value_enum, default_value_t = ProgressMode::Auto)]
-    pub progress: ProgressMode,
+    #[arg(long, value_enum, default_value_t = super::ProgressArg::Auto)]
+    pub progress: super::ProgressArg,
 }
 
 pub fn run(args: Args) -> super::Result {
@@ -80,7 +80,7 @@ pub fn run(args: Args) -> super::Result {
         destination_tag: None,
         length: None,
     };
-    let sink = progress::sink_for(args.progress);
+    let sink = progress::sink_for(args.progress.into());
     let control = CopyControl {
         cancel: &cancel,
         progress: sink.as_ref(),
@@ -134,7 +134,7 @@ fn report_error(error: &CopyError, manifest: Option<&std::path::Path>) -> ExitCo
 /// A flag set by the first SIGINT or SIGTERM (the copy stops at the next
 /// chunk boundary); a second one exits at once with 130 (the manifest
 /// already says incomplete, so that is safe).
-pub(crate) fn stop_on_signals() -> Result<Arc<AtomicBool>, miette::Report> {
+pub(crate) fn stop_on_signals() -> Result<Arc<AtomicBool>, super::ExpectedError> {
     use signal_hook::consts::{SIGINT, SIGTERM};
     let flag = Arc::new(AtomicBool::new(false));
     for signal in [SIGINT, SIGTERM] {
@@ -144,7 +144,7 @@ pub(crate) fn stop_on_signals() -> Result<Arc<AtomicBool>, miette::Report> {
             Arc::clone(&flag),
         )
         .and_then(|_| signal_hook::flag::register(signal, Arc::clone(&flag)))
-        .map_err(|e| miette::miette!("cannot install a signal handler: {e}"))?;
+        .map_err(super::ExpectedError::Signals)?;
     }
     Ok(flag)
 }

@@ -7,7 +7,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::ExitCode;
-use crate::graph::{self, HookList, Phase, PhaseSet};
+use crate::graph::{self, HookList};
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -18,19 +18,19 @@ Examples:
   snapplan plan plans/home-server.yaml --format dot | dot -Tsvg > plan.svg
 
 Values known only when the plan is applied (the run id, origin sizes) show
-as <...> placeholders. Exit status: 0 when the plan is valid, 2 when not.";
+as <...> placeholders.";
 
 /// Show the steps a plan compiles to, in execution order, with the exact
 /// command lines, what each step waits for and what undoes it.
 #[derive(Debug, clap::Args)]
-#[command(after_help = AFTER_HELP)]
+#[command(after_help = crate::exit_code::command_help(AFTER_HELP, crate::exit_code::PLAN))]
 pub struct Args {
     /// The plan file (YAML).
     pub plan: PathBuf,
     /// Lifecycle phases to show (repeat or separate with commas); `all`
     /// (the default) is every phase except `remove`, which deletes backups.
     #[arg(long = "phase", value_enum, value_delimiter = ',')]
-    pub phases: Vec<Phase>,
+    pub phases: Vec<super::PhaseArg>,
     /// `text` for people, `json` for tools, `dot` for Graphviz.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
@@ -44,14 +44,12 @@ pub enum Format {
 }
 
 pub fn run(args: Args) -> super::Result {
-    let Some(plan) = super::load_plan(&args.plan) else {
-        return Ok(ExitCode::Usage);
-    };
+    let plan = super::load_plan(&args.plan)?;
     let hooks = match &plan.hooks {
         Some(hooks) => list_hooks(&hooks.dir),
         None => HookList::Found(Vec::new()),
     };
-    let compiled = graph::compile(&plan, &hooks, &PhaseSet::from_args(&args.phases));
+    let compiled = graph::compile(&plan, &hooks, &super::phase_set(&args.phases));
     let output = match args.format {
         Format::Text => graph::render_text::render(&compiled),
         Format::Json => graph::render_json::render(&compiled),
@@ -65,7 +63,9 @@ pub fn run(args: Args) -> super::Result {
         Ok(()) => Ok(ExitCode::Success),
         // `snapplan plan ... | head` is not an error.
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(ExitCode::Success),
-        Err(e) => Err(miette::miette!("cannot write the plan to stdout: {e}")),
+        Err(e) => Err(super::ExpectedError::Failed(format!(
+            "cannot write the plan to stdout: {e}"
+        ))),
     }
 }
 

@@ -7,37 +7,26 @@ use std::path::PathBuf;
 
 use crate::ExitCode;
 use crate::apply::{recover, system::RealSystem};
-use crate::lock::{LockError, RunLock};
 
-#[derive(Debug, clap::Args)]
-#[command(after_help = "\
+const AFTER_HELP: &str = "\
 Examples:
   snapplan recover /etc/snapplan/home-server.yaml
   snapplan check /etc/snapplan/home-server.yaml && snapplan recover /etc/snapplan/home-server.yaml
 
 Resumes every hook a dead run suspended, removes every snapshot tagged with the
 plan, deactivates/exports the backup VG and logs out of iSCSI when the dead run
-had activated it / logged in. `snapplan apply` does this first on its own.
+had activated it / logged in. `snapplan apply` does this first on its own.";
 
-Exit codes: 0 nothing left (or nothing to do), 2 invalid plan, 3 a run holds
-the lock (it is alive), 5 something could not be undone (see the log).")]
+#[derive(Debug, clap::Args)]
+#[command(after_help = crate::exit_code::command_help(AFTER_HELP, crate::exit_code::RECOVER))]
 pub struct Args {
     /// The plan whose dead run to clean up after.
     pub plan: PathBuf,
 }
 
 pub fn run(args: Args) -> super::Result {
-    let Some(plan) = super::load_plan(&args.plan) else {
-        return Ok(ExitCode::Usage);
-    };
-    let _lock = match RunLock::acquire(&plan.state_dir, &plan.name) {
-        Ok(lock) => lock,
-        Err(e @ LockError::Held { .. }) => {
-            eprintln!("error: {e}: that run is alive; nothing to recover");
-            return Ok(ExitCode::Locked);
-        }
-        Err(e) => return Err(miette::miette!("{e}")),
-    };
+    let plan = super::load_plan(&args.plan)?;
+    let _lock = super::lock(&plan, "that run is alive; nothing to recover")?;
     let sys = RealSystem::new();
     let recovery = recover::recover(&plan, &sys);
     for action in &recovery.actions {

@@ -10,10 +10,6 @@ use crate::report::{render, runs};
 const AFTER_HELP: &str = "\
 Without PLAN: every plan that has a history under --state-dir.
 
-Exit codes: 0 the report was shown (whatever the runs' outcomes, and also
-when there are no runs yet), 1 run records exist but none could be read,
-2 invalid plan or command line.
-
 Examples:
   snapplan report /etc/snapplan/home-server.yaml
   snapplan report --last 5
@@ -26,7 +22,7 @@ pub enum Format {
 }
 
 #[derive(Debug, clap::Args)]
-#[command(after_help = AFTER_HELP)]
+#[command(after_help = crate::exit_code::command_help(AFTER_HELP, crate::exit_code::REPORT))]
 pub struct Args {
     /// The plan whose runs to show (its name and state_dir are read from it).
     pub plan: Option<PathBuf>,
@@ -43,13 +39,17 @@ pub struct Args {
 pub fn run(args: Args) -> super::Result {
     let last = usize::try_from(args.last).unwrap_or(usize::MAX);
     let (state_dir, names) = match &args.plan {
-        Some(path) => match super::load_plan(path) {
-            Some(plan) => (plan.state_dir, vec![plan.name]),
-            None => return Ok(ExitCode::Usage),
-        },
+        Some(path) => {
+            let plan = super::load_plan(path)?;
+            (plan.state_dir, vec![plan.name])
+        }
         None => {
-            let names = runs::plans_in(&args.state_dir)
-                .map_err(|e| miette::miette!("cannot list {}: {e}", args.state_dir.display()))?;
+            let names = runs::plans_in(&args.state_dir).map_err(|e| {
+                super::ExpectedError::Failed(format!(
+                    "cannot list {}: {e}",
+                    args.state_dir.display()
+                ))
+            })?;
             (args.state_dir.clone(), names)
         }
     };
@@ -66,10 +66,10 @@ pub fn run(args: Args) -> super::Result {
     let mut plans = Vec::new();
     for name in &names {
         let history = runs::load(&state_dir, name, last).map_err(|e| {
-            miette::miette!(
+            super::ExpectedError::Failed(format!(
                 "cannot read the history of plan {name} in {}: {e}",
                 state_dir.join(name).display()
-            )
+            ))
         })?;
         plans.push(history);
     }

@@ -5,9 +5,8 @@
 use std::path::PathBuf;
 
 use crate::ExitCode;
-use crate::copy::progress::{self, ProgressMode};
+use crate::copy::progress;
 use crate::human;
-use crate::lock::{LockError, RunLock};
 use crate::lvm::SystemLvm;
 use crate::restore::{self, Source};
 
@@ -16,16 +15,12 @@ DEVICE is overwritten from its first byte on. Stop what uses it and unmount
 it first; restore refuses a mounted or otherwise held DEVICE, an incomplete
 backup, and a DEVICE smaller than the backup. Then fsck the filesystem.
 
-Exit codes: 0 restored and verified, 1 refused (nothing written) or failed,
-2 invalid plan, unknown volume, or not confirmed, 3 a run of the plan holds
-its lock, 130 interrupted.
-
 Examples:
   snapplan restore /etc/snapplan/home-server.yaml home --to /dev/vg0/home
   snapplan restore /etc/snapplan/home-server.yaml home --to /dev/vg0/home-test --yes";
 
 #[derive(Debug, clap::Args)]
-#[command(after_help = AFTER_HELP)]
+#[command(after_help = crate::exit_code::command_help(AFTER_HELP, crate::exit_code::RESTORE))]
 pub struct Args {
     /// The plan that made the backup.
     pub plan: PathBuf,
@@ -43,23 +38,14 @@ pub struct Args {
     #[arg(long)]
     pub yes: bool,
     /// Progress: a bar on a terminal, plain lines every ~10 s otherwise.
-    #[arg(long, value_enum, default_value_t = ProgressMode::Auto)]
-    pub progress: ProgressMode,
+    #[arg(long, value_enum, default_value_t = super::ProgressArg::Auto)]
+    pub progress: super::ProgressArg,
 }
 
 pub fn run(args: Args) -> super::Result {
-    let Some(plan) = super::load_plan(&args.plan) else {
-        return Ok(ExitCode::Usage);
-    };
+    let plan = super::load_plan(&args.plan)?;
     // A run of the plan rewrites the backup: not while it is read.
-    let _lock = match RunLock::acquire(&plan.state_dir, &plan.name) {
-        Ok(lock) => lock,
-        Err(e @ LockError::Held { .. }) => {
-            eprintln!("error: {e}: wait for it to end; nothing was done");
-            return Ok(ExitCode::Locked);
-        }
-        Err(e) => return Err(miette::miette!("{e}")),
-    };
+    let _lock = super::lock(&plan, "wait for it to end; nothing was done")?;
     let lvm;
     let source = match &args.from {
         Some(path) => Source::Path(path.clone()),
@@ -67,20 +53,15 @@ pub fn run(args: Args) -> super::Result {
             lvm = match SystemLvm::from_system() {
                 Ok(lvm) => lvm,
                 Err(e) => {
-                    eprintln!("error: {e}: cannot check the backup LV's state; nothing was done");
-                    return Ok(ExitCode::Failed);
+                    return Err(super::ExpectedError::Failed(format!(
+                        "{e}: cannot check the backup LV's state; nothing was done"
+                    )));
                 }
             };
             Source::BackupLv(&lvm)
         }
     };
-    let prepared = match restore::prepare(&plan, &args.volume, &args.to, &source) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return Ok(e.exit_code());
-        }
-    };
+    let prepared = restore::prepare(&plan, &args.volume, &args.to, &source)?;
     eprintln!(
         "restore volume {} of plan {}: {} -> {} ({} of {}), backup of {}",
         prepared.volume,
@@ -89,44 +70,35 @@ pub fn run(args: Args) -> super::Result {
         prepared.destination.display(),
         human::bytes(prepared.manifest.size),
         human::bytes(prepared.destination_size),
-        crate::report::render::utc(
+        crate::state::time::utc(
             prepared
                 .manifest
                 .finished_at
                 .unwrap_or(prepared.manifest.started_at)
         ),
     );
-    if !args.yes
-        && !super::confirm(
+    if !args.yes {
+        super::confirm(
             &format!(
                 "restore OVERWRITES everything on {}",
                 prepared.destination.display()
             ),
             "nothing was written",
-        )?
-    {
-        return Ok(ExitCode::Usage);
+        )?;
     }
     let cancel = super::copy::stop_on_signals()?;
-    let sink = progress::sink_for(args.progress);
-    match restore::execute(&prepared, &cancel, sink.as_ref()) {
-        Ok(done) => {
-            for note in &done.notes {
-                eprintln!("note: {note}");
-            }
-            println!(
-                "restored {} onto {}: {} in {}, verified against {}",
-                prepared.volume,
-                prepared.destination.display(),
-                human::bytes(done.bytes),
-                progress::format_duration(done.elapsed),
-                prepared.manifest_path.display()
-            );
-            Ok(ExitCode::Success)
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            Ok(e.exit_code())
-        }
+    let sink = progress::sink_for(args.progress.into());
+    let done = restore::execute(&prepared, &cancel, sink.as_ref())?;
+    for note in &done.notes {
+        eprintln!("note: {note}");
     }
+    println!(
+        "restored {} onto {}: {} in {}, verified against {}",
+        prepared.volume,
+        prepared.destination.display(),
+        human::bytes(done.bytes),
+        progress::format_duration(done.elapsed),
+        prepared.manifest_path.display()
+    );
+    Ok(ExitCode::Success)
 }

@@ -10,9 +10,7 @@ const AFTER_HELP: &str = "\
 Examples:
   snapplan validate plans/home-server.yaml
   snapplan validate plans/*.yaml          # in CI or a pre-commit hook
-  snapplan validate --color never /etc/snapplan/*.yaml 2>problems.txt
-
-Exit codes: 0 every plan is valid, 2 at least one is not (all are reported).";
+  snapplan validate --color never /etc/snapplan/*.yaml 2>problems.txt";
 
 /// Check plans without touching the system
 ///
@@ -21,7 +19,7 @@ Exit codes: 0 every plan is valid, 2 at least one is not (all are reported).";
 /// missing keys, bad sizes, rates and durations, invalid names, colliding
 /// volumes, unknown or cyclic `after:`.
 #[derive(Debug, clap::Args)]
-#[command(after_help = AFTER_HELP)]
+#[command(after_help = crate::exit_code::command_help(AFTER_HELP, crate::exit_code::VALIDATE))]
 pub struct Args {
     /// Plan files to check; each is reported, valid or not.
     #[arg(required = true, value_name = "PLAN")]

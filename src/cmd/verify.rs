@@ -8,19 +8,17 @@ use std::path::PathBuf;
 use crate::ExitCode;
 use crate::copy::progress::{self, ProgressMode};
 use crate::copy::{CopyError, Manifest, verify};
+use crate::verify::Verdict;
 
 const AFTER_HELP: &str = "\
 Examples:
   snapplan verify /etc/snapplan/home-server.yaml
   snapplan verify /etc/snapplan/home-server.yaml --volume root
   snapplan verify --manifest /var/lib/snapplan/home-server/manifests/root.json
-  snapplan verify --manifest backup.json /mnt/usb/disk.img
-
-Exit codes: 0 every chunk matches (every volume OK), 1 a mismatch or an unreadable
-manifest or device (the failing volume is named).";
+  snapplan verify --manifest backup.json /mnt/usb/disk.img";
 
 #[derive(Debug, clap::Args)]
-#[command(after_help = AFTER_HELP)]
+#[command(after_help = crate::exit_code::command_help(AFTER_HELP, crate::exit_code::VERIFY))]
 #[command(group = clap::ArgGroup::new("what").required(true).multiple(true).args(["manifest", "path"]))]
 pub struct Args {
     /// Manifest written by `snapplan copy --manifest` (or by apply).
@@ -34,16 +32,18 @@ pub struct Args {
     #[arg(long, value_name = "NAME", conflicts_with = "manifest")]
     pub volume: Option<String>,
     /// Progress: a bar on a terminal, plain lines every ~10 s otherwise.
-    #[arg(long, value_enum, default_value_t = ProgressMode::Auto)]
-    pub progress: ProgressMode,
+    #[arg(long, value_enum, default_value_t = super::ProgressArg::Auto)]
+    pub progress: super::ProgressArg,
 }
 
 pub fn run(args: Args) -> super::Result {
     let Some(manifest_path) = args.manifest else {
         let Some(plan) = args.path else {
-            return Err(miette::miette!("give PLAN or --manifest FILE"));
+            return Err(super::ExpectedError::Usage(
+                "give PLAN or --manifest FILE".into(),
+            ));
         };
-        return verify_plan(&plan, args.volume.as_deref(), args.progress);
+        return verify_plan(&plan, args.volume.as_deref(), args.progress.into());
     };
     let cancel = super::copy::stop_on_signals()?;
     let manifest = match Manifest::load(&manifest_path) {
@@ -63,7 +63,7 @@ pub fn run(args: Args) -> super::Result {
             manifest.destination.path.display()
         );
     }
-    let sink = progress::sink_for(args.progress);
+    let sink = progress::sink_for(args.progress.into());
     match verify::verify(&manifest, &device, &cancel, sink.as_ref()) {
         Ok(report) => {
             for note in &report.notes {
@@ -90,110 +90,33 @@ pub fn run(args: Args) -> super::Result {
     }
 }
 
-/// Checks the backup LV of every volume (or of `only`) against the manifest
-/// apply kept for it. One line per volume on stdout; exit 1 if any fails.
+/// One line per volume on stdout as it is checked; exit 1 if any fails.
 fn verify_plan(path: &std::path::Path, only: Option<&str>, mode: ProgressMode) -> super::Result {
-    use crate::apply::backup_access;
-    use crate::apply::history;
-    use crate::apply::system::{RealSystem, device_path};
-    let Some(plan) = super::load_plan(path) else {
-        return Ok(ExitCode::Usage);
-    };
-    let volumes: Vec<_> = plan
-        .volumes
-        .iter()
-        .filter(|v| only.is_none_or(|name| v.name == name))
-        .collect();
-    if volumes.is_empty() {
-        let names: Vec<_> = plan.volumes.iter().map(|v| v.name.as_str()).collect();
-        eprintln!(
-            "error: plan {} has no volume {}; its volumes: {}",
-            plan.name,
-            only.unwrap_or("?"),
-            names.join(", ")
-        );
-        return Ok(ExitCode::Usage);
-    }
+    let plan = super::load_plan(path)?;
     let cancel = super::copy::stop_on_signals()?;
-    let mut failed = Vec::new();
-    // Manifests first: a volume never copied fails without touching LVM.
-    let mut to_check = Vec::new();
-    for volume in volumes {
-        let manifest_path = history::manifest_path(&plan, &volume.name);
-        match Manifest::load(&manifest_path) {
-            Ok(manifest) => {
-                let backup = crate::plan::LvPath {
-                    vg: plan.target.vg.clone(),
-                    lv: volume.target_lv.clone(),
-                };
-                to_check.push((volume, backup, manifest));
+    let sys = crate::apply::system::RealSystem::new();
+    let verified = match crate::verify::verify_plan(
+        &plan,
+        &sys,
+        only,
+        &cancel,
+        &|| progress::sink_for(mode),
+        &mut |volume, verdict| match verdict {
+            Verdict::Ok { device } => {
+                println!("{volume}: OK ({} matches its manifest)", device.display())
             }
-            Err(e) => {
-                println!("{}: FAILED: {e}", volume.name);
-                failed.push(volume.name.clone());
-            }
-        }
+            Verdict::Failed(why) => println!("{volume}: FAILED: {why}"),
+            Verdict::Interrupted => println!("{volume}: interrupted"),
+        },
+    ) {
+        Ok(verified) => verified,
+        Err(unknown) => return Err(super::ExpectedError::Usage(unknown.to_string())),
+    };
+    for problem in &verified.restore_failures {
+        eprintln!("error: could not put the backup VG back as it was: {problem}");
     }
-    let mut interrupted = false;
-    let mut restore_failed = false;
-    if !to_check.is_empty() {
-        let sys = RealSystem::new();
-        let backups: Vec<_> = to_check.iter().map(|(_, b, _)| b.clone()).collect();
-        match backup_access::open(&sys, &plan, &backups) {
-            Err(e) => {
-                for (volume, _, _) in &to_check {
-                    println!("{}: FAILED: cannot read its backup: {e}", volume.name);
-                    failed.push(volume.name.clone());
-                }
-            }
-            Ok(access) => {
-                for (volume, backup, manifest) in &to_check {
-                    if cancel.load(std::sync::atomic::Ordering::SeqCst) {
-                        interrupted = true;
-                        break;
-                    }
-                    let device = device_path(backup);
-                    let sink = progress::sink_for(mode);
-                    match verify::verify(manifest, &device, &cancel, sink.as_ref()) {
-                        Ok(report) if report.mismatches.is_empty() => {
-                            println!(
-                                "{}: OK ({} matches its manifest)",
-                                volume.name,
-                                device.display()
-                            );
-                        }
-                        Ok(report) => {
-                            println!("{}: FAILED: {}", volume.name, report.summary());
-                            failed.push(volume.name.clone());
-                        }
-                        Err(CopyError::Interrupted { .. }) => {
-                            println!("{}: interrupted", volume.name);
-                            interrupted = true;
-                            break;
-                        }
-                        Err(e) => {
-                            println!("{}: FAILED: {e}", volume.name);
-                            failed.push(volume.name.clone());
-                        }
-                    }
-                }
-                for problem in access.restore(&sys) {
-                    eprintln!("error: could not put the backup VG back as it was: {problem}");
-                    restore_failed = true;
-                }
-            }
-        }
+    if verified.exit_code() == ExitCode::Failed {
+        eprintln!("verify: FAILED for {}", verified.failed.join(", "));
     }
-    if restore_failed {
-        return Ok(ExitCode::CleanupIncomplete);
-    }
-    if interrupted {
-        return Ok(ExitCode::Interrupted);
-    }
-    if failed.is_empty() {
-        Ok(ExitCode::Success)
-    } else {
-        eprintln!("verify: FAILED for {}", failed.join(", "));
-        Ok(ExitCode::Failed)
-    }
+    Ok(verified.exit_code())
 }

@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::device::{Identity, Kind};
 use super::error::ManifestError;
+use super::identity::{Identity, Kind};
 
 /// Names this file format; bumped when its meaning changes.
 pub const FORMAT: &str = "snapplan-copy-manifest/1";

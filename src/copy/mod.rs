@@ -37,6 +37,7 @@
 pub mod buffer;
 pub mod device;
 pub mod error;
+pub mod identity;
 pub mod manifest;
 pub mod pipeline;
 pub mod progress;
@@ -51,8 +52,8 @@ use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
-pub use device::Identity;
 pub use error::{CopyError, ManifestError};
+pub use identity::Identity;
 pub use manifest::Manifest;
 pub use pipeline::{ChunkRead, SourceCheck};
 pub use progress::{NoProgress, ProgressSink, ProgressUpdate};

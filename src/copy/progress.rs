@@ -160,8 +160,8 @@ impl ProgressSink for Bar {
     }
 }
 
-/// How the command line asked for progress.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+/// How progress is shown (the command line's `--progress`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProgressMode {
     /// A bar on a terminal, a plain line every ~10 s otherwise.
     Auto,

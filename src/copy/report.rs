@@ -6,7 +6,7 @@ use std::ops::Range;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::device::Identity;
+use super::identity::Identity;
 use crate::human;
 
 /// Time each pipeline stage spent working (not waiting on the others).

@@ -13,11 +13,11 @@ use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet};
 
 use petgraph::graph::{DiGraph, NodeIndex};
 
+use super::argv as commands;
 use super::compiled::{CompiledPlan, Dependency, Edge, Node};
 use super::hooks::HookList;
 use super::phase::PhaseSet;
 use super::step::{Hook, Step};
-use crate::lvm::commands;
 use crate::plan::{LvPath, Plan, Volume};
 
 /// Compiles `plan` for `phases`, with the hook programs the caller found.

@@ -12,6 +12,7 @@
 //! - to abort (snapshot failure, signal, panic), run
 //!   [`CompiledPlan::rollback_plan`] of the steps that ran, in that order.
 
+pub mod argv;
 pub mod compile;
 pub mod compiled;
 pub mod hooks;

@@ -8,7 +8,7 @@ use std::fmt;
 use serde::Serialize;
 
 /// A lifecycle phase, in the order the phases run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Phase {
     /// Log in to the iSCSI target (nothing without `target.iscsi`).
@@ -23,12 +23,10 @@ pub enum Phase {
     Deactivate,
     /// Log out of the iSCSI target.
     Logout,
-    /// login, activate, backup, deactivate, logout (everything but remove).
-    All,
 }
 
 impl Phase {
-    /// The phases `all` stands for.
+    /// The phases `all` stands for: everything but `remove`.
     pub const ALL: [Phase; 5] = [
         Phase::Login,
         Phase::Activate,
@@ -45,7 +43,6 @@ impl Phase {
             Phase::Backup => "backup",
             Phase::Deactivate => "deactivate",
             Phase::Logout => "logout",
-            Phase::All => "all",
         }
     }
 }
@@ -56,28 +53,21 @@ impl fmt::Display for Phase {
     }
 }
 
-/// The phases a run selects, `all` expanded; never contains [`Phase::All`].
+/// The phases a run selects. The command line's `all` is expanded before
+/// it gets here (see `cmd`): this set only holds real phases.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PhaseSet(BTreeSet<Phase>);
 
 impl PhaseSet {
-    /// What `--phase` asked for; nothing means `all`. Order and repetition on
-    /// the command line do not matter: phases always run in lifecycle order.
+    /// The phases asked for; none at all means [`Phase::ALL`]. Order and
+    /// repetition do not matter: phases always run in lifecycle order.
     pub fn from_args(phases: &[Phase]) -> PhaseSet {
-        let mut set = BTreeSet::new();
         let asked: &[Phase] = if phases.is_empty() {
-            &[Phase::All]
+            &Phase::ALL
         } else {
             phases
         };
-        for &phase in asked {
-            if phase == Phase::All {
-                set.extend(Phase::ALL);
-            } else {
-                set.insert(phase);
-            }
-        }
-        PhaseSet(set)
+        PhaseSet(asked.iter().copied().collect::<BTreeSet<_>>())
     }
 
     pub fn contains(&self, phase: Phase) -> bool {
@@ -110,15 +100,16 @@ mod tests {
     #[test]
     fn nothing_means_all_and_all_excludes_remove() {
         let set = PhaseSet::from_args(&[]);
-        assert_eq!(set, PhaseSet::from_args(&[Phase::All]));
+        assert_eq!(set, PhaseSet::from_args(&Phase::ALL));
         assert!(!set.contains(Phase::Remove));
-        assert!(!set.contains(Phase::All));
         assert!(set.contains(Phase::Backup));
     }
 
     #[test]
     fn remove_only_when_named() {
-        let set = PhaseSet::from_args(&[Phase::All, Phase::Remove]);
+        let mut every = Phase::ALL.to_vec();
+        every.push(Phase::Remove);
+        let set = PhaseSet::from_args(&every);
         assert!(set.contains(Phase::Remove));
         assert_eq!(
             set.describe(),

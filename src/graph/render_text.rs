@@ -19,7 +19,8 @@ macro_rules! say {
 
 use super::compiled::{CompiledPlan, Dependency, StepIndex};
 use super::phase::Phase;
-use super::step::{Action, Hook, HookOrder, PlanTimeValues, Step, human_bytes, human_duration};
+use super::step::{Action, Hook, HookOrder, PlanTimeValues, Step};
+use crate::human::{self, shell_join, shell_quote};
 use crate::plan::{Bandwidth, SnapshotSize};
 
 /// Renders the plan as text (ends with a newline).
@@ -88,7 +89,7 @@ fn header(compiled: &CompiledPlan, out: &mut String) {
                 out,
                 "hooks: {} (each killed after {}): {found}",
                 h.dir.display(),
-                human_duration(h.timeout)
+                human::duration(h.timeout)
             );
         }
     }
@@ -96,12 +97,12 @@ fn header(compiled: &CompiledPlan, out: &mut String) {
     for &i in compiled.copy_order() {
         let v = &plan.volumes[i];
         let snapshot = match v.snapshot_size {
-            SnapshotSize::Bytes(n) => human_bytes(n),
+            SnapshotSize::Bytes(n) => human::exact_bytes(n),
             SnapshotSize::PercentOfOrigin(p) => format!("{p}% of the origin"),
         };
         let bandwidth = match v.bandwidth {
             Bandwidth::Unlimited => "unlimited".to_string(),
-            Bandwidth::BytesPerSecond(n) => format!("{}/s", human_bytes(n)),
+            Bandwidth::BytesPerSecond(n) => format!("{}/s", human::exact_bytes(n)),
         };
         let mut line = format!(
             "  {}: {} -> {}/{}, snapshot {snapshot}, bandwidth {bandwidth}, {}",
@@ -204,7 +205,7 @@ fn action_line(action: &Action) -> String {
             format!(
                 "$ {}  # killed after {}",
                 shell_join(argv),
-                human_duration(*timeout)
+                human::duration(*timeout)
             )
         }
         Action::EachHook {
@@ -221,21 +222,11 @@ fn action_line(action: &Action) -> String {
                 "$ <each executable in {}, {order}> {}  # each killed after {}",
                 shell_quote(&dir.display().to_string()),
                 shell_quote(arg),
-                human_duration(*timeout)
+                human::duration(*timeout)
             )
         }
         Action::InProcess { what } => format!("snapplan: {what}"),
     }
-}
-
-/// The argv as one POSIX shell command line.
-pub use crate::lvm::runner::shell_quote;
-
-pub fn shell_join(argv: &[String]) -> String {
-    argv.iter()
-        .map(|a| shell_quote(a))
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 #[cfg(test)]
@@ -244,17 +235,6 @@ mod tests {
     use crate::graph::test_plans;
     use crate::graph::{HookList, PhaseSet, compile};
     use std::path::PathBuf;
-
-    #[test]
-    fn shell_quoting() {
-        assert_eq!(shell_quote("vg0/root"), "vg0/root");
-        assert_eq!(shell_quote("20%ORIGIN"), "20%ORIGIN");
-        assert_eq!(shell_quote(""), "''");
-        assert_eq!(shell_quote("a b"), "'a b'");
-        assert_eq!(shell_quote("<run>"), "'<run>'");
-        assert_eq!(shell_quote("it's"), r"'it'\''s'");
-        assert_eq!(shell_quote("$HOME"), "'$HOME'");
-    }
 
     fn text(phases: &[Phase], hooks: HookList) -> String {
         render(&compile(

@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use super::argv::{self as commands, SizeArg};
 use super::phase::Phase;
-use crate::lvm::commands::{self, SizeArg};
+use crate::human;
 use crate::plan::{Bandwidth, LvPath, SnapshotSize};
 
 /// One unit of work in the graph.
@@ -388,7 +389,7 @@ impl Step {
             } => {
                 let limit = match bandwidth {
                     Bandwidth::Unlimited => "no bandwidth limit".to_string(),
-                    Bandwidth::BytesPerSecond(n) => format!("at most {}/s", human_bytes(*n)),
+                    Bandwidth::BytesPerSecond(n) => format!("at most {}/s", human::exact_bytes(*n)),
                 };
                 let mut actions = vec![
                     run(commands::mark_backup(backup, false)),
@@ -427,33 +428,6 @@ fn hook_action(hook: &Hook, arg: &str, order: HookOrder) -> Action {
     }
 }
 
-/// `8 GiB`, `60 MiB`, `1536 KiB`, `1000 B`: the largest binary unit that
-/// divides the size exactly, so nothing is rounded in review output.
-pub fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 4] = ["TiB", "GiB", "MiB", "KiB"];
-    for (i, unit) in UNITS.iter().enumerate() {
-        let size = 1u64 << (10 * (4 - i));
-        if n >= size && n.is_multiple_of(size) {
-            return format!("{} {unit}", n / size);
-        }
-    }
-    format!("{n} B")
-}
-
-/// `30s`, `5m`, `1h`, `90s`: as the plan language writes durations.
-pub fn human_duration(d: Duration) -> String {
-    let s = d.as_secs();
-    if d.subsec_nanos() != 0 {
-        format!("{}ms", d.as_millis())
-    } else if s >= 3600 && s.is_multiple_of(3600) {
-        format!("{}h", s / 3600)
-    } else if s >= 60 && s.is_multiple_of(60) {
-        format!("{}m", s / 60)
-    } else {
-        format!("{s}s")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -477,13 +451,13 @@ mod tests {
 
     #[test]
     fn human_units() {
-        assert_eq!(human_bytes(8 << 30), "8 GiB");
-        assert_eq!(human_bytes(60 << 20), "60 MiB");
-        assert_eq!(human_bytes(1536 << 10), "1536 KiB");
-        assert_eq!(human_bytes(1000), "1000 B");
-        assert_eq!(human_duration(Duration::from_secs(60)), "1m");
-        assert_eq!(human_duration(Duration::from_secs(90)), "90s");
-        assert_eq!(human_duration(Duration::from_secs(7200)), "2h");
+        assert_eq!(human::exact_bytes(8 << 30), "8 GiB");
+        assert_eq!(human::exact_bytes(60 << 20), "60 MiB");
+        assert_eq!(human::exact_bytes(1536 << 10), "1536 KiB");
+        assert_eq!(human::exact_bytes(1000), "1000 B");
+        assert_eq!(human::duration(Duration::from_secs(60)), "1m");
+        assert_eq!(human::duration(Duration::from_secs(90)), "90s");
+        assert_eq!(human::duration(Duration::from_secs(7200)), "2h");
     }
 
     #[test]

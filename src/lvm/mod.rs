@@ -2,13 +2,11 @@
 //! so check and apply can be tested against an in-memory fake, and proven
 //! against real lvm2 in the VM scenarios.
 
-pub mod commands;
 #[cfg(test)]
 pub mod fake;
 pub mod remove;
 pub mod report;
 pub mod runner;
-pub mod tags;
 pub mod tools;
 
 use std::time::Duration;
@@ -43,7 +41,7 @@ pub trait Lvm {
     fn pvs(&self) -> Result<Vec<Pv>, LvmError>;
 
     /// Runs an lvm2 command, `args[0]` being the subcommand (`lvcreate`,
-    /// ...), as built by `lvm::commands`.
+    /// ...), as built by `graph::argv`.
     fn run(&self, args: &[String]) -> Result<Output, RunError>;
 
     /// Removes an LV, surviving udev's "in use" races (see [`remove`]).

@@ -125,8 +125,8 @@ impl Lv {
         self.data_percent.or(self.snap_percent)
     }
 
-    pub fn ownership(&self) -> Option<super::tags::Ownership> {
-        super::tags::ownership(&self.lv_tags)
+    pub fn ownership(&self) -> Option<crate::tags::Ownership> {
+        crate::tags::ownership(&self.lv_tags)
     }
 }
 
@@ -198,7 +198,7 @@ impl SystemReport {
     }
 
     /// LVs carrying the `snapplan` tag, whichever plan made them.
-    pub fn snapplan_lvs(&self) -> impl Iterator<Item = (&Lv, super::tags::Ownership)> {
+    pub fn snapplan_lvs(&self) -> impl Iterator<Item = (&Lv, crate::tags::Ownership)> {
         self.lvs
             .iter()
             .filter_map(|lv| lv.ownership().map(|owner| (lv, owner)))

@@ -7,6 +7,8 @@ use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::Command;
 
+use crate::human::shell_quote;
+
 /// A program and its arguments, printable as a shell line an admin can
 /// paste to reproduce what snapplan ran.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,14 +48,6 @@ impl fmt::Display for CommandLine {
         }
         Ok(())
     }
-}
-
-/// `word` as one shell word: bare when only harmless characters, else in
-/// single quotes (a `'` inside becomes `'\''`), in `$'...'` with escapes
-/// when it holds control characters, so a logged or planned command line
-/// can be pasted into a shell as it is and always prints on one line.
-pub fn shell_quote(word: &str) -> String {
-    crate::printable::shell_word(word)
 }
 
 /// How a process ended, in words for the error message.

@@ -6,9 +6,9 @@
 //! so two mails of the same plan line up whatever the figures and reasons.
 
 use crate::ExitCode;
-use crate::apply::history::{RunRecord, VolumeResult, VolumeStatus};
 use crate::copy::progress::format_duration;
 use crate::human;
+use crate::state::runs::{RunRecord, VolumeResult, VolumeStatus};
 
 use super::runs::PlanRuns;
 
@@ -286,17 +286,7 @@ fn exit_meaning(code: u8) -> &'static str {
     )
 }
 
-/// `2026-11-27 03:00:00 UTC`.
-pub fn utc(unix: u64) -> String {
-    let (days, rem) = (unix / 86_400, unix % 86_400);
-    let (y, m, d) = crate::apply::civil_from_days(days as i64);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
+pub use crate::state::time::utc;
 
 /// One JSON document: `{"plans": [...]}`, each with its records as apply
 /// wrote them (newest first), unreadable files and the unfinished run.

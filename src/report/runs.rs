@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::apply::history::RunRecord;
-use crate::apply::journal_events::{self, Event};
-use crate::lock::{self, LockState};
+use crate::state::events::{self, Event};
+use crate::state::lock::{self, LockState};
+use crate::state::runs::RunRecord;
 
 /// What the history of one plan holds.
 #[derive(Debug, Clone, Serialize)]
@@ -103,8 +103,7 @@ pub fn plans_in(state_dir: &Path) -> std::io::Result<Vec<String>> {
     for entry in entries {
         let entry = entry?;
         let path = entry.path();
-        let has_history =
-            path.join("runs").is_dir() || journal_events::current_path(&path).exists();
+        let has_history = path.join("runs").is_dir() || events::current_path(&path).exists();
         if path.is_dir()
             && has_history
             && let Some(name) = entry.file_name().to_str()
@@ -144,7 +143,7 @@ fn read_record(path: &Path) -> Result<RunRecord, String> {
 }
 
 fn unfinished(state_dir: &Path, plan: &str, dir: &Path) -> Option<Unfinished> {
-    let journal = journal_events::current_path(dir);
+    let journal = events::current_path(dir);
     let text = std::fs::read_to_string(&journal).ok()?;
     let started = text
         .lines()
@@ -169,7 +168,7 @@ fn unfinished(state_dir: &Path, plan: &str, dir: &Path) -> Option<Unfinished> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::apply::history::{VolumeResult, save_record};
+    use crate::state::runs::{VolumeResult, save_record};
 
     fn record(run_id: &str) -> RunRecord {
         RunRecord {
@@ -230,7 +229,7 @@ mod tests {
             at: 99,
         };
         std::fs::write(
-            journal_events::current_path(&plan_dir),
+            events::current_path(&plan_dir),
             serde_json::to_string(&started).unwrap() + "\n",
         )
         .unwrap();
@@ -252,7 +251,7 @@ mod tests {
                 .unwrap()
                 .has_record
         );
-        let _held = crate::lock::RunLock::acquire(dir.path(), "p").unwrap();
+        let _held = crate::state::lock::RunLock::acquire(dir.path(), "p").unwrap();
         assert!(load(dir.path(), "p", 1).unwrap().unfinished.is_none());
     }
 }

@@ -5,8 +5,8 @@
 //! even when its manifest was lost.
 
 use crate::lvm::Lv;
-use crate::lvm::commands::{TAG_STATE_COMPLETE, TAG_STATE_INCOMPLETE};
 use crate::plan::LvPath;
+use crate::tags::{TAG_STATE_COMPLETE, TAG_STATE_INCOMPLETE};
 
 /// Why a backup LV cannot be restored from, if it cannot.
 pub fn refusal(backup: &LvPath, lvs: &[Lv]) -> Option<String> {

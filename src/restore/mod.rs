@@ -14,10 +14,11 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
 use crate::ExitCode;
-use crate::apply::{history, system::device_path};
 use crate::copy::{self, CopyControl, CopyError, CopyRequest, Manifest, ProgressSink, verify};
 use crate::lvm::Lvm;
 use crate::plan::{LvPath, Plan};
+use crate::state::runs as history;
+use crate::system::device_path;
 
 /// Where the backup is read from.
 pub enum Source<'a> {

@@ -19,7 +19,7 @@ fn hooks_dir() -> PathBuf {
 
 #[test]
 fn every_subcommand_help_has_examples() {
-    let cli = snapplan::cli::Cli::command();
+    let cli = snapplan::cmd::Cli::command();
     let mut missing = Vec::new();
     for sub in cli.get_subcommands() {
         let out = Test::new()

@@ -2,6 +2,7 @@
 //! outside, through the built `snapplan` binary.
 
 mod apply;
+mod architecture;
 mod check;
 mod copy;
 mod dist;

@@ -1,9 +1,9 @@
 //! `snapplan report` on run records written with the real types apply uses
-//! (`snapplan::apply::history`), so a change of the record format breaks
+//! (`snapplan::state::runs`), so a change of the record format breaks
 //! these tests instead of the report in production.
 
 use predicates::prelude::*;
-use snapplan::apply::history::{RunRecord, VolumeResult, VolumeStatus, save_record};
+use snapplan::state::runs::{RunRecord, VolumeResult, VolumeStatus, save_record};
 
 use crate::support::Test;
 

@@ -177,7 +177,7 @@ fn without_lvm_the_backup_lv_cannot_be_checked() {
 #[test]
 fn a_run_holding_the_lock_stops_the_restore() {
     let t = backed_up(MIB);
-    let _lock = snapplan::lock::RunLock::acquire(&t.path("state"), "nightly").unwrap();
+    let _lock = snapplan::state::lock::RunLock::acquire(&t.path("state"), "nightly").unwrap();
     restore(&t, "origin.img", &["--yes"]).code(3);
 }
 

@@ -1,5 +1,5 @@
 //! `cargo xtask dist`: the files a package or an admin installs next to the
-//! binary, generated from the real command line (`snapplan::cli::Cli`) so
+//! binary, generated from the real command line (`snapplan::cmd::Cli`) so
 //! that completions and man pages can never drift from the options:
 //!
 //! - `completions/snapplan.bash`, `completions/_snapplan` (zsh),
@@ -74,7 +74,7 @@ pub fn generate(out: &Path) -> Result<Vec<PathBuf>, String> {
         let mut buf = Vec::new();
         clap_complete::generate(
             shell,
-            &mut snapplan::cli::Cli::command(),
+            &mut snapplan::cmd::Cli::command(),
             "snapplan",
             &mut buf,
         );
@@ -90,7 +90,7 @@ pub fn generate(out: &Path) -> Result<Vec<PathBuf>, String> {
 fn man_pages(dir: &Path) -> Result<Vec<PathBuf>, String> {
     // Built once so that subcommands carry their full names
     // (`snapplan check`) and the global options (--color, ...).
-    let mut cli = snapplan::cli::Cli::command().disable_help_subcommand(true);
+    let mut cli = snapplan::cmd::Cli::command().disable_help_subcommand(true);
     cli.build();
     let mut pages = vec![cli.clone()];
     pages.extend(
@@ -124,7 +124,7 @@ mod tests {
     fn generates_completions_and_a_man_page_per_subcommand() {
         let dir = tempfile::tempdir().unwrap();
         let written = generate(dir.path()).unwrap();
-        let subcommands: Vec<String> = snapplan::cli::Cli::command()
+        let subcommands: Vec<String> = snapplan::cmd::Cli::command()
             .get_subcommands()
             .map(|s| s.get_name().to_string())
             .collect();

@@ -1,14 +1,13 @@
-//! What a run writes to its journal (`crate::journal`): enough for
+//! What a run writes to its journal ([`super::journal`]): enough for
 //! `recover` to undo a dead run without trusting anything else. Hooks are
 //! journalled one call at a time (a directory step runs several), steps by
 //! their stable id (`activate:backup`, `snapshot:root`).
 
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use crate::journal::{Journal, JournalError};
+use crate::state::journal::{Journal, JournalError};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
@@ -41,12 +40,8 @@ pub enum Event {
     RunClosed { exit_code: u8, at: u64 },
 }
 
-pub fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
+/// Events are stamped with seconds since the epoch.
+pub use super::time::now;
 
 /// The journal of the run in progress (or of a dead one).
 pub fn current_path(plan_dir: &Path) -> PathBuf {

@@ -5,9 +5,9 @@
 //! PLAN` imports and activates just what it reads, and restores the state
 //! it found, so that checking a backup never leaves the backup disk in use.
 
-use super::system::System;
-use crate::lvm::commands;
+use crate::graph::argv as commands;
 use crate::plan::{LvPath, Plan};
+use crate::system::System;
 
 /// What [`open`] changed, to undo in [`Access::restore`].
 #[derive(Debug, Default)]
@@ -75,8 +75,8 @@ impl Access {
 
 #[cfg(test)]
 mod tests {
-    use super::super::fake::{Fake, MIB, lv};
     use super::*;
+    use crate::apply::fake::{Fake, MIB, lv};
 
     fn plan() -> Plan {
         Plan {

@@ -1,43 +1,19 @@
 //! Every lvm2 and iscsiadm command line snapplan runs, built as argv vectors
-//! (never through a shell), and the naming and tagging conventions in one
-//! place. Pure: no lookups, no I/O. `snapplan plan` renders these same
-//! vectors, so what a reviewer reads is what `apply` runs.
-//!
-//! Conventions:
-//! - A volume's snapshot is named `<origin lv>-snapplan` in the origin's VG,
-//!   one per origin, so a leftover is obvious in `lvs` and a second run cannot
-//!   stack a second snapshot on the same origin. Origin names too long for
-//!   LVM's limits are shortened and given a hash (see [`snapshot_name`]).
-//! - Everything snapplan creates carries the tags [`TAG_SNAPPLAN`],
-//!   `snapplan-plan:<plan>` and a role; snapshots also carry
-//!   `snapplan-run:<run id>`, which is how `recover` finds what a dead run
-//!   left behind. LVM allows `[A-Za-z0-9_+.-/=!:&#]` in tags, 1024 chars.
-//! - A backup LV is tagged `snapplan-state:incomplete` while it is written and
-//!   `snapplan-state:complete` once copied (and verified when verify is on).
+//! (never through a shell). The compiler owns them: `snapplan plan` renders
+//! these same vectors, so what a reviewer reads is what `apply` runs. Pure:
+//! no lookups, no I/O. The names and tags they carry come from
+//! [`crate::tags`]; a backup LV is tagged `snapplan-state:incomplete` while
+//! it is written and `snapplan-state:complete` once copied (and verified
+//! when verify is on).
 
 use crate::plan::LvPath;
 
-use super::tags;
-pub use super::tags::{
+// The step code names tags and snapshots together with the commands that
+// use them; they are defined once, in `crate::tags`.
+pub use crate::tags::{
     TAG_ROLE_BACKUP, TAG_ROLE_SNAPSHOT, TAG_SNAPPLAN, TAG_STATE_COMPLETE, TAG_STATE_INCOMPLETE,
-    plan_tag, run_tag,
+    backup_tags, plan_tag, run_tag, snapshot_name, snapshot_path, snapshot_tags,
 };
-pub use crate::tags::{MAX_DM_NAME, MAX_LV_NAME, SNAPSHOT_SUFFIX, snapshot_name, snapshot_path};
-
-/// The tags of a snapshot created by run `run_id` of plan `plan`.
-pub fn snapshot_tags(plan: &str, run_id: &str) -> Vec<String> {
-    tags::for_lv(plan, run_id, tags::ROLE_SNAPSHOT).to_vec()
-}
-
-/// The tags of a backup LV created for plan `plan`. No run tag: a backup
-/// outlives the run that created it.
-pub fn backup_tags(plan: &str) -> Vec<String> {
-    vec![
-        TAG_SNAPPLAN.to_string(),
-        plan_tag(plan),
-        TAG_ROLE_BACKUP.to_string(),
-    ]
-}
 
 /// How big an LV to create or extend to.
 #[derive(Debug, Clone, PartialEq)]
@@ -213,28 +189,6 @@ mod tests {
         LvPath {
             vg: vg.into(),
             lv: lv.into(),
-        }
-    }
-
-    fn valid_tag(tag: &str) -> bool {
-        !tag.is_empty()
-            && tag.len() <= 1024
-            && tag
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "_+.-/=!:&#".contains(c))
-    }
-
-    #[test]
-    fn tags_use_only_lvm_tag_characters() {
-        for tag in snapshot_tags("home-server", "20260101T000000Z-1234")
-            .iter()
-            .chain(&backup_tags("home_server"))
-            .chain(&[
-                TAG_STATE_COMPLETE.to_string(),
-                TAG_STATE_INCOMPLETE.to_string(),
-            ])
-        {
-            assert!(valid_tag(tag), "{tag}");
         }
     }
 

@@ -1,0 +1,380 @@
+//! One run per plan at a time.
+//!
+//! Two overlapping runs of one plan would snapshot the same volumes twice and
+//! fight over the backup LVs. The lock is an advisory `flock` on
+//! `<state_dir>/<plan>.lock`: the kernel drops it when the process dies, even
+//! by SIGKILL, so a crash never leaves a stale lock behind. The holder writes
+//! its PID into the file so that a second run can say who holds it.
+
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+/// Held for as long as this value lives.
+#[derive(Debug)]
+pub struct RunLock {
+    file: File,
+    path: PathBuf,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    #[error("another run of this plan holds the lock {path}{}", holder_text(*.holder))]
+    Held { path: PathBuf, holder: Option<u32> },
+    #[error("cannot open the lock file {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn holder_text(holder: Option<u32>) -> String {
+    match holder {
+        Some(pid) => format!(" (process {pid})"),
+        None => String::new(),
+    }
+}
+
+/// What a look at the lock found, without taking it (for `check`, which
+/// reports a held lock, and `report`, which tells a run going on from a
+/// dead one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LockState {
+    /// The lock file exists and nobody holds it.
+    Free,
+    /// No lock file (or no state directory yet): no run can hold it.
+    NoLockFile,
+    Held {
+        /// The process that took the lock, from /proc/locks (or the pid the
+        /// holder wrote into the file).
+        pid: Option<u32>,
+        /// Who holds it, in words: `pid 123 (snapplan apply nightly.yaml)`,
+        /// or the processes that inherited it.
+        holder: Option<String>,
+    },
+}
+
+pub fn lock_path(state_dir: &Path, plan_name: &str) -> PathBuf {
+    state_dir.join(format!("{plan_name}.lock"))
+}
+
+impl RunLock {
+    /// Takes the lock without waiting: a cron job that finds the previous
+    /// run still going must say so at once, not queue up behind it.
+    pub fn acquire(state_dir: &Path, plan_name: &str) -> Result<RunLock, LockError> {
+        let path = lock_path(state_dir, plan_name);
+        let io_err = |source| LockError::Io {
+            path: path.clone(),
+            source,
+        };
+        std::fs::create_dir_all(state_dir).map_err(io_err)?;
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io_err)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                return Err(LockError::Held {
+                    holder: read_holder(&mut file),
+                    path,
+                });
+            }
+            Err(TryLockError::Error(source)) => return Err(io_err(source)),
+        }
+        file.set_len(0).map_err(io_err)?;
+        file.seek(SeekFrom::Start(0)).map_err(io_err)?;
+        writeln!(file, "{}", std::process::id()).map_err(io_err)?;
+        file.sync_data().map_err(io_err)?;
+        Ok(RunLock { file, path })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for RunLock {
+    fn drop(&mut self) {
+        // Clear the PID so nobody blames a finished process; the lock itself
+        // goes with the file descriptor.
+        let _ = self.file.set_len(0);
+        let _ = self.file.unlock();
+    }
+}
+
+/// Looks at the lock of `plan_name` without taking it for longer than the
+/// look. Creates nothing.
+pub fn probe(state_dir: &Path, plan_name: &str) -> std::io::Result<LockState> {
+    probe_file(&lock_path(state_dir, plan_name))
+}
+
+/// Tries a shared lock for an instant: it conflicts only with apply's
+/// exclusive one, so two checks never report each other.
+pub fn probe_file(path: &Path) -> std::io::Result<LockState> {
+    let mut file = match File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(LockState::NoLockFile),
+        Err(e) => return Err(e),
+    };
+    match file.try_lock_shared() {
+        Ok(()) => {
+            let _ = file.unlock();
+            Ok(LockState::Free)
+        }
+        Err(TryLockError::WouldBlock) => Ok(holder_of(&mut file)),
+        Err(TryLockError::Error(e)) => Err(e),
+    }
+}
+
+/// Who holds the lock: the locking pid from /proc/locks when it still runs,
+/// else the processes that have the file open (a child inherits a lock with
+/// the descriptor and keeps it after its parent exited).
+fn holder_of(file: &mut File) -> LockState {
+    use std::os::unix::fs::MetadataExt;
+    let written = read_holder(file);
+    let Ok(meta) = file.metadata() else {
+        return LockState::Held {
+            pid: written,
+            holder: written.map(describe_pid),
+        };
+    };
+    let locks = std::fs::read_to_string("/proc/locks").unwrap_or_default();
+    let locker = lock_holders(&locks, meta.dev(), meta.ino())
+        .into_iter()
+        .next();
+    let pid = locker.or(written);
+    if let Some(pid) = locker.filter(|pid| Path::new(&format!("/proc/{pid}")).exists()) {
+        return LockState::Held {
+            pid: Some(pid),
+            holder: Some(describe_pid(pid)),
+        };
+    }
+    let me = std::process::id();
+    let openers: Vec<String> = openers_of(meta.dev(), meta.ino())
+        .into_iter()
+        .filter(|pid| *pid != me)
+        .map(describe_pid)
+        .collect();
+    let holder = match (openers.is_empty(), locker) {
+        (false, _) => Some(openers.join(", ")),
+        (true, Some(pid)) => Some(format!("pid {pid} (no longer running)")),
+        (true, None) => written.map(describe_pid),
+    };
+    LockState::Held { pid, holder }
+}
+
+fn describe_pid(pid: u32) -> String {
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let cmdline = String::from_utf8_lossy(&cmdline)
+        .split('\0')
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+    if cmdline.is_empty() {
+        format!("pid {pid}")
+    } else {
+        format!("pid {pid} ({cmdline})")
+    }
+}
+
+/// Pids with the file (`dev`, `ino`) open, from /proc/*/fd.
+fn openers_of(dev: u64, ino: u64) -> Vec<u32> {
+    use std::os::unix::fs::MetadataExt;
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let fds = std::fs::read_dir(entry.path().join("fd"));
+        let open =
+            fds.into_iter().flatten().flatten().any(|fd| {
+                std::fs::metadata(fd.path()).is_ok_and(|m| m.dev() == dev && m.ino() == ino)
+            });
+        if open {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+/// Pids holding a lock on the file (`dev`, `ino`), from /proc/locks lines
+/// such as `1: FLOCK  ADVISORY  WRITE 1234 fd:01:5678 0 EOF` (major and
+/// minor in hex). Waiters (`->` lines) do not hold it.
+pub fn lock_holders(proc_locks: &str, dev: u64, ino: u64) -> Vec<u32> {
+    let wanted = format!(
+        "{:02x}:{:02x}:{ino}",
+        rustix::fs::major(dev as _),
+        rustix::fs::minor(dev as _)
+    );
+    proc_locks
+        .lines()
+        .filter(|line| !line.contains("->"))
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            // id: KIND ADVISORY MODE PID DEV:INO START END
+            (fields.get(5) == Some(&wanted.as_str())).then(|| fields.get(4)?.parse().ok())?
+        })
+        .collect()
+}
+
+fn read_holder(file: &mut File) -> Option<u32> {
+    let mut text = String::new();
+    file.seek(SeekFrom::Start(0)).ok()?;
+    file.take(32).read_to_string(&mut text).ok()?;
+    text.trim().parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::process::CommandExt;
+
+    #[test]
+    fn second_acquire_fails_naming_the_holder_and_succeeds_after_release() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state");
+        let first = RunLock::acquire(&state, "home").unwrap();
+        match RunLock::acquire(&state, "home") {
+            Err(LockError::Held { holder, path }) => {
+                assert_eq!(holder, Some(std::process::id()));
+                assert_eq!(path, state.join("home.lock"));
+            }
+            other => panic!("expected Held, got {other:?}"),
+        }
+        assert!(matches!(
+            probe(&state, "home").unwrap(),
+            LockState::Held { pid: Some(pid), .. } if pid == std::process::id()
+        ));
+        drop(first);
+        assert_eq!(probe(&state, "home").unwrap(), LockState::Free);
+        RunLock::acquire(&state, "home").unwrap();
+    }
+
+    #[test]
+    fn plans_lock_independently() {
+        let dir = tempfile::tempdir().unwrap();
+        let _a = RunLock::acquire(dir.path(), "a").unwrap();
+        RunLock::acquire(dir.path(), "b").unwrap();
+    }
+
+    #[test]
+    fn probe_without_state_dir_creates_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("missing");
+        assert_eq!(probe(&state, "x").unwrap(), LockState::NoLockFile);
+        assert!(!state.exists());
+    }
+
+    #[test]
+    fn lock_of_a_dead_process_is_free() {
+        let dir = tempfile::tempdir().unwrap();
+        // A child takes the lock and is killed with SIGKILL: the kernel
+        // releases the flock, so the next run may start.
+        let lock = lock_path(dir.path(), "p");
+        // flock(1) forks: its `sleep` child inherits the lock, so kill the
+        // whole process group as a crash would end the whole run.
+        let mut child = std::process::Command::new("flock")
+            .arg(&lock)
+            .args(["sleep", "300"])
+            .process_group(0)
+            .spawn()
+            .expect("flock(1) from util-linux");
+        let held = (0..200).any(|_| {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+            matches!(probe(dir.path(), "p"), Ok(LockState::Held { .. }))
+        });
+        assert!(held, "child never took the lock");
+        let group = rustix::process::Pid::from_child(&child);
+        rustix::process::kill_process_group(group, rustix::process::Signal::KILL).unwrap();
+        child.wait().unwrap();
+        // SIGKILL is delivered asynchronously: `sleep` (not our child, so
+        // not waited for) may take a moment to die and close the file.
+        let mut last = None;
+        for _ in 0..500 {
+            match RunLock::acquire(dir.path(), "p") {
+                Ok(_) => return,
+                Err(e) => last = Some(e),
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        panic!("the lock outlived its killed holder: {last:?}");
+    }
+
+    #[test]
+    fn lock_holders_match_device_and_inode_and_skip_waiters() {
+        let dev = rustix::fs::makedev(0xfd, 0x01) as u64;
+        let locks = "1: FLOCK  ADVISORY  WRITE 1234 fd:01:5678 0 EOF\n\
+                     1: -> FLOCK  ADVISORY  WRITE 999 fd:01:5678 0 EOF\n\
+                     2: POSIX  ADVISORY  READ 77 fd:01:9999 0 EOF\n";
+        assert_eq!(lock_holders(locks, dev, 5678), vec![1234]);
+        assert_eq!(lock_holders(locks, dev, 1), Vec::<u32>::new());
+    }
+
+    #[test]
+    fn missing_state_dir_means_no_lock_and_nothing_is_created() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state/nightly.lock");
+        assert!(matches!(probe_file(&path).unwrap(), LockState::NoLockFile));
+        assert!(!dir.path().join("state").exists());
+    }
+
+    #[test]
+    fn a_held_lock_is_seen_and_its_holder_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nightly.lock");
+        let holder = File::create(&path).unwrap();
+        assert!(matches!(probe_file(&path).unwrap(), LockState::Free));
+        holder.lock().unwrap();
+        match probe_file(&path).unwrap() {
+            LockState::Held { holder, .. } => {
+                let me = std::process::id().to_string();
+                let holder = holder.expect("holder found in /proc/locks");
+                assert!(holder.contains(&me), "{holder}");
+            }
+            other => panic!("expected held, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_lock_inherited_by_a_child_names_the_child() {
+        use std::process::{Command, Stdio};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nightly.lock");
+        std::fs::write(&path, "").unwrap();
+        // sh takes the lock on fd 9, starts sleep (which inherits fd 9) and
+        // exits: the lock stays held by sleep alone.
+        let script = format!(
+            "exec 9<'{}'; flock -x 9 || exit 3; sleep 30 >/dev/null 2>&1 & echo $!",
+            path.display()
+        );
+        let Ok(out) = Command::new("sh")
+            .args(["-c", &script])
+            .stdin(Stdio::null())
+            .stderr(Stdio::null())
+            .output()
+        else {
+            return;
+        };
+        if !out.status.success() {
+            return; // no flock(1) on this machine
+        }
+        let child: u32 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+        let fact = probe_file(&path).unwrap();
+        let _ = Command::new("kill").arg(child.to_string()).status();
+        match fact {
+            LockState::Held { holder, .. } => {
+                let holder = holder.expect("holder named");
+                assert!(
+                    holder.contains(&format!("pid {child} (sleep 30)")),
+                    "{holder}"
+                );
+            }
+            other => panic!("expected held, got {other:?}"),
+        }
+    }
+}

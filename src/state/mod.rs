@@ -1,0 +1,18 @@
+//! The state directory, `<state_dir>/`: everything snapplan keeps between
+//! runs, and the only module that knows where each file lives.
+//!
+//! - `<plan>.lock`: one run per plan at a time ([`lock`]);
+//! - `<plan>/journal.jsonl`: what the run in progress (or a dead one) did,
+//!   durable event by event ([`journal`], [`events`]);
+//! - `<plan>/runs/<run id>.json` (+ `.journal.jsonl`): one record per run,
+//!   and `<plan>/manifests/<volume>.json` ([`runs`]);
+//! - run ids and the UTC times records are written and shown with ([`time`]).
+//!
+//! apply writes these files; report, restore, verify and metrics read them
+//! through this module, never through apply.
+
+pub mod events;
+pub mod journal;
+pub mod lock;
+pub mod runs;
+pub mod time;
