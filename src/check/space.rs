@@ -360,14 +360,14 @@ mod tests {
             .collect();
         let sources: Vec<(&str, SnapshotSize)> =
             sources.iter().map(|(p, s)| (p.as_str(), *s)).collect();
-        let mut report = system().vg("vg0", 15, 15);
+        let mut report = Fake::builder().vg("vg0", 15, 15);
         for i in 0..1024 {
             report = report.lv("vg0", &format!("v{i}"), 32, "-wi-a-----");
         }
-        let rows = snapshots(&plan(&sources), &report.build());
+        let rows = snapshots(&plan(&sources), &report.report());
         assert_eq!(rows[0].status, Status::Fail, "{}", rows[0].detail);
         let space = rows[0].space.as_ref().unwrap();
-        assert_eq!(space.needed_extents, 1024 * u64::MAX.div_ceil(EXTENT));
+        assert_eq!(space.needed_extents, 1024 * u64::MAX.div_ceil(4 << 20));
         assert_eq!(space.needed_bytes, u64::MAX, "saturated, not wrapped");
         assert_eq!(total([u64::MAX, 1, u64::MAX]), u64::MAX);
         assert!(
