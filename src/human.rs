@@ -51,18 +51,62 @@ pub fn duration(d: std::time::Duration) -> String {
     }
 }
 
-/// `word` as one shell word: bare when only harmless characters, else in
-/// single quotes (a `'` inside becomes `'\''`), so a logged or planned
-/// command line can be pasted into a shell as it is.
+/// One argument as a shell word: as is when it needs no quoting, in single
+/// quotes otherwise, and in bash's `$'...'` quoting when it holds a
+/// character that [`escape`] would escape, so that the line stays one line,
+/// copies back into a shell as the same argument, and cannot forge output.
 pub fn shell_quote(word: &str) -> String {
     let plain = !word.is_empty()
         && word
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "-_./:=,@%+".contains(c));
     if plain {
-        word.to_string()
-    } else {
-        format!("'{}'", word.replace('\'', r"'\''"))
+        return word.to_string();
+    }
+    if !word.chars().any(is_unsafe) {
+        return format!("'{}'", word.replace('\'', r"'\''"));
+    }
+    let mut out = String::from("$'");
+    for c in word.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\'' => out.push_str("\\'"),
+            c if is_unsafe(c) => push_escape(&mut out, c),
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    out
+}
+
+/// Whether `c` changes how the text around it is shown rather than being
+/// shown itself: C0 and C1 controls (newline, carriage return, escape,
+/// backspace...), DEL, and the Unicode formatting characters that reorder
+/// or hide text (bidirectional overrides and isolates, zero-width
+/// characters, the byte order mark).
+pub fn is_unsafe(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{061C}'
+                | '\u{200B}'..='\u{200F}'
+                | '\u{2028}'..='\u{202E}'
+                | '\u{2060}'..='\u{2069}'
+                | '\u{FEFF}'
+        )
+}
+
+pub(crate) fn push_escape(out: &mut String, c: char) {
+    match c {
+        '\n' => out.push_str("\\n"),
+        '\r' => out.push_str("\\r"),
+        '\t' => out.push_str("\\t"),
+        c if (c as u32) < 0x80 => {
+            let _ = std::fmt::Write::write_fmt(out, format_args!("\\x{:02x}", c as u32));
+        }
+        c => {
+            let _ = std::fmt::Write::write_fmt(out, format_args!("\\u{{{:x}}}", c as u32));
+        }
     }
 }
 

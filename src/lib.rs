@@ -15,6 +15,7 @@ pub mod human;
 pub mod metrics;
 pub mod output;
 pub mod plan;
+pub mod printable;
 pub mod report;
 pub mod resolve;
 pub mod restore;

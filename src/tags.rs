@@ -117,9 +117,34 @@ pub fn backup_tags(plan: &str) -> Vec<String> {
 pub const SNAPSHOT_SUFFIX: &str = "-snapplan";
 /// LVM refuses LV names of 128 characters or more (NAME_LEN includes the NUL).
 pub const MAX_LV_NAME: usize = 127;
-/// device-mapper names (`vg-lv`, with every `-` inside vg and lv doubled) are
-/// limited to 127 characters too; snapshot names are kept within it.
+/// device-mapper refuses device names of 128 bytes or more (`DM_NAME_LEN`
+/// includes the NUL); names are `vg-lv` with every `-` inside vg and lv
+/// doubled.
 pub const MAX_DM_NAME: usize = 127;
+/// The layer LVM puts under an origin while it has a snapshot:
+/// `<vg>-<origin>-real`.
+pub const ORIGIN_LAYER: &str = "-real";
+/// The layer that holds a snapshot's copy-on-write data:
+/// `<vg>-<snapshot>-cow`.
+pub const SNAPSHOT_LAYER: &str = "-cow";
+
+/// The length in bytes of the device-mapper name of `vg/lv`.
+pub fn dm_name_len(vg: &str, lv: &str) -> usize {
+    vg.len() + 1 + lv.len() + vg.matches('-').count() + lv.matches('-').count()
+}
+
+/// The device-mapper name of `vg/lv`, as `dmsetup ls` shows it.
+pub fn dm_name(vg: &str, lv: &str) -> String {
+    format!("{}-{}", vg.replace('-', "--"), lv.replace('-', "--"))
+}
+
+/// Whether a snapshot named `lv` in `vg` can be created: LVM's name limit,
+/// and device-mapper's limit for its longest device, the `-cow` layer.
+/// With a VG name so long that nothing fits, [`snapshot_name`] returns a
+/// name that does not fit either: validate refuses such plans.
+pub fn snapshot_fits(vg: &str, lv: &str) -> bool {
+    lv.len() <= MAX_LV_NAME && dm_name_len(vg, lv) + SNAPSHOT_LAYER.len() <= MAX_DM_NAME
+}
 
 /// The one name of the snapshot of origin `vg/lv`, for apply that creates
 /// it and for check and recover that look for it: `<lv>-snapplan` in the
@@ -130,7 +155,7 @@ pub const MAX_DM_NAME: usize = 127;
 /// long names sharing a prefix still get different snapshots.
 pub fn snapshot_name(origin: &LvPath) -> String {
     let plain = format!("{}{SNAPSHOT_SUFFIX}", origin.lv);
-    if fits(&origin.vg, &plain) {
+    if snapshot_fits(&origin.vg, &plain) {
         return plain;
     }
     let hash = format!("-{:016x}", xxhash_rust::xxh3::xxh3_64(origin.lv.as_bytes()));
@@ -146,7 +171,7 @@ pub fn snapshot_name(origin: &LvPath) -> String {
             0 => format!("{}{SNAPSHOT_SUFFIX}", &hash[1..]),
             _ => format!("{}{hash}{SNAPSHOT_SUFFIX}", &origin.lv[..keep]),
         };
-        if fits(&origin.vg, &candidate) || keep == 0 {
+        if snapshot_fits(&origin.vg, &candidate) || keep == 0 {
             return candidate;
         }
         keep -= 1;
@@ -159,11 +184,6 @@ pub fn snapshot_path(origin: &LvPath) -> LvPath {
         vg: origin.vg.clone(),
         lv: snapshot_name(origin),
     }
-}
-
-fn fits(vg: &str, lv: &str) -> bool {
-    let dm_len = vg.len() + 1 + lv.len() + vg.matches('-').count() + lv.matches('-').count();
-    lv.len() <= MAX_LV_NAME && dm_len <= MAX_DM_NAME
 }
 
 /// What the tags on an existing LV say about it, when snapplan made it.
@@ -229,7 +249,7 @@ mod tests {
         assert_ne!(na, nb);
         for name in [&na, &nb] {
             assert!(name.ends_with(SNAPSHOT_SUFFIX));
-            assert!(fits("vg-data", name), "{name} too long");
+            assert!(snapshot_fits("vg-data", name), "{name} too long");
         }
         // Deterministic: apply and recover must compute the same name.
         assert_eq!(na, snapshot_name(&a));
@@ -243,7 +263,7 @@ mod tests {
             b in "[A-Za-z0-9+_.][A-Za-z0-9+_.-]{0,126}",
         ) {
             let (na, nb) = (snapshot_name(&lv(&vg, &a)), snapshot_name(&lv(&vg, &b)));
-            proptest::prop_assert!(fits(&vg, &na), "{} too long", na);
+            proptest::prop_assert!(snapshot_fits(&vg, &na), "{} too long", na);
             proptest::prop_assert!(!na.starts_with('-'));
             proptest::prop_assert_eq!(na == nb, a == b);
         }
@@ -258,8 +278,24 @@ mod tests {
     }
 
     #[test]
+    fn hashed_names_leave_room_for_the_cow_layer() {
+        // 114 + 9 = 123 characters: a valid LV name, but `vg-<it>-cow`
+        // would be 2 + 1 + 124 + 4 = 131 bytes, which device-mapper refuses.
+        let origin = lv("vg", &"r".repeat(114));
+        let name = snapshot_name(&origin);
+        assert_ne!(name, format!("{}{SNAPSHOT_SUFFIX}", origin.lv));
+        assert!(dm_name_len("vg", &name) + SNAPSHOT_LAYER.len() <= MAX_DM_NAME);
+        assert_eq!(dm_name("vg-data", "a-b"), "vg--data-a--b");
+        assert_eq!(dm_name_len("vg-data", "a-b"), "vg--data-a--b".len());
+    }
+
+    #[test]
     fn snapshot_name_near_the_limit_is_kept_plain_when_it_fits() {
-        let origin = lv("vg", &"r".repeat(MAX_LV_NAME - SNAPSHOT_SUFFIX.len() - 4));
+        // The longest plain name that leaves room for `vg-<name>--snapplan-cow`.
+        let origin = lv(
+            "vg",
+            &"r".repeat(MAX_DM_NAME - 3 - 10 - SNAPSHOT_LAYER.len()),
+        );
         assert_eq!(
             snapshot_name(&origin),
             format!("{}{SNAPSHOT_SUFFIX}", origin.lv)

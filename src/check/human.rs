@@ -15,7 +15,7 @@ pub fn extents(n: u64) -> String {
 pub fn space(extents_count: u64, extent_bytes: u64) -> String {
     format!(
         "{} ({})",
-        crate::human::bytes(extents_count * extent_bytes),
+        crate::human::bytes(extents_count.saturating_mul(extent_bytes)),
         extents(extents_count)
     )
 }

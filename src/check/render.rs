@@ -1,6 +1,15 @@
 //! The report as a table for people and as JSON for tools.
 
-use std::fmt::Write;
+/// Appends one line of output: whatever values it holds (details quote LVM's
+/// stderr, hook file names and paths), it stays one line,
+/// with control characters shown as escapes.
+macro_rules! say {
+    ($out:expr, $($arg:tt)*) => {{
+        let line = format!($($arg)*);
+        $out.push_str(&crate::printable::escape(&line));
+        $out.push('\n');
+    }};
+}
 
 use super::outcome::CheckReport;
 
@@ -8,21 +17,25 @@ use super::outcome::CheckReport;
 /// line below anything that is not a pass. Widths adapt to the content so
 /// the columns line up in a cron mail.
 pub fn text(report: &CheckReport, plan_file: &str) -> String {
-    let mut out = format!("snapplan check: plan {} ({plan_file})\n\n", report.plan);
+    let mut out = String::new();
+    say!(out, "snapplan check: plan {} ({plan_file})", report.plan);
+    out.push('\n');
     let width = |f: &dyn Fn(usize) -> usize, min: usize| {
         (0..report.checks.len()).map(f).max().unwrap_or(0).max(min)
     };
     let w_status = width(&|i| report.checks[i].status.label().len(), "STATUS".len());
     let w_check = width(&|i| report.checks[i].check.label().len(), "CHECK".len());
     let w_subject = width(&|i| report.checks[i].subject.len(), "SUBJECT".len()).min(40);
-    let _ = writeln!(
+    say!(
         out,
         "{:w_status$}  {:w_check$}  {:w_subject$}  DETAIL",
-        "STATUS", "CHECK", "SUBJECT"
+        "STATUS",
+        "CHECK",
+        "SUBJECT"
     );
     let indent = w_status + w_check + w_subject + 6;
     for row in &report.checks {
-        let _ = writeln!(
+        say!(
             out,
             "{:w_status$}  {:w_check$}  {:w_subject$}  {}",
             row.status.label(),
@@ -31,14 +44,15 @@ pub fn text(report: &CheckReport, plan_file: &str) -> String {
             row.detail
         );
         if let Some(advice) = &row.advice {
-            let _ = writeln!(out, "{:indent$}-> {advice}", "");
+            say!(out, "{:indent$}-> {advice}", "");
         }
     }
     let c = &report.counts;
     let verdict = if report.ok { "OK" } else { "FAILED" };
-    let _ = writeln!(
+    out.push('\n');
+    say!(
         out,
-        "\n{verdict}: {} failed, {} warning{}, {} unknown, {} passed",
+        "{verdict}: {} failed, {} warning{}, {} unknown, {} passed",
         c.fail,
         c.warn,
         if c.warn == 1 { "" } else { "s" },
@@ -81,6 +95,31 @@ mod tests {
                 CheckResult::new(CheckKind::BackupSpace, "VG backup", Status::Unknown, "not visible before iSCSI login"),
             ],
         )
+    }
+
+    #[test]
+    fn values_cannot_forge_rows() {
+        // A hook file named with a newline and a fake passing row.
+        let report = CheckReport::new(
+            "nightly",
+            vec![
+                CheckResult::new(
+                    CheckKind::Tool,
+                    "hook 10-db\nPASS  tool  lvm",
+                    Status::Fail,
+                    "owned by uid 1000\u{1b}[2K\r",
+                )
+                .advice("chmod go-w /h/10-db\n"),
+            ],
+        );
+        let out = text(&report, "nightly.yaml");
+        assert_eq!(out.lines().count(), 7, "{out}");
+        assert!(out.contains(r"hook 10-db\nPASS  tool  lvm"), "{out}");
+        assert!(out.contains(r"uid 1000\x1b[2K\r"), "{out}");
+        assert!(
+            !out.chars()
+                .any(|c| crate::printable::is_unsafe(c) && c != '\n')
+        );
     }
 
     #[test]

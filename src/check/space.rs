@@ -22,7 +22,7 @@ pub fn snapshots(plan: &Plan, report: &SystemReport) -> Vec<CheckResult> {
         if here.is_empty() {
             continue;
         }
-        let needed: u64 = here.iter().map(|r| r.snapshot_extents).sum();
+        let needed = total(here.iter().map(|r| r.snapshot_extents));
         let largest = here.iter().map(|r| r.snapshot_extents).max().unwrap_or(0);
         let what = format!(
             "{} snapshot{} at once",
@@ -90,7 +90,7 @@ pub fn backups(plan: &Plan, report: &SystemReport) -> Option<CheckResult> {
     let exported = vg.is_exported();
     let mut created = 0;
     let mut grown = 0;
-    let mut needed = 0;
+    let mut needed: u64 = 0;
     for (volume, r) in plan
         .volumes
         .iter()
@@ -104,23 +104,24 @@ pub fn backups(plan: &Plan, report: &SystemReport) -> Option<CheckResult> {
         match report.lv(&path) {
             None => {
                 created += 1;
-                needed += full;
+                needed = needed.saturating_add(full);
             }
             Some(lv) => {
                 let have = lv.lv_size / vg.vg_extent_size.max(1);
                 if have < full {
                     grown += 1;
-                    needed += full - have;
+                    needed = needed.saturating_add(full - have);
                 }
             }
         }
     }
     // Snapshots of volumes in the backup VG itself coexist with the backups.
-    let snapshots_here: u64 = resolved
-        .iter()
-        .filter(|r| &r.source.vg == name)
-        .map(|r| r.snapshot_extents)
-        .sum();
+    let snapshots_here = total(
+        resolved
+            .iter()
+            .filter(|r| &r.source.vg == name)
+            .map(|r| r.snapshot_extents),
+    );
     let mut what = match (created, grown) {
         (0, 0) => "no backup LV to create or extend".to_string(),
         _ => format!("{created} new and {grown} grown backup LVs"),
@@ -128,7 +129,12 @@ pub fn backups(plan: &Plan, report: &SystemReport) -> Option<CheckResult> {
     if snapshots_here > 0 {
         what.push_str(" plus the snapshots taken in this VG");
     }
-    let mut row = space_row(CheckKind::BackupSpace, vg, needed + snapshots_here, &what);
+    let mut row = space_row(
+        CheckKind::BackupSpace,
+        vg,
+        needed.saturating_add(snapshots_here),
+        &what,
+    );
     if exported {
         row.detail = format!(
             "volume group {name} is exported: its LVs cannot be listed until `vgimport`, so this \
@@ -173,9 +179,16 @@ fn space_row(check: CheckKind, vg: &Vg, needed: u64, what: &str) -> CheckResult 
         extent_bytes: extent,
         needed_extents: needed,
         free_extents: free,
-        needed_bytes: needed * extent,
-        free_bytes: free * extent,
+        needed_bytes: needed.saturating_mul(extent),
+        free_bytes: free.saturating_mul(extent),
     })
+}
+
+/// A sum of extent counts that stops at `u64::MAX` instead of wrapping: a
+/// plan asking for more than any VG holds must fail the check, never wrap
+/// round to "needs 0 B" and pass.
+fn total(counts: impl IntoIterator<Item = u64>) -> u64 {
+    counts.into_iter().fold(0, u64::saturating_add)
 }
 
 fn resolved(plan: &Plan, report: &SystemReport) -> Vec<ResolvedVolume> {
@@ -337,6 +350,31 @@ mod tests {
         let row = backups(&p, &worst_short).unwrap();
         assert_eq!(row.status, Status::Unknown);
         assert!(row.detail.contains("exported"));
+    }
+
+    #[test]
+    fn sizes_too_large_to_add_up_fail_instead_of_wrapping() {
+        // 1024 snapshots of 16 EiB: the sum wrapped to "needs 0 B" and passed.
+        let sources: Vec<(String, SnapshotSize)> = (0..1024)
+            .map(|i| (format!("vg0/v{i}"), SnapshotSize::Bytes(u64::MAX)))
+            .collect();
+        let sources: Vec<(&str, SnapshotSize)> =
+            sources.iter().map(|(p, s)| (p.as_str(), *s)).collect();
+        let mut report = Fake::builder().vg("vg0", 15, 15);
+        for i in 0..1024 {
+            report = report.lv("vg0", &format!("v{i}"), 32, "-wi-a-----");
+        }
+        let rows = snapshots(&plan(&sources), &report.report());
+        assert_eq!(rows[0].status, Status::Fail, "{}", rows[0].detail);
+        let space = rows[0].space.as_ref().unwrap();
+        assert_eq!(space.needed_extents, 1024 * u64::MAX.div_ceil(4 << 20));
+        assert_eq!(space.needed_bytes, u64::MAX, "saturated, not wrapped");
+        assert_eq!(total([u64::MAX, 1, u64::MAX]), u64::MAX);
+        assert!(
+            rows[0].detail.starts_with("needs 16.0 EiB"),
+            "{}",
+            rows[0].detail
+        );
     }
 
     #[test]

@@ -70,7 +70,10 @@ fn quote(text: &str) -> String {
         match c {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
+            // Shown as an escape, never acted on by a terminal or Graphviz.
+            c if crate::printable::is_unsafe(c) => {
+                out.push_str(&crate::printable::escape(&c.to_string()).replace('\\', "\\\\"))
+            }
             c => out.push(c),
         }
     }

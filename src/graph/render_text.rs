@@ -6,6 +6,17 @@
 
 use std::fmt::Write;
 
+/// Appends one line of output: whatever values it holds (hook file names
+/// come from the file system, not the reviewed plan), it stays one line,
+/// with control characters shown as escapes.
+macro_rules! say {
+    ($out:expr, $($arg:tt)*) => {{
+        let line = format!($($arg)*);
+        $out.push_str(&crate::printable::escape(&line));
+        $out.push('\n');
+    }};
+}
+
 use super::compiled::{CompiledPlan, Dependency, StepIndex};
 use super::phase::Phase;
 use super::step::{Action, Hook, HookOrder, PlanTimeValues, Step};
@@ -35,8 +46,8 @@ pub fn render(compiled: &CompiledPlan) -> String {
 fn header(compiled: &CompiledPlan, out: &mut String) {
     let plan = compiled.plan();
     let target = &plan.target;
-    let _ = writeln!(out, "plan: {}", plan.name);
-    let _ = writeln!(out, "phases: {}", compiled.phases().describe());
+    say!(out, "plan: {}", plan.name);
+    say!(out, "phases: {}", compiled.phases().describe());
     if compiled.phases().contains(Phase::Remove) {
         out.push_str("WARNING: the remove phase DELETES the backup LVs listed below\n");
     }
@@ -47,7 +58,7 @@ fn header(compiled: &CompiledPlan, out: &mut String) {
     if target.export {
         t.push_str(", exported when done");
     }
-    let _ = writeln!(out, "target: {t}");
+    say!(out, "target: {t}");
     match &plan.hooks {
         None => out.push_str("hooks: none\n"),
         Some(h) => {
@@ -74,7 +85,7 @@ fn header(compiled: &CompiledPlan, out: &mut String) {
             } else {
                 listed.join(", ")
             };
-            let _ = writeln!(
+            say!(
                 out,
                 "hooks: {} (each killed after {}): {found}",
                 h.dir.display(),
@@ -104,7 +115,7 @@ fn header(compiled: &CompiledPlan, out: &mut String) {
         if !v.after.is_empty() {
             let _ = write!(line, ", after {}", v.after.join(", "));
         }
-        let _ = writeln!(out, "{line}");
+        say!(out, "{line}");
     }
     out.push_str(
         "legend: `needs` runs only if that step succeeded; `after` runs once it finished, \
@@ -118,23 +129,24 @@ fn header(compiled: &CompiledPlan, out: &mut String) {
 fn step_block(compiled: &CompiledPlan, ix: StepIndex, number: usize, out: &mut String) {
     let step = compiled.step(ix);
     let id = |ix| compiled.step(ix).id();
-    let _ = writeln!(out, "\n[{number}] {}", step.id());
-    let _ = writeln!(out, "    {}", describe(step));
+    out.push('\n');
+    say!(out, "[{number}] {}", step.id());
+    say!(out, "    {}", describe(step));
     for (dep, kind) in compiled.dependencies(ix) {
         let word = match kind {
             Dependency::Needs => "needs",
             Dependency::After => "after",
         };
-        let _ = writeln!(out, "    {word} {}", id(dep));
+        say!(out, "    {word} {}", id(dep));
     }
     for action in step.actions(&compiled.plan().name, &PlanTimeValues) {
-        let _ = writeln!(out, "    {}", action_line(&action));
+        say!(out, "    {}", action_line(&action));
     }
     if let Some(undo) = compiled.undo_step(ix) {
-        let _ = writeln!(out, "    undo {}", id(undo));
+        say!(out, "    undo {}", id(undo));
     }
     if let Some(undone) = compiled.undoes(ix) {
-        let _ = writeln!(out, "    undoes {}", id(undone));
+        say!(out, "    undoes {}", id(undone));
     }
 }
 
@@ -222,6 +234,7 @@ mod tests {
     use super::*;
     use crate::graph::test_plans;
     use crate::graph::{HookList, PhaseSet, compile};
+    use std::path::PathBuf;
 
     fn text(phases: &[Phase], hooks: HookList) -> String {
         render(&compile(
@@ -236,6 +249,56 @@ mod tests {
         assert_eq!(
             text(&[], test_plans::two_hooks()),
             text(&[], test_plans::two_hooks())
+        );
+    }
+
+    /// A hook whose file name holds a newline, a fake step block and
+    /// terminal escapes (the name comes from the hooks directory, not the
+    /// reviewed plan): its text cannot add a line or reach the terminal.
+    fn forged_hooks() -> HookList {
+        HookList::Found(vec![
+            PathBuf::from("/etc/snapplan/hooks.d/10-db\n\n[1] FAKE-STEP\n    $ true"),
+            PathBuf::from("/etc/snapplan/hooks.d/20-\u{1b}[2J\u{1b}[H\u{202e}bew"),
+        ])
+    }
+
+    #[test]
+    fn hook_names_cannot_forge_review_output() {
+        let honest = text(&[], test_plans::two_hooks());
+        let forged = text(&[], forged_hooks());
+        assert_eq!(forged.lines().count(), honest.lines().count());
+        assert!(
+            !forged.lines().any(|l| l.starts_with("[1] FAKE")),
+            "{forged}"
+        );
+        assert!(
+            !forged
+                .chars()
+                .any(|c| crate::printable::is_unsafe(c) && c != '\n')
+        );
+        assert!(
+            forged.contains(r"$'/etc/snapplan/hooks.d/10-db\n\n[1] FAKE-STEP\n    $ true' suspend"),
+            "{forged}"
+        );
+        assert!(forged.contains(r"20-\x1b[2J\x1b[H\u{202e}bew"), "{forged}");
+        let dot = crate::graph::render_dot::render(&compile(
+            &test_plans::home_server(),
+            &forged_hooks(),
+            &PhaseSet::from_args(&[]),
+        ));
+        assert!(
+            !dot.chars()
+                .any(|c| crate::printable::is_unsafe(c) && c != '\n')
+        );
+        assert_eq!(
+            dot.lines().count(),
+            crate::graph::render_dot::render(&compile(
+                &test_plans::home_server(),
+                &test_plans::two_hooks(),
+                &PhaseSet::from_args(&[]),
+            ))
+            .lines()
+            .count()
         );
     }
 

@@ -164,23 +164,69 @@ impl LoadError {
     }
 }
 
+/// Longest word (in bytes) compared for a suggestion. Similarity costs the
+/// product of the two lengths, and no key or volume name is longer than
+/// LVM's 127 characters: anything longer is no typo of one.
+pub const MAX_SUGGESTED_LEN: usize = 128;
+
 /// The closest of `candidates` to `word`, if one is close enough to be a
-/// likely typo.
+/// likely typo. Bounded: words and candidates longer than
+/// [`MAX_SUGGESTED_LEN`] are not compared.
 pub fn did_you_mean<'a>(
     word: &str,
     candidates: impl IntoIterator<Item = &'a str>,
 ) -> Option<&'a str> {
+    if word.len() > MAX_SUGGESTED_LEN {
+        return None;
+    }
+    let word = word.to_lowercase();
     candidates
         .into_iter()
-        .map(|c| {
-            (
-                strsim::jaro_winkler(&word.to_lowercase(), &c.to_lowercase()),
-                c,
-            )
-        })
+        .filter(|c| c.len() <= MAX_SUGGESTED_LEN)
+        .map(|c| (strsim::jaro_winkler(&word, &c.to_lowercase()), c))
         .filter(|(score, _)| *score >= 0.8)
         .max_by(|a, b| a.0.total_cmp(&b.0))
         .map(|(_, c)| c)
+}
+
+/// Longest value echoed in a message, in characters.
+pub const MAX_ECHOED_CHARS: usize = 80;
+
+/// `value` quoted for a message, as `{:?}` shows it, cut to
+/// [`MAX_ECHOED_CHARS`] with its full length said.
+pub fn quoted(value: &str) -> String {
+    match value.char_indices().nth(MAX_ECHOED_CHARS) {
+        None => format!("{value:?}"),
+        Some((cut, _)) => format!(
+            "{:?}... ({} characters in all)",
+            &value[..cut],
+            value.chars().count()
+        ),
+    }
+}
+
+/// `value` for a message in backquotes (a name): control characters
+/// escaped, cut to [`MAX_ECHOED_CHARS`].
+pub fn shown(value: &str) -> String {
+    crate::printable::excerpt(value, MAX_ECHOED_CHARS)
+}
+
+/// At most `max` of `names`, joined by `, `, then how many more there are.
+pub fn some_of<'a>(names: impl IntoIterator<Item = &'a str>, max: usize) -> String {
+    let mut shown_names = Vec::new();
+    let mut more = 0usize;
+    for name in names {
+        if shown_names.len() < max {
+            shown_names.push(shown(name));
+        } else {
+            more += 1;
+        }
+    }
+    let mut text = shown_names.join(", ");
+    if more > 0 {
+        text.push_str(&format!(" and {more} more"));
+    }
+    text
 }
 
 /// Renders a diagnostic the way the tests and `--color never` show it: no
@@ -205,5 +251,26 @@ mod tests {
         assert_eq!(did_you_mean("snapshot_sise", keys), Some("snapshot_size"));
         assert_eq!(did_you_mean("bandwith", keys), Some("bandwidth"));
         assert_eq!(did_you_mean("colour", keys), None);
+    }
+
+    #[test]
+    fn suggestions_cost_little_whatever_the_input() {
+        // A million-character word against a long name is not compared at
+        // all (quadratic similarity took seconds); the corpus test measures it.
+        let word = "x".repeat(1_000_000);
+        let long = "x".repeat(100_000);
+        assert_eq!(did_you_mean(&word, [long.as_str(), "x"]), None);
+        assert_eq!(did_you_mean("xx", [long.as_str()]), None);
+        assert_eq!(did_you_mean("volums", ["volumes"]), Some("volumes"));
+    }
+
+    #[test]
+    fn echoed_values_are_bounded() {
+        assert_eq!(quoted("a\nb"), "\"a\\nb\"");
+        let long = "y".repeat(5000);
+        assert!(quoted(&long).len() < 150);
+        assert!(quoted(&long).ends_with("(5000 characters in all)"));
+        assert_eq!(some_of(["a", "b", "c"], 2), "a, b and 1 more");
+        assert_eq!(shown("a\u{1b}[2J"), "a\\x1b[2J");
     }
 }

@@ -74,11 +74,7 @@ pub fn load(path: &Path) -> Result<Plan, LoadError> {
 /// Validates the plan text `text`; `source_name` is what diagnostics call
 /// the file.
 pub fn parse(source_name: &str, text: &str) -> Result<Plan, LoadError> {
-    let invalid = |problems: Vec<Problem>| LoadError::Invalid {
-        path: source_name.to_string(),
-        source_code: NamedSource::new(source_name, text.to_string()).with_language("yaml"),
-        problems,
-    };
+    let source_name = &*crate::printable::escape(source_name);
     if text.len() as u64 > MAX_PLAN_BYTES {
         return Err(LoadError::TooLarge {
             path: source_name.to_string(),
@@ -86,26 +82,152 @@ pub fn parse(source_name: &str, text: &str) -> Result<Plan, LoadError> {
             limit: MAX_PLAN_BYTES,
         });
     }
-    let tree = read_tree(text).map_err(|mut p| {
-        p.labels[0].0 = within(text, p.labels[0].0);
-        invalid(vec![p])
-    })?;
+    let invalid = |mut problems: Vec<Problem>| {
+        for problem in &mut problems {
+            for (span, _) in &mut problem.labels {
+                *span = within(text, *span);
+            }
+        }
+        problems.sort_by_key(Problem::offset);
+        let mut problems = shown(problems);
+        let display = for_display(text, &mut problems);
+        for problem in &mut problems {
+            tidy(problem);
+        }
+        LoadError::Invalid {
+            path: source_name.to_string(),
+            source_code: NamedSource::new(source_name, display).with_language("yaml"),
+            problems,
+        }
+    };
+    let tree = read_tree(text).map_err(|p| invalid(vec![p]))?;
+    let mut problems = tag_problems(&tree);
     let mut reader = Reader::default();
     let raw = raw::from_tree(&mut reader, &tree);
-    let mut problems = reader.problems;
+    problems.append(&mut reader.problems);
     let plan = raw.and_then(|raw| validate(&raw, &mut problems));
     match plan {
         Some(plan) if problems.is_empty() => Ok(plan),
-        _ => {
-            for problem in &mut problems {
-                for (span, _) in &mut problem.labels {
-                    *span = within(text, *span);
-                }
+        _ => Err(invalid(problems)),
+    }
+}
+
+/// Explicit YAML tags, each a problem. A tag changes what a value is
+/// without the change being visible: `!!binary aG9tZQ==` is the string
+/// `home`, `!!str 1` is text. A plan is reviewed as text, so what it says
+/// must be what it reads as.
+fn tag_problems(tree: &Node) -> Vec<Problem> {
+    tree.tagged(MAX_PROBLEMS_SHOWN + 1)
+        .into_iter()
+        .map(|(node, tag)| {
+            Problem::new(
+                "plan::yaml_tag",
+                format!(
+                    "YAML tag `{}` is not allowed in a plan",
+                    crate::printable::excerpt(&spelled(tag), 60)
+                ),
+                node.span,
+            )
+            .label("tagged value")
+            .help("remove the tag and write the value as plain text (quote it if it must be a string); a tag hides from a reviewer what the value really is")
+        })
+        .collect()
+}
+
+/// A resolved tag as it is usually written: `!!binary`, `!custom`.
+fn spelled(tag: &str) -> String {
+    match tag.strip_prefix("tag:yaml.org,2002:") {
+        Some(core) => format!("!!{core}"),
+        None => tag.to_string(),
+    }
+}
+
+/// Longest message, label or help shown, in characters; values inside are
+/// cut shorter where they are echoed, this bounds whatever slipped through.
+const MAX_MESSAGE_CHARS: usize = 1000;
+
+/// A problem's texts as they may be printed: control characters escaped
+/// (a value can hold a newline or a terminal escape), length bounded.
+fn tidy(problem: &mut Problem) {
+    use crate::printable::excerpt;
+    problem.message = excerpt(&problem.message, MAX_MESSAGE_CHARS);
+    for (_, label) in &mut problem.labels {
+        *label = excerpt(label, MAX_MESSAGE_CHARS);
+    }
+    if let Some(help) = &mut problem.help {
+        *help = excerpt(help, MAX_MESSAGE_CHARS);
+    }
+}
+
+/// Longest source line a diagnostic shows, in bytes; the rest of a longer
+/// line is replaced by `...`.
+pub const MAX_SHOWN_LINE: usize = 200;
+
+/// The plan text as diagnostics show it, with the problems' spans moved to
+/// match: every character that would act on the terminal replaced by a
+/// visible one of the same length in bytes (`?`, `¿`, `\u{fffd}`), so
+/// that offsets and columns stay right, and lines longer than
+/// [`MAX_SHOWN_LINE`] cut, so that a megabyte-long line is not printed once
+/// per label. Line numbers never change.
+fn for_display(text: &str, problems: &mut [Problem]) -> String {
+    // Per line: where it starts in `text`, where in the result, and how many
+    // of its bytes were kept.
+    let mut lines: Vec<(usize, usize, usize)> = Vec::new();
+    let mut out = String::with_capacity(text.len().min(1 << 16));
+    let mut start = 0;
+    for line in text.split_inclusive('\n') {
+        let (body, end) = match line.strip_suffix("\r\n") {
+            Some(body) => (body, "\r\n"),
+            None => match line.strip_suffix('\n') {
+                Some(body) => (body, "\n"),
+                None => (line, ""),
+            },
+        };
+        let mut keep = body.len();
+        if keep > MAX_SHOWN_LINE {
+            keep = MAX_SHOWN_LINE;
+            while !body.is_char_boundary(keep) {
+                keep -= 1;
             }
-            problems.sort_by_key(Problem::offset);
-            Err(invalid(shown(problems)))
+        }
+        lines.push((start, out.len(), keep));
+        for c in body[..keep].chars() {
+            if crate::printable::is_unsafe(c) && c != '\t' {
+                out.push(match c.len_utf8() {
+                    1 => '?',
+                    2 => '\u{bf}',
+                    _ => '\u{fffd}',
+                });
+                for _ in 3..c.len_utf8() {
+                    out.push('?');
+                }
+            } else {
+                out.push(c);
+            }
+        }
+        if keep < body.len() {
+            out.push_str("...");
+        }
+        out.push_str(end);
+        start += line.len();
+    }
+    let map = |offset: usize| -> usize {
+        let i = lines
+            .partition_point(|&(s, _, _)| s <= offset)
+            .saturating_sub(1);
+        match lines.get(i) {
+            Some(&(s, d, keep)) => d + (offset - s).min(keep),
+            None => 0,
+        }
+    };
+    for problem in problems {
+        for (span, _) in &mut problem.labels {
+            let from = map(span.offset());
+            let to = map(span.offset() + span.len()).max(from);
+            *span = within(&out, SourceSpan::new(from.into(), to - from));
         }
     }
+    out
 }
 
 /// Most problems shown for one file: beyond this the admin learns nothing
@@ -140,12 +262,12 @@ fn yaml_options() -> serde_saphyr::Options {
     serde_saphyr::options! {
         budget: serde_saphyr::budget! {
             max_reader_input_bytes: Some(MAX_PLAN_BYTES as usize),
-            max_events: 100_000,
+            max_events: 10_000,
             max_aliases: 1_000,
             max_anchors: 1_000,
-            max_depth: 32,
+            max_depth: 16,
             max_documents: 2,
-            max_nodes: 50_000,
+            max_nodes: 5_000,
             max_total_scalar_bytes: MAX_PLAN_BYTES as usize,
             max_merge_keys: 100,
         },
@@ -203,7 +325,7 @@ fn read_tree(text: &str) -> Result<Node, Problem> {
                 span,
             )
             .label("limit reached here")
-            .help("a plan is small: at most 32 levels deep, 1000 aliases and 10000 replayed alias events; is this the right file?")
+            .help("a plan is small: at most 5000 YAML values (several hundred volumes), 16 levels deep, 1000 aliases and 10000 replayed alias events; is this the right file?")
         } else if matches!(e, E::MultipleDocuments { .. }) {
             Problem::new("plan::yaml", "a plan is one YAML document, this file has several", span)
                 .label("a second document starts here")
@@ -363,7 +485,7 @@ mod tests {
     #[test]
     fn thousands_of_problems_are_cut_to_the_first_ones() {
         let mut text = String::from("version: 1\nname: x\ntarget: {vg: b}\nvolumes:\n");
-        for i in 0..2000 {
+        for i in 0..1000 {
             text.push_str(&format!("  - {{lv: l{i}}}\n"));
         }
         let error = parse("many.yaml", &text).unwrap_err();
@@ -371,12 +493,12 @@ mod tests {
         assert_eq!(problems.len(), MAX_PROBLEMS_SHOWN + 1);
         assert_eq!(
             problems[MAX_PROBLEMS_SHOWN].message,
-            "1950 more problems are not shown"
+            "950 more problems are not shown"
         );
         assert!(
             error
                 .to_string()
-                .ends_with("2000 problems (the first 50 shown)")
+                .ends_with("1000 problems (the first 50 shown)")
         );
     }
 

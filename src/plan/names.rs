@@ -7,11 +7,16 @@ pub const MAX_LVM_NAME: usize = 127;
 /// Plan names become file and tag names: keep them short.
 pub const MAX_PLAN_NAME: usize = 64;
 
-/// Substrings LVM reserves for its internal sub-LVs.
-const RESERVED_LV_PARTS: &[&str] = &[
-    "_cdata", "_cmeta", "_corig", "_cpool", "_cvol", "_iorig", "_mimage", "_mlog", "_pmspare",
-    "_rimage", "_rmeta", "_tdata", "_tmeta", "_vdata", "_vorigin", "_wcorig",
+/// Substrings LVM reserves anywhere in an LV name, as lvm2 2.03 does
+/// (`lib/misc/lvm-string.c`): the suffixes of its component LVs (cache,
+/// writecache, mirror, raid, thin, VDO and integrity sub-volumes) and two
+/// more for non-component LVs. `lvcreate` refuses a name containing one.
+pub const RESERVED_LV_SUBSTRINGS: &[&str] = &[
+    "_cdata", "_cmeta", "_corig", "_cpool", "_cvol", "_wcorig", "_mimage", "_mlog", "_rimage",
+    "_rmeta", "_tdata", "_tmeta", "_vdata", "_imeta", "_iorig", "_pmspare", "_vorigin",
 ];
+/// Prefixes LVM reserves for LV names (its own snapshot and pvmove LVs).
+pub const RESERVED_LV_PREFIXES: &[&str] = &["pvmove", "snapshot"];
 
 /// Why a name is refused, as a sentence fragment: "`x` <reason>".
 pub type NameError = String;
@@ -48,12 +53,12 @@ pub fn check_vg(name: &str) -> Result<(), NameError> {
 /// A logical volume name as LVM accepts it.
 pub fn check_lv(name: &str) -> Result<(), NameError> {
     lvm_common(name)?;
-    for prefix in ["snapshot", "pvmove"] {
+    for prefix in RESERVED_LV_PREFIXES {
         if name.starts_with(prefix) {
             return Err(format!("starts with `{prefix}`, which LVM reserves"));
         }
     }
-    if let Some(part) = RESERVED_LV_PARTS.iter().find(|p| name.contains(*p)) {
+    if let Some(part) = RESERVED_LV_SUBSTRINGS.iter().find(|p| name.contains(*p)) {
         return Err(format!(
             "contains `{part}`, which LVM reserves for internal volumes"
         ));
@@ -108,6 +113,13 @@ mod tests {
         ] {
             assert!(check_lv(bad).is_err(), "{bad}");
         }
+        // Every name lvm2 2.03 reserves, as a suffix and in the middle.
+        for part in RESERVED_LV_SUBSTRINGS {
+            assert!(check_lv(&format!("data{part}")).is_err(), "{part}");
+            assert!(check_lv(&format!("data{part}_0")).is_err(), "{part}");
+        }
+        assert!(check_lv("data_imeta").is_err(), "integrity metadata");
+        assert!(check_lv("my_snapshot").is_ok(), "only a prefix is reserved");
         assert!(check_vg(&"a".repeat(128)).is_err());
         assert_eq!(check_vg(&"a".repeat(127)), Ok(()));
     }

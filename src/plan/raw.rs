@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use miette::SourceSpan;
 use schemars::{JsonSchema, SchemaGenerator};
 
-use super::diagnostic::{Problem, did_you_mean};
+use super::diagnostic::{Problem, did_you_mean, shown};
 use super::tree::{Node, Value};
 use super::units::{DURATION_PATTERN, RATE_PATTERN, SIZE_PATTERN};
 
@@ -377,7 +377,7 @@ impl Reader {
                 self.push(
                     Problem::new(
                         "plan::duplicate_key",
-                        format!("`{name}` is set twice in {}", fields.what),
+                        format!("`{}` is set twice in {}", shown(name), fields.what),
                         k.span,
                     )
                     .label("set again here")
@@ -397,7 +397,7 @@ impl Reader {
                 self.push(
                     Problem::new(
                         "plan::unknown_key",
-                        format!("unknown key `{name}` in {}", fields.what),
+                        format!("unknown key `{}` in {}", shown(name), fields.what),
                         k.span,
                     )
                     .label("not a key snapplan knows here")

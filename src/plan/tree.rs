@@ -8,13 +8,17 @@ use std::fmt;
 use miette::SourceSpan;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
-use serde_saphyr::Spanned;
+use serde_saphyr::{Spanned, Tagged};
 
 /// A YAML node and where it is in the source (byte offsets).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Node {
     pub value: Value,
     pub span: SourceSpan,
+    /// An explicit YAML tag (`!!binary`, `!!str`, `!custom`), as the parser
+    /// resolved it. Plans refuse every tag: `!!binary aG9tZQ==` reads as
+    /// `home`, which a reviewer of the file cannot see.
+    pub tag: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -46,17 +50,43 @@ impl Value {
 
 impl<'de> Deserialize<'de> for Node {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let spanned = Spanned::<Value>::deserialize(deserializer)?;
+        let spanned = Spanned::<Tagged<Value>>::deserialize(deserializer)?;
         let span = spanned.referenced.span();
         let offset = span.byte_offset().unwrap_or(0);
         let len = span.byte_len().unwrap_or(0);
+        let Tagged(value, tag) = spanned.value;
         Ok(Node {
-            value: spanned.value,
+            value,
+            tag,
             span: SourceSpan::new(
                 usize::try_from(offset).unwrap_or(usize::MAX).into(),
                 usize::try_from(len).unwrap_or(0),
             ),
         })
+    }
+}
+
+impl Node {
+    /// Every tagged node of the tree, in document order, at most `max`.
+    pub fn tagged(&self, max: usize) -> Vec<(&Node, &str)> {
+        let mut found = Vec::new();
+        let mut stack = vec![self];
+        while let Some(node) = stack.pop() {
+            if found.len() >= max {
+                break;
+            }
+            if let Some(tag) = &node.tag {
+                found.push((node, tag.as_str()));
+            }
+            match &node.value {
+                Value::Seq(items) => stack.extend(items.iter().rev()),
+                Value::Map(entries) => {
+                    stack.extend(entries.iter().rev().flat_map(|(k, v)| [v, k]));
+                }
+                _ => {}
+            }
+        }
+        found
     }
 }
 
@@ -154,6 +184,16 @@ mod tests {
         assert_eq!(&text[entries[1].1.span.offset()..][..5], "'two'");
         // YAML 1.2: `yes` is a string, not a boolean.
         assert_eq!(entries[2].1.value, Value::Str("yes".into()));
+    }
+
+    #[test]
+    fn explicit_tags_are_kept_for_refusal() {
+        let node = read("a: !!binary aG9tZQ==\nb: !!str x\nc: [! y, z]\n");
+        let tags: Vec<&str> = node.tagged(10).into_iter().map(|(_, t)| t).collect();
+        assert_eq!(tags.len(), 3, "{tags:?}");
+        assert!(tags[0].ends_with("binary"), "{tags:?}");
+        assert!(tags[1].ends_with("str"), "{tags:?}");
+        assert!(read("a: b\n").tagged(10).is_empty());
     }
 
     #[test]

@@ -8,11 +8,17 @@ use std::path::PathBuf;
 
 use miette::SourceSpan;
 
-use super::diagnostic::{Problem, did_you_mean};
+use super::diagnostic::{Problem, did_you_mean, quoted, shown, some_of};
 use super::model::*;
 use super::names::{check_lv, check_plan_name, check_vg};
 use super::raw::{RawIscsi, RawPlan, RawVolume, Sp};
 use super::units::{UnitError, parse_duration, parse_rate, parse_size};
+use crate::tags;
+
+/// Linux's `PATH_MAX` less the NUL: a longer path fails every system call.
+const MAX_PATH_BYTES: usize = 4095;
+/// Linux's `NAME_MAX`: the longest file name in a directory.
+const MAX_NAME_BYTES: usize = 255;
 
 /// Plan language versions this snapplan reads.
 pub const SUPPORTED_VERSIONS: &[u64] = &[1];
@@ -104,6 +110,12 @@ pub fn validate(raw: &RawPlan, problems: &mut Vec<Problem>) -> Option<Plan> {
 
     let target_vg = (!raw.incomplete.target).then_some(target.vg.as_str());
     cx.unique_volumes(&raw.volumes.value, &volumes, target_vg);
+    let target_vg = (!raw.incomplete.target && check_vg(&target.vg).is_ok()).then_some(target_vg);
+    cx.lvm_names(
+        &raw.volumes.value,
+        &volumes,
+        target_vg.flatten().map(|_| &raw.target.vg),
+    );
     if !raw.incomplete.volumes {
         // With a volume left out, `after:` may name it: no guessing.
         cx.ordering(&raw.volumes.value, &volumes);
@@ -141,7 +153,7 @@ impl Checker<'_> {
         self.problems.push(
             Problem::new(
                 "plan::bad_name",
-                format!("`{key}` {:?} {why}", name.value),
+                format!("`{key}` {} {why}", quoted(&name.value)),
                 name.span,
             )
             .label("invalid name")
@@ -189,6 +201,48 @@ impl Checker<'_> {
                 .help("write the directory's real path"),
             );
         }
+        if let Some(c) = dir.value.chars().find(|&c| crate::printable::is_unsafe(c)) {
+            // A NUL cuts the path short for every system call; a newline or
+            // an escape forges what `plan` and `check` print.
+            self.problems.push(
+                Problem::new(
+                    "plan::bad_path",
+                    format!(
+                        "`{key}` contains the control character {}",
+                        crate::printable::escape(&c.to_string())
+                    ),
+                    dir.span,
+                )
+                .label("control character in this path")
+                .help("write the path without control or invisible formatting characters (no NUL, newline, escape or bidirectional marks)"),
+            );
+        } else if dir.value.len() > MAX_PATH_BYTES {
+            self.problems.push(
+                Problem::new(
+                    "plan::bad_path",
+                    format!(
+                        "`{key}` is {} bytes long, more than Linux's {MAX_PATH_BYTES}",
+                        dir.value.len()
+                    ),
+                    dir.span,
+                )
+                .label("path too long")
+                .help("use a shorter directory"),
+            );
+        } else if let Some(part) = dir.value.split('/').find(|p| p.len() > MAX_NAME_BYTES) {
+            self.problems.push(
+                Problem::new(
+                    "plan::bad_path",
+                    format!(
+                        "`{key}` has a component of {} bytes, more than Linux's {MAX_NAME_BYTES}",
+                        part.len()
+                    ),
+                    dir.span,
+                )
+                .label("file name too long")
+                .help("use shorter directory names"),
+            );
+        }
         path
     }
 
@@ -221,7 +275,7 @@ impl Checker<'_> {
             self.problems.push(
                 Problem::new(
                     "plan::bad_lv",
-                    format!("`lv` {:?} is not `vg/lv`", lv.value),
+                    format!("`lv` {} is not `vg/lv`", quoted(&lv.value)),
                     lv.span,
                 )
                 .label("expected volume-group/logical-volume")
@@ -287,7 +341,7 @@ impl Checker<'_> {
             self.problems.push(
                 Problem::new(
                     "plan::bad_portal",
-                    format!("iSCSI portal {:?} {why}", raw.portal.value),
+                    format!("iSCSI portal {} {why}", quoted(&raw.portal.value)),
                     raw.portal.span,
                 )
                 .label("invalid portal")
@@ -298,7 +352,7 @@ impl Checker<'_> {
             self.problems.push(
                 Problem::new(
                     "plan::bad_iqn",
-                    format!("iSCSI target name {:?} {why}", raw.iqn.value),
+                    format!("iSCSI target name {} {why}", quoted(&raw.iqn.value)),
                     raw.iqn.span,
                 )
                 .label("invalid target name")
@@ -417,6 +471,183 @@ impl Checker<'_> {
         }
     }
 
+    /// What LVM would refuse or trip over halfway through a run, knowable
+    /// from the names alone: a target VG that holds an origin (deactivated
+    /// and exported at the end of the run), device-mapper names too long,
+    /// and LVs the plan names that share a name with a snapshot apply
+    /// creates. `target_vg` is `None` when it is missing or invalid.
+    fn lvm_names(&mut self, raw: &[RawVolume], volumes: &[Volume], target_vg: Option<&Sp<String>>) {
+        // Only names that are valid LVM names (the others are reported).
+        let valid: Vec<bool> = volumes
+            .iter()
+            .map(|v| check_vg(&v.source.vg).is_ok() && check_lv(&v.source.lv).is_ok())
+            .collect();
+        let target_span = |i: usize| raw[i].target_lv.as_ref().map_or(raw[i].lv.span, |t| t.span);
+
+        if let Some(tvg) = target_vg {
+            let held: Vec<usize> = (0..volumes.len())
+                .filter(|&i| valid[i] && volumes[i].source.vg == tvg.value)
+                .collect();
+            if let Some(&first) = held.first() {
+                let mut problem = Problem::new(
+                    "plan::target_holds_origin",
+                    format!(
+                        "`target.vg` {} also holds {} of the volumes this plan backs up ({})",
+                        tvg.value,
+                        held.len(),
+                        some_of(held.iter().map(|&i| raw[i].lv.value.as_str()), 5)
+                    ),
+                    tvg.span,
+                )
+                .label("the backup VG")
+                .also(raw[first].lv.span, "an origin in it");
+                for &i in held.iter().skip(1).take(4) {
+                    problem = problem.also(raw[i].lv.span, "another origin in it");
+                }
+                self.problems.push(problem.help(format!(
+                    "every run ends by deactivating the backup VG (and exporting it with `export: true`), which would take {} offline: keep the backups in a volume group of their own, e.g. one on the backup disk",
+                    tvg.value
+                )));
+            }
+        }
+
+        // device-mapper names: `vg-lv` with dashes doubled, at most 127
+        // bytes, including the layers LVM adds while a snapshot exists.
+        for (i, v) in volumes.iter().enumerate() {
+            if !valid[i] {
+                continue;
+            }
+            let (vg, lv) = (&v.source.vg, &v.source.lv);
+            let origin_layer = tags::dm_name_len(vg, lv) + tags::ORIGIN_LAYER.len();
+            let snapshot = tags::snapshot_name(&v.source);
+            if origin_layer > tags::MAX_DM_NAME {
+                self.problems.push(
+                    Problem::new(
+                        "plan::name_too_long",
+                        format!(
+                            "{} cannot be snapshotted: while a snapshot exists its origin device is `{}{}`, {origin_layer} bytes, and device-mapper allows {}",
+                            v.source,
+                            shown(&tags::dm_name(vg, lv)),
+                            tags::ORIGIN_LAYER,
+                            tags::MAX_DM_NAME
+                        ),
+                        raw[i].lv.span,
+                    )
+                    .label("name too long for device-mapper")
+                    .help("device-mapper names are `vg-lv` with every `-` doubled: rename the LV (`lvrename`) or its VG to something shorter"),
+                );
+            } else if !tags::snapshot_fits(vg, &snapshot) {
+                self.problems.push(
+                    Problem::new(
+                        "plan::name_too_long",
+                        format!(
+                            "the volume group name of {} is too long for any snapshot name to fit device-mapper's {} bytes",
+                            v.source,
+                            tags::MAX_DM_NAME
+                        ),
+                        raw[i].lv.span,
+                    )
+                    .label("name too long for device-mapper")
+                    .help("rename the volume group (`vgrename`) to something shorter"),
+                );
+            }
+            if let Some(tvg) = target_vg
+                && check_lv(&v.target_lv).is_ok()
+            {
+                let len = tags::dm_name_len(&tvg.value, &v.target_lv);
+                if len > tags::MAX_DM_NAME {
+                    self.problems.push(
+                        Problem::new(
+                            "plan::name_too_long",
+                            format!(
+                                "the backup LV {}/{} would have the device-mapper name `{}`, {len} bytes, and device-mapper allows {}",
+                                tvg.value,
+                                shown(&v.target_lv),
+                                shown(&tags::dm_name(&tvg.value, &v.target_lv)),
+                                tags::MAX_DM_NAME
+                            ),
+                            target_span(i),
+                        )
+                        .label("name too long for device-mapper")
+                        .help("set a shorter `target_lv:` (device-mapper names are `vg-lv` with every `-` doubled)"),
+                    );
+                }
+            }
+        }
+
+        // Snapshots against every other LV the plan names. Apply computes
+        // snapshot names with this same function.
+        #[derive(Clone, Copy)]
+        enum Role {
+            Origin,
+            Backup,
+            Snapshot,
+        }
+        let mut named: HashMap<LvPath, (Role, usize)> = HashMap::new();
+        for (i, v) in volumes.iter().enumerate() {
+            if !valid[i] {
+                continue;
+            }
+            named.entry(v.source.clone()).or_insert((Role::Origin, i));
+            if let Some(tvg) = target_vg {
+                let backup = LvPath {
+                    vg: tvg.value.clone(),
+                    lv: v.target_lv.clone(),
+                };
+                named.entry(backup).or_insert((Role::Backup, i));
+            }
+        }
+        for (i, v) in volumes.iter().enumerate() {
+            if !valid[i] {
+                continue;
+            }
+            let snapshot = tags::snapshot_path(&v.source);
+            let clash = match named.get(&snapshot) {
+                Some(&(role, j)) => Some((role, j)),
+                None => {
+                    named.insert(snapshot.clone(), (Role::Snapshot, i));
+                    None
+                }
+            };
+            let Some((role, j)) = clash else {
+                continue;
+            };
+            if matches!(role, Role::Snapshot) && volumes[j].source == v.source {
+                continue; // the same origin twice, reported as such
+            }
+            let (what, at) = match role {
+                Role::Origin => (
+                    format!("the origin of volume `{}`", shown(&volumes[j].name)),
+                    raw[j].lv.span,
+                ),
+                Role::Backup => (
+                    format!("the backup LV of volume `{}`", shown(&volumes[j].name)),
+                    target_span(j),
+                ),
+                Role::Snapshot => (
+                    format!("the snapshot of {}", volumes[j].source),
+                    raw[j].lv.span,
+                ),
+            };
+            self.problems.push(
+                Problem::new(
+                    "plan::snapshot_name_taken",
+                    format!(
+                        "the snapshot of {} would be named {snapshot}, which is also {what}",
+                        v.source
+                    ),
+                    raw[i].lv.span,
+                )
+                .label(format!("snapshotted as {snapshot}"))
+                .also(at, format!("this is {snapshot}"))
+                .help(format!(
+                    "snapplan names the snapshot of `vg/lv` `vg/lv{}` (shortened with a hash when too long): rename the LV that takes that name, or set another `target_lv:`",
+                    tags::SNAPSHOT_SUFFIX
+                )),
+            );
+        }
+    }
+
     /// `after:` names existing volumes, not itself, and has no cycles.
     fn ordering(&mut self, raw: &[RawVolume], volumes: &[Volume]) {
         let index: BTreeMap<&str, usize> = volumes
@@ -427,6 +658,9 @@ impl Checker<'_> {
             .collect();
         let mut edges: Vec<Vec<(usize, SourceSpan)>> = vec![Vec::new(); volumes.len()];
         let mut complete = true;
+        let mut unknown = 0;
+        // The same for every unknown name: listed once, not once per name.
+        let mut listing: Option<String> = None;
         for (i, v) in raw.iter().enumerate() {
             let mut seen: HashMap<&str, SourceSpan> = HashMap::new();
             for name in v.after.iter().flatten() {
@@ -434,7 +668,7 @@ impl Checker<'_> {
                     self.problems.push(
                         Problem::new(
                             "plan::duplicate_after",
-                            format!("`after:` lists `{}` twice", name.value),
+                            format!("`after:` lists `{}` twice", shown(&name.value)),
                             name.span,
                         )
                         .label("again here")
@@ -449,7 +683,7 @@ impl Checker<'_> {
                         self.problems.push(
                             Problem::new(
                                 "plan::after_self",
-                                format!("volume `{}` waits for itself", name.value),
+                                format!("volume `{}` waits for itself", shown(&name.value)),
                                 name.span,
                             )
                             .label("this is the volume's own name")
@@ -460,15 +694,19 @@ impl Checker<'_> {
                     None => {
                         complete = false;
                         let names = volumes.iter().map(|v| v.name.as_str());
-                        let help = match did_you_mean(&name.value, names) {
+                        // Past the problems that are shown, a suggestion
+                        // would only cost time (names x volumes).
+                        unknown += 1;
+                        let close = (unknown <= MAX_SUGGESTIONS)
+                            .then(|| did_you_mean(&name.value, names))
+                            .flatten();
+                        let help = match close {
                             Some(close) => format!("did you mean `{close}`?"),
                             None => format!(
                                 "`after:` takes volume names (the LV name unless `name:` is set); this plan has: {}",
-                                volumes
-                                    .iter()
-                                    .map(|v| v.name.as_str())
-                                    .collect::<Vec<_>>()
-                                    .join(", ")
+                                listing.get_or_insert_with(|| {
+                                    some_of(volumes.iter().map(|v| v.name.as_str()), 20)
+                                })
                             ),
                         };
                         self.problems.push(
@@ -476,7 +714,7 @@ impl Checker<'_> {
                                 "plan::unknown_volume",
                                 format!(
                                     "`after:` names `{}`, which is not a volume of this plan",
-                                    name.value
+                                    shown(&name.value)
                                 ),
                                 name.span,
                             )
@@ -534,6 +772,8 @@ impl Checker<'_> {
     }
 }
 
+/// How many unknown names get a did-you-mean: more than are ever shown.
+const MAX_SUGGESTIONS: usize = super::load::MAX_PROBLEMS_SHOWN + 1;
 /// How many steps of one cycle a diagnostic shows.
 const MAX_CYCLE_STEPS_SHOWN: usize = 8;
 /// How many cycles are reported; fixing these usually fixes the rest, and
@@ -784,6 +1024,86 @@ mod tests {
                 "plan::duplicate_target"
             ]
         );
+    }
+
+    fn codes(text: &str) -> Vec<&'static str> {
+        match parse("t.yaml", text) {
+            Ok(_) => Vec::new(),
+            Err(e) => e.problems().iter().map(|p| p.code).collect(),
+        }
+    }
+
+    fn plan_with(target_vg: &str, volumes: &str) -> String {
+        format!("version: 1\nname: m\ntarget:\n  vg: {target_vg}\nvolumes:\n{volumes}")
+    }
+
+    #[test]
+    fn a_target_vg_holding_an_origin_is_refused() {
+        // The run would end with `vgchange --activate n vg0` on the live VG.
+        let text = plan_with("vg0", "  - lv: vg0/root\n    target_lv: root_bk\n");
+        assert_eq!(codes(&text), ["plan::target_holds_origin"]);
+        assert!(codes(&plan_with("backup", "  - lv: vg0/root\n")).is_empty());
+    }
+
+    #[test]
+    fn lvs_named_like_a_snapshot_are_refused() {
+        // An origin `X-snapplan` next to `X`: the snapshot of X is X-snapplan.
+        let text = plan_with("backup", "  - lv: vg0/x\n  - lv: vg0/x-snapplan\n");
+        assert_eq!(codes(&text), ["plan::snapshot_name_taken"]);
+        // A long origin whose hashed snapshot name is another origin's name.
+        let long = "l".repeat(112);
+        let hashed = tags::snapshot_name(&LvPath {
+            vg: "vg0".into(),
+            lv: long.clone(),
+        });
+        assert_ne!(hashed, format!("{long}-snapplan"), "the name is hashed");
+        let text = plan_with(
+            "backup",
+            &format!(
+                "  - lv: vg0/{long}\n    target_lv: a\n  - lv: vg0/{hashed}\n    target_lv: b\n"
+            ),
+        );
+        // (The second origin is also too long to be snapshotted itself.)
+        assert!(codes(&text).contains(&"plan::snapshot_name_taken"));
+    }
+
+    #[test]
+    fn names_too_long_for_device_mapper_are_refused() {
+        // 60 dashes doubled: `vg0-` + 120 + `-real` is over 127 bytes,
+        // though the LV name itself is a valid 60 characters.
+        let dashed = format!("a{}", "-".repeat(59));
+        let text = plan_with(
+            "backup",
+            &format!("  - lv: vg0/{dashed}\n    target_lv: short\n"),
+        );
+        assert_eq!(codes(&text), ["plan::name_too_long"]);
+        // The backup LV's name in the target VG.
+        let text = plan_with(
+            "b-".repeat(30).trim_end_matches('-'),
+            &format!(
+                "  - lv: vg0/root\n    target_lv: {}\n",
+                "c-".repeat(30).trim_end_matches('-')
+            ),
+        );
+        assert_eq!(codes(&text), ["plan::name_too_long"]);
+        // A VG so long that no snapshot name fits.
+        let text = plan_with("backup", &format!("  - lv: {}/r\n", "v".repeat(120)));
+        assert_eq!(codes(&text), ["plan::name_too_long"]);
+    }
+
+    #[test]
+    fn control_characters_and_nul_in_directories_are_refused() {
+        for dir in [
+            "/var/lib/\\0x",
+            "/h\\n[1] FAKE-STEP",
+            "/h\\e[2J",
+            "/h\\u202Eevil",
+        ] {
+            let text = format!(
+                "version: 1\nname: m\nstate_dir: \"{dir}\"\nhooks:\n  dir: \"{dir}\"\ntarget:\n  vg: b\nvolumes:\n  - lv: vg0/r\n"
+            );
+            assert_eq!(codes(&text), ["plan::bad_path", "plan::bad_path"], "{dir}");
+        }
     }
 
     #[test]

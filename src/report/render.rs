@@ -43,47 +43,58 @@ pub fn text(plans: &[PlanRuns]) -> String {
 }
 
 fn plan_text(out: &mut String, plan: &PlanRuns, name_width: usize) {
-    out.push_str(&format!("plan {}: {}\n", plan.plan, verdict(plan)));
+    push_lines(out, format!("plan {}: {}\n", plan.plan, verdict(plan)));
     if let Some(u) = &plan.unfinished {
         let run = u.run_id.as_deref().unwrap_or("(unknown run)");
         let since = u
             .started_at
             .map_or_else(String::new, |t| format!(" started {}", utc(t)));
         if u.alive {
-            out.push_str(&format!(
-                "  run {run}{since}: IN PROGRESS (pid {})\n",
-                u.pid.map_or_else(|| "?".to_string(), |p| p.to_string())
-            ));
+            push_lines(
+                out,
+                format!(
+                    "  run {run}{since}: IN PROGRESS (pid {})\n",
+                    u.pid.map_or_else(|| "?".to_string(), |p| p.to_string())
+                ),
+            );
         } else if u.has_record {
-            out.push_str(&format!(
-                "  run {run}{since}: CLEANUP INCOMPLETE: its journal {} is still open; \
+            push_lines(
+                out,
+                format!(
+                    "  run {run}{since}: CLEANUP INCOMPLETE: its journal {} is still open; \
                  `snapplan recover PLAN` (or the next apply) undoes what it left\n",
-                u.journal.display()
-            ));
+                    u.journal.display()
+                ),
+            );
         } else {
-            out.push_str(&format!(
-                "  run {run}{since}: DID NOT FINISH: its journal {} is left; \
+            push_lines(
+                out,
+                format!(
+                    "  run {run}{since}: DID NOT FINISH: its journal {} is left; \
                  `snapplan recover PLAN` (or the next apply) undoes what it left\n",
-                u.journal.display()
-            ));
+                    u.journal.display()
+                ),
+            );
         }
     }
     if plan.runs.is_empty() && plan.unreadable.is_empty() {
-        out.push_str(&format!(
-            "  no runs yet (no run record in {})\n",
-            plan.dir.join("runs").display()
-        ));
+        push_lines(
+            out,
+            format!(
+                "  no runs yet (no run record in {})\n",
+                plan.dir.join("runs").display()
+            ),
+        );
     }
     for run in &plan.runs {
         out.push('\n');
         run_text(out, run, name_width);
     }
     for bad in &plan.unreadable {
-        out.push_str(&format!(
-            "\nskipped {}: {}\n",
-            bad.path.display(),
-            bad.error
-        ));
+        push_lines(
+            out,
+            format!("\nskipped {}: {}\n", bad.path.display(), bad.error),
+        );
     }
 }
 
@@ -128,25 +139,31 @@ fn verdict(plan: &PlanRuns) -> String {
 }
 
 fn run_text(out: &mut String, run: &RunRecord, name_width: usize) {
-    out.push_str(&format!(
-        "  run {}: {} (exit {}: {})\n",
-        run.run_id,
-        status_word(run.exit_code),
-        run.exit_code,
-        exit_meaning(run.exit_code)
-    ));
-    out.push_str(&format!(
-        "  started {}, took {}, phases {}\n",
-        utc(run.started_at),
-        format_duration(std::time::Duration::from_secs(
-            run.finished_at.saturating_sub(run.started_at)
-        )),
-        if run.phases.is_empty() {
-            "-".to_string()
-        } else {
-            run.phases.join(", ")
-        }
-    ));
+    push_lines(
+        out,
+        format!(
+            "  run {}: {} (exit {}: {})\n",
+            run.run_id,
+            status_word(run.exit_code),
+            run.exit_code,
+            exit_meaning(run.exit_code)
+        ),
+    );
+    push_lines(
+        out,
+        format!(
+            "  started {}, took {}, phases {}\n",
+            utc(run.started_at),
+            format_duration(std::time::Duration::from_secs(
+                run.finished_at.saturating_sub(run.started_at)
+            )),
+            if run.phases.is_empty() {
+                "-".to_string()
+            } else {
+                run.phases.join(", ")
+            }
+        ),
+    );
     // Failures first, then volumes not run, then the good ones; plan order
     // within each.
     let mut volumes: Vec<&VolumeResult> = run.volumes.iter().collect();
@@ -164,8 +181,7 @@ fn run_text(out: &mut String, run: &RunRecord, name_width: usize) {
                 header.push_str(&format!("  {title:>width$}"));
             }
         }
-        out.push_str(header.trim_end());
-        out.push('\n');
+        push_lines(out, format!("{}\n", header.trim_end()));
     } else {
         out.push_str("    (no volume copied in these phases)\n");
     }
@@ -179,19 +195,35 @@ fn run_text(out: &mut String, run: &RunRecord, name_width: usize) {
                 line.push_str(&format!("  {cell:>width$}"));
             }
         }
-        out.push_str(line.trim_end());
-        out.push('\n');
+        push_lines(out, format!("{}\n", line.trim_end()));
         if v.status != VolumeStatus::Ok {
-            out.push_str(&format!(
-                "    {:<name_width$}  reason: {}\n",
-                "",
-                v.reason.as_deref().unwrap_or("not recorded: see the log")
-            ));
+            push_lines(
+                out,
+                format!(
+                    "    {:<name_width$}  reason: {}\n",
+                    "",
+                    v.reason.as_deref().unwrap_or("not recorded: see the log")
+                ),
+            );
         }
     }
     for problem in &run.problems {
-        out.push_str(&format!("    problem: {problem}\n"));
+        push_lines(out, format!("    problem: {problem}\n"));
     }
+}
+
+/// Appends `text`, whose values (volume names, reasons, problems) come
+/// from run records in the state directory: only its own leading and
+/// trailing newlines stay newlines, every control character inside is
+/// shown as an escape, so a record cannot forge other lines.
+fn push_lines(out: &mut String, text: String) {
+    let body = text.trim_start_matches('\n');
+    let leading = text.len() - body.len();
+    let inner = body.trim_end_matches('\n');
+    let trailing = body.len() - inner.len();
+    out.push_str(&"\n".repeat(leading));
+    out.push_str(&crate::printable::escape(inner));
+    out.push_str(&"\n".repeat(trailing));
 }
 
 fn cells(v: &VolumeResult) -> [String; 7] {
@@ -341,6 +373,26 @@ mod tests {
                 journal: "/var/lib/snapplan/home-server/journal.jsonl".into(),
             }),
         }]
+    }
+
+    #[test]
+    fn run_records_cannot_forge_lines() {
+        // A run record in the state directory is a file like any other: a
+        // volume name or reason with newlines must not print a fake "OK".
+        let honest = text(&sample());
+        let mut forged = sample();
+        let run = &mut forged[0].runs[0];
+        run.volumes[1].volume = "vcr\nplan home-server: last run OK".into();
+        run.volumes[1].reason = Some("x\u{1b}[1A\u{1b}[2K".into());
+        run.problems = vec!["p\r\n    problem: none".into()];
+        let out = text(&forged);
+        assert_eq!(out.lines().count(), honest.lines().count(), "{out}");
+        assert!(out.contains(r"vcr\nplan home-server: last run OK"), "{out}");
+        assert!(out.contains(r"x\x1b[1A\x1b[2K"), "{out}");
+        assert!(
+            !out.chars()
+                .any(|c| crate::printable::is_unsafe(c) && c != '\n')
+        );
     }
 
     #[test]
