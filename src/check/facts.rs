@@ -19,6 +19,9 @@ pub struct Facts {
     pub lvm: Result<SystemReport, LvmUnavailable>,
     /// `None` when the plan has no hooks.
     pub hooks: Option<HooksFact>,
+    /// Whether the state directory (and every directory above it) is
+    /// root's alone.
+    pub state_dir: Result<(), crate::state::trust::Untrusted>,
     pub lock: LockFact,
 }
 
@@ -167,6 +170,7 @@ pub fn gather(
             dir: h.dir.clone(),
             entries: list_hooks(&h.dir),
         }),
+        state_dir: crate::state::trust::check_dir(&plan.state_dir),
         lock: lock_fact(&lock_path(plan)),
     }
 }

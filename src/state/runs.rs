@@ -81,13 +81,16 @@ pub struct RunRecord {
     pub problems: Vec<String>,
 }
 
-/// Writes the record atomically (temp file, then rename).
+/// Writes the record atomically and durably: an unpredictable `O_EXCL`
+/// temporary, synced, renamed over the record, the directory synced.
 pub fn save_record(path: &Path, record: &RunRecord) -> std::io::Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let tmp = path.with_extension("json.tmp");
     let text = serde_json::to_string_pretty(record).map_err(std::io::Error::other)?;
-    std::fs::write(&tmp, text + "\n")?;
-    std::fs::rename(&tmp, path)
+    super::files::replace(path, (text + "\n").as_bytes())
+}
+
+/// Reads a run record: a regular file, not through a symlink, bounded.
+pub fn load_record(path: &Path) -> Result<RunRecord, String> {
+    let bytes = super::files::read_bounded(path, super::files::MAX_RECORD_BYTES)
+        .map_err(|e| format!("cannot read it: {e}"))?;
+    serde_json::from_slice(&bytes).map_err(|e| format!("not a run record this snapplan reads: {e}"))
 }
