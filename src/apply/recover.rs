@@ -83,7 +83,9 @@ pub fn recover(plan: &Plan, sys: &dyn System) -> Recovery {
     let dir = history::plan_dir(plan);
     let path = events::current_path(&dir);
     let mut open: Option<(Journal, Vec<Event>)> = None;
-    if path.exists() {
+    // A symlink or FIFO where the journal belongs is there too (and refused
+    // by `journal::read`), even when `exists()` would not follow it.
+    if std::fs::symlink_metadata(&path).is_ok() {
         match journal::read::<Event>(&path) {
             Ok(contents) => {
                 if contents.torn_tail {
@@ -102,7 +104,9 @@ pub fn recover(plan: &Plan, sys: &dyn System) -> Recovery {
                 }
             }
             Err(e) => out.failures.push(format!(
-                "{e}; only snapshots are recovered (by their tags): check the hooks by hand"
+                "{e}; only snapshots are recovered (by their tags): check the hooks by hand, \
+                 then `snapplan recover --discard-journal PLAN` shows what the journal held \
+                 and sets it aside"
             )),
         }
     }
@@ -277,7 +281,29 @@ fn archive(dir: &std::path::Path, out: &mut Recovery) {
 pub fn journal_finding(plan: &Plan) -> Option<crate::check::CheckResult> {
     use crate::check::{CheckKind, CheckResult, Status};
     let path = events::current_path(&history::plan_dir(plan));
-    let contents = journal::read::<Event>(&path).ok()?;
+    let contents = match journal::read::<Event>(&path) {
+        Ok(contents) => contents,
+        Err(journal::JournalError::Read { source, .. })
+            if source.kind() == std::io::ErrorKind::NotFound =>
+        {
+            return None;
+        }
+        // apply and recover stop on it: check must not pass.
+        Err(e) => {
+            return Some(
+                CheckResult::new(
+                    CheckKind::Leftover,
+                    "journal",
+                    Status::Fail,
+                    format!("{e}: apply and recover refuse to go on"),
+                )
+                .advice(
+                    "`snapplan recover --discard-journal PLAN` shows what it held and sets it \
+                     aside; then check for suspended services and `lvs @snapplan`",
+                ),
+            );
+        }
+    };
     if events::is_closed(&contents.events) {
         return None;
     }

@@ -9,5 +9,6 @@ mod dist;
 mod plan;
 mod report;
 mod restore;
+mod state;
 mod support;
 mod validate;
