@@ -165,7 +165,7 @@ mod tests {
 
         rustix::fs::mkfifoat(
             rustix::fs::CWD,
-            &current_path(dir.path()),
+            current_path(dir.path()),
             rustix::fs::Mode::from_raw_mode(0o600),
         )
         .unwrap();

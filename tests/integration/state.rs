@@ -82,7 +82,7 @@ fn a_fifo_journal_does_not_hang_report_check_or_apply() {
     std::fs::create_dir_all(t.path("state/nightly")).unwrap();
     rustix::fs::mkfifoat(
         rustix::fs::CWD,
-        &t.path("state/nightly/journal.jsonl"),
+        t.path("state/nightly/journal.jsonl"),
         rustix::fs::Mode::from_raw_mode(0o600),
     )
     .unwrap();
