@@ -2,7 +2,7 @@
 //!
 //! The modules read as the pipeline a plan goes through:
 //! `plan` (parse, validate) -> `graph` (compile) -> `check` -> `apply`,
-//! with the system behind small adapters (`lvm`, `hooks`, `iscsi`, `copy`).
+//! with the machine behind one trait (`system`) and the copy engine (`copy`).
 
 pub mod apply;
 pub mod check;
@@ -10,9 +10,7 @@ pub mod cmd;
 pub mod copy;
 pub mod exit_code;
 pub mod graph;
-pub mod hooks;
 pub mod human;
-pub mod lvm;
 pub mod metrics;
 pub mod plan;
 pub mod report;

@@ -1,13 +1,18 @@
 //! The plan resolved against the live system: what "20%" means for this
-//! origin in this VG today. Pure: it reads a [`SystemReport`], never LVM.
+//! origin in this VG today, for check (does it fit?) and apply (the
+//! `lvcreate` size of a fractional percentage) alike. Pure: it reads a
+//! [`SystemReport`], never LVM. (Whole percentages go to LVM as
+//! `--extents N%ORIGIN`, which `graph` spells; their size is this one.)
 //!
 //! LVM allocates whole extents, so every size is rounded UP to the VG's
 //! extent size; rounding down would promise space the snapshot won't get.
 
 use serde::Serialize;
 
-use crate::lvm::SystemReport;
+use crate::graph::RunValues;
+use crate::graph::argv::SizeArg;
 use crate::plan::{LvPath, Plan, SnapshotSize, Volume};
+use crate::system::{SystemReport, Vg};
 
 /// One volume with its snapshot size in bytes and extents.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -56,6 +61,12 @@ pub fn snapshot_bytes(size: SnapshotSize, origin_bytes: u64) -> u64 {
     }
 }
 
+/// The snapshot of `size` on an origin of `origin_bytes` in `vg`, in whole
+/// extents (rounded up; at least one).
+pub fn snapshot_extents(size: SnapshotSize, origin_bytes: u64, vg: &Vg) -> u64 {
+    vg.extents_for(snapshot_bytes(size, origin_bytes)).max(1)
+}
+
 pub fn resolve_volume(
     volume: &Volume,
     report: &SystemReport,
@@ -72,14 +83,12 @@ pub fn resolve_volume(
             volume: volume.name.clone(),
             lv: volume.source.clone(),
         })?;
-    let wanted = snapshot_bytes(volume.snapshot_size, lv.lv_size);
     Ok(ResolvedVolume {
         name: volume.name.clone(),
         source: volume.source.clone(),
         origin_bytes: lv.lv_size,
         extent_bytes: vg.vg_extent_size,
-        // A snapshot has at least one extent.
-        snapshot_extents: vg.extents_for(wanted).max(1),
+        snapshot_extents: snapshot_extents(volume.snapshot_size, lv.lv_size, vg),
     })
 }
 
@@ -100,44 +109,52 @@ pub fn resolve(
     }
 }
 
+/// The values of a plan's command lines known only at run time, from the
+/// run and the live report: what apply puts where `snapplan plan` showed
+/// `<...>` placeholders.
+pub struct LiveValues<'a> {
+    pub run_id: &'a str,
+    pub report: &'a SystemReport,
+}
+
+impl RunValues for LiveValues<'_> {
+    fn run_id(&self) -> String {
+        self.run_id.to_string()
+    }
+
+    fn size_of(&self, origin: &LvPath) -> SizeArg {
+        match self.report.lv(origin) {
+            Some(lv) => SizeArg::Bytes(lv.lv_size),
+            None => SizeArg::Deferred(format!("<size of missing {origin}>")),
+        }
+    }
+
+    fn percent_of(&self, origin: &LvPath, percent: f64) -> SizeArg {
+        match (self.report.lv(origin), self.report.vg(&origin.vg)) {
+            (Some(lv), Some(vg)) => {
+                let size = SnapshotSize::PercentOfOrigin(percent);
+                SizeArg::Bytes(snapshot_extents(size, lv.lv_size, vg) * vg.vg_extent_size)
+            }
+            _ => SizeArg::Deferred(format!("<{percent}% of missing {origin}>")),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::lvm::{Lv, Vg};
     use crate::plan::Bandwidth;
+    use crate::system::fake::Fake;
 
     const MIB: u64 = 1 << 20;
 
     fn report(origin_bytes: u64, extent: u64) -> SystemReport {
-        SystemReport {
-            lvs: vec![Lv {
-                lv_name: "home".into(),
-                vg_name: "vg0".into(),
-                lv_size: origin_bytes,
-                lv_attr: "-wi-a-----".into(),
-                segtype: "linear".into(),
-                origin: String::new(),
-                lv_tags: vec![],
-                data_percent: None,
-                snap_percent: None,
-                lv_snapshot_invalid: "unknown".into(),
-                lv_active: "active".into(),
-                lv_device_open: String::new(),
-            }],
-            vgs: vec![Vg {
-                vg_name: "vg0".into(),
-                vg_attr: "wz--n-".into(),
-                vg_size: 1 << 40,
-                vg_free: 0,
-                vg_extent_size: extent,
-                vg_extent_count: (1 << 40) / extent,
-                vg_free_count: 0,
-                vg_exported: String::new(),
-                vg_tags: vec![],
-            }],
-        }
+        Fake::builder()
+            .vg_with_extent("vg0", extent, (1 << 40) / extent, 0)
+            .lv_bytes("vg0", "home", origin_bytes, "-wi-a-----")
+            .report()
     }
 
     fn volume(lv: &str, size: SnapshotSize) -> Volume {
@@ -203,6 +220,24 @@ mod tests {
         plan_vol.source.vg = "vg9".into();
         let err = resolve_volume(&plan_vol, &rep).unwrap_err();
         assert!(err.to_string().contains("volume group vg9 does not exist"));
+    }
+
+    /// check's "does it fit" and apply's `lvcreate --size` are one number.
+    #[test]
+    fn apply_creates_the_snapshot_size_check_counted() {
+        let rep = report(32 * MIB, 4 * MIB);
+        let resolved =
+            resolve_volume(&volume("home", SnapshotSize::PercentOfOrigin(12.5)), &rep).unwrap();
+        let live = LiveValues {
+            run_id: "r",
+            report: &rep,
+        };
+        let home = volume("home", SnapshotSize::Bytes(0)).source;
+        assert_eq!(
+            live.percent_of(&home, 12.5),
+            SizeArg::Bytes(resolved.snapshot_bytes())
+        );
+        assert_eq!(resolved.snapshot_bytes(), 4 * MIB);
     }
 
     proptest! {

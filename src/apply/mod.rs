@@ -3,18 +3,15 @@
 //! fails), list the hooks and compile, walk the graph (`executor`), then
 //! print the summary and keep the run record.
 //!
-//! The machine is behind [`system::System`], so everything here except the
+//! The machine is behind [`crate::system::System`], so everything here except the
 //! real adapters is tested with the in-memory fake.
 
 pub mod executor;
 pub mod recover;
 pub mod signals;
 pub mod summary;
-pub mod system;
 pub mod watchdog;
 
-#[cfg(test)]
-pub(crate) mod fake;
 #[cfg(test)]
 mod tests;
 
@@ -29,8 +26,8 @@ use crate::state::journal::Journal;
 use crate::state::lock::{LockError, RunLock};
 use crate::state::runs as history;
 
+use crate::system::System;
 pub use executor::{Ending, Options, Outcome};
-use system::System;
 
 /// What one `apply` did.
 #[derive(Debug)]

@@ -7,14 +7,12 @@
 
 use std::path::PathBuf;
 
-use super::system::System;
 use crate::graph::argv as commands;
-use crate::hooks::HookAction;
-use crate::lvm::LvKind;
 use crate::plan::Plan;
 use crate::state::events::{self as events, Event};
 use crate::state::journal::{self, Journal};
 use crate::state::runs as history;
+use crate::system::{HookAction, LvKind, System};
 use crate::tags;
 
 /// What recovery found and did.
@@ -230,9 +228,9 @@ pub fn recover(plan: &Plan, sys: &dyn System) -> Recovery {
         }
         for argv in commands_to_run {
             tracing::warn!("recover: {}", argv.join(" "));
-            match sys.run(&argv) {
+            match sys.run_lvm(&argv) {
                 Ok(()) => out.actions.push(argv.join(" ")),
-                Err(e) => out.failures.push(e),
+                Err(e) => out.failures.push(e.to_string()),
             }
         }
     }
@@ -241,9 +239,9 @@ pub fn recover(plan: &Plan, sys: &dyn System) -> Recovery {
     {
         let argv = commands::iscsi_logout(&iscsi.portal, &iscsi.iqn);
         tracing::warn!("recover: {}", argv.join(" "));
-        match sys.run(&argv) {
+        match sys.iscsi_logout(&iscsi.portal, &iscsi.iqn) {
             Ok(()) => out.actions.push(argv.join(" ")),
-            Err(e) => out.failures.push(e),
+            Err(e) => out.failures.push(e.to_string()),
         }
     }
 

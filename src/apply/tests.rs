@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-use super::fake::{CopyScript, Fake, MIB, lv};
 use super::{Finished, Options, apply, recover};
 use crate::ExitCode;
 use crate::check::CheckReport;
@@ -17,6 +16,7 @@ use crate::plan::{Bandwidth, Hooks, Iscsi, LvPath, Plan, SnapshotSize, Target, V
 use crate::state::events::{self as events, Event};
 use crate::state::journal::Journal;
 use crate::state::runs::{self as history, VolumeStatus};
+use crate::system::fake::{CopyScript, Fake, MIB, lv};
 use crate::tags;
 
 struct Setup {

@@ -9,8 +9,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use super::system::System;
 use crate::plan::LvPath;
+use crate::system::System;
 
 /// Usage levels that get a warning, once each per copy.
 pub const WARN_AT: [f64; 3] = [50.0, 80.0, 95.0];
@@ -51,8 +51,9 @@ impl Watch {
     /// Reads the snapshot's state once: records its usage, warns at the
     /// thresholds, and returns an error when it is invalid or gone.
     pub fn sample(&self, sys: &dyn System, volume: &str, snapshot: &LvPath) -> Result<(), String> {
-        let report = sys.report()?;
-        let Some(lv) = report.lv(snapshot) else {
+        // One LV, not a full report: this runs every few seconds.
+        let found = sys.lv(snapshot).map_err(|e| e.to_string())?;
+        let Some(lv) = found else {
             let why = format!("snapshot {snapshot} disappeared during the copy");
             self.fail(why.clone());
             return Err(why);
@@ -146,8 +147,8 @@ pub fn interval_from_env() -> Duration {
 
 #[cfg(test)]
 mod tests {
-    use super::super::fake::{Fake, MIB, lv};
     use super::*;
+    use crate::system::fake::{Fake, MIB, lv};
 
     fn snapshot(fake: &Fake, percent: f64, invalid: bool) -> LvPath {
         let mut snap = lv("vg0", "a-snapplan", 4 * MIB);

@@ -4,8 +4,8 @@
 //! data it should protect.
 
 use super::outcome::{CheckKind, CheckResult, Status};
-use crate::lvm::SystemReport;
 use crate::plan::{LvPath, Plan};
+use crate::system::SystemReport;
 use crate::tags;
 
 /// Rows only for problems: the space row already says how many backup LVs
@@ -81,15 +81,16 @@ pub fn check(plan: &Plan, report: &SystemReport) -> Vec<CheckResult> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::check::testing::*;
+    use crate::plan::test_plans::*;
+    use crate::system::fake::Fake;
 
     #[test]
     fn closed_plain_or_missing_backups_raise_nothing() {
-        let report = system()
+        let report = Fake::builder()
             .lv("vg0", "a", 32, "-wi-ao----")
             .lv("vg0", "b", 32, "-wi-ao----")
             .lv("backup", "a", 32, "-wi-a-----")
-            .build();
+            .report();
         assert!(
             check(
                 &plan(&[("vg0/a", pct(20.0)), ("vg0/b", pct(20.0))]),
@@ -101,10 +102,10 @@ mod tests {
 
     #[test]
     fn an_open_backup_lv_fails() {
-        let report = system()
+        let report = Fake::builder()
             .lv("vg0", "a", 32, "-wi-ao----")
             .lv("backup", "a", 32, "-wi-ao----")
-            .build();
+            .report();
         let rows = check(&plan(&[("vg0/a", pct(20.0))]), &report);
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0].status, Status::Fail);
@@ -116,11 +117,11 @@ mod tests {
     fn an_incomplete_backup_warns() {
         let mut incomplete = tags::for_lv("nightly", "r1", tags::ROLE_BACKUP).to_vec();
         incomplete.push(format!("{}{}", tags::STATE_PREFIX, tags::STATE_INCOMPLETE));
-        let report = system()
+        let report = Fake::builder()
             .lv("vg0", "a", 32, "-wi-ao----")
             .lv("backup", "a", 32, "-wi-a-----")
             .tags("backup", "a", &incomplete)
-            .build();
+            .report();
         let rows = check(&plan(&[("vg0/a", pct(20.0))]), &report);
         assert_eq!(rows[0].status, Status::Warn);
         assert!(rows[0].detail.contains("marked incomplete"));
@@ -128,11 +129,11 @@ mod tests {
 
     #[test]
     fn a_snapshot_as_backup_lv_fails() {
-        let report = system()
+        let report = Fake::builder()
             .lv("vg0", "a", 32, "-wi-ao----")
             .lv("backup", "x", 32, "owi-a-s---")
             .snapshot("backup", "a", 8, "x", &[])
-            .build();
+            .report();
         let rows = check(&plan(&[("vg0/a", pct(20.0))]), &report);
         assert!(rows[0].detail.contains("not a plain LV"));
     }
@@ -141,7 +142,7 @@ mod tests {
     fn a_volume_backed_up_onto_itself_fails() {
         let mut p = plan(&[("backup/a", pct(20.0))]);
         p.volumes[0].target_lv = "a".into();
-        let report = system().lv("backup", "a", 32, "-wi-a-----").build();
+        let report = Fake::builder().lv("backup", "a", 32, "-wi-a-----").report();
         let rows = check(&p, &report);
         assert_eq!(rows[0].status, Status::Fail);
         assert!(rows[0].detail.contains("onto itself"));

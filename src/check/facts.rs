@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::lvm::{Lvm, SystemReport, tools};
 use crate::plan::Plan;
 use crate::state::lock::{self, LockState};
+use crate::system::{System, SystemError, SystemReport, hooks, tools};
 
 /// Everything check knows about the system.
 #[derive(Debug, Clone, PartialEq)]
@@ -60,29 +60,7 @@ pub struct HooksFact {
     pub entries: Result<Vec<HookEntry>, DirProblem>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DirProblem {
-    Missing,
-    NotADirectory,
-    Unreadable(String),
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HookEntry {
-    pub name: String,
-    pub kind: HookKind,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HookKind {
-    /// A regular file (or a symlink to one), with its permission bits.
-    File {
-        mode: u32,
-    },
-    DanglingLink,
-    Directory,
-    Other,
-}
+pub use crate::system::hooks::{DirProblem, HookEntry, HookKind};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LockFact {
@@ -118,17 +96,13 @@ pub fn lock_path(plan: &Plan) -> PathBuf {
 /// udev's control socket: present while udevd runs.
 const UDEV_CONTROL: &str = "/run/udev/control";
 
-/// Reads the system. `lvm` is `None` when the lvm tool is missing.
-pub fn gather(
-    plan: &Plan,
-    find_tool: &dyn Fn(&str) -> Option<PathBuf>,
-    lvm: Option<&dyn Lvm>,
-) -> Facts {
+/// Reads the system; changes nothing.
+pub fn gather(plan: &Plan, sys: &dyn System) -> Facts {
     let tool = |name, need, purpose| ToolFact {
         name,
         need,
         purpose,
-        found: find_tool(name),
+        found: sys.find_tool(name),
     };
     // Without a running udev (containers, minimal systems) there is nothing
     // to wait for, and a warning on every cron run would only be noise.
@@ -157,53 +131,20 @@ pub fn gather(
             "logs in to the iSCSI target holding the backup VG",
         ));
     }
-    let lvm = match lvm {
-        None => Err(LvmUnavailable::NoTool),
-        Some(lvm) => lvm
-            .report()
-            .map_err(|e| LvmUnavailable::Failed(e.to_string())),
-    };
+    let lvm = sys.report().map_err(|e| match e {
+        SystemError::ToolMissing(_) => LvmUnavailable::NoTool,
+        e => LvmUnavailable::Failed(e.to_string()),
+    });
     Facts {
         tools,
         lvm,
         hooks: plan.hooks.as_ref().map(|h| HooksFact {
             dir: h.dir.clone(),
-            entries: list_hooks(&h.dir),
+            entries: hooks::scan(&h.dir),
         }),
         state_dir: crate::state::trust::check_dir(&plan.state_dir),
         lock: lock_fact(&lock_path(plan)),
     }
-}
-
-fn list_hooks(dir: &Path) -> Result<Vec<HookEntry>, DirProblem> {
-    use std::os::unix::fs::PermissionsExt;
-    let meta = match std::fs::metadata(dir) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(DirProblem::Missing),
-        Err(e) => return Err(DirProblem::Unreadable(e.to_string())),
-        Ok(meta) => meta,
-    };
-    if !meta.is_dir() {
-        return Err(DirProblem::NotADirectory);
-    }
-    let read = std::fs::read_dir(dir).map_err(|e| DirProblem::Unreadable(e.to_string()))?;
-    let mut entries = Vec::new();
-    for entry in read {
-        let entry = entry.map_err(|e| DirProblem::Unreadable(e.to_string()))?;
-        let kind = match std::fs::metadata(entry.path()) {
-            Ok(m) if m.is_file() => HookKind::File {
-                mode: m.permissions().mode(),
-            },
-            Ok(m) if m.is_dir() => HookKind::Directory,
-            Ok(_) => HookKind::Other,
-            Err(_) => HookKind::DanglingLink,
-        };
-        entries.push(HookEntry {
-            name: entry.file_name().to_string_lossy().into_owned(),
-            kind,
-        });
-    }
-    entries.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(entries)
 }
 
 /// The lock as check reports it, from the one probe `state::lock` has.
@@ -234,23 +175,23 @@ mod tests {
         std::fs::write(dir.path().join("20-web"), "").unwrap();
         symlink("/nonexistent", dir.path().join("30-gone")).unwrap();
         std::fs::create_dir(dir.path().join("sub")).unwrap();
-        let entries = list_hooks(dir.path()).unwrap();
+        let entries = hooks::scan(dir.path()).unwrap();
         let kinds: Vec<_> = entries.iter().map(|e| (e.name.as_str(), e.kind)).collect();
         assert!(matches!(kinds[0], ("10-db", HookKind::File { mode }) if mode & 0o111 != 0));
         assert!(matches!(kinds[1], ("20-web", HookKind::File { mode }) if mode & 0o111 == 0));
         assert_eq!(kinds[2], ("30-gone", HookKind::DanglingLink));
         assert_eq!(kinds[3], ("sub", HookKind::Directory));
         assert_eq!(
-            list_hooks(&dir.path().join("nope")),
+            hooks::scan(&dir.path().join("nope")),
             Err(DirProblem::Missing)
         );
-        assert_eq!(list_hooks(&exec), Err(DirProblem::NotADirectory));
+        assert_eq!(hooks::scan(&exec), Err(DirProblem::NotADirectory));
     }
 
     #[test]
     fn gather_reads_tools_lvm_hooks_and_lock_without_creating_anything() {
-        use crate::check::testing::{pct, plan, system};
-        use crate::lvm::fake::FakeLvm;
+        use crate::plan::test_plans::{pct, plan};
+        use crate::system::fake::Fake;
         let dir = tempfile::tempdir().unwrap();
         let mut p = plan(&[("vg0/a", pct(20.0))]);
         p.state_dir = dir.path().join("state");
@@ -262,9 +203,13 @@ mod tests {
             portal: "127.0.0.1:3260".into(),
             iqn: "iqn.2026-01.test:backup".into(),
         });
-        let fake = FakeLvm::new(system().lv("vg0", "a", 32, "-wi-a-----").build());
-        let find = |tool: &str| (tool == "lvm").then(|| PathBuf::from("/usr/sbin/lvm"));
-        let facts = gather(&p, &find, Some(&fake));
+        let fake = Fake::builder()
+            .lv("vg0", "a", 32, "-wi-a-----")
+            .without_tool("dmsetup")
+            .without_tool("udevadm")
+            .without_tool("iscsiadm")
+            .build();
+        let facts = gather(&p, &fake);
         let tools: Vec<_> = facts
             .tools
             .iter()
@@ -276,7 +221,8 @@ mod tests {
             "iscsiadm asked for: {tools:?}"
         );
         assert_eq!(facts.lvm.unwrap().lvs.len(), 1);
-        assert_eq!(fake.calls(), vec!["report"], "one report, nothing else");
+        assert_eq!(fake.state().reports, 1, "one report");
+        assert!(fake.commands().is_empty(), "nothing else");
         assert_eq!(facts.hooks.unwrap().entries, Err(DirProblem::Missing));
         assert!(matches!(facts.lock, LockFact::NoLockFile { .. }));
         assert_eq!(
@@ -285,11 +231,12 @@ mod tests {
             "created nothing"
         );
 
-        *fake.report_error.borrow_mut() = Some("  /dev/mapper/control: open failed\n".into());
-        let facts = gather(&p, &find, Some(&fake));
+        fake.state().report_error = Some("  /dev/mapper/control: open failed\n".into());
+        let facts = gather(&p, &fake);
         assert!(
             matches!(facts.lvm, Err(LvmUnavailable::Failed(e)) if e.contains("/dev/mapper/control"))
         );
-        assert_eq!(gather(&p, &find, None).lvm, Err(LvmUnavailable::NoTool));
+        let no_lvm = Fake::builder().without_tool("lvm").build();
+        assert_eq!(gather(&p, &no_lvm).lvm, Err(LvmUnavailable::NoTool));
     }
 }

@@ -1,10 +1,12 @@
 //! Do the hooks exist and can they run? Every executable file in the hooks
 //! directory is a hook, so a hook that lost its `x` bit would be skipped
 //! silently and its service never suspended: that is a failure here.
-//! Files whose name starts with a dot are ignored (editor and VCS files).
+//! Hidden files and editor or package-manager leftovers (`*.bak`, `*~`,
+//! `*.dpkg-old`, ...) are ignored by the rule apply lists hooks with.
 
 use super::facts::{DirProblem, HookKind, HooksFact};
 use super::outcome::{CheckKind, CheckResult, Status};
+use crate::system::hooks::is_ignored_name;
 
 pub fn check(hooks: &HooksFact) -> Vec<CheckResult> {
     let dir = hooks.dir.display().to_string();
@@ -32,7 +34,9 @@ pub fn check(hooks: &HooksFact) -> Vec<CheckResult> {
     };
     let mut rows = Vec::new();
     let mut runnable = Vec::new();
-    for entry in entries.iter().filter(|e| !e.name.starts_with('.')) {
+    // The same rule apply lists hooks by: a leftover is never run, so it is
+    // no hook here either.
+    for entry in entries.iter().filter(|e| !is_ignored_name(&e.name)) {
         let path = hooks.dir.join(&entry.name).display().to_string();
         match entry.kind {
             HookKind::File { mode } if mode & 0o111 != 0 => runnable.push(entry.name.clone()),
@@ -121,6 +125,22 @@ mod tests {
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0].status, Status::Pass);
         assert!(rows[0].detail.ends_with("10-db, 20-web"));
+    }
+
+    /// apply skips editor and package-manager leftovers; check listed them
+    /// as hooks "suspended in this order" that never ran.
+    #[test]
+    fn leftovers_apply_skips_are_not_listed_as_hooks() {
+        let rows = check(&fact(&[
+            ("10-db", EXEC),
+            ("10-db.bak", EXEC),
+            ("10-db~", EXEC),
+            ("10-db.dpkg-old", PLAIN),
+            ("20-web.dpkg-dist", EXEC),
+        ]));
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        assert_eq!(rows[0].status, Status::Pass);
+        assert!(rows[0].detail.ends_with(": 10-db"), "{}", rows[0].detail);
     }
 
     #[test]

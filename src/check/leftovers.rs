@@ -4,8 +4,8 @@
 //! leftovers are named as a warning: they take space all the same.
 
 use super::outcome::{CheckKind, CheckResult, Status};
-use crate::lvm::SystemReport;
 use crate::plan::Plan;
+use crate::system::SystemReport;
 use crate::tags;
 
 pub fn check(plan: &Plan, report: &SystemReport) -> Vec<CheckResult> {
@@ -105,11 +105,12 @@ fn name_collisions(plan: &Plan, report: &SystemReport) -> Vec<CheckResult> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::check::testing::*;
+    use crate::plan::test_plans::*;
+    use crate::system::fake::Fake;
 
     #[test]
     fn no_tagged_snapshot_passes_even_with_untagged_look_alikes() {
-        let report = system()
+        let report = Fake::builder()
             .lv("vg0", "home", 32, "owi-a-s---")
             .snapshot("vg0", "home-snap", 8, "home", &[])
             .lv("backup", "home", 32, "-wi-a-----")
@@ -118,7 +119,7 @@ mod tests {
                 "home",
                 &tags::for_lv("nightly", "r0", tags::ROLE_BACKUP),
             )
-            .build();
+            .report();
         let rows = check(&plan(&[("vg0/home", pct(20.0))]), &report);
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0].status, Status::Pass);
@@ -126,7 +127,7 @@ mod tests {
 
     #[test]
     fn our_tagged_snapshot_fails_naming_it_and_how_to_recover() {
-        let report = system()
+        let report = Fake::builder()
             .lv("vg0", "home", 32, "owi-a-s---")
             .snapshot(
                 "vg0",
@@ -135,7 +136,7 @@ mod tests {
                 "home",
                 &tags::for_lv("nightly", "r7", tags::ROLE_SNAPSHOT),
             )
-            .build();
+            .report();
         let rows = check(&plan(&[("vg0/home", pct(20.0))]), &report);
         assert_eq!(rows[0].status, Status::Fail);
         assert_eq!(rows[0].subject, "vg0/s1");
@@ -151,10 +152,10 @@ mod tests {
 
     #[test]
     fn an_untagged_lv_with_the_snapshot_name_fails_and_is_not_called_a_leftover() {
-        let report = system()
+        let report = Fake::builder()
             .lv("vg0", "home", 32, "owi-a-s---")
             .snapshot("vg0", "home-snapplan", 8, "home", &[])
-            .build();
+            .report();
         let rows = check(&plan(&[("vg0/home", pct(20.0))]), &report);
         assert_eq!(rows.len(), 2);
         assert_eq!(
@@ -175,7 +176,7 @@ mod tests {
 
     #[test]
     fn our_leftover_under_the_snapshot_name_is_one_leftover_row() {
-        let report = system()
+        let report = Fake::builder()
             .lv("vg0", "home", 32, "owi-a-s---")
             .snapshot(
                 "vg0",
@@ -184,7 +185,7 @@ mod tests {
                 "home",
                 &tags::for_lv("nightly", "r7", tags::ROLE_SNAPSHOT),
             )
-            .build();
+            .report();
         let rows = check(&plan(&[("vg0/home", pct(20.0))]), &report);
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0].check, CheckKind::Leftover);
@@ -192,7 +193,7 @@ mod tests {
 
     #[test]
     fn another_plans_leftover_warns() {
-        let report = system()
+        let report = Fake::builder()
             .lv("vg0", "home", 32, "owi-a-s---")
             .snapshot(
                 "vg0",
@@ -201,7 +202,7 @@ mod tests {
                 "home",
                 &tags::for_lv("other", "r1", tags::ROLE_SNAPSHOT),
             )
-            .build();
+            .report();
         let rows = check(&plan(&[("vg0/home", pct(20.0))]), &report);
         assert_eq!(rows[0].status, Status::Warn);
     }
@@ -217,10 +218,10 @@ mod tests {
             lv: origin.clone(),
         });
         assert_ne!(taken, format!("{origin}-snapplan"), "the name is shortened");
-        let report = system()
+        let report = Fake::builder()
             .lv("vg0", &origin, 32, "owi-a-s---")
             .lv("vg0", &taken, 8, "-wi-a-----")
-            .build();
+            .report();
         let rows = check(&plan(&[(&format!("vg0/{origin}"), pct(20.0))]), &report);
         let collision = rows
             .iter()

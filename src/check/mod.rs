@@ -16,9 +16,6 @@ mod space;
 mod state_dir;
 mod tools;
 
-#[cfg(test)]
-pub(crate) mod testing;
-
 pub use facts::{Facts, LvmUnavailable, gather};
 pub use outcome::{CheckKind, CheckReport, CheckResult, Status};
 
@@ -59,11 +56,12 @@ pub fn evaluate(plan: &Plan, facts: &Facts) -> CheckReport {
 
 #[cfg(test)]
 mod tests {
-    use super::testing::*;
     use super::*;
     use crate::check::facts::{LockFact, ToolFact};
+    use crate::plan::test_plans::*;
+    use crate::system::fake::Fake;
 
-    fn facts(report: Result<crate::lvm::SystemReport, LvmUnavailable>) -> Facts {
+    fn facts(report: Result<crate::system::SystemReport, LvmUnavailable>) -> Facts {
         Facts {
             tools: vec![ToolFact {
                 name: "lvm",
@@ -82,12 +80,12 @@ mod tests {
 
     #[test]
     fn a_system_where_everything_fits_is_ok() {
-        let report = system()
+        let report = Fake::builder()
             .vg("vg0", 15, 7)
             .vg("backup", 15, 15)
             .lv("vg0", "a", 16, "-wi-ao----")
             .lv("vg0", "b", 16, "-wi-ao----")
-            .build();
+            .report();
         let out = evaluate(
             &plan(&[("vg0/a", pct(25.0)), ("vg0/b", pct(25.0))]),
             &facts(Ok(report)),

@@ -2,9 +2,9 @@
 
 use super::outcome::{CheckKind, CheckResult, Status};
 use crate::check::human;
-use crate::lvm::SystemReport;
 use crate::plan::{Plan, Volume};
 use crate::resolve::{ResolveError, resolve_volume};
+use crate::system::SystemReport;
 
 pub fn check(plan: &Plan, report: &SystemReport) -> Vec<CheckResult> {
     plan.volumes.iter().map(|v| check_one(v, report)).collect()
@@ -97,11 +97,12 @@ fn suggestion<'a>(wrong: &str, known: impl Iterator<Item = &'a str>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::check::testing::*;
+    use crate::plan::test_plans::*;
+    use crate::system::fake::Fake;
 
     #[test]
     fn existing_active_lv_passes_with_sizes() {
-        let report = system().lv("vg0", "home", 32, "-wi-ao----").build();
+        let report = Fake::builder().lv("vg0", "home", 32, "-wi-ao----").report();
         let rows = check(&plan(&[("vg0/home", pct(20.0))]), &report);
         assert_eq!(rows[0].status, Status::Pass);
         assert_eq!(rows[0].detail, "32.0 MiB, snapshot 8.0 MiB (2 extents)");
@@ -109,7 +110,7 @@ mod tests {
 
     #[test]
     fn missing_lv_fails_naming_it_with_a_suggestion() {
-        let report = system().lv("vg0", "home", 32, "-wi-a-----").build();
+        let report = Fake::builder().lv("vg0", "home", 32, "-wi-a-----").report();
         let rows = check(&plan(&[("vg0/hom", pct(20.0))]), &report);
         assert_eq!(rows[0].status, Status::Fail);
         assert_eq!(rows[0].detail, "logical volume vg0/hom does not exist");
@@ -124,7 +125,7 @@ mod tests {
 
     #[test]
     fn missing_vg_fails() {
-        let report = system().lv("vg0", "home", 32, "-wi-a-----").build();
+        let report = Fake::builder().lv("vg0", "home", 32, "-wi-a-----").report();
         let rows = check(&plan(&[("vgX/home", pct(20.0))]), &report);
         assert_eq!(rows[0].status, Status::Fail);
         assert!(rows[0].detail.contains("volume group vgX does not exist"));
@@ -132,10 +133,10 @@ mod tests {
 
     #[test]
     fn a_snapshot_as_source_fails_and_names_its_origin() {
-        let report = system()
+        let report = Fake::builder()
             .lv("vg0", "home", 32, "owi-a-s---")
             .snapshot("vg0", "mysnap", 8, "home", &[])
-            .build();
+            .report();
         let rows = check(&plan(&[("vg0/mysnap", pct(20.0))]), &report);
         assert_eq!(rows[0].status, Status::Fail);
         assert!(rows[0].detail.contains("snapshot (of vg0/home)"));
@@ -143,11 +144,11 @@ mod tests {
 
     #[test]
     fn thin_internal_and_inactive_lvs_fail() {
-        let report = system()
+        let report = Fake::builder()
             .lv("vg0", "thin", 32, "Vwi-a-tz--")
             .lv("vg0", "pool", 32, "twi-aotz--")
             .lv("vg0", "off", 32, "-wi-------")
-            .build();
+            .report();
         let rows = check(
             &plan(&[
                 ("vg0/thin", pct(20.0)),

@@ -5,9 +5,9 @@
 
 use super::human;
 use super::outcome::{CheckKind, CheckResult, Space, Status};
-use crate::lvm::{SystemReport, Vg};
 use crate::plan::Plan;
 use crate::resolve::{ResolvedVolume, resolve_volume};
+use crate::system::{SystemReport, Vg};
 
 /// One row per source VG, in the order the plan first names it.
 pub fn snapshots(plan: &Plan, report: &SystemReport) -> Vec<CheckResult> {
@@ -198,19 +198,20 @@ fn source_vgs(plan: &Plan) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::check::testing::*;
     use crate::plan::SnapshotSize;
+    use crate::plan::test_plans::*;
+    use crate::system::fake::Fake;
 
     const MIB: u64 = 1 << 20;
 
     #[test]
     fn snapshots_that_fit_together_pass_with_figures() {
         // 2 x 20% of 32 MiB = 2 x 2 extents; 4 free.
-        let report = system()
+        let report = Fake::builder()
             .vg("vg0", 15, 4)
             .lv("vg0", "a", 32, "-wi-a-----")
             .lv("vg0", "b", 32, "-wi-a-----")
-            .build();
+            .report();
         let rows = snapshots(
             &plan(&[("vg0/a", pct(20.0)), ("vg0/b", pct(20.0))]),
             &report,
@@ -227,11 +228,11 @@ mod tests {
 
     #[test]
     fn snapshots_that_fit_alone_but_not_together_fail_naming_vg_and_shortfall() {
-        let report = system()
+        let report = Fake::builder()
             .vg("vg0", 15, 3)
             .lv("vg0", "a", 32, "-wi-a-----")
             .lv("vg0", "b", 32, "-wi-a-----")
-            .build();
+            .report();
         let rows = snapshots(
             &plan(&[("vg0/a", pct(20.0)), ("vg0/b", pct(20.0))]),
             &report,
@@ -249,12 +250,12 @@ mod tests {
 
     #[test]
     fn each_source_vg_is_counted_separately() {
-        let report = system()
+        let report = Fake::builder()
             .vg("vg0", 15, 2)
             .vg("vg1", 15, 1)
             .lv("vg0", "a", 32, "-wi-a-----")
             .lv("vg1", "b", 32, "-wi-a-----")
-            .build();
+            .report();
         let rows = snapshots(
             &plan(&[("vg0/a", pct(20.0)), ("vg1/b", pct(20.0))]),
             &report,
@@ -278,18 +279,18 @@ mod tests {
             ("vg0/c", SnapshotSize::Bytes(MIB)),
         ]);
         let base = || {
-            system()
+            Fake::builder()
                 .lv("vg0", "a", 32, "-wi-a-----")
                 .lv("vg0", "b", 32, "-wi-a-----")
                 .lv("vg0", "c", 32, "-wi-a-----")
                 .lv("backup", "a", 32, "-wi-a-----")
                 .lv("backup", "b", 16, "-wi-a-----")
         };
-        let fits = backups(&p, &base().vg("backup", 15, 12).build()).unwrap();
+        let fits = backups(&p, &base().vg("backup", 15, 12).report()).unwrap();
         assert_eq!(fits.status, Status::Pass, "{}", fits.detail);
         assert_eq!(fits.space.as_ref().unwrap().needed_extents, 12);
         assert!(fits.detail.contains("1 new and 1 grown backup LVs"));
-        let short = backups(&p, &base().vg("backup", 15, 11).build()).unwrap();
+        let short = backups(&p, &base().vg("backup", 15, 11).report()).unwrap();
         assert_eq!(short.status, Status::Fail);
         assert!(short.detail.contains("short by 4.0 MiB (1 extent)"));
         assert!(short.advice.unwrap().contains("vgextend backup"));
@@ -297,7 +298,7 @@ mod tests {
 
     #[test]
     fn missing_backup_vg_fails_unless_reached_by_iscsi() {
-        let report = system().lv("vg0", "a", 32, "-wi-a-----").build();
+        let report = Fake::builder().lv("vg0", "a", 32, "-wi-a-----").report();
         let mut p = plan(&[("vg0/a", pct(20.0))]);
         let row = backups(&p, &report).unwrap();
         assert_eq!(row.status, Status::Fail);
@@ -317,22 +318,22 @@ mod tests {
     #[test]
     fn exported_backup_vg_is_unknown_when_the_worst_case_does_not_fit() {
         let p = plan(&[("vg0/a", pct(20.0))]);
-        let worst_fits = system()
+        let worst_fits = Fake::builder()
             .lv("vg0", "a", 32, "-wi-a-----")
             .vg("backup", 15, 8)
             .exported("backup")
-            .build();
+            .report();
         let row = backups(&p, &worst_fits).unwrap();
         assert_eq!(row.status, Status::Pass);
         assert!(
             row.detail
                 .contains("assumes every backup LV must be created")
         );
-        let worst_short = system()
+        let worst_short = Fake::builder()
             .lv("vg0", "a", 32, "-wi-a-----")
             .vg("backup", 15, 7)
             .exported("backup")
-            .build();
+            .report();
         let row = backups(&p, &worst_short).unwrap();
         assert_eq!(row.status, Status::Unknown);
         assert!(row.detail.contains("exported"));
@@ -346,10 +347,10 @@ mod tests {
             p.volumes[0].target_lv = "a-copy".into();
             p
         };
-        let report = system()
+        let report = Fake::builder()
             .vg("backup", 15, 9)
             .lv("backup", "a", 32, "-wi-a-----")
-            .build();
+            .report();
         let row = backups(&p, &report).unwrap();
         assert_eq!(row.status, Status::Fail, "{}", row.detail);
         assert!(row.detail.contains("plus the snapshots"));

@@ -3,7 +3,7 @@
 
 use super::facts::{Need, ToolFact};
 use super::outcome::{CheckKind, CheckResult, Status};
-use crate::lvm::tools::{SBIN_DIRS, package_of};
+use crate::system::tools::{SBIN_DIRS, package_of};
 
 pub fn check(tools: &[ToolFact]) -> Vec<CheckResult> {
     tools

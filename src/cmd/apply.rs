@@ -2,11 +2,11 @@
 
 use std::path::PathBuf;
 
-use crate::apply::{self, Options, signals, system::RealSystem, watchdog};
+use crate::apply::{self, Options, signals, watchdog};
 use crate::check;
 use crate::graph::Phase;
-use crate::lvm::{Lvm, tools};
 use crate::plan::Bandwidth;
+use crate::system::RealSystem;
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -61,7 +61,7 @@ pub fn run(args: Args) -> super::Result {
         ..Options::default()
     };
     let preflight = |plan: &crate::plan::Plan| {
-        let mut facts = check::gather(plan, &tools::find, sys.lvm().map(|l| l as &dyn Lvm));
+        let mut facts = check::gather(plan, &sys);
         // This run holds the lock itself.
         facts.lock = check::facts::LockFact::HeldByThisRun {
             path: check::facts::lock_path(plan),

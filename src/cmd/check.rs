@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use crate::ExitCode;
 use crate::check::{self, render};
-use crate::lvm::{Lvm, SystemLvm, tools};
+use crate::system::RealSystem;
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -35,8 +35,7 @@ pub enum Format {
 
 pub fn run(args: Args) -> super::Result {
     let plan = super::load_plan(&args.plan)?;
-    let lvm = SystemLvm::from_system().ok();
-    let facts = check::gather(&plan, &tools::find, lvm.as_ref().map(|l| l as &dyn Lvm));
+    let facts = check::gather(&plan, &RealSystem::new());
     let mut report = check::evaluate(&plan, &facts);
     // A dead run's journal (not while a run holds the lock: its journal is
     // open on purpose).

@@ -72,7 +72,7 @@ pub fn run(args: Args) -> super::Result {
 /// The hooks as `plan` shows them: the directory's executables when it can
 /// be read here, otherwise a note that they are listed at run time.
 pub fn list_hooks(dir: &Path) -> HookList {
-    match crate::hooks::list_hooks(dir) {
+    match crate::system::hooks::list_hooks(dir) {
         Ok(listing) => HookList::Found(listing.hooks),
         Err(_) => HookList::NotListed,
     }

@@ -6,7 +6,8 @@
 use std::path::PathBuf;
 
 use crate::ExitCode;
-use crate::apply::{recover, system::RealSystem};
+use crate::apply::recover;
+use crate::system::RealSystem;
 
 const AFTER_HELP: &str = "\
 Examples:

@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use crate::ExitCode;
 use crate::copy::progress;
 use crate::human;
-use crate::lvm::SystemLvm;
 use crate::restore::{self, Source};
+use crate::system::RealSystem;
 
 const AFTER_HELP: &str = "\
 DEVICE is overwritten from its first byte on. Stop what uses it and unmount
@@ -46,19 +46,17 @@ pub fn run(args: Args) -> super::Result {
     let plan = super::load_plan(&args.plan)?;
     // A run of the plan rewrites the backup: not while it is read.
     let _lock = super::lock(&plan, "wait for it to end; nothing was done")?;
-    let lvm;
+    let sys;
     let source = match &args.from {
         Some(path) => Source::Path(path.clone()),
         None => {
-            lvm = match SystemLvm::from_system() {
-                Ok(lvm) => lvm,
-                Err(e) => {
-                    return Err(super::ExpectedError::Failed(format!(
-                        "{e}: cannot check the backup LV's state; nothing was done"
-                    )));
-                }
-            };
-            Source::BackupLv(&lvm)
+            sys = RealSystem::new();
+            if let Err(e) = sys.lvm() {
+                return Err(super::ExpectedError::Failed(format!(
+                    "{e}: cannot check the backup LV's state; nothing was done"
+                )));
+            }
+            Source::BackupLv(&sys)
         }
     };
     let prepared = restore::prepare(&plan, &args.volume, &args.to, &source)?;

@@ -94,7 +94,7 @@ pub fn run(args: Args) -> super::Result {
 fn verify_plan(path: &std::path::Path, only: Option<&str>, mode: ProgressMode) -> super::Result {
     let plan = super::load_plan(path)?;
     let cancel = super::copy::stop_on_signals()?;
-    let sys = crate::apply::system::RealSystem::new();
+    let sys = crate::system::RealSystem::new();
     let verified = match crate::verify::verify_plan(
         &plan,
         &sys,

@@ -31,4 +31,4 @@ pub use compile::compile;
 pub use compiled::{CompiledPlan, Dependency, Edge, Node, StepIndex};
 pub use hooks::HookList;
 pub use phase::{Phase, PhaseSet};
-pub use step::{Action, Condition, Hook, HookOrder, PlanTimeValues, RunValues, Step};
+pub use step::{Action, Condition, Hook, HookOrder, OnFailure, PlanTimeValues, RunValues, Step};

@@ -190,6 +190,21 @@ pub enum HookOrder {
     ReverseNameOrder,
 }
 
+/// What a failed step does to the run (the steps that need it are skipped
+/// in every case).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnFailure {
+    /// Stop here and roll back everything that ran.
+    Abort,
+    /// Its volume has no good backup this run; the other volumes go on.
+    FailVolume,
+    /// Something the run set up stays behind (a suspended service, a
+    /// snapshot, an active target): the run ends with exit code 5.
+    CleanupIncomplete,
+    /// Reported; the run goes on without what needed it.
+    Continue,
+}
+
 /// Values only known when the plan is applied. At plan time
 /// [`PlanTimeValues`] shows them as `<...>` placeholders; `apply` resolves
 /// them from the run and from `lvs`.
@@ -300,6 +315,25 @@ impl Step {
                 | Step::Suspend(_)
                 | Step::Snapshot { .. }
         )
+    }
+
+    /// What a failure of this step means for the rest of the run.
+    pub fn on_failure(&self) -> OnFailure {
+        match self {
+            // Without every service suspended, or every snapshot taken, the
+            // snapshots are not one consistent moment: stop and roll back.
+            Step::Suspend(_) | Step::Snapshot { .. } => OnFailure::Abort,
+            Step::Copy { .. } | Step::Verify { .. } | Step::EnsureBackupLv { .. } => {
+                OnFailure::FailVolume
+            }
+            Step::Resume(_)
+            | Step::RemoveSnapshot { .. }
+            | Step::TargetDeactivate { .. }
+            | Step::IscsiLogout { .. } => OnFailure::CleanupIncomplete,
+            Step::IscsiLogin { .. } | Step::TargetActivate { .. } | Step::RemoveBackupLv { .. } => {
+                OnFailure::Continue
+            }
+        }
     }
 
     /// Whether the step destroys data a user may still want (backups).
@@ -536,5 +570,25 @@ mod tests {
         assert!(Step::Suspend(hook.clone()).needs_undo());
         assert!(!Step::Resume(hook.clone()).needs_undo());
         assert_eq!(Step::Suspend(hook).id(), "suspend:10-db");
+    }
+
+    #[test]
+    fn only_a_failed_suspend_or_snapshot_aborts_the_run() {
+        let hook = Hook::File {
+            path: "/h/10-db".into(),
+            timeout: Duration::from_secs(5),
+        };
+        assert_eq!(Step::Suspend(hook.clone()).on_failure(), OnFailure::Abort);
+        assert_eq!(
+            Step::Resume(hook).on_failure(),
+            OnFailure::CleanupIncomplete
+        );
+        let verify = Step::Verify {
+            volume: "root".into(),
+            snapshot: lv("vg0", "root-snapplan"),
+            backup: lv("backup", "root"),
+        };
+        assert_eq!(verify.on_failure(), OnFailure::FailVolume);
+        assert_eq!(verify.volume(), Some("root"), "a volume to fail");
     }
 }

@@ -12,6 +12,8 @@ pub mod model;
 pub mod names;
 pub mod raw;
 pub mod schema;
+#[cfg(test)]
+pub mod test_plans;
 mod tree;
 pub mod units;
 pub mod validate;

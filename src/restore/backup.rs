@@ -4,8 +4,8 @@
 //! verification) succeeded, so the tags tell a half-written backup apart
 //! even when its manifest was lost.
 
-use crate::lvm::Lv;
 use crate::plan::LvPath;
+use crate::system::Lv;
 use crate::tags::{TAG_STATE_COMPLETE, TAG_STATE_INCOMPLETE};
 
 /// Why a backup LV cannot be restored from, if it cannot.
@@ -39,13 +39,16 @@ pub fn refusal(backup: &LvPath, lvs: &[Lv]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::system::fake::Fake;
 
     fn lv(tags: &[&str], attr: &str) -> Lv {
-        serde_json::from_value(serde_json::json!({
-            "lv_name": "home", "vg_name": "backup", "lv_size": "1048576",
-            "lv_attr": attr, "lv_tags": tags.join(","),
-        }))
-        .unwrap()
+        let tags: Vec<String> = tags.iter().map(|t| t.to_string()).collect();
+        Fake::builder()
+            .lv_bytes("backup", "home", 1 << 20, attr)
+            .tags("backup", "home", &tags)
+            .report()
+            .lvs
+            .remove(0)
     }
 
     fn backup() -> LvPath {

@@ -9,6 +9,8 @@
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
+use crate::system::procfs;
+
 /// Why a destination is refused; the message says what to do.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum Busy {
@@ -42,8 +44,8 @@ pub fn check_free(device: &Path) -> Result<(), Busy> {
     }
     let rdev = metadata.rdev();
     let (major, minor) = (rustix::fs::major(rdev), rustix::fs::minor(rdev));
-    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo")
-        .map_err(|e| unusable(format!("cannot read /proc/self/mountinfo: {e}")))?;
+    let mountinfo = std::fs::read_to_string(procfs::MOUNTINFO)
+        .map_err(|e| unusable(format!("cannot read {}: {e}", procfs::MOUNTINFO)))?;
     if let Some(mount_point) = mounted_at(&mountinfo, major, minor) {
         return Err(Busy::Mounted {
             device: device.to_path_buf(),
@@ -67,41 +69,11 @@ pub fn check_free(device: &Path) -> Result<(), Busy> {
     }
 }
 
-/// The first mount point of the device `major:minor` in a mountinfo text
-/// (proc(5): field 3 is `major:minor`, field 5 the mount point, with
-/// spaces and the like written as octal escapes).
+/// The first mount point of the device `major:minor` in a mountinfo text.
 pub fn mounted_at(mountinfo: &str, major: u32, minor: u32) -> Option<String> {
-    let wanted = format!("{major}:{minor}");
-    mountinfo.lines().find_map(|line| {
-        let mut fields = line.split(' ');
-        let number = fields.nth(2)?;
-        let mount_point = fields.nth(1)?;
-        (number == wanted).then(|| unescape_octal(mount_point))
-    })
-}
-
-/// `\040` -> space, as the kernel escapes mount points.
-fn unescape_octal(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'\\'
-            && i + 3 < bytes.len()
-            && bytes[i + 1..i + 4]
-                .iter()
-                .all(|b| (b'0'..=b'7').contains(b))
-        {
-            let value =
-                (bytes[i + 1] - b'0') * 64 + (bytes[i + 2] - b'0') * 8 + (bytes[i + 3] - b'0');
-            out.push(value);
-            i += 4;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    procfs::mount_points(mountinfo, major, minor)
+        .into_iter()
+        .next()
 }
 
 #[cfg(test)]

@@ -15,16 +15,16 @@ use std::sync::atomic::AtomicBool;
 
 use crate::ExitCode;
 use crate::copy::{self, CopyControl, CopyError, CopyRequest, Manifest, ProgressSink, verify};
-use crate::lvm::Lvm;
 use crate::plan::{LvPath, Plan};
 use crate::state::runs as history;
+use crate::system::System;
 use crate::system::device_path;
 
 /// Where the backup is read from.
 pub enum Source<'a> {
     /// The plan's backup LV `/dev/<target vg>/<target_lv>`, its state
     /// checked through LVM.
-    BackupLv(&'a dyn Lvm),
+    BackupLv(&'a dyn System),
     /// A copy of the backup elsewhere (`--from`: an image of the LV, the LV
     /// under another name). No LVM tags to check: the manifest alone vouches
     /// for it.

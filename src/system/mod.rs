@@ -1,6 +1,148 @@
-//! The machine, behind one trait. Placeholder for the layout of issue 9:
-//! branch `arch-sys` moves the trait, its real implementation and its fake
-//! here; until then this names them where the readers (verify, restore)
-//! expect them, so that those never import apply.
+//! The machine, behind one trait. Everything snapplan asks of the system it
+//! runs on (LVM reports and commands, iSCSI sessions, hooks, the copy engine
+//! on real devices, procfs) goes through [`System`], so check, apply,
+//! recover and restore are unit-tested against one in-memory fake
+//! (`fake.rs`) and proven against real lvm2 in the VM scenarios.
+//!
+//! Errors are typed and keep what an admin needs at 3 a.m.: the command
+//! line, its exit status and stderr ([`RunError`]), and why.
 
-pub use crate::apply::system::{RealSystem, System, device_path};
+#[cfg(test)]
+pub mod fake;
+pub mod hooks;
+pub mod iscsi;
+pub mod lvm;
+pub mod procfs;
+pub mod real;
+pub mod remove;
+pub mod report;
+pub mod runner;
+pub mod tools;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use crate::copy::{CopyControl, CopyError, ManifestError};
+use crate::plan::LvPath;
+
+pub use hooks::HookAction;
+pub use real::{RealSystem, device_path};
+pub use remove::{LvKind, RemoveError, RemovePolicy, Removed};
+pub use report::{Lv, Pv, SystemReport, Vg};
+pub use runner::{CommandLine, Output, ProcessRunner, RunError, Runner};
+pub use tools::{ToolMissing, Tools};
+
+/// Why the machine could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum SystemError {
+    /// The tool is not installed; the message says which package has it.
+    #[error(transparent)]
+    ToolMissing(#[from] ToolMissing),
+    /// The tool ran and failed: command line, exit status and stderr.
+    #[error(transparent)]
+    Run(#[from] RunError),
+    /// lvm2 printed a report this version of snapplan cannot read.
+    #[error(transparent)]
+    Report(#[from] report::ParseError),
+    #[error(transparent)]
+    Remove(#[from] RemoveError),
+    #[error("cannot list hooks in {}: {source}", dir.display())]
+    Hooks {
+        dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// One copy the executor asks for.
+#[derive(Debug, Clone)]
+pub struct CopyJob {
+    pub volume: String,
+    pub source: PathBuf,
+    pub destination: PathBuf,
+    pub manifest: PathBuf,
+    pub bytes_per_second: Option<u64>,
+}
+
+/// What a finished copy did.
+#[derive(Debug, Clone, Default)]
+pub struct CopyStats {
+    pub size: u64,
+    pub bytes_read: u64,
+    pub bytes_written: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CopyFailure {
+    /// The cancel flag stopped it (signal or watchdog).
+    #[error("cancelled")]
+    Cancelled,
+    #[error(transparent)]
+    Failed(CopyError),
+}
+
+/// Why a backup did not verify.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyFailure {
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    /// The device could not be read to the end.
+    #[error(transparent)]
+    Read(#[from] CopyError),
+    /// It was read to the end and differs: the summary names the ranges.
+    #[error("{0}")]
+    Mismatch(String),
+}
+
+/// How one hook call ended.
+#[derive(Debug, Clone)]
+pub struct HookResult {
+    pub ok: bool,
+    /// `exit status 1`, `timed out after 60s`, ...
+    pub detail: String,
+    pub output: Vec<String>,
+}
+
+pub trait System: Sync {
+    /// Every LV and VG: one `lvs` and one `vgs` call, however many volumes
+    /// the plan has.
+    fn report(&self) -> Result<SystemReport, SystemError>;
+    /// One LV, `None` when it does not exist: what the watchdog polls while
+    /// a snapshot is copied, where a full report each interval is waste.
+    fn lv(&self, path: &LvPath) -> Result<Option<Lv>, SystemError>;
+    /// Runs an lvm2 command as the graph built it: `argv[0]` is the
+    /// subcommand (`lvcreate`, `vgchange`, ...).
+    fn run_lvm(&self, argv: &[String]) -> Result<(), SystemError>;
+    /// Removes an LV, surviving udev's "in use" races. The caller has
+    /// checked its tags.
+    fn remove_lv(&self, lv: &LvPath, kind: LvKind) -> Result<(), SystemError>;
+    /// Where a system tool is (`$PATH` and the sbin directories), for
+    /// check's tool rows.
+    fn find_tool(&self, tool: &str) -> Option<PathBuf>;
+    /// Records the portal's targets (sendtargets discovery).
+    fn iscsi_discover(&self, portal: &str) -> Result<(), SystemError>;
+    /// Logs in; a session that already exists is success.
+    fn iscsi_login(&self, portal: &str, iqn: &str) -> Result<(), SystemError>;
+    /// Logs out; no session to log out of is success.
+    fn iscsi_logout(&self, portal: &str, iqn: &str) -> Result<(), SystemError>;
+    /// The hook programs in `dir`, in suspend order (see [`hooks::scan`]).
+    fn list_hooks(&self, dir: &Path) -> Result<Vec<PathBuf>, SystemError>;
+    fn hook(
+        &self,
+        path: &Path,
+        action: HookAction,
+        timeout: Duration,
+        env: &[(String, String)],
+    ) -> HookResult;
+    /// Copies with the copy engine; `control.cancel` stops it at the next
+    /// chunk, `control.source_check` runs after every chunk read.
+    fn copy(&self, job: &CopyJob, control: &CopyControl<'_>) -> Result<CopyStats, CopyFailure>;
+    /// Re-reads `device` and compares it with the manifest at `manifest`.
+    fn verify(
+        &self,
+        manifest: &Path,
+        device: &Path,
+        cancel: &AtomicBool,
+    ) -> Result<(), VerifyFailure>;
+}

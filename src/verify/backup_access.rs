@@ -21,7 +21,7 @@ pub struct Access {
 /// Backups that do not exist are left to the verify to report.
 pub fn open(sys: &dyn System, plan: &Plan, backups: &[LvPath]) -> Result<Access, String> {
     let vg = &plan.target.vg;
-    let report = sys.report()?;
+    let report = sys.report().map_err(|e| e.to_string())?;
     let Some(found) = report.vg(vg) else {
         return Err(format!(
             "the backup VG {vg} is not visible on this machine{}",
@@ -35,18 +35,19 @@ pub fn open(sys: &dyn System, plan: &Plan, backups: &[LvPath]) -> Result<Access,
     let mut access = Access::default();
     if found.is_exported() {
         tracing::info!("importing the exported VG {vg} to read its backups");
-        sys.run(&commands::import_vg(vg))?;
+        sys.run_lvm(&commands::import_vg(vg))
+            .map_err(|e| e.to_string())?;
         access.imported_vg = Some(vg.clone());
     }
-    let report = sys.report()?;
+    let report = sys.report().map_err(|e| e.to_string())?;
     for backup in backups {
         if let Some(lv) = report.lv(backup)
             && !lv.is_active()
         {
             tracing::info!("activating {backup} to read it");
-            if let Err(e) = sys.run(&commands::activate_lv(backup, true)) {
+            if let Err(e) = sys.run_lvm(&commands::activate_lv(backup, true)) {
                 let _ = access.restore(sys);
-                return Err(e);
+                return Err(e.to_string());
             }
             access.activated.push(backup.clone());
         }
@@ -60,14 +61,14 @@ impl Access {
     pub fn restore(self, sys: &dyn System) -> Vec<String> {
         let mut failures = Vec::new();
         for backup in self.activated.iter().rev() {
-            if let Err(e) = sys.run(&commands::activate_lv(backup, false)) {
-                failures.push(e);
+            if let Err(e) = sys.run_lvm(&commands::activate_lv(backup, false)) {
+                failures.push(e.to_string());
             }
         }
         if let Some(vg) = &self.imported_vg
-            && let Err(e) = sys.run(&commands::export_vg(vg))
+            && let Err(e) = sys.run_lvm(&commands::export_vg(vg))
         {
-            failures.push(e);
+            failures.push(e.to_string());
         }
         failures
     }
@@ -76,7 +77,7 @@ impl Access {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::apply::fake::{Fake, MIB, lv};
+    use crate::system::fake::{Fake, MIB, lv};
 
     fn plan() -> Plan {
         Plan {

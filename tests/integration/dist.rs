@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::CommandFactory;
-use snapplan::hooks::{HookAction, HookCall, HookEnd, HookOutcome, list_hooks, run_hook};
+use snapplan::system::hooks::{HookAction, HookCall, HookEnd, HookOutcome, list_hooks, run_hook};
 
 use crate::support::{Test, repo_root};
 

@@ -1,52 +1,14 @@
-//! The one module that talks to LVM. Everything else sees the [`Lvm`] trait,
-//! so check and apply can be tested against an in-memory fake, and proven
-//! against real lvm2 in the VM scenarios.
-
-#[cfg(test)]
-pub mod fake;
-pub mod remove;
-pub mod report;
-pub mod runner;
-pub mod tools;
+//! lvm2 itself: its tools run as child processes, through a [`Runner`] so
+//! the command lines can be tested without LVM.
 
 use std::time::Duration;
 
-pub use remove::{LvKind, RemoveError, RemovePolicy, Removed};
-pub use report::{Lv, Pv, SystemReport, Vg};
-pub use runner::{CommandLine, Output, ProcessRunner, RunError, Runner};
-pub use tools::{ToolMissing, Tools};
-
+use super::SystemError;
+use super::remove::{self, LvKind, RemoveError, RemovePolicy, Removed};
+use super::report::{self, Lv, SystemReport};
+use super::runner::{CommandLine, Output, ProcessRunner, RunError, Runner};
+use super::tools::{ToolMissing, Tools};
 use crate::plan::LvPath;
-
-#[derive(Debug, thiserror::Error)]
-pub enum LvmError {
-    #[error(transparent)]
-    Run(#[from] RunError),
-    #[error(transparent)]
-    Parse(#[from] report::ParseError),
-}
-
-/// What snapplan asks of LVM.
-pub trait Lvm {
-    /// Every LV and VG on the system: one `lvs` and one `vgs` call, however
-    /// many volumes the plan has.
-    fn report(&self) -> Result<SystemReport, LvmError>;
-
-    /// One LV, `None` when it does not exist: for polling a snapshot's
-    /// usage while it is copied, where a full report every few seconds
-    /// would be wasted work.
-    fn lv(&self, path: &LvPath) -> Result<Option<Lv>, LvmError>;
-
-    /// Every PV.
-    fn pvs(&self) -> Result<Vec<Pv>, LvmError>;
-
-    /// Runs an lvm2 command, `args[0]` being the subcommand (`lvcreate`,
-    /// ...), as built by `graph::argv`.
-    fn run(&self, args: &[String]) -> Result<Output, RunError>;
-
-    /// Removes an LV, surviving udev's "in use" races (see [`remove`]).
-    fn remove(&self, lv: &LvPath, kind: LvKind) -> Result<Removed, RemoveError>;
-}
 
 /// The real system: lvm2's tools run as child processes.
 pub struct SystemLvm<R: Runner = ProcessRunner> {
@@ -97,14 +59,14 @@ pub fn report_command(tools: &Tools, report: &str, fields: &[&str]) -> CommandLi
     ])
 }
 
-impl<R: Runner> Lvm for SystemLvm<R> {
-    fn report(&self) -> Result<SystemReport, LvmError> {
+impl<R: Runner> SystemLvm<R> {
+    pub fn report(&self) -> Result<SystemReport, SystemError> {
         let lvs = report::parse_lvs(&self.read("lvs", report::LV_FIELDS)?)?;
         let vgs = report::parse_vgs(&self.read("vgs", report::VG_FIELDS)?)?;
         Ok(SystemReport { lvs, vgs })
     }
 
-    fn lv(&self, path: &LvPath) -> Result<Option<Lv>, LvmError> {
+    pub fn lv(&self, path: &LvPath) -> Result<Option<Lv>, SystemError> {
         let cmd = report_command(&self.tools, "lvs", report::LV_FIELDS).arg(path.to_string());
         match self.runner.run(&cmd) {
             Ok(out) => Ok(report::parse_lvs(&out.stdout)?.into_iter().next()),
@@ -113,16 +75,12 @@ impl<R: Runner> Lvm for SystemLvm<R> {
         }
     }
 
-    fn pvs(&self) -> Result<Vec<Pv>, LvmError> {
-        Ok(report::parse_pvs(&self.read("pvs", report::PV_FIELDS)?)?)
-    }
-
-    fn run(&self, args: &[String]) -> Result<Output, RunError> {
+    pub fn run(&self, args: &[String]) -> Result<Output, RunError> {
         self.runner
             .run(&CommandLine::new(&self.tools.lvm).args(args.iter().cloned()))
     }
 
-    fn remove(&self, lv: &LvPath, kind: LvKind) -> Result<Removed, RemoveError> {
+    pub fn remove(&self, lv: &LvPath, kind: LvKind) -> Result<Removed, RemoveError> {
         let probe = remove::SystemProbe {
             runner: &self.runner,
             tools: &self.tools,
@@ -155,7 +113,7 @@ mod tests {
                 "lvs" if command.args.last().unwrap() == "vg0/gone" => {
                     return Err(RunError::Failed {
                         command: command.to_string(),
-                        exit: runner::Exit::Code(5),
+                        exit: crate::system::runner::Exit::Code(5),
                         stderr: "  Failed to find logical volume \"vg0/gone\"\n".into(),
                     });
                 }

@@ -12,9 +12,10 @@
 //! snapshot alone.
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
+use super::procfs::{self, OpenTarget};
 use super::runner::{CommandLine, RunError, Runner};
 use super::tools::Tools;
 use crate::plan::LvPath;
@@ -237,51 +238,21 @@ fn device_number(node: &Path) -> Option<u64> {
 
 /// Processes with the block device `dev` open, and where it is mounted.
 fn holders_of(dev: u64, proc: &Path) -> Vec<String> {
-    use std::os::unix::fs::{FileTypeExt, MetadataExt};
-    let mut holders = Vec::new();
-    let pids = std::fs::read_dir(proc).into_iter().flatten().flatten();
-    for entry in pids {
-        let pid = entry.file_name().to_string_lossy().into_owned();
-        if !pid.bytes().all(|b| b.is_ascii_digit()) {
-            continue;
-        }
-        let fds = std::fs::read_dir(entry.path().join("fd"));
-        let holds = fds.into_iter().flatten().flatten().any(|fd| {
-            std::fs::metadata(fd.path())
-                .is_ok_and(|m| m.file_type().is_block_device() && m.rdev() == dev)
-        });
-        if holds {
-            let comm = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
-            holders.push(format!("pid {pid} ({})", comm.trim()));
-        }
-    }
+    let mut holders: Vec<String> = procfs::pids_with_open(proc, OpenTarget::BlockDevice(dev))
+        .into_iter()
+        .map(|pid| format!("pid {pid} ({})", procfs::comm(proc, pid)))
+        .collect();
     let mountinfo = std::fs::read_to_string(proc.join("self/mountinfo")).unwrap_or_default();
-    holders.extend(
-        mounts_of(dev, &mountinfo)
-            .into_iter()
-            .map(|m| format!("mounted on {}", m.display())),
-    );
+    holders.extend(mounted_on(dev, &mountinfo));
     holders
 }
 
-/// Mount points of device `dev` in /proc/self/mountinfo (field 3 is
-/// `major:minor`, field 5 the mount point).
-fn mounts_of(dev: u64, mountinfo: &str) -> Vec<PathBuf> {
-    let wanted = format!(
-        "{}:{}",
-        rustix::fs::major(dev as _),
-        rustix::fs::minor(dev as _)
-    );
-    mountinfo
-        .lines()
-        .filter_map(|line| {
-            let fields: Vec<&str> = line.split(' ').collect();
-            if fields.get(2) == Some(&wanted.as_str()) {
-                fields.get(4).map(PathBuf::from)
-            } else {
-                None
-            }
-        })
+/// `mounted on /srv/my data` for every mount of `dev`.
+fn mounted_on(dev: u64, mountinfo: &str) -> Vec<String> {
+    let (major, minor) = (rustix::fs::major(dev as _), rustix::fs::minor(dev as _));
+    procfs::mount_points(mountinfo, major, minor)
+        .into_iter()
+        .map(|m| format!("mounted on {m}"))
         .collect()
 }
 
@@ -290,7 +261,7 @@ mod tests {
     use std::cell::RefCell;
 
     use super::*;
-    use crate::lvm::runner::{Exit, Output};
+    use crate::system::runner::{Exit, Output};
 
     /// Answers each command with the next scripted result for its
     /// subcommand, and records every command line.
@@ -483,9 +454,18 @@ mod tests {
         let dev = rustix::fs::makedev(253, 3);
         let info = "22 1 253:3 / /srv/data rw,relatime - ext4 /dev/mapper/vg0-data rw\n\
                     23 1 253:30 / /other rw - ext4 /dev/mapper/vg0-x rw\n";
+        assert_eq!(mounted_on(dev as u64, info), vec!["mounted on /srv/data"]);
+    }
+
+    /// The "held open by" message names the mount point as the admin
+    /// types it, not as mountinfo escapes it (`\040` for a space).
+    #[test]
+    fn an_escaped_mount_point_is_named_unescaped() {
+        let dev = rustix::fs::makedev(253, 3);
+        let info = "35 22 253:3 / /srv/my\\040data rw - xfs /dev/mapper/vg0-data rw\n";
         assert_eq!(
-            mounts_of(dev as u64, info),
-            vec![PathBuf::from("/srv/data")]
+            mounted_on(dev as u64, info),
+            vec!["mounted on /srv/my data"]
         );
     }
 

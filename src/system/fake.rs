@@ -1,7 +1,10 @@
-//! An in-memory machine for the executor's unit tests: LVs with tags and
-//! snapshot state, hooks that count how often they are suspended, a copy
-//! that can be scripted to fail, overflow its snapshot, receive a signal or
-//! panic half-way. Tests assert on this state, not on log text.
+//! The one in-memory machine of the unit tests (check, apply, recover,
+//! restore, verify): LVs with tags and snapshot state, hooks that count how
+//! often they are suspended, a copy that can be scripted to fail, overflow
+//! its snapshot, receive a signal or panic half-way. Built with
+//! [`Fake::builder`]; tests assert on this state, not on log text. (The
+//! process runner and the real adapters have their own tests, on real
+//! processes and in the VM.)
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -9,14 +12,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use super::system::{CopyFailure, CopyJob, CopyStats, HookResult, System};
-use crate::copy::{ChunkRead, CopyControl};
-use crate::hooks::HookAction;
-use crate::lvm::{Lv, LvKind, SystemReport, Vg};
+use super::hooks::HookAction;
+use super::runner::{Exit, RunError};
+use super::{
+    CopyFailure, CopyJob, CopyStats, HookResult, Lv, LvKind, System, SystemError, SystemReport,
+    ToolMissing, VerifyFailure, Vg,
+};
+use crate::copy::{ChunkRead, CopyControl, CopyError};
 use crate::plan::LvPath;
 
 pub const MIB: u64 = 1 << 20;
-const EXTENT: u64 = 4 * MIB;
+pub const EXTENT: u64 = 4 * MIB;
 
 #[derive(Debug, Clone)]
 pub enum CopyScript {
@@ -56,6 +62,13 @@ pub struct State {
     pub signal_on_hook: Option<String>,
     /// The hooks directory cannot be listed this many times.
     pub unlistable: u32,
+    /// Tools that are not installed (`find_tool` finds every other one in
+    /// /usr/sbin); without `lvm` every LVM call fails as on such a system.
+    pub missing_tools: BTreeSet<String>,
+    /// `report` fails with this lvm2 stderr.
+    pub report_error: Option<String>,
+    /// How often a full report was read.
+    pub reports: u32,
 }
 
 #[derive(Default)]
@@ -78,34 +91,117 @@ pub fn lv(vg: &str, name: &str, size: u64) -> Lv {
     }
 }
 
-fn vg(name: &str) -> Vg {
-    Vg {
-        vg_name: name.into(),
-        vg_attr: "wz--n-".into(),
-        vg_size: 1024 * MIB,
-        vg_free: 512 * MIB,
-        vg_extent_size: EXTENT,
-        vg_extent_count: 256,
-        vg_free_count: 128,
-        vg_exported: String::new(),
-        vg_tags: vec![],
+/// Builds a [`Fake`] (or just its [`SystemReport`], for the pure checks).
+#[derive(Default)]
+pub struct FakeBuilder(State);
+
+impl FakeBuilder {
+    /// A VG of `extents` 4 MiB extents, `free` of them free.
+    pub fn vg(self, name: &str, extents: u64, free: u64) -> Self {
+        self.vg_with_extent(name, EXTENT, extents, free)
+    }
+
+    pub fn vg_with_extent(mut self, name: &str, extent: u64, extents: u64, free: u64) -> Self {
+        self.0.vgs.retain(|v| v.vg_name != name);
+        self.0.vgs.push(Vg {
+            vg_name: name.into(),
+            vg_attr: "wz--n-".into(),
+            vg_size: extents * extent,
+            vg_free: free * extent,
+            vg_extent_size: extent,
+            vg_extent_count: extents,
+            vg_free_count: free,
+            vg_exported: String::new(),
+            vg_tags: vec![],
+        });
+        self
+    }
+
+    pub fn exported(mut self, name: &str) -> Self {
+        let vg = self.0.vgs.iter_mut().find(|v| v.vg_name == name).unwrap();
+        vg.vg_exported = "exported".into();
+        vg.vg_attr = "wzx-n-".into();
+        self
+    }
+
+    /// An LV of `mib` MiB; its VG (15 extents, all free) appears if unknown.
+    pub fn lv(self, vg: &str, name: &str, mib: u64, attr: &str) -> Self {
+        self.lv_bytes(vg, name, mib << 20, attr)
+    }
+
+    pub fn lv_bytes(mut self, vg: &str, name: &str, bytes: u64, attr: &str) -> Self {
+        if !self.0.vgs.iter().any(|v| v.vg_name == vg) {
+            self = self.vg(vg, 15, 15);
+        }
+        let mut new = lv(vg, name, bytes);
+        new.lv_attr = attr.into();
+        self.0.lvs.push(new);
+        self
+    }
+
+    pub fn snapshot(self, vg: &str, name: &str, mib: u64, origin: &str, tags: &[String]) -> Self {
+        let mut this = self.lv(vg, name, mib, "swi-a-s---");
+        let lv = this.0.lvs.last_mut().unwrap();
+        lv.origin = origin.into();
+        lv.lv_snapshot_invalid = String::new();
+        lv.lv_tags = tags.to_vec();
+        lv.data_percent = Some(3.5);
+        this
+    }
+
+    pub fn tags(mut self, vg: &str, name: &str, tags: &[String]) -> Self {
+        let lv = self
+            .0
+            .lvs
+            .iter_mut()
+            .find(|l| l.vg_name == vg && l.lv_name == name)
+            .unwrap();
+        lv.lv_tags = tags.to_vec();
+        self
+    }
+
+    /// The hook programs `list_hooks` finds.
+    pub fn hooks(mut self, paths: &[&str]) -> Self {
+        self.0.hooks = paths.iter().map(PathBuf::from).collect();
+        self
+    }
+
+    /// `tool` is not installed.
+    pub fn without_tool(mut self, tool: &str) -> Self {
+        self.0.missing_tools.insert(tool.into());
+        self
+    }
+
+    pub fn report(self) -> SystemReport {
+        SystemReport {
+            lvs: self.0.lvs,
+            vgs: self.0.vgs,
+        }
+    }
+
+    pub fn build(self) -> Fake {
+        Fake(Mutex::new(self.0))
     }
 }
 
 impl Fake {
-    /// vg0 with origins a, b, c (16 MiB each); an empty VG `backup`; hooks
-    /// /hooks/10-a and /hooks/20-b.
+    /// An empty machine: no VG, no LV, no hook; every tool installed.
+    pub fn builder() -> FakeBuilder {
+        FakeBuilder::default()
+    }
+
+    /// The executor tests' machine: vg0 with origins a, b, c (16 MiB each);
+    /// an empty VG `backup` (1 GiB each, half free); hooks /hooks/10-a and
+    /// /hooks/20-b.
     pub fn new() -> Fake {
-        let state = State {
-            lvs: ["a", "b", "c"]
-                .iter()
-                .map(|n| lv("vg0", n, 16 * MIB))
-                .collect(),
-            vgs: vec![vg("vg0"), vg("backup")],
-            hooks: vec!["/hooks/10-a".into(), "/hooks/20-b".into()],
-            ..State::default()
-        };
-        Fake(Mutex::new(state))
+        Fake::builder()
+            .vg("vg0", 256, 128)
+            .vg("backup", 256, 128)
+            .lv("vg0", "a", 16, "-wi-a-----")
+            .lv("vg0", "b", 16, "-wi-a-----")
+            .lv("vg0", "c", 16, "-wi-a-----")
+            .hooks(&["/hooks/10-a", "/hooks/20-b"])
+            .build()
     }
 
     pub fn state(&self) -> MutexGuard<'_, State> {
@@ -156,7 +252,25 @@ impl Fake {
         self.state().lvs.push(lv);
     }
 
-    fn check_fail(state: &State, text: &str) -> Result<(), String> {
+    fn lvm_installed(state: &State) -> Result<(), SystemError> {
+        match state.missing_tools.contains("lvm") {
+            true => Err(ToolMissing { tool: "lvm" }.into()),
+            false => Ok(()),
+        }
+    }
+
+    /// iscsiadm as the graph spells it, logged like every other command.
+    fn iscsiadm(&self, argv: &[String]) -> Result<(), SystemError> {
+        let text = argv.join(" ");
+        let mut state = self.state();
+        state.log.push(text.clone());
+        if state.missing_tools.contains("iscsiadm") {
+            return Err(ToolMissing { tool: "iscsiadm" }.into());
+        }
+        Fake::check_fail(&state, &text)
+    }
+
+    fn check_fail(state: &State, text: &str) -> Result<(), SystemError> {
         if let Some(p) = &state.panic_on
             && text.contains(p.as_str())
         {
@@ -164,10 +278,23 @@ impl Fake {
             panic!("fake panic in `{p}`");
         }
         if state.fail.iter().any(|f| text.contains(f.as_str())) {
-            return Err(format!("`{text}` failed (exit status 5): scripted failure"));
+            return Err(failed(text, "scripted failure"));
         }
         Ok(())
     }
+}
+
+/// A command that failed as lvm2 fails: exit status 5, the reason on stderr.
+fn failed(command: &str, stderr: &str) -> SystemError {
+    SystemError::Run(RunError::Failed {
+        command: command.into(),
+        exit: Exit::Code(5),
+        stderr: stderr.into(),
+    })
+}
+
+fn io_error() -> std::io::Error {
+    std::io::Error::other("Input/output error")
 }
 
 fn parse_path(text: &str) -> LvPath {
@@ -205,8 +332,13 @@ fn size_in(argv: &[String], origin: Option<&Lv>) -> u64 {
 }
 
 impl System for Fake {
-    fn report(&self) -> Result<SystemReport, String> {
-        let state = self.state();
+    fn report(&self) -> Result<SystemReport, SystemError> {
+        let mut state = self.state();
+        state.reports += 1;
+        Fake::lvm_installed(&state)?;
+        if let Some(stderr) = &state.report_error {
+            return Err(failed("lvm lvs", stderr));
+        }
         Fake::check_fail(&state, "report")?;
         Ok(SystemReport {
             lvs: state.lvs.clone(),
@@ -214,11 +346,24 @@ impl System for Fake {
         })
     }
 
-    fn run(&self, argv: &[String]) -> Result<(), String> {
+    fn lv(&self, path: &LvPath) -> Result<Option<Lv>, SystemError> {
+        let state = self.state();
+        Fake::lvm_installed(&state)?;
+        Fake::check_fail(&state, &format!("lvs {path}"))?;
+        Ok(state
+            .lvs
+            .iter()
+            .find(|l| l.vg_name == path.vg && l.lv_name == path.lv)
+            .cloned())
+    }
+
+    fn run_lvm(&self, argv: &[String]) -> Result<(), SystemError> {
         let text = argv.join(" ");
         let mut state = self.state();
         state.log.push(text.clone());
+        Fake::lvm_installed(&state)?;
         Fake::check_fail(&state, &text)?;
+        let fail = |why: String| failed(&text, &why);
         let last = argv.last().cloned().unwrap_or_default();
         match argv[0].as_str() {
             "lvcreate" if argv.iter().any(|a| a == "--snapshot") => {
@@ -229,13 +374,13 @@ impl System for Fake {
                     .iter()
                     .find(|l| l.vg_name == origin.vg && l.lv_name == origin.lv)
                     .cloned()
-                    .ok_or_else(|| format!("origin {last} not found"))?;
+                    .ok_or_else(|| fail(format!("origin {last} not found")))?;
                 if state
                     .lvs
                     .iter()
                     .any(|l| l.vg_name == origin.vg && l.lv_name == name)
                 {
-                    return Err(format!("{name} already exists"));
+                    return Err(fail(format!("{name} already exists")));
                 }
                 let mut snap = lv(&origin.vg, &name, size_in(argv, Some(&found)));
                 snap.lv_attr = "swi-a-s---".into();
@@ -258,7 +403,7 @@ impl System for Fake {
                     .lvs
                     .iter_mut()
                     .find(|l| l.vg_name == path.vg && l.lv_name == path.lv)
-                    .ok_or("no such LV")?;
+                    .ok_or_else(|| fail("no such LV".into()))?;
                 lv.lv_size = size;
             }
             "lvchange" if arg_after(argv, "--activate").is_some() => {
@@ -268,7 +413,7 @@ impl System for Fake {
                     .lvs
                     .iter_mut()
                     .find(|l| l.vg_name == path.vg && l.lv_name == path.lv)
-                    .ok_or("no such LV")?;
+                    .ok_or_else(|| fail("no such LV".into()))?;
                 let mut attr: Vec<char> = lv.lv_attr.chars().collect();
                 attr[4] = if on { 'a' } else { '-' };
                 lv.lv_attr = attr.into_iter().collect();
@@ -279,11 +424,11 @@ impl System for Fake {
                     .vgs
                     .iter_mut()
                     .find(|v| v.vg_name == last)
-                    .ok_or_else(|| format!("Volume group \"{last}\" not found"))?;
+                    .ok_or_else(|| fail(format!("Volume group \"{last}\" not found")))?;
                 // As LVM: neither exports twice nor imports what is not exported.
                 if vg.is_exported() == export {
                     let state = if export { "already" } else { "not" };
-                    return Err(format!("Volume group \"{last}\" is {state} exported"));
+                    return Err(fail(format!("Volume group \"{last}\" is {state} exported")));
                 }
                 vg.vg_exported = if export {
                     "exported".into()
@@ -300,7 +445,7 @@ impl System for Fake {
                     .lvs
                     .iter_mut()
                     .find(|l| l.vg_name == path.vg && l.lv_name == path.lv)
-                    .ok_or("no such LV")?;
+                    .ok_or_else(|| fail("no such LV".into()))?;
                 lv.lv_tags.retain(|t| !del.contains(t));
                 for t in add {
                     if !lv.lv_tags.contains(&t) {
@@ -311,9 +456,9 @@ impl System for Fake {
             "vgchange" => {
                 // As LVM: an exported VG is neither activated nor deactivated.
                 match state.vgs.iter().find(|v| v.vg_name == last) {
-                    None => return Err(format!("Volume group \"{last}\" not found")),
+                    None => return Err(fail(format!("Volume group \"{last}\" not found"))),
                     Some(vg) if vg.is_exported() => {
-                        return Err(format!("Volume group \"{last}\" is exported"));
+                        return Err(fail(format!("Volume group \"{last}\" is exported")));
                     }
                     Some(_) => {}
                 }
@@ -328,7 +473,7 @@ impl System for Fake {
         Ok(())
     }
 
-    fn remove_lv(&self, lv: &LvPath, _kind: LvKind) -> Result<(), String> {
+    fn remove_lv(&self, lv: &LvPath, _kind: LvKind) -> Result<(), SystemError> {
         let text = format!("remove {lv}");
         let mut state = self.state();
         state.log.push(text.clone());
@@ -339,11 +484,31 @@ impl System for Fake {
         Ok(())
     }
 
-    fn list_hooks(&self, dir: &Path) -> Result<Vec<PathBuf>, String> {
+    fn find_tool(&self, tool: &str) -> Option<PathBuf> {
+        let state = self.state();
+        (!state.missing_tools.contains(tool)).then(|| Path::new("/usr/sbin").join(tool))
+    }
+
+    fn iscsi_discover(&self, portal: &str) -> Result<(), SystemError> {
+        self.iscsiadm(&crate::graph::argv::iscsi_discover(portal))
+    }
+
+    fn iscsi_login(&self, portal: &str, iqn: &str) -> Result<(), SystemError> {
+        self.iscsiadm(&crate::graph::argv::iscsi_login(portal, iqn))
+    }
+
+    fn iscsi_logout(&self, portal: &str, iqn: &str) -> Result<(), SystemError> {
+        self.iscsiadm(&crate::graph::argv::iscsi_logout(portal, iqn))
+    }
+
+    fn list_hooks(&self, dir: &Path) -> Result<Vec<PathBuf>, SystemError> {
         let mut state = self.state();
         if state.unlistable > 0 {
             state.unlistable -= 1;
-            return Err(format!("cannot list hooks in {}: busy", dir.display()));
+            return Err(SystemError::Hooks {
+                dir: dir.to_path_buf(),
+                source: std::io::Error::other("busy"),
+            });
         }
         Ok(state.hooks.clone())
     }
@@ -397,7 +562,12 @@ impl System for Fake {
                 .iter()
                 .find(|l| l.vg_name == path.vg && l.lv_name == path.lv)
                 .map(|l| l.lv_size)
-                .ok_or_else(|| CopyFailure::Failed(format!("cannot open {src}")))?;
+                .ok_or_else(|| {
+                    CopyFailure::Failed(CopyError::Open {
+                        path: job.source.clone(),
+                        source: std::io::Error::other("no such LV"),
+                    })
+                })?;
             (
                 state.copy_script.get(&job.volume).cloned(),
                 size,
@@ -414,11 +584,11 @@ impl System for Fake {
             }
             match &script {
                 Some(CopyScript::Fail) if index == 1 => {
-                    return Err(CopyFailure::Failed(format!(
-                        "cannot write {} at offset {}: Input/output error",
-                        job.destination.display(),
-                        index * chunk
-                    )));
+                    return Err(CopyFailure::Failed(CopyError::Write {
+                        path: job.destination.clone(),
+                        offset: index * chunk,
+                        source: io_error(),
+                    }));
                 }
                 Some(CopyScript::InvalidateAt(at)) if *at == index => {
                     let mut state = self.state();
@@ -455,11 +625,11 @@ impl System for Fake {
                         lv.lv_snapshot_invalid = "snapshot invalid".into();
                         lv.lv_attr = "swi-I-s---".into();
                     }
-                    return Err(CopyFailure::Failed(format!(
-                        "cannot read {} at offset {}: Input/output error",
-                        job.source.display(),
-                        index * chunk
-                    )));
+                    return Err(CopyFailure::Failed(CopyError::Read {
+                        path: job.source.clone(),
+                        offset: index * chunk,
+                        source: io_error(),
+                    }));
                 }
                 _ => {}
             }
@@ -482,7 +652,13 @@ impl System for Fake {
                     len: chunk,
                     last: index + 1 == chunks,
                 })
-                .map_err(CopyFailure::Failed)?;
+                .map_err(|reason| {
+                    CopyFailure::Failed(CopyError::SourceCheck {
+                        path: job.source.clone(),
+                        offset: (index + 1) * chunk,
+                        reason,
+                    })
+                })?;
             }
             control.progress.update(&crate::copy::ProgressUpdate {
                 phase: crate::copy::progress::Phase::Copy,
@@ -505,7 +681,12 @@ impl System for Fake {
         })
     }
 
-    fn verify(&self, _manifest: &Path, device: &Path, _cancel: &AtomicBool) -> Result<(), String> {
+    fn verify(
+        &self,
+        _manifest: &Path,
+        device: &Path,
+        _cancel: &AtomicBool,
+    ) -> Result<(), VerifyFailure> {
         let mut state = self.state();
         let text = format!("verify {}", device.display());
         state.log.push(text.clone());
@@ -514,7 +695,9 @@ impl System for Fake {
             .iter()
             .any(|v| device.ends_with(v.as_str()))
         {
-            return Err(format!("{text}: 1 chunk differs (bytes 0..4194304)"));
+            return Err(VerifyFailure::Mismatch(format!(
+                "{text}: 1 chunk differs (bytes 0..4194304)"
+            )));
         }
         Ok(())
     }

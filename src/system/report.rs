@@ -267,7 +267,10 @@ fn percent<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
         .map_err(|_| serde::de::Error::custom(format!("expected a percentage, found {s:?}")))
 }
 
-fn tags<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+/// LVM tags, as lvm2 prints them: one comma-separated string.
+type Tags = Vec<String>;
+
+fn tags<'de, D: Deserializer<'de>>(d: D) -> Result<Tags, D::Error> {
     let s = String::deserialize(d)?;
     Ok(s.split(',')
         .map(str::trim)

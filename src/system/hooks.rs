@@ -43,37 +43,96 @@ pub struct HookListing {
     pub not_executable: Vec<PathBuf>,
 }
 
-/// Lists the hooks in `dir`. Editor and package-manager leftovers (hidden
-/// files, `*~`, `*.dpkg-old`, `*.rpmnew`, ...) are ignored so that a stray
-/// backup copy of a hook never runs twice.
-pub fn list_hooks(dir: &Path) -> std::io::Result<HookListing> {
+/// One entry of a hooks directory, as `check` reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HookEntry {
+    pub name: String,
+    pub kind: HookKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HookKind {
+    /// A regular file (or a symlink to one), with its permission bits.
+    File {
+        mode: u32,
+    },
+    DanglingLink,
+    Directory,
+    Other,
+}
+
+/// Why a hooks directory could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DirProblem {
+    Missing,
+    NotADirectory,
+    Unreadable(String),
+}
+
+/// Every entry of `dir` in the order `suspend` runs hooks (byte order of
+/// the names, like run-parts), leftovers included: check says what each
+/// is, [`list_hooks`] picks the hooks from the same scan.
+pub fn scan(dir: &Path) -> Result<Vec<HookEntry>, DirProblem> {
+    let meta = match std::fs::metadata(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(DirProblem::Missing),
+        Err(e) => return Err(DirProblem::Unreadable(e.to_string())),
+        Ok(meta) => meta,
+    };
+    if !meta.is_dir() {
+        return Err(DirProblem::NotADirectory);
+    }
+    read_entries(dir).map_err(|e| DirProblem::Unreadable(e.to_string()))
+}
+
+fn read_entries(dir: &Path) -> std::io::Result<Vec<HookEntry>> {
     let mut names: Vec<OsString> = std::fs::read_dir(dir)?
         .map(|entry| entry.map(|e| e.file_name()))
         .collect::<Result<_, _>>()?;
     names.sort();
+    Ok(names
+        .into_iter()
+        .map(|name| {
+            // Follow symlinks: a hook may well be a link to a packaged script.
+            let kind = match std::fs::metadata(dir.join(&name)) {
+                Ok(m) if m.is_file() => HookKind::File {
+                    mode: m.permissions().mode(),
+                },
+                Ok(m) if m.is_dir() => HookKind::Directory,
+                Ok(_) => HookKind::Other,
+                Err(_) => HookKind::DanglingLink,
+            };
+            HookEntry {
+                name: name.to_string_lossy().into_owned(),
+                kind,
+            }
+        })
+        .collect())
+}
+
+/// Lists the hooks in `dir`. Editor and package-manager leftovers (hidden
+/// files, `*~`, `*.dpkg-old`, `*.rpmnew`, ...) are ignored so that a stray
+/// backup copy of a hook never runs twice.
+pub fn list_hooks(dir: &Path) -> std::io::Result<HookListing> {
     let mut listing = HookListing::default();
-    for name in names {
-        if is_ignored_name(&name.to_string_lossy()) {
+    for entry in read_entries(dir)? {
+        if is_ignored_name(&entry.name) {
             continue;
         }
-        let path = dir.join(&name);
-        // Follow symlinks: a hook may well be a link to a packaged script.
-        let Ok(meta) = std::fs::metadata(&path) else {
-            continue;
-        };
-        if !meta.is_file() {
-            continue;
-        }
-        if meta.permissions().mode() & 0o111 != 0 {
-            listing.hooks.push(path);
-        } else {
-            listing.not_executable.push(path);
+        if let HookKind::File { mode } = entry.kind {
+            let path = dir.join(&entry.name);
+            if mode & 0o111 != 0 {
+                listing.hooks.push(path);
+            } else {
+                listing.not_executable.push(path);
+            }
         }
     }
     Ok(listing)
 }
 
-fn is_ignored_name(name: &str) -> bool {
+/// A name apply never runs as a hook: hidden files and editor or
+/// package-manager leftovers.
+pub fn is_ignored_name(name: &str) -> bool {
     const LEFTOVER_SUFFIXES: [&str; 8] = [
         "~",
         ".swp",

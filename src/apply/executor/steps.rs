@@ -1,0 +1,331 @@
+//! One step of each kind: its actions as the graph built them (what
+//! `snapplan plan` showed), carried out through the [`System`].
+
+use super::*;
+
+impl Executor<'_> {
+    pub(super) fn run_step(&mut self, step: &Step) -> Result<(), StepError> {
+        match step {
+            Step::Suspend(hook) => self.suspend(hook),
+            Step::Resume(hook) => self.resume(hook),
+            Step::RemoveSnapshot { snapshot, .. } => {
+                self.remove_tagged(snapshot, tags::ROLE_SNAPSHOT, LvKind::Snapshot)
+            }
+            Step::RemoveBackupLv { volume, backup } => {
+                // lvs lists no LV of an exported VG, nor of one not visible
+                // (iSCSI logged out): "not there" would pass for "removed".
+                let vg = &backup.vg;
+                match self.sys.report()?.vg(vg) {
+                    None => {
+                        return Err(StepError::Failed(format!(
+                            "volume group {vg} is not visible, so {backup} cannot be removed; \
+                             add --phase login --phase activate"
+                        )));
+                    }
+                    Some(found) if found.is_exported() => {
+                        return Err(StepError::Failed(format!(
+                            "volume group {vg} is exported, so its LVs cannot be listed and \
+                             {backup} cannot be removed; add --phase activate"
+                        )));
+                    }
+                    Some(_) => {}
+                }
+                self.remove_tagged(backup, tags::ROLE_BACKUP, LvKind::Plain)?;
+                self.forget_manifest(volume);
+                Ok(())
+            }
+            Step::EnsureBackupLv {
+                volume,
+                origin,
+                backup,
+            } => {
+                self.refresh_report()?;
+                if self.report.as_ref().and_then(|r| r.lv(backup)).is_none() {
+                    // A new LV at the old path: the previous manifest describes
+                    // content that is gone, and must not make the copy a delta.
+                    self.forget_manifest(volume);
+                }
+                if let Some(lv) = self.report.as_ref().and_then(|r| r.lv(backup))
+                    && lv.ownership().is_none()
+                {
+                    tracing::warn!(
+                        "backup LV {backup} exists without snapplan's tags: writing over it \
+                         as the plan says"
+                    );
+                }
+                if self.report.as_ref().and_then(|r| r.lv(origin)).is_none() {
+                    return Err(StepError::Failed(format!("origin {origin} does not exist")));
+                }
+                self.run_actions(step)?;
+                // A backup LV always says whether it holds a good copy: a
+                // new one is incomplete until its first copy is done.
+                self.refresh_report()?;
+                let unmarked = self
+                    .report
+                    .as_ref()
+                    .and_then(|r| r.lv(backup))
+                    .is_some_and(|lv| {
+                        !lv.lv_tags.iter().any(|t| {
+                            t == commands::TAG_STATE_COMPLETE || t == commands::TAG_STATE_INCOMPLETE
+                        })
+                    });
+                if unmarked {
+                    let argv = commands::mark_backup(backup, false);
+                    tracing::info!(step = %step.id(), "run: {}", argv.join(" "));
+                    self.sys.run_lvm(&argv)?;
+                }
+                Ok(())
+            }
+            Step::TargetActivate { .. } => {
+                self.refresh_report()?;
+                self.run_actions(step)
+            }
+            Step::TargetDeactivate { vg, .. } => {
+                self.refresh_report()?;
+                // The actions' conditions skip the commands; this says why
+                // in one line an admin reading the cron mail understands.
+                if self
+                    .report
+                    .as_ref()
+                    .and_then(|r| r.vg(vg))
+                    .is_some_and(|v| v.is_exported())
+                {
+                    tracing::info!(
+                        step = %step.id(),
+                        "volume group {vg} is already exported: nothing to deactivate"
+                    );
+                }
+                self.run_actions(step)
+            }
+            Step::IscsiLogin { .. } | Step::IscsiLogout { .. } => self.iscsi_step(step),
+            _ => self.run_actions(step),
+        }
+    }
+
+    /// Drops a volume's manifest, so its next copy writes every chunk.
+    pub(super) fn forget_manifest(&self, volume: &str) {
+        let path = (self.manifest_for)(volume);
+        match std::fs::remove_file(&path) {
+            Ok(()) => tracing::info!(
+                "{} removed: the backup LV is new, its next copy is a full one",
+                path.display()
+            ),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => tracing::warn!("cannot remove {}: {e}", path.display()),
+        }
+    }
+
+    pub(super) fn refresh_report(&mut self) -> Result<(), SystemError> {
+        self.report = Some(self.sys.report()?);
+        Ok(())
+    }
+
+    /// The step's actions as the graph built them (what `snapplan plan`
+    /// showed), with run-time values filled in.
+    pub(super) fn run_actions(&mut self, step: &Step) -> Result<(), StepError> {
+        let empty = SystemReport::default();
+        let values = crate::resolve::LiveValues {
+            run_id: &self.run_id,
+            report: self.report.as_ref().unwrap_or(&empty),
+        };
+        let actions = step.actions(&self.compiled.plan().name, &values);
+        for action in actions {
+            match action {
+                Action::Run { argv, only_if } => {
+                    if let Some(condition) = &only_if
+                        && !holds(condition, self.report.as_ref().unwrap_or(&empty))
+                    {
+                        tracing::info!(step = %step.id(), "not needed ({condition}): {}", argv.join(" "));
+                        continue;
+                    }
+                    self.run_command(step, &argv, |sys| sys.run_lvm(&argv))?;
+                }
+                Action::InProcess { .. } => self.in_process(step)?,
+                Action::Hook { .. } | Action::EachHook { .. } => {
+                    return Err(StepError::Failed(
+                        "internal: hook action outside a hook step".into(),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs one command line of `step` (as `snapplan plan` showed it) with
+    /// the system call that carries it out, logged before and after.
+    pub(super) fn run_command(
+        &mut self,
+        step: &Step,
+        argv: &[String],
+        call: impl FnOnce(&dyn System) -> Result<(), SystemError>,
+    ) -> Result<(), StepError> {
+        let started = Instant::now();
+        tracing::info!(step = %step.id(), "run: {}", argv.join(" "));
+        call(self.sys)?;
+        tracing::info!(
+            step = %step.id(),
+            "done in {:.1}s: {}",
+            started.elapsed().as_secs_f64(),
+            argv[0]
+        );
+        Ok(())
+    }
+
+    /// The iSCSI steps: their actions are iscsiadm command lines, carried
+    /// out by the system's own login and logout (which know that an existing
+    /// session, or none to log out of, is success).
+    pub(super) fn iscsi_step(&mut self, step: &Step) -> Result<(), StepError> {
+        match step {
+            Step::IscsiLogin { portal, iqn } => {
+                let discover = commands::iscsi_discover(portal);
+                self.run_command(step, &discover, |sys| sys.iscsi_discover(portal))?;
+                let login = commands::iscsi_login(portal, iqn);
+                self.run_command(step, &login, |sys| sys.iscsi_login(portal, iqn))?;
+                self.in_process(step)
+            }
+            Step::IscsiLogout { portal, iqn } => {
+                let logout = commands::iscsi_logout(portal, iqn);
+                self.run_command(step, &logout, |sys| sys.iscsi_logout(portal, iqn))
+            }
+            other => Err(StepError::Failed(format!(
+                "internal: {} is not an iSCSI step",
+                other.id()
+            ))),
+        }
+    }
+
+    pub(super) fn in_process(&mut self, step: &Step) -> Result<(), StepError> {
+        match step {
+            Step::Copy {
+                volume,
+                snapshot,
+                backup,
+                bandwidth,
+                verify,
+            } => self.copy(volume, snapshot, backup, *bandwidth, *verify),
+            Step::Verify { volume, backup, .. } => {
+                let started = Instant::now();
+                let manifest = (self.manifest_for)(volume);
+                let cancel = AtomicBool::new(false);
+                let done = AtomicBool::new(false);
+                let result = std::thread::scope(|s| {
+                    let interrupt = self.interrupt;
+                    let forward = s.spawn(|| {
+                        while !done.load(Ordering::SeqCst) {
+                            if interrupt.load(Ordering::SeqCst) {
+                                cancel.store(true, Ordering::SeqCst);
+                            }
+                            std::thread::sleep(Duration::from_millis(20));
+                        }
+                    });
+                    let r = self.sys.verify(&manifest, &device_path(backup), &cancel);
+                    done.store(true, Ordering::SeqCst);
+                    let _ = forward.join();
+                    r
+                });
+                if self.interrupt.load(Ordering::SeqCst) {
+                    return Err(StepError::Interrupted);
+                }
+                result.map_err(|e| StepError::Failed(e.to_string()))?;
+                if let Some(v) = self.volume_mut(volume) {
+                    v.verified = true;
+                    v.status = VolumeStatus::Ok;
+                    v.duration_seconds += started.elapsed().as_secs_f64();
+                }
+                Ok(())
+            }
+            Step::IscsiLogin { portal, iqn } => {
+                let waited = self.wait_for_vg();
+                if waited.is_err() {
+                    self.logout_after_failed_login(portal, iqn);
+                }
+                waited
+            }
+            other => Err(StepError::Failed(format!(
+                "internal: no in-process work for {}",
+                other.id()
+            ))),
+        }
+    }
+
+    /// The login worked but its step failed (the VG did not appear, or a
+    /// signal came while waiting). The logout step cannot clean up: it runs
+    /// after the deactivate step, which is skipped now, and a rollback only
+    /// undoes steps that succeeded. So the step logs out itself: a failed
+    /// login leaves no session.
+    pub(super) fn logout_after_failed_login(&mut self, portal: &str, iqn: &str) {
+        let argv = commands::iscsi_logout(portal, iqn);
+        tracing::warn!(
+            step = "iscsi-login",
+            "logging out again: {}",
+            argv.join(" ")
+        );
+        if let Err(e) = self.sys.iscsi_logout(portal, iqn) {
+            self.cleanup_failed = true;
+            self.problems
+                .push(format!("iscsi-login: cannot log out again: {e}"));
+        }
+    }
+
+    pub(super) fn wait_for_vg(&mut self) -> Result<(), StepError> {
+        let vg = self.compiled.plan().target.vg.clone();
+        let deadline = Instant::now() + self.options.vg_wait;
+        loop {
+            if let Ok(report) = self.sys.report()
+                && report.vg(&vg).is_some()
+            {
+                self.report = Some(report);
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(StepError::Failed(format!(
+                    "volume group {vg} did not appear within {}s of the iSCSI login",
+                    self.options.vg_wait.as_secs()
+                )));
+            }
+            if self.interrupt.load(Ordering::SeqCst) {
+                return Err(StepError::Interrupted);
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+
+    /// Removes `lv` if it is there and tagged as this plan's `role`:
+    /// never anything found by name alone.
+    pub(super) fn remove_tagged(
+        &mut self,
+        lv: &LvPath,
+        role: &str,
+        kind: LvKind,
+    ) -> Result<(), StepError> {
+        let report = self.sys.report()?;
+        let Some(found) = report.lv(lv) else {
+            tracing::info!("{lv} is not there: nothing to remove");
+            return Ok(());
+        };
+        let plan = &self.compiled.plan().name;
+        let ours = found
+            .ownership()
+            .is_some_and(|o| o.plan.as_deref() == Some(plan) && o.role.as_deref() == Some(role));
+        if !ours {
+            return Err(StepError::Failed(format!(
+                "not removing {lv}: it is not tagged as plan {plan}'s {role}"
+            )));
+        }
+        tracing::info!("remove: {lv}");
+        Ok(self.sys.remove_lv(lv, kind)?)
+    }
+}
+
+/// Whether a command's condition holds on the system now.
+fn holds(condition: &Condition, report: &SystemReport) -> bool {
+    match condition {
+        Condition::VgExported { vg } => report.vg(vg).is_some_and(|v| v.is_exported()),
+        Condition::VgNotExported { vg } => !report.vg(vg).is_some_and(|v| v.is_exported()),
+        Condition::LvMissing { lv } => report.lv(lv).is_none(),
+        Condition::LvSmallerThan { lv, origin } => match (report.lv(lv), report.lv(origin)) {
+            (Some(lv), Some(origin)) => lv.lv_size < origin.lv_size,
+            _ => false,
+        },
+    }
+}

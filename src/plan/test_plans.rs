@@ -1,0 +1,40 @@
+//! Plans for unit tests, built directly as the validated model (the plan
+//! language has its own tests).
+
+use super::*;
+
+pub fn pct(p: f64) -> SnapshotSize {
+    SnapshotSize::PercentOfOrigin(p)
+}
+
+/// A plan named `nightly` backing `sources` up to VG `backup`.
+pub fn plan(sources: &[(&str, SnapshotSize)]) -> Plan {
+    Plan {
+        name: "nightly".into(),
+        state_dir: DEFAULT_STATE_DIR.into(),
+        hooks: None,
+        target: Target {
+            vg: "backup".into(),
+            iscsi: None,
+            export: false,
+        },
+        volumes: sources
+            .iter()
+            .map(|(path, size)| {
+                let (vg, lv) = path.split_once('/').unwrap();
+                Volume {
+                    name: lv.into(),
+                    source: LvPath {
+                        vg: vg.into(),
+                        lv: lv.into(),
+                    },
+                    target_lv: lv.into(),
+                    snapshot_size: *size,
+                    bandwidth: Bandwidth::Unlimited,
+                    verify: true,
+                    after: vec![],
+                }
+            })
+            .collect(),
+    }
+}

@@ -1,0 +1,208 @@
+//! The machine itself: lvm2 through [`SystemLvm`], iscsiadm, hook
+//! processes, and the copy engine on real devices.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use super::hooks::{self, HookAction, HookCall, HookEnd};
+use super::lvm::SystemLvm;
+use super::remove::{self, LvKind};
+use super::report::{Lv, SystemReport};
+use super::tools::{self, ToolMissing};
+use super::{
+    CopyFailure, CopyJob, CopyStats, HookResult, System, SystemError, VerifyFailure, iscsi,
+};
+use crate::copy::{self, CopyControl, CopyError, CopyRequest, Manifest};
+use crate::plan::LvPath;
+
+/// The machine itself. Without the `lvm` tool every LVM call fails with
+/// the reason (the pre-flight says so first).
+pub struct RealSystem {
+    lvm: Result<SystemLvm, ToolMissing>,
+    /// Show copy progress (a bar on a terminal, plain lines otherwise).
+    pub progress: bool,
+}
+
+impl RealSystem {
+    pub fn new() -> RealSystem {
+        RealSystem {
+            lvm: SystemLvm::from_system(),
+            progress: true,
+        }
+    }
+
+    /// lvm2's tools, or which one is missing.
+    pub fn lvm(&self) -> Result<&SystemLvm, &ToolMissing> {
+        self.lvm.as_ref()
+    }
+
+    fn lvm_or_err(&self) -> Result<&SystemLvm, SystemError> {
+        self.lvm.as_ref().map_err(|e| e.clone().into())
+    }
+}
+
+impl Default for RealSystem {
+    fn default() -> Self {
+        RealSystem::new()
+    }
+}
+
+impl System for RealSystem {
+    fn report(&self) -> Result<SystemReport, SystemError> {
+        self.lvm_or_err()?.report()
+    }
+
+    fn lv(&self, path: &LvPath) -> Result<Option<Lv>, SystemError> {
+        self.lvm_or_err()?.lv(path)
+    }
+
+    fn run_lvm(&self, argv: &[String]) -> Result<(), SystemError> {
+        self.lvm_or_err()?.run(argv)?;
+        Ok(())
+    }
+
+    fn remove_lv(&self, lv: &LvPath, kind: LvKind) -> Result<(), SystemError> {
+        self.lvm_or_err()?.remove(lv, kind)?;
+        Ok(())
+    }
+
+    fn find_tool(&self, tool: &str) -> Option<PathBuf> {
+        tools::find(tool)
+    }
+
+    fn iscsi_discover(&self, portal: &str) -> Result<(), SystemError> {
+        iscsi::discover(portal)
+    }
+
+    fn iscsi_login(&self, portal: &str, iqn: &str) -> Result<(), SystemError> {
+        iscsi::login(portal, iqn)
+    }
+
+    fn iscsi_logout(&self, portal: &str, iqn: &str) -> Result<(), SystemError> {
+        iscsi::logout(portal, iqn)
+    }
+
+    fn list_hooks(&self, dir: &Path) -> Result<Vec<PathBuf>, SystemError> {
+        hooks::list_hooks(dir)
+            .map(|l| l.hooks)
+            .map_err(|source| SystemError::Hooks {
+                dir: dir.to_path_buf(),
+                source,
+            })
+    }
+
+    fn hook(
+        &self,
+        path: &Path,
+        action: HookAction,
+        timeout: Duration,
+        env: &[(String, String)],
+    ) -> HookResult {
+        let call = HookCall {
+            path,
+            action,
+            timeout,
+            env,
+        };
+        match hooks::run_hook(&call) {
+            Ok(outcome) => HookResult {
+                ok: outcome.succeeded(),
+                detail: match outcome.ended {
+                    HookEnd::Exited(code) => format!("exit status {code}"),
+                    HookEnd::KilledBySignal(sig) => format!("killed by signal {sig}"),
+                    HookEnd::TimedOut => {
+                        format!(
+                            "timed out after {}s, process group killed",
+                            timeout.as_secs_f64()
+                        )
+                    }
+                },
+                output: outcome.output,
+            },
+            Err(e) => HookResult {
+                ok: false,
+                detail: e.to_string(),
+                output: Vec::new(),
+            },
+        }
+    }
+
+    fn copy(&self, job: &CopyJob, control: &CopyControl<'_>) -> Result<CopyStats, CopyFailure> {
+        let source = wait_for_device(&job.source);
+        let destination = wait_for_device(&job.destination);
+        let mut request = CopyRequest::new(source, destination);
+        request.bytes_per_second = job.bytes_per_second;
+        request.manifest = Some(job.manifest.clone());
+        match copy::run(&request, control) {
+            Ok(report) => {
+                for note in &report.notes {
+                    tracing::info!(volume = %job.volume, "copy: {note}");
+                }
+                tracing::info!(volume = %job.volume, "{}", report.summary());
+                Ok(CopyStats {
+                    size: report.bytes_read,
+                    bytes_read: report.bytes_read,
+                    bytes_written: report.bytes_written,
+                })
+            }
+            Err(CopyError::Interrupted { .. }) => Err(CopyFailure::Cancelled),
+            Err(e) => Err(CopyFailure::Failed(e)),
+        }
+    }
+
+    fn verify(
+        &self,
+        manifest: &Path,
+        device: &Path,
+        cancel: &AtomicBool,
+    ) -> Result<(), VerifyFailure> {
+        let manifest = Manifest::load(manifest)?;
+        let sink = if self.progress {
+            copy::progress::sink_for(copy::progress::ProgressMode::Auto)
+        } else {
+            Box::new(copy::NoProgress)
+        };
+        let device = wait_for_device(device);
+        let report = copy::verify::verify(&manifest, &device, cancel, sink.as_ref())?;
+        if report.mismatches.is_empty() {
+            Ok(())
+        } else {
+            Err(VerifyFailure::Mismatch(report.summary()))
+        }
+    }
+}
+
+/// `/dev/<vg>/<lv>`: how udev (or lvm itself) names an active LV.
+pub fn device_path(lv: &LvPath) -> PathBuf {
+    PathBuf::from(format!("/dev/{}/{}", lv.vg, lv.lv))
+}
+
+/// A just-created LV's `/dev/<vg>/<lv>` link appears when udev gets to it:
+/// wait for it a little, then fall back to the device-mapper node, which
+/// exists as soon as lvcreate returns.
+fn wait_for_device(path: &Path) -> PathBuf {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !path.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    if path.exists() {
+        return path.to_path_buf();
+    }
+    let mut parts = path
+        .iter()
+        .skip(2)
+        .map(|p| p.to_string_lossy().into_owned());
+    if let (Some(vg), Some(lv)) = (parts.next(), parts.next()) {
+        let mapper = PathBuf::from("/dev/mapper").join(remove::dm_name(&LvPath { vg, lv }));
+        if mapper.exists() {
+            tracing::warn!(
+                "{} did not appear: using {}",
+                path.display(),
+                mapper.display()
+            );
+            return mapper;
+        }
+    }
+    path.to_path_buf()
+}
