@@ -109,7 +109,7 @@ pub fn recover(plan: &Plan, sys: &dyn System) -> Recovery {
         }
     }
 
-    let left = open
+    let mut left = open
         .as_ref()
         .map(|(_, events)| leftovers(events))
         .unwrap_or_default();
@@ -141,7 +141,34 @@ pub fn recover(plan: &Plan, sys: &dyn System) -> Recovery {
             out.dead_run.clone().unwrap_or_default(),
         ),
     ];
+    // The journal names hooks by path, and anyone who could write it could
+    // name any program: only what the plan itself would run is resumed.
+    let runnable = match &plan.hooks {
+        Some(h) if !left.suspended.is_empty() => sys.list_hooks(&h.dir).map_err(|e| e.to_string()),
+        _ => Ok(Vec::new()),
+    };
     for hook in left.suspended.iter().rev() {
+        let refusal = match (&plan.hooks, &runnable) {
+            (None, _) => Some("the plan has no hooks".to_string()),
+            (Some(h), _) if hook.parent() != Some(h.dir.as_path()) => Some(format!(
+                "it is not in the plan's hooks directory {}",
+                h.dir.display()
+            )),
+            (Some(_), Err(e)) => Some(e.clone()),
+            (Some(_), Ok(list)) if !list.contains(hook) => Some(
+                "it is not one of the plan's hooks (not an executable, trusted hook file)".into(),
+            ),
+            _ => None,
+        };
+        if let Some(why) = refusal {
+            tracing::error!("recover: NOT resuming {}: {why}", hook.display());
+            out.failures.push(format!(
+                "the journal names hook {} as suspended, not resumed: {why}; resume the service \
+                 by hand if needed, then `snapplan recover --discard-journal PLAN`",
+                hook.display()
+            ));
+            continue;
+        }
         if let Some((journal, _)) = open.as_mut() {
             events::append_best_effort(
                 journal,
@@ -180,6 +207,7 @@ pub fn recover(plan: &Plan, sys: &dyn System) -> Recovery {
             for (lv, owner) in report.snapplan_lvs() {
                 if owner.plan.as_deref() != Some(plan.name.as_str())
                     || owner.role.as_deref() != Some(tags::ROLE_SNAPSHOT)
+                    || !lv.is_snapshot()
                 {
                     continue;
                 }
@@ -212,6 +240,16 @@ pub fn recover(plan: &Plan, sys: &dyn System) -> Recovery {
     // active, and vgchange would fail on it: this recovery, and with it
     // every later apply, would fail for good.
     let vg_state = |vg: &str| sys.report().ok().map(|r| r.vg(vg).map(|v| v.is_exported()));
+    // Only the plan's own target is ever deactivated (or exported): a
+    // journal naming another VG, an origin's included, is not obeyed.
+    if let Some(vg) = left.activated_vg.take_if(|vg| *vg != plan.target.vg) {
+        tracing::error!("recover: NOT deactivating VG {vg}: it is not the plan's target");
+        out.failures.push(format!(
+            "the journal says VG {vg} was activated, but the plan's target is {}: not touched; \
+             then `snapplan recover --discard-journal PLAN`",
+            plan.target.vg
+        ));
+    }
     if let Some(vg) = &left.activated_vg
         && let Some(state @ (None | Some(true))) = vg_state(vg)
     {

@@ -119,3 +119,51 @@ fn a_lock_file_symlinked_to_a_root_file_is_not_truncated() {
         "root's data\n"
     );
 }
+
+/// issue 10 item 4: a 0777 hook, or one in a world-writable hooks
+/// directory, ran as root and check said "pass".
+#[test]
+fn a_world_writable_hook_or_hooks_dir_fails_check_naming_the_file_and_the_fix() {
+    use std::os::unix::fs::PermissionsExt;
+    let plan = PLAN.replace("target:", "hooks:\n  dir: {dir}/hooks\ntarget:");
+    let t = Test::new()
+        .file("plan.yaml", &plan)
+        .file("hooks/10-db", "#!/bin/sh\n");
+    let hook = t.path("hooks/10-db");
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let tools = without_tools(&t);
+    let rows = |t: &Test| -> Vec<serde_json::Value> {
+        let out = t
+            .snapplan(&["check", "plan.yaml", "--format", "json"])
+            .env("SNAPPLAN_TOOL_PATH", &tools)
+            .output()
+            .unwrap();
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        doc["checks"].as_array().unwrap().clone()
+    };
+    let found = rows(&t);
+    let bad = found
+        .iter()
+        .find(|c| c["check"] == "hooks" && c["status"] == "fail")
+        .expect("a failing hooks row");
+    assert!(
+        bad["subject"].as_str().unwrap().ends_with("hooks/10-db"),
+        "{bad}"
+    );
+    assert!(bad["advice"].as_str().unwrap().starts_with("chmod go-w "));
+
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(t.path("hooks"), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let found = rows(&t);
+    let bad = found
+        .iter()
+        .find(|c| c["check"] == "hooks" && c["status"] == "fail")
+        .expect("a failing hooks row for the directory");
+    assert!(
+        bad["detail"]
+            .as_str()
+            .unwrap()
+            .contains("writable by everyone"),
+        "{bad}"
+    );
+}
