@@ -81,7 +81,9 @@ pub fn recover(plan: &Plan, sys: &dyn System) -> Recovery {
     let dir = history::plan_dir(plan);
     let path = events::current_path(&dir);
     let mut open: Option<(Journal, Vec<Event>)> = None;
-    if path.exists() {
+    // A symlink or FIFO where the journal belongs is there too (and refused
+    // by `journal::read`), even when `exists()` would not follow it.
+    if std::fs::symlink_metadata(&path).is_ok() {
         match journal::read::<Event>(&path) {
             Ok(contents) => {
                 if contents.torn_tail {
@@ -100,12 +102,14 @@ pub fn recover(plan: &Plan, sys: &dyn System) -> Recovery {
                 }
             }
             Err(e) => out.failures.push(format!(
-                "{e}; only snapshots are recovered (by their tags): check the hooks by hand"
+                "{e}; only snapshots are recovered (by their tags): check the hooks by hand, \
+                 then `snapplan recover --discard-journal PLAN` shows what the journal held \
+                 and sets it aside"
             )),
         }
     }
 
-    let left = open
+    let mut left = open
         .as_ref()
         .map(|(_, events)| leftovers(events))
         .unwrap_or_default();
@@ -137,7 +141,34 @@ pub fn recover(plan: &Plan, sys: &dyn System) -> Recovery {
             out.dead_run.clone().unwrap_or_default(),
         ),
     ];
+    // The journal names hooks by path, and anyone who could write it could
+    // name any program: only what the plan itself would run is resumed.
+    let runnable = match &plan.hooks {
+        Some(h) if !left.suspended.is_empty() => sys.list_hooks(&h.dir).map_err(|e| e.to_string()),
+        _ => Ok(Vec::new()),
+    };
     for hook in left.suspended.iter().rev() {
+        let refusal = match (&plan.hooks, &runnable) {
+            (None, _) => Some("the plan has no hooks".to_string()),
+            (Some(h), _) if hook.parent() != Some(h.dir.as_path()) => Some(format!(
+                "it is not in the plan's hooks directory {}",
+                h.dir.display()
+            )),
+            (Some(_), Err(e)) => Some(e.clone()),
+            (Some(_), Ok(list)) if !list.contains(hook) => Some(
+                "it is not one of the plan's hooks (not an executable, trusted hook file)".into(),
+            ),
+            _ => None,
+        };
+        if let Some(why) = refusal {
+            tracing::error!("recover: NOT resuming {}: {why}", hook.display());
+            out.failures.push(format!(
+                "the journal names hook {} as suspended, not resumed: {why}; resume the service \
+                 by hand if needed, then `snapplan recover --discard-journal PLAN`",
+                hook.display()
+            ));
+            continue;
+        }
         if let Some((journal, _)) = open.as_mut() {
             events::append_best_effort(
                 journal,
@@ -176,6 +207,7 @@ pub fn recover(plan: &Plan, sys: &dyn System) -> Recovery {
             for (lv, owner) in report.snapplan_lvs() {
                 if owner.plan.as_deref() != Some(plan.name.as_str())
                     || owner.role.as_deref() != Some(tags::ROLE_SNAPSHOT)
+                    || !lv.is_snapshot()
                 {
                     continue;
                 }
@@ -208,6 +240,16 @@ pub fn recover(plan: &Plan, sys: &dyn System) -> Recovery {
     // active, and vgchange would fail on it: this recovery, and with it
     // every later apply, would fail for good.
     let vg_state = |vg: &str| sys.report().ok().map(|r| r.vg(vg).map(|v| v.is_exported()));
+    // Only the plan's own target is ever deactivated (or exported): a
+    // journal naming another VG, an origin's included, is not obeyed.
+    if let Some(vg) = left.activated_vg.take_if(|vg| *vg != plan.target.vg) {
+        tracing::error!("recover: NOT deactivating VG {vg}: it is not the plan's target");
+        out.failures.push(format!(
+            "the journal says VG {vg} was activated, but the plan's target is {}: not touched; \
+             then `snapplan recover --discard-journal PLAN`",
+            plan.target.vg
+        ));
+    }
     if let Some(vg) = &left.activated_vg
         && let Some(state @ (None | Some(true))) = vg_state(vg)
     {
@@ -275,7 +317,29 @@ fn archive(dir: &std::path::Path, out: &mut Recovery) {
 pub fn journal_finding(plan: &Plan) -> Option<crate::check::CheckResult> {
     use crate::check::{CheckKind, CheckResult, Status};
     let path = events::current_path(&history::plan_dir(plan));
-    let contents = journal::read::<Event>(&path).ok()?;
+    let contents = match journal::read::<Event>(&path) {
+        Ok(contents) => contents,
+        Err(journal::JournalError::Read { source, .. })
+            if source.kind() == std::io::ErrorKind::NotFound =>
+        {
+            return None;
+        }
+        // apply and recover stop on it: check must not pass.
+        Err(e) => {
+            return Some(
+                CheckResult::new(
+                    CheckKind::Leftover,
+                    "journal",
+                    Status::Fail,
+                    format!("{e}: apply and recover refuse to go on"),
+                )
+                .advice(
+                    "`snapplan recover --discard-journal PLAN` shows what it held and sets it \
+                     aside; then check for suspended services and `lvs @snapplan`",
+                ),
+            );
+        }
+    };
     if events::is_closed(&contents.events) {
         return None;
     }

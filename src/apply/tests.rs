@@ -1029,3 +1029,45 @@ fn hooks_listed_only_at_run_time_run_like_listed_ones() {
         ["suspend 10-a", "suspend 20-b", "resume 20-b", "resume 10-a"]
     );
 }
+
+#[test]
+fn recover_on_a_forged_journal_runs_no_foreign_hook_and_leaves_other_vgs_alone() {
+    // issue 10 item 1: the journal named /tmp/evil and an origin VG, and
+    // recover ran the one as root and deactivated the other.
+    let s = setup();
+    write_journal(
+        &s,
+        &[
+            run_started(),
+            started("activate:vg0"),
+            finished("activate:vg0"),
+            Event::HookStarted {
+                hook: "/tmp/evil".into(),
+                action: "suspend".into(),
+            },
+            hook("99-not-a-hook", "suspend", None),
+        ],
+    );
+    let r = recover::recover(&s.plan, &s.fake);
+    assert_eq!(s.fake.hook_calls(), Vec::<String>::new(), "no hook ran");
+    assert!(!s.fake.state().inactive_vgs.contains("vg0"));
+    assert!(!s.fake.commands().iter().any(|c| c.contains("vg0")));
+    let failures = r.failures.join("\n");
+    assert!(
+        failures.contains("/tmp/evil") && failures.contains("not in the plan's hooks directory")
+    );
+    assert!(failures.contains("99-not-a-hook") && failures.contains("not one of the plan's hooks"));
+    assert!(failures.contains("VG vg0") && failures.contains("--discard-journal"));
+    // The journal stays for the admin to look at.
+    assert!(events::current_path(&history::plan_dir(&s.plan)).exists());
+}
+
+#[test]
+fn recover_resumes_no_hook_for_a_plan_without_hooks() {
+    let mut s = setup();
+    s.plan.hooks = None;
+    write_journal(&s, &[run_started(), hook("10-a", "suspend", None)]);
+    let r = recover::recover(&s.plan, &s.fake);
+    assert_eq!(s.fake.hook_calls(), Vec::<String>::new());
+    assert!(r.failures.join("\n").contains("the plan has no hooks"));
+}

@@ -19,6 +19,9 @@ pub struct Facts {
     pub lvm: Result<SystemReport, LvmUnavailable>,
     /// `None` when the plan has no hooks.
     pub hooks: Option<HooksFact>,
+    /// Whether the state directory (and every directory above it) is
+    /// root's alone.
+    pub state_dir: Result<(), crate::state::trust::Untrusted>,
     pub lock: LockFact,
 }
 
@@ -55,6 +58,9 @@ pub struct HooksFact {
     pub dir: PathBuf,
     /// The directory's entries, sorted by name; `Err` when it cannot be read.
     pub entries: Result<Vec<HookEntry>, DirProblem>,
+    /// What makes the hooks untrustworthy for root: the directory or a
+    /// parent, or a hook, owned by another user or writable by others.
+    pub untrusted: Vec<crate::state::trust::Untrusted>,
 }
 
 pub use crate::system::hooks::{DirProblem, HookEntry, HookKind};
@@ -138,7 +144,9 @@ pub fn gather(plan: &Plan, sys: &dyn System) -> Facts {
         hooks: plan.hooks.as_ref().map(|h| HooksFact {
             dir: h.dir.clone(),
             entries: hooks::scan(&h.dir),
+            untrusted: hooks::untrusted(&h.dir),
         }),
+        state_dir: crate::state::trust::check_dir(&plan.state_dir),
         lock: lock_fact(&lock_path(plan)),
     }
 }

@@ -6,6 +6,7 @@
 
 use super::facts::{DirProblem, HookKind, HooksFact};
 use super::outcome::{CheckKind, CheckResult, Status};
+use crate::state::trust::Untrusted;
 use crate::system::hooks::is_ignored_name;
 
 pub fn check(hooks: &HooksFact) -> Vec<CheckResult> {
@@ -32,7 +33,25 @@ pub fn check(hooks: &HooksFact) -> Vec<CheckResult> {
             ];
         }
     };
-    let mut rows = Vec::new();
+    let mut rows: Vec<CheckResult> = hooks
+        .untrusted
+        .iter()
+        .map(|why| {
+            let path = why.path().display().to_string();
+            let fix = match why {
+                Untrusted::Owner { .. } => format!("chown root:root {path}"),
+                Untrusted::Writable { .. } => format!("chmod go-w {path}"),
+                _ => format!("make {path} root's alone"),
+            };
+            CheckResult::new(
+                CheckKind::Hooks,
+                &path,
+                Status::Fail,
+                format!("{why}; apply refuses to run the hooks (and suspends nothing)"),
+            )
+            .advice(fix)
+        })
+        .collect();
     let mut runnable = Vec::new();
     // The same rule apply lists hooks by: a leftover is never run, so it is
     // no hook here either.
@@ -109,6 +128,7 @@ mod tests {
                     kind: *kind,
                 })
                 .collect()),
+            untrusted: vec![],
         }
     }
 
@@ -170,8 +190,26 @@ mod tests {
         let rows = check(&HooksFact {
             dir: "/etc/snapplan/hooks.d".into(),
             entries: Err(DirProblem::Missing),
+            untrusted: vec![],
         });
         assert_eq!(rows[0].status, Status::Fail);
         assert!(rows[0].advice.as_deref().unwrap().contains("mkdir -p"));
+    }
+
+    #[test]
+    fn a_world_writable_hook_fails_naming_it_and_the_fix() {
+        let mut hooks = fact(&[("10-db", EXEC)]);
+        hooks.untrusted = vec![Untrusted::Writable {
+            path: "/etc/snapplan/hooks.d/10-db".into(),
+            mode: 0o777,
+            who: "everyone",
+        }];
+        let rows = check(&hooks);
+        let bad = rows.iter().find(|r| r.status == Status::Fail).unwrap();
+        assert_eq!(bad.subject, "/etc/snapplan/hooks.d/10-db");
+        assert_eq!(
+            bad.advice.as_deref(),
+            Some("chmod go-w /etc/snapplan/hooks.d/10-db")
+        );
     }
 }

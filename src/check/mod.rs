@@ -13,6 +13,7 @@ pub mod outcome;
 pub mod render;
 mod sources;
 mod space;
+mod state_dir;
 mod tools;
 
 pub use facts::{Facts, LvmUnavailable, gather};
@@ -21,7 +22,7 @@ pub use outcome::{CheckKind, CheckReport, CheckResult, Status};
 use crate::plan::Plan;
 
 /// Every check, in the order an admin fixes things: tools, LVM state,
-/// sources, space, hooks, leftovers, lock.
+/// sources, space, hooks, leftovers, state directory, lock.
 pub fn evaluate(plan: &Plan, facts: &Facts) -> CheckReport {
     let mut rows = tools::check(&facts.tools);
     match &facts.lvm {
@@ -48,6 +49,7 @@ pub fn evaluate(plan: &Plan, facts: &Facts) -> CheckReport {
     if let Some(hooks) = &facts.hooks {
         rows.extend(hooks::check(hooks));
     }
+    rows.push(state_dir::check(&plan.state_dir, &facts.state_dir));
     rows.push(lock::check(&facts.lock));
     CheckReport::new(&plan.name, rows)
 }
@@ -69,6 +71,7 @@ mod tests {
             }],
             lvm: report,
             hooks: None,
+            state_dir: Ok(()),
             lock: LockFact::NoLockFile {
                 path: "/var/lib/snapplan/nightly.lock".into(),
             },
@@ -99,6 +102,7 @@ mod tests {
                 CheckKind::SnapshotSpace,
                 CheckKind::BackupSpace,
                 CheckKind::Leftover,
+                CheckKind::StateDir,
                 CheckKind::Lock
             ]
         );

@@ -39,6 +39,7 @@ pub enum CheckKind {
     Hooks,
     Leftover,
     SnapshotName,
+    StateDir,
     Lock,
 }
 
@@ -54,6 +55,7 @@ impl CheckKind {
             CheckKind::Hooks => "hooks",
             CheckKind::Leftover => "leftover",
             CheckKind::SnapshotName => "snapshot name",
+            CheckKind::StateDir => "state directory",
             CheckKind::Lock => "lock",
         }
     }

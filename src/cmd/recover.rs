@@ -16,18 +16,30 @@ Examples:
 
 Resumes every hook a dead run suspended, removes every snapshot tagged with the
 plan, deactivates/exports the backup VG and logs out of iSCSI when the dead run
-had activated it / logged in. `snapplan apply` does this first on its own.";
+had activated it / logged in. `snapplan apply` does this first on its own.
+
+A journal that cannot be read (a garbage line, not a regular file) stops recover
+and apply until it is dealt with: `--discard-journal` shows what it held, sets it
+aside under runs/ without acting on anything in it, and exits; then check what the
+dead run may have left (suspended services, `lvs @snapplan`) and run recover again.";
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = crate::exit_code::command_help(AFTER_HELP, crate::exit_code::RECOVER))]
 pub struct Args {
     /// The plan whose dead run to clean up after.
     pub plan: PathBuf,
+    /// Show the journal of the dead run, set it aside (under runs/) without
+    /// acting on it, and exit: the way out when it cannot be read.
+    #[arg(long)]
+    pub discard_journal: bool,
 }
 
 pub fn run(args: Args) -> super::Result {
     let plan = super::load_plan(&args.plan)?;
     let _lock = super::lock(&plan, "that run is alive; nothing to recover")?;
+    if args.discard_journal {
+        return discard_journal(&plan);
+    }
     let sys = RealSystem::new();
     let recovery = recover::recover(&plan, &sys);
     for action in &recovery.actions {
@@ -44,4 +56,33 @@ pub fn run(args: Args) -> super::Result {
     } else {
         ExitCode::CleanupIncomplete
     })
+}
+
+fn discard_journal(plan: &crate::plan::Plan) -> super::Result {
+    let plan_dir = crate::state::runs::plan_dir(plan);
+    let discarded = crate::state::events::discard(&plan_dir).map_err(|e| {
+        super::ExpectedError::Failed(format!(
+            "cannot set the journal in {} aside: {e}",
+            plan_dir.display()
+        ))
+    })?;
+    let Some(discarded) = discarded else {
+        println!("plan {} has no journal: nothing to discard", plan.name);
+        return Ok(ExitCode::Success);
+    };
+    match &discarded.held {
+        Ok(text) => {
+            println!("the journal held (as written, control characters escaped):");
+            for line in text.lines() {
+                println!("  {}", line.escape_debug());
+            }
+        }
+        Err(why) => println!("the journal was not read: {why}"),
+    }
+    println!(
+        "set aside as {}; nothing in it was acted on. Check for services left suspended \
+         and for leftovers (`lvs @snapplan`), then run `snapplan recover PLAN` again.",
+        discarded.moved_to.display()
+    );
+    Ok(ExitCode::Success)
 }

@@ -44,6 +44,15 @@ pub fn text(plans: &[PlanRuns]) -> String {
 
 fn plan_text(out: &mut String, plan: &PlanRuns, name_width: usize) {
     push_lines(out, format!("plan {}: {}\n", plan.plan, verdict(plan)));
+    if let Some(problem) = &plan.journal_problem {
+        push_lines(
+            out,
+            format!(
+                "  PROBLEM: {problem}; apply and recover refuse to run until it is dealt with: \
+                 `snapplan recover --discard-journal PLAN` shows what it holds and sets it aside\n"
+            ),
+        );
+    }
     if let Some(u) = &plan.unfinished {
         let run = u.run_id.as_deref().unwrap_or("(unknown run)");
         let since = u
@@ -372,6 +381,7 @@ mod tests {
                 has_record: false,
                 journal: "/var/lib/snapplan/home-server/journal.jsonl".into(),
             }),
+            journal_problem: None,
         }]
     }
 

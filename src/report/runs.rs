@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::state::events::{self, Event};
 use crate::state::lock::{self, LockState};
-use crate::state::runs::{RECORD_FORMAT_VERSION, RunRecord, RunRecordFile};
+use crate::state::runs::RunRecord;
 
 /// What the history of one plan holds.
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
@@ -22,6 +22,11 @@ pub struct PlanRuns {
     pub unreadable: Vec<Unreadable>,
     /// A run with a journal but no record yet.
     pub unfinished: Option<Unfinished>,
+    /// The journal is there but cannot be read (garbage, not a regular
+    /// file, too big): why. recover and apply refuse to go on until it is
+    /// dealt with, so report says so.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub journal_problem: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
@@ -61,8 +66,13 @@ pub fn load(state_dir: &Path, plan: &str, last: usize) -> std::io::Result<PlanRu
         dir: dir.clone(),
         runs: Vec::new(),
         unreadable: Vec::new(),
-        unfinished: unfinished(state_dir, plan, &dir),
+        unfinished: None,
+        journal_problem: None,
     };
+    match unfinished(state_dir, plan, &dir) {
+        Ok(found) => result.unfinished = found,
+        Err(problem) => result.journal_problem = Some(problem),
+    }
     for path in record_files(&dir.join("runs"))? {
         if result.runs.len() >= last {
             break;
@@ -128,7 +138,8 @@ fn record_files(runs_dir: &Path) -> std::io::Result<Vec<PathBuf>> {
         let path = entry?.path();
         // `.journal.jsonl` are archived journals, `.json.tmp` a record
         // being written.
-        if path.extension().is_some_and(|e| e == "json") && path.is_file() {
+        let regular = std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_file());
+        if path.extension().is_some_and(|e| e == "json") && regular {
             files.push(path);
         }
     }
@@ -138,39 +149,37 @@ fn record_files(runs_dir: &Path) -> std::io::Result<Vec<PathBuf>> {
 }
 
 fn read_record(path: &Path) -> Result<RunRecord, String> {
-    let text = std::fs::read(path).map_err(|e| format!("cannot read it: {e}"))?;
-    let file: RunRecordFile = serde_json::from_slice(&text)
-        .map_err(|e| format!("not a run record this snapplan reads: {e}"))?;
-    if file.format_version > RECORD_FORMAT_VERSION {
-        return Err(format!(
-            "record format {} is newer than this snapplan reads ({RECORD_FORMAT_VERSION}); upgrade snapplan",
-            file.format_version
-        ));
-    }
-    Ok(file.record)
+    crate::state::runs::load_record(path)
 }
 
-fn unfinished(state_dir: &Path, plan: &str, dir: &Path) -> Option<Unfinished> {
+/// The run the journal belongs to; `Err` says why a journal that is there
+/// cannot be read.
+fn unfinished(state_dir: &Path, plan: &str, dir: &Path) -> Result<Option<Unfinished>, String> {
     let journal = events::current_path(dir);
-    let text = std::fs::read_to_string(&journal).ok()?;
-    let started = text
-        .lines()
-        .filter_map(|line| serde_json::from_str::<Event>(line).ok())
-        .find_map(|event| match event {
-            Event::RunStarted {
-                run_id, pid, at, ..
-            } => Some((run_id, pid, at)),
-            _ => None,
-        });
+    let contents = match crate::state::journal::read::<Event>(&journal) {
+        Ok(contents) => contents,
+        Err(crate::state::journal::JournalError::Read { source, .. })
+            if source.kind() == std::io::ErrorKind::NotFound =>
+        {
+            return Ok(None);
+        }
+        Err(e) => return Err(e.to_string()),
+    };
+    let started = contents.events.into_iter().find_map(|event| match event {
+        Event::RunStarted {
+            run_id, pid, at, ..
+        } => Some((run_id, pid, at)),
+        _ => None,
+    });
     let alive = matches!(lock::probe(state_dir, plan), Ok(LockState::Held { .. }));
-    Some(Unfinished {
+    Ok(Some(Unfinished {
         run_id: started.as_ref().map(|s| s.0.clone()),
         pid: started.as_ref().map(|s| s.1),
         started_at: started.map(|s| s.2),
         alive,
         has_record: false,
         journal,
-    })
+    }))
 }
 
 #[cfg(test)]
@@ -261,5 +270,37 @@ mod tests {
         );
         let _held = crate::state::lock::RunLock::acquire(dir.path(), "p").unwrap();
         assert!(load(dir.path(), "p", 1).unwrap().unfinished.is_none());
+    }
+
+    #[test]
+    fn a_garbage_or_fifo_journal_is_a_problem_not_a_hang_or_a_clean_bill() {
+        let dir = tempfile::tempdir().unwrap();
+        let plan_dir = dir.path().join("p");
+        std::fs::create_dir_all(plan_dir.join("runs")).unwrap();
+        save_record(
+            &plan_dir.join("runs/20260101T000000Z-1.json"),
+            &record("20260101T000000Z-1"),
+        )
+        .unwrap();
+        let journal = events::current_path(&plan_dir);
+        std::fs::write(&journal, "garbage\n").unwrap();
+        let runs = load(dir.path(), "p", 10).unwrap();
+        let problem = runs.journal_problem.as_deref().expect("a problem");
+        assert!(problem.contains("line 1"), "{problem}");
+        let text = crate::report::render::text(&[runs]);
+        assert!(
+            text.contains("PROBLEM:") && text.contains("--discard-journal"),
+            "{text}"
+        );
+
+        std::fs::remove_file(&journal).unwrap();
+        rustix::fs::mkfifoat(
+            rustix::fs::CWD,
+            &journal,
+            rustix::fs::Mode::from_raw_mode(0o600),
+        )
+        .unwrap();
+        let runs = load(dir.path(), "p", 10).unwrap();
+        assert!(runs.journal_problem.unwrap().contains("FIFO"));
     }
 }

@@ -83,7 +83,94 @@ pub fn is_closed(events: &[Event]) -> bool {
 pub fn archive(plan_dir: &Path, run_id: &str) -> std::io::Result<()> {
     let to = archived_path(plan_dir, run_id);
     if let Some(parent) = to.parent() {
-        std::fs::create_dir_all(parent)?;
+        super::files::create_dir(parent)?;
     }
     std::fs::rename(current_path(plan_dir), to)
+}
+
+/// A journal set aside by `snapplan recover --discard-journal`: where it
+/// went, and what it held as far as it could be read.
+#[derive(Debug)]
+pub struct Discarded {
+    pub moved_to: std::path::PathBuf,
+    /// Its text (at most [`SHOWN_BYTES`]), or why it could not be read (a
+    /// FIFO, a symlink: moved, never opened).
+    pub held: Result<String, String>,
+}
+
+/// How much of a discarded journal is shown.
+pub const SHOWN_BYTES: u64 = 64 << 10;
+
+/// Sets the plan's current journal aside without acting on anything in it:
+/// the way out when it cannot be read (garbage, not a regular file), after
+/// showing what it held. `None` when there is no journal. The entry itself
+/// is moved (a symlink is not followed), to
+/// `runs/discarded-<now>.journal.jsonl`.
+pub fn discard(plan_dir: &Path) -> std::io::Result<Option<Discarded>> {
+    let current = current_path(plan_dir);
+    if std::fs::symlink_metadata(&current).is_err() {
+        return Ok(None);
+    }
+    let held = match super::files::open_read(&current) {
+        Ok(file) => {
+            let mut bytes = Vec::new();
+            use std::io::Read;
+            file.take(SHOWN_BYTES)
+                .read_to_end(&mut bytes)
+                .map(|_| String::from_utf8_lossy(&bytes).into_owned())
+                .map_err(|e| e.to_string())
+        }
+        Err(e) => Err(e.to_string()),
+    };
+    super::files::create_dir(&plan_dir.join("runs"))?;
+    let stamp = super::time::new_run_id();
+    for n in 0u32.. {
+        let suffix = if n == 0 {
+            String::new()
+        } else {
+            format!("-{n}")
+        };
+        let moved_to = plan_dir
+            .join("runs")
+            .join(format!("discarded-{stamp}{suffix}.journal.jsonl"));
+        // Never over an earlier discarded journal.
+        match rustix::fs::renameat_with(
+            rustix::fs::CWD,
+            &current,
+            rustix::fs::CWD,
+            &moved_to,
+            rustix::fs::RenameFlags::NOREPLACE,
+        ) {
+            Ok(()) => return Ok(Some(Discarded { moved_to, held })),
+            Err(rustix::io::Errno::EXIST) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    unreachable!("a free name among 2^32")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_garbage_journal_is_shown_and_set_aside_and_a_fifo_is_moved_unopened() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(discard(dir.path()).unwrap().is_none());
+        std::fs::write(current_path(dir.path()), "garbage\n").unwrap();
+        let d = discard(dir.path()).unwrap().unwrap();
+        assert_eq!(d.held.as_deref(), Ok("garbage\n"));
+        assert!(!current_path(dir.path()).exists());
+        assert_eq!(std::fs::read_to_string(&d.moved_to).unwrap(), "garbage\n");
+
+        rustix::fs::mkfifoat(
+            rustix::fs::CWD,
+            current_path(dir.path()),
+            rustix::fs::Mode::from_raw_mode(0o600),
+        )
+        .unwrap();
+        let d = discard(dir.path()).unwrap().unwrap();
+        assert!(d.held.unwrap_err().contains("FIFO"));
+        assert!(std::fs::symlink_metadata(current_path(dir.path())).is_err());
+    }
 }

@@ -13,6 +13,8 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::files;
+
 #[derive(Debug)]
 pub struct Journal {
     file: File,
@@ -33,6 +35,9 @@ pub enum JournalError {
         #[source]
         source: std::io::Error,
     },
+    /// A symlink, a FIFO, a device, or too big: not what snapplan wrote.
+    #[error("cannot use the journal: {0}")]
+    Refused(#[source] super::files::StateFileError),
     #[error("journal {path} line {line} is not a journal event: {message}")]
     Corrupt {
         path: PathBuf,
@@ -57,13 +62,12 @@ impl Journal {
             source,
         };
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(write_err)?;
+            files::create_dir(dir).map_err(write_err)?;
         }
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .map_err(write_err)?;
+        // Never through a symlink, only a regular file: root appending to
+        // whatever a planted link names would be an arbitrary write.
+        let file = files::open(path, OpenOptions::new().create(true).append(true))
+            .map_err(JournalError::Refused)?;
         if let Some(dir) = path.parent() {
             File::open(dir)
                 .and_then(|d| d.sync_all())
@@ -101,12 +105,15 @@ impl Journal {
 /// Reads every event. A last line without its newline is a write torn by a
 /// crash and is dropped (reported in `torn_tail`); a bad line anywhere else
 /// means the file is not what we wrote, which is an error.
+///
+/// Only a regular file is read (a FIFO would block for ever), never through
+/// a symlink, and at most [`files::MAX_JOURNAL_BYTES`] of it.
 pub fn read<E: DeserializeOwned>(path: &Path) -> Result<JournalContents<E>, JournalError> {
-    let file = File::open(path).map_err(|source| JournalError::Read {
-        path: path.to_path_buf(),
-        source,
+    let bytes = files::read_bounded(path, files::MAX_JOURNAL_BYTES).map_err(|e| match e {
+        files::StateFileError::Io { path, source } => JournalError::Read { path, source },
+        refused => JournalError::Refused(refused),
     })?;
-    let mut reader = BufReader::new(file);
+    let mut reader = BufReader::new(bytes.as_slice());
     let mut events = Vec::new();
     let mut buf = Vec::new();
     let mut line_no = 0;
@@ -211,5 +218,43 @@ mod tests {
             matches!(err, JournalError::Corrupt { line: 2, .. }),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_journal_symlinked_elsewhere_is_neither_appended_to_nor_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("root-owned");
+        std::fs::write(&victim, "keep").unwrap();
+        let path = dir.path().join("journal.jsonl");
+        std::os::unix::fs::symlink(&victim, &path).unwrap();
+        assert!(matches!(
+            Journal::open(&path),
+            Err(JournalError::Refused(_))
+        ));
+        assert!(matches!(
+            read::<Event>(&path),
+            Err(JournalError::Refused(_))
+        ));
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep");
+    }
+
+    #[test]
+    fn a_fifo_journal_is_refused_without_hanging() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.jsonl");
+        rustix::fs::mkfifoat(
+            rustix::fs::CWD,
+            &path,
+            rustix::fs::Mode::from_raw_mode(0o600),
+        )
+        .unwrap();
+        assert!(matches!(
+            read::<Event>(&path),
+            Err(JournalError::Refused(_))
+        ));
+        assert!(matches!(
+            Journal::open(&path),
+            Err(JournalError::Refused(_))
+        ));
     }
 }

@@ -21,6 +21,12 @@ pub struct RunLock {
 pub enum LockError {
     #[error("another run of this plan holds the lock {path}{}", holder_text(*.holder))]
     Held { path: PathBuf, holder: Option<u32> },
+    /// The state directory could be changed by someone other than root.
+    #[error("refusing the state directory: {0}")]
+    Untrusted(#[from] super::trust::Untrusted),
+    /// The lock file is a symlink or not a regular file.
+    #[error("refusing the lock file: {0}")]
+    Refused(#[source] super::files::StateFileError),
     #[error("cannot open the lock file {path}: {source}")]
     Io {
         path: PathBuf,
@@ -68,14 +74,24 @@ impl RunLock {
             path: path.clone(),
             source,
         };
-        std::fs::create_dir_all(state_dir).map_err(io_err)?;
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(io_err)?;
+        // Everyone who changes anything (apply, recover, restore) takes the
+        // lock first: the state directory is judged here, before anything
+        // in it is read or acted on.
+        super::trust::check_dir(state_dir)?;
+        super::files::create_dir(state_dir).map_err(io_err)?;
+        // Not through a symlink: root truncates this file below.
+        let mut file = super::files::open(
+            &path,
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false),
+        )
+        .map_err(|e| match e {
+            super::files::StateFileError::Io { source, .. } => io_err(source),
+            refused => LockError::Refused(refused),
+        })?;
         match file.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {
@@ -116,10 +132,11 @@ pub fn probe(state_dir: &Path, plan_name: &str) -> std::io::Result<LockState> {
 /// Tries a shared lock for an instant: it conflicts only with apply's
 /// exclusive one, so two checks never report each other.
 pub fn probe_file(path: &Path) -> std::io::Result<LockState> {
-    let mut file = match File::open(path) {
+    let mut file = match super::files::open_read(path) {
         Ok(file) => file,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(LockState::NoLockFile),
-        Err(e) => return Err(e),
+        Err(e) if e.is_not_found() => return Ok(LockState::NoLockFile),
+        Err(super::files::StateFileError::Io { source, .. }) => return Err(source),
+        Err(refused) => return Err(std::io::Error::other(refused.to_string())),
     };
     match file.try_lock_shared() {
         Ok(()) => {
@@ -376,5 +393,40 @@ mod tests {
             }
             other => panic!("expected held, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_lock_file_symlinked_to_a_root_file_is_refused_and_the_file_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("shadow");
+        std::fs::write(&victim, "root:x:0:0\n").unwrap();
+        std::os::unix::fs::symlink(&victim, lock_path(dir.path(), "p")).unwrap();
+        let err = RunLock::acquire(dir.path(), "p").unwrap_err();
+        assert!(matches!(err, LockError::Refused(_)), "{err}");
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "root:x:0:0\n");
+        assert!(probe(dir.path(), "p").is_err());
+    }
+
+    #[test]
+    fn a_world_writable_state_dir_is_refused_before_anything_is_created() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state");
+        std::fs::create_dir(&state).unwrap();
+        std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let err = RunLock::acquire(&state, "p").unwrap_err();
+        assert!(matches!(err, LockError::Untrusted(_)), "{err}");
+        assert!(err.to_string().contains("chmod go-w"), "{err}");
+        assert!(!lock_path(&state, "p").exists());
+    }
+
+    #[test]
+    fn a_new_state_dir_is_created_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("var/lib/snapplan");
+        let _lock = RunLock::acquire(&state, "p").unwrap();
+        let mode = std::fs::metadata(&state).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700);
     }
 }

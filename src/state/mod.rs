@@ -8,11 +8,18 @@
 //!   and `<plan>/manifests/<volume>.json` ([`runs`]);
 //! - run ids and the UTC times records are written and shown with ([`time`]).
 //!
+//! snapplan runs as root: the directory must be root's alone ([`trust`]),
+//! and its files are opened without following symlinks, only when regular,
+//! read with a bound and replaced through unpredictable temporaries
+//! ([`files`]).
+//!
 //! apply writes these files; report, restore, verify and metrics read them
 //! through this module, never through apply.
 
 pub mod events;
+pub mod files;
 pub mod journal;
 pub mod lock;
 pub mod runs;
 pub mod time;
+pub mod trust;

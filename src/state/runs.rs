@@ -102,17 +102,29 @@ fn first_record_version() -> u32 {
     1
 }
 
-/// Writes the record atomically (temp file, then rename).
+/// Writes the record atomically and durably: an unpredictable `O_EXCL`
+/// temporary, synced, renamed over the record, the directory synced.
 pub fn save_record(path: &Path, record: &RunRecord) -> std::io::Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let tmp = path.with_extension("json.tmp");
     let file = RunRecordFile {
         format_version: RECORD_FORMAT_VERSION,
         record: record.clone(),
     };
     let text = serde_json::to_string_pretty(&file).map_err(std::io::Error::other)?;
-    std::fs::write(&tmp, text + "\n")?;
-    std::fs::rename(&tmp, path)
+    super::files::replace(path, (text + "\n").as_bytes())
+}
+
+/// Reads a run record: a regular file, not through a symlink, bounded, of a
+/// format this snapplan reads.
+pub fn load_record(path: &Path) -> Result<RunRecord, String> {
+    let bytes = super::files::read_bounded(path, super::files::MAX_RECORD_BYTES)
+        .map_err(|e| format!("cannot read it: {e}"))?;
+    let file: RunRecordFile = serde_json::from_slice(&bytes)
+        .map_err(|e| format!("not a run record this snapplan reads: {e}"))?;
+    if file.format_version > RECORD_FORMAT_VERSION {
+        return Err(format!(
+            "record format {} is newer than this snapplan reads ({RECORD_FORMAT_VERSION}); upgrade snapplan",
+            file.format_version
+        ));
+    }
+    Ok(file.record)
 }

@@ -5,6 +5,7 @@
 //! that forks must not leave children behind: each hook runs in its own
 //! process group, and on timeout the whole group is sent SIGTERM, then SIGKILL.
 
+use crate::state::trust::{self, Untrusted};
 use std::ffi::OsString;
 use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::fs::PermissionsExt;
@@ -109,10 +110,44 @@ fn read_entries(dir: &Path) -> std::io::Result<Vec<HookEntry>> {
         .collect())
 }
 
+/// What makes the hooks of `dir` unfit to run as root: the directory (or a
+/// parent), or a hook (or what its symlink leads to), owned by another user
+/// or writable by group or others. Empty when all is root's alone.
+pub fn untrusted(dir: &Path) -> Vec<Untrusted> {
+    let mut found = Vec::new();
+    if let Err(e) = trust::check_dir(dir) {
+        found.push(e);
+    }
+    let Ok(entries) = read_entries(dir) else {
+        return found;
+    };
+    for entry in entries {
+        if is_ignored_name(&entry.name) || !matches!(entry.kind, HookKind::File { .. }) {
+            continue;
+        }
+        let path = dir.join(&entry.name);
+        let target = std::fs::canonicalize(&path).unwrap_or(path);
+        if let Err(e) = trust::check_file(&target)
+            && !found.contains(&e)
+        {
+            found.push(e);
+        }
+    }
+    found
+}
+
 /// Lists the hooks in `dir`. Editor and package-manager leftovers (hidden
 /// files, `*~`, `*.dpkg-old`, `*.rpmnew`, ...) are ignored so that a stray
-/// backup copy of a hook never runs twice.
+/// backup copy of a hook never runs twice. Refuses (an error naming the
+/// file and the fix) when anything in [`untrusted`] is found: root never
+/// runs what another user could have written.
 pub fn list_hooks(dir: &Path) -> std::io::Result<HookListing> {
+    if let Some(first) = untrusted(dir).into_iter().next() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            first.to_string(),
+        ));
+    }
     let mut listing = HookListing::default();
     for entry in read_entries(dir)? {
         if is_ignored_name(&entry.name) {

@@ -99,6 +99,15 @@ impl System for RealSystem {
         timeout: Duration,
         env: &[(String, String)],
     ) -> HookResult {
+        // Checked again right before it runs: the listing may be minutes old.
+        let target = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+        if let Err(untrusted) = crate::state::trust::check_file(&target) {
+            return HookResult {
+                ok: false,
+                detail: format!("not run: {untrusted}"),
+                output: Vec::new(),
+            };
+        }
         let call = HookCall {
             path,
             action,

@@ -191,3 +191,45 @@ fn snapshots_that_fit_alone_but_not_together_exit_1_naming_the_vg() {
         .stdout(predicate::str::contains("VG vg0"))
         .stdout(predicate::str::contains("short by 4.0 MiB (1 extent)"));
 }
+
+/// issue 10: `state_dir: /tmp` (or any state directory another user can
+/// write to) validated and checked clean; apply then acted on what anyone
+/// could have planted there.
+#[test]
+fn a_world_writable_state_dir_fails_check_and_apply_and_recover_refuse_it() {
+    use std::os::unix::fs::PermissionsExt;
+    let t = Test::new().file("plan.yaml", PLAN).file("hooks/10-db", "");
+    std::fs::create_dir_all(t.path("state")).unwrap();
+    std::fs::set_permissions(t.path("state"), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let tools = without_tools(&t);
+    let out = t
+        .snapplan(&["check", "plan.yaml", "--format", "json"])
+        .env("SNAPPLAN_TOOL_PATH", &tools)
+        .assert()
+        .code(1)
+        .get_output()
+        .stdout
+        .clone();
+    let doc: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    let row = doc["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["check"] == "state_dir")
+        .expect("a state_dir row")
+        .clone();
+    assert_eq!(row["status"], "fail");
+    assert!(row["advice"].as_str().unwrap().starts_with("chmod go-w "));
+    for command in ["apply", "recover"] {
+        t.snapplan(&[command, "plan.yaml"])
+            .env("SNAPPLAN_TOOL_PATH", &tools)
+            .assert()
+            .code(1)
+            .stderr(predicate::str::contains("refusing the state directory"))
+            .stderr(predicate::str::contains("writable by everyone"));
+    }
+    assert!(
+        std::fs::read_dir(t.path("state")).unwrap().next().is_none(),
+        "nothing was created in it"
+    );
+}

@@ -12,5 +12,6 @@ mod output;
 mod plan;
 mod report;
 mod restore;
+mod state;
 mod support;
 mod validate;
