@@ -13,6 +13,7 @@ pub mod graph;
 pub mod human;
 pub mod metrics;
 pub mod plan;
+pub mod procfs;
 pub mod report;
 pub mod resolve;
 pub mod restore;
