@@ -36,6 +36,11 @@ impl RunEnd {
 /// (newest first) that lists it.
 pub fn render(plan: &str, volumes: &[String], run: &RunEnd, history: &[RunRecord]) -> String {
     let mut out = Metrics::default();
+    out.gauge(
+        "snapplan_build_info",
+        "Always 1; the version label is the snapplan that wrote these metrics.",
+        &[(&[("version", env!("CARGO_PKG_VERSION"))][..], 1.0)],
+    );
     let plan_labels = [("plan", plan)];
     out.gauge(
         "snapplan_last_run_timestamp_seconds",
@@ -55,29 +60,61 @@ pub fn render(plan: &str, volumes: &[String], run: &RunEnd, history: &[RunRecord
             run.finished_at.saturating_sub(run.started_at) as f64,
         )],
     );
+    // This run may have no record (lock held, pre-flight failed): it counts.
+    let runs = || {
+        std::iter::once((run.exit_code, run.finished_at))
+            .chain(history.iter().map(|r| (r.exit_code, r.finished_at)))
+    };
+    let newest = |success: bool| {
+        runs()
+            .filter(|(code, _)| (*code == 0) == success)
+            .map(|(_, at)| at)
+            .max()
+            .map_or(0.0, |at| at as f64)
+    };
+    out.gauge(
+        "snapplan_last_success_timestamp_seconds",
+        "When the last run of the plan that exited 0 ended; 0: never.",
+        &[(&plan_labels, newest(true))],
+    );
+    out.gauge(
+        "snapplan_last_failure_timestamp_seconds",
+        "When the last run of the plan that exited non-zero ended (also one that stopped before doing anything); 0: never.",
+        &[(&plan_labels, newest(false))],
+    );
 
     let labels: Vec<[(&str, &str); 2]> = volumes
         .iter()
         .map(|v| [("plan", plan), ("volume", v.as_str())])
         .collect();
-    let last_success = |volume: &str| {
+    let newest_volume = |volume: &str, ok: bool| {
         history
             .iter()
-            .find(|r| {
+            .filter(|r| {
                 r.volumes
                     .iter()
-                    .any(|v| v.volume == volume && v.status == VolumeStatus::Ok)
+                    .any(|v| v.volume == volume && (v.status == VolumeStatus::Ok) == ok)
             })
-            .map_or(0.0, |r| r.finished_at as f64)
+            .map(|r| r.finished_at)
+            .max()
+            .map_or(0.0, |at| at as f64)
+    };
+    let per_volume_time = |ok: bool| {
+        volumes
+            .iter()
+            .zip(&labels)
+            .map(|(v, l)| (&l[..], newest_volume(v, ok)))
+            .collect::<Vec<_>>()
     };
     out.gauge(
         "snapplan_volume_last_success_timestamp_seconds",
         "When the last run that backed the volume up (and verified it, if asked) ended; 0: never.",
-        &volumes
-            .iter()
-            .zip(&labels)
-            .map(|(v, l)| (&l[..], last_success(v)))
-            .collect::<Vec<_>>(),
+        &per_volume_time(true),
+    );
+    out.gauge(
+        "snapplan_volume_last_failure_timestamp_seconds",
+        "When the last run that failed the volume (or stopped before its copy) ended; 0: never.",
+        &per_volume_time(false),
     );
     // The newest run that dealt with each volume.
     let last: Vec<_> = volumes
@@ -124,9 +161,9 @@ pub fn render(plan: &str, volumes: &[String], run: &RunEnd, history: &[RunRecord
         &per_volume(&|_, v| Some(v.bytes_written as f64)),
     );
     out.gauge(
-        "snapplan_volume_last_run_snapshot_peak_percent",
-        "Highest copy-on-write usage of the volume's snapshot during its last copy (100: it overflowed).",
-        &per_volume(&|_, v| v.snapshot_peak_percent),
+        "snapplan_volume_last_run_snapshot_peak_ratio",
+        "Highest copy-on-write usage of the volume's snapshot during its last copy, 0 to 1 (1: it overflowed).",
+        &per_volume(&|_, v| v.snapshot_peak_percent.map(|p| p / 100.0)),
     );
     out.gauge(
         "snapplan_volume_last_run_verified",
@@ -345,8 +382,21 @@ mod tests {
         assert_eq!(value(&samples, status, Some("home")), Some(0.0));
         assert_eq!(value(&samples, status, Some("root")), Some(1.0));
         assert_eq!(value(&samples, status, Some("new")), None);
-        let peak = "snapplan_volume_last_run_snapshot_peak_percent";
-        assert_eq!(value(&samples, peak, Some("home")), Some(100.0));
+        let peak = "snapplan_volume_last_run_snapshot_peak_ratio";
+        assert_eq!(value(&samples, peak, Some("home")), Some(1.0));
+        assert_eq!(value(&samples, peak, Some("root")), Some(0.12));
+        let last_failure = "snapplan_volume_last_failure_timestamp_seconds";
+        assert_eq!(value(&samples, last_failure, Some("home")), Some(3000.0));
+        assert_eq!(value(&samples, last_failure, Some("root")), Some(0.0));
+        assert_eq!(
+            value(&samples, "snapplan_last_success_timestamp_seconds", None),
+            Some(2000.0)
+        );
+        assert_eq!(
+            value(&samples, "snapplan_last_failure_timestamp_seconds", None),
+            Some(3000.0),
+            "exit 4 is a failure of the run"
+        );
         assert_eq!(
             value(&samples, "snapplan_last_run_exit_code", None),
             Some(4.0)
@@ -389,11 +439,78 @@ mod tests {
         assert_eq!(
             value(
                 &samples,
-                "snapplan_volume_last_run_snapshot_peak_percent",
+                "snapplan_volume_last_run_snapshot_peak_ratio",
                 Some("root")
             ),
-            Some(7.0)
+            Some(0.07)
         );
+        assert_eq!(
+            value(&samples, "snapplan_last_failure_timestamp_seconds", None),
+            Some(6000.0),
+            "a run without a record (lock held) counts as a failure"
+        );
+        assert_eq!(
+            value(&samples, "snapplan_last_success_timestamp_seconds", None),
+            Some(2000.0)
+        );
+    }
+
+    #[test]
+    fn build_info_names_the_version_and_a_plan_that_never_ran_is_zero() {
+        let good = RunEnd {
+            exit_code: 0,
+            started_at: 10,
+            finished_at: 20,
+        };
+        let samples = parse(&render("p", &["root".into()], &good, &[]));
+        let (_, labels, one) = samples
+            .iter()
+            .find(|(n, _, _)| n == "snapplan_build_info")
+            .unwrap();
+        assert_eq!(
+            labels,
+            &[("version".into(), env!("CARGO_PKG_VERSION").into())]
+        );
+        assert_eq!(*one, 1.0);
+        assert_eq!(
+            value(&samples, "snapplan_last_success_timestamp_seconds", None),
+            Some(20.0)
+        );
+        assert_eq!(
+            value(&samples, "snapplan_last_failure_timestamp_seconds", None),
+            Some(0.0)
+        );
+    }
+
+    /// Prometheus conventions (prometheus.io/docs/practices/naming): base
+    /// units, ratios not percentages, `_info` for build information.
+    #[test]
+    fn names_follow_prometheus_conventions() {
+        let history = [record(
+            3000,
+            0,
+            vec![volume("root", VolumeStatus::Ok, Some(12.0))],
+        )];
+        let text = render("p", &["root".into()], &RunEnd::of(&history[0]), &history);
+        for (name, _, value) in parse(&text) {
+            assert!(!name.contains("percent"), "{name}: use _ratio (0-1)");
+            if name.ends_with("_ratio") {
+                assert!((0.0..=1.0).contains(&value), "{name} = {value}");
+            }
+            let unit = [
+                "_seconds",
+                "_bytes",
+                "_ratio",
+                "_info",
+                "_success",
+                "_verified",
+                "_exit_code",
+            ];
+            assert!(
+                unit.iter().any(|u| name.ends_with(u)),
+                "{name}: no unit suffix"
+            );
+        }
     }
 
     #[test]

@@ -7,7 +7,9 @@
 pub mod apply;
 pub mod check;
 pub mod copy;
+pub mod dist;
 pub mod error;
+pub mod manual;
 pub mod plan;
 pub mod recover;
 pub mod report;
@@ -95,6 +97,10 @@ pub enum Command {
     Report(report::Args),
     /// Copy a complete backup back onto a device, checked against its manifest.
     Restore(restore::Args),
+    #[command(hide = true)]
+    Completions(manual::CompletionsArgs),
+    #[command(hide = true)]
+    Man(manual::ManArgs),
 }
 
 pub use error::ExpectedError;
@@ -164,6 +170,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Recover(args) => recover::run(args),
         Command::Report(args) => report::run(args),
         Command::Restore(args) => restore::run(args),
+        Command::Completions(args) => manual::completions(args),
+        Command::Man(args) => manual::man(args),
     };
     match result {
         Ok(code) => code,

@@ -110,6 +110,11 @@ impl Device {
         &self.identity
     }
 
+    /// fstat of the open file: what was opened, whatever the path names now.
+    pub fn metadata(&self) -> io::Result<std::fs::Metadata> {
+        self.file.metadata()
+    }
+
     pub fn size(&self) -> u64 {
         self.identity.size
     }
@@ -252,8 +257,10 @@ fn open_file(path: &Path, access: Access, direct: bool, exclusive: bool) -> io::
     if exclusive {
         flags |= OFlags::EXCL;
     }
+    // The destination is opened read-write: a delta copy re-reads a sample
+    // of it before trusting the previous manifest (see `spot_check`).
     OpenOptions::new()
-        .read(access == Access::Read)
+        .read(true)
         .write(access == Access::Write)
         .custom_flags(flags.bits() as i32)
         .open(path)

@@ -65,6 +65,36 @@ pub enum CopyError {
     },
 
     #[error(
+        "{} and {} overlap: {reason}; nothing was written",
+        source_path.display(), destination.display()
+    )]
+    Aliased {
+        source_path: PathBuf,
+        destination: PathBuf,
+        reason: String,
+    },
+
+    #[error("{}: {reason}; nothing was written", destination.display())]
+    DestinationBusy {
+        destination: PathBuf,
+        reason: String,
+    },
+
+    #[error("refusing manifest path {}: {reason}; nothing was written", path.display())]
+    ManifestPath { path: PathBuf, reason: String },
+
+    #[error(
+        "{size} bytes in chunks of {chunk_size} is {count} chunks, more than the {} a manifest \
+         may hold: use a larger chunk size",
+        super::manifest::MAX_CHUNKS
+    )]
+    TooManyChunks {
+        size: u64,
+        chunk_size: u64,
+        count: u64,
+    },
+
+    #[error(
         "chunk size {0} is not allowed: use a multiple of 4KiB between 64KiB and 64MiB (e.g. 4MiB)"
     )]
     ChunkSize(u64),
@@ -107,6 +137,9 @@ impl CopyError {
             CopyError::NotADevice { .. }
                 | CopyError::DestinationTooSmall { .. }
                 | CopyError::SameDevice { .. }
+                | CopyError::Aliased { .. }
+                | CopyError::ManifestPath { .. }
+                | CopyError::TooManyChunks { .. }
                 | CopyError::ChunkSize(_)
         )
     }
@@ -125,6 +158,19 @@ pub enum ManifestError {
 
     #[error("manifest {path} is inconsistent: {reason}")]
     Invalid { path: PathBuf, reason: String },
+
+    #[error(
+        "manifest {path} is {what}, not a regular file: refusing to read it \
+         (a manifest is only ever a regular file snapplan wrote; remove what is there)"
+    )]
+    NotRegular { path: PathBuf, what: String },
+
+    #[error(
+        "manifest {path} is {size} bytes, more than the {} a manifest may be: \
+         it is not one snapplan wrote",
+        super::manifest::MAX_MANIFEST_BYTES
+    )]
+    TooLarge { path: PathBuf, size: u64 },
 
     #[error("cannot write manifest {path}: {source}")]
     Write { path: PathBuf, source: io::Error },

@@ -4,9 +4,11 @@
 //! [`run`] is the library entry point (`snapplan copy` and apply both use
 //! it); [`verify::verify`] checks a destination against a manifest alone.
 //! The pieces, in the order a copy uses them: [`device`] (O_DIRECT opens,
-//! sizes), [`buffer`] (aligned memory), [`throttle`], [`pipeline`] (reader,
-//! hasher and writer threads), [`manifest`] (chunk hashes, atomic saves),
-//! [`verify`], [`progress`] and [`report`].
+//! sizes), [`alias`] (what source, destination and manifest are
+//! underneath: loop devices, device-mapper stacks, links), [`buffer`]
+//! (aligned memory), [`throttle`], [`pipeline`] (reader, hasher and writer
+//! threads), [`manifest`] (chunk hashes, atomic saves), [`verify`],
+//! [`progress`] and [`report`].
 //!
 //! How apply drives a copy (cancel from its signal handler, stop when the
 //! snapshot goes invalid, log progress its own way):
@@ -34,6 +36,7 @@
 //! }
 //! ```
 
+pub mod alias;
 pub mod buffer;
 pub mod device;
 pub mod error;
@@ -48,9 +51,10 @@ pub mod verify;
 #[cfg(test)]
 mod tests;
 
-use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
-use std::time::Instant;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 pub use error::{CopyError, ManifestError};
 pub use identity::Identity;
@@ -59,14 +63,22 @@ pub use pipeline::{ChunkRead, SourceCheck};
 pub use progress::{NoProgress, ProgressSink, ProgressUpdate};
 pub use report::{CopyReport, DeltaBasis, StageTimes, VerifyReport};
 
+use alias::{DevNo, FileId, Footprint, Sysfs};
+use buffer::AlignedBuf;
 use device::Device;
-use manifest::{Chunking, FORMAT, now_unix};
+use manifest::{ChunkHash, Chunking, FORMAT, MAX_CHUNKS, now_unix};
 use pipeline::{CopyOptions, ReadEnd, ReadOptions};
 use progress::Phase;
 
 /// 4 MiB: large enough that per-chunk overhead vanishes, small enough that
 /// a delta skips at a useful granularity and memory stays small.
 pub const DEFAULT_CHUNK_SIZE: u64 = 4 << 20;
+
+/// How many chunks of the destination a delta copy re-reads before it
+/// trusts the previous manifest: the first, the last, and a random sample
+/// of the rest. Bounded, so its cost does not grow with the device (at 4
+/// MiB chunks, at most 128 MiB read).
+pub const SPOT_CHECK_CHUNKS: u64 = 32;
 
 /// What to copy where, and how.
 #[derive(Debug, Clone)]
@@ -144,7 +156,10 @@ pub fn check_chunk_size(chunk_size: u64) -> Result<(), CopyError> {
 
 /// Copies `request.source` to `request.destination`. Nothing is written
 /// (not even the manifest) unless the request is sound: chunk size valid,
-/// source and destination different, destination at least as large.
+/// source and destination different and not overlapping underneath (loop
+/// devices, device-mapper stacks), nothing mounted over the destination's
+/// backing file, manifest paths that are neither of them nor anything but
+/// a regular file, destination at least as large.
 pub fn run(request: &CopyRequest, control: &CopyControl<'_>) -> Result<CopyReport, CopyError> {
     let started = Instant::now();
     check_chunk_size(request.chunk_size)?;
@@ -156,6 +171,7 @@ pub fn run(request: &CopyRequest, control: &CopyControl<'_>) -> Result<CopyRepor
             destination: request.destination.clone(),
         });
     }
+    check_targets(request, &src, &dst, &Sysfs::default())?;
     let size = match request.length {
         None => src.size(),
         Some(length) if length <= src.size() => length,
@@ -181,9 +197,28 @@ pub fn run(request: &CopyRequest, control: &CopyControl<'_>) -> Result<CopyRepor
         size,
         chunk_size: request.chunk_size,
     };
+    if chunking.count() > MAX_CHUNKS {
+        return Err(CopyError::TooManyChunks {
+            size,
+            chunk_size: request.chunk_size,
+            count: chunking.count(),
+        });
+    }
 
     let mut notes = Vec::new();
-    let (previous, delta) = previous_manifest(request, &destination, &mut notes)?;
+    let (mut previous, mut delta) = previous_manifest(request, &destination, &mut notes)?;
+    let mut spot = SpotCheck::default();
+    if let Some(old) = &previous {
+        let seed = now_nanos() ^ u64::from(std::process::id());
+        spot = spot_check(&mut dst, old, chunking, seed, control.cancel)?;
+        if let Some(reason) = &spot.mismatch {
+            notes.push(format!("{reason}: copying every chunk"));
+            delta = DeltaBasis::Full {
+                reason: reason.clone(),
+            };
+            previous = None;
+        }
+    }
     let superseded = superseded_manifest(request, &destination)?;
 
     let mut manifest = Manifest {
@@ -213,6 +248,8 @@ pub fn run(request: &CopyRequest, control: &CopyControl<'_>) -> Result<CopyRepor
         bytes_skipped: 0,
         chunks_written: 0,
         chunks_skipped: 0,
+        chunks_spot_checked: spot.chunks,
+        bytes_spot_checked: spot.bytes,
         elapsed: Default::default(),
         stages: StageTimes::default(),
         delta,
@@ -261,6 +298,7 @@ pub fn run(request: &CopyRequest, control: &CopyControl<'_>) -> Result<CopyRepor
         }
     };
     report.stages = outcome.stages;
+    report.stages.spot_check = spot.elapsed;
     if let ReadEnd::Cancelled { offset } = outcome.end {
         save(&manifest, request)?;
         return Err(CopyError::Interrupted { offset });
@@ -359,4 +397,202 @@ fn previous_manifest(
         Some(reason) => full(format!("not trusting {}: {reason}", path.display())),
         None => Ok((Some(manifest), DeltaBasis::Previous { manifest: path })),
     }
+}
+
+/// Refuses a copy whose source and destination overlap underneath their
+/// paths, whose destination's backing file is also behind a mounted or
+/// held loop device, or whose manifest paths are (or are behind) either.
+fn check_targets(
+    request: &CopyRequest,
+    src: &Device,
+    dst: &Device,
+    sys: &Sysfs,
+) -> Result<(), CopyError> {
+    let footprint = |device: &Device| {
+        device
+            .metadata()
+            .map(|m| sys.footprint(device.path(), &m))
+            .map_err(|source| CopyError::Open {
+                path: device.path().to_path_buf(),
+                source,
+            })
+    };
+    let (source, destination) = (footprint(src)?, footprint(dst)?);
+    if let Some(reason) = alias::aliased(&source, &destination) {
+        return Err(CopyError::Aliased {
+            source_path: request.source.clone(),
+            destination: request.destination.clone(),
+            reason,
+        });
+    }
+    // A block destination is opened O_EXCL: the kernel refuses it while
+    // mounted or held. Another loop device over the same bytes of its file
+    // is not covered by that claim.
+    for extent in destination.files.iter().filter(|e| e.direct) {
+        for (name, dev) in sys.loops_over(extent, &destination.devices) {
+            if let Some(why) = loop_in_use(&name, dev) {
+                return Err(CopyError::DestinationBusy {
+                    destination: request.destination.clone(),
+                    reason: format!(
+                        "its bytes in {} are also /dev/{name}, and {why}: \
+                         unmount it and detach it (`losetup -d /dev/{name}`) first",
+                        extent.path.display()
+                    ),
+                });
+            }
+        }
+    }
+    for path in [&request.manifest, &request.previous_manifest]
+        .into_iter()
+        .flatten()
+    {
+        check_manifest_path(path, &[("source", &source), ("destination", &destination)])?;
+    }
+    Ok(())
+}
+
+/// Why a loop device is in use (mounted, or held by device-mapper, swap or
+/// an exclusive opener), if it is: the kernel refuses an exclusive open of
+/// a claimed block device, the same test the copy's own exclusive open of
+/// its destination makes. One that cannot be tested (no device node of its
+/// number in /dev) counts as in use.
+fn loop_in_use(name: &str, dev: DevNo) -> Option<String> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let node = Path::new("/dev").join(name);
+    let is_node = std::fs::metadata(&node).is_ok_and(|m| {
+        m.file_type().is_block_device()
+            && rustix::fs::major(m.rdev()) == dev.major
+            && rustix::fs::minor(m.rdev()) == dev.minor
+    });
+    if !is_node {
+        return Some(format!(
+            "there is no device node of its number ({dev}) to check whether it is in use"
+        ));
+    }
+    match std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::EXCL.bits() as i32)
+        .open(&node)
+    {
+        Ok(_) => None,
+        Err(e) if e.raw_os_error() == Some(rustix::io::Errno::BUSY.raw_os_error()) => {
+            Some(format!(
+                "it is in use (mounted, swap, or held by device-mapper or a program; \
+                 `findmnt {}` and `ls /sys/class/block/{name}/holders` show by what)",
+                node.display()
+            ))
+        }
+        Err(e) => Some(format!("cannot check whether it is in use: {e}")),
+    }
+}
+
+/// A manifest is replaced by renaming a new file over its path: that path
+/// must not be (a link to) the source, the destination, a device node or a
+/// file behind one of them, or the rename would replace it.
+fn check_manifest_path(path: &Path, endpoints: &[(&str, &Footprint)]) -> Result<(), CopyError> {
+    let refuse = |reason: String| CopyError::ManifestPath {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let metadata = match std::fs::symlink_metadata(path) {
+        Ok(metadata) => metadata,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(refuse(format!("cannot inspect it: {e}"))),
+    };
+    if !metadata.is_file() {
+        return Err(refuse(format!(
+            "it is {}, and a manifest is only ever a regular file \
+             (saving one replaces whatever is at its path)",
+            manifest::file_type_name(&metadata.file_type())
+        )));
+    }
+    let id = FileId {
+        dev: metadata.dev(),
+        ino: metadata.ino(),
+    };
+    for (role, footprint) in endpoints {
+        if let Some(what) = alias::holds_file(footprint, id) {
+            return Err(refuse(format!(
+                "it is the {role}'s file {what}, and saving the manifest would replace it"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// What re-reading a sample of the destination found.
+#[derive(Debug, Default)]
+struct SpotCheck {
+    chunks: u64,
+    bytes: u64,
+    elapsed: Duration,
+    /// Why the previous manifest no longer describes the destination.
+    mismatch: Option<String>,
+}
+
+/// The chunks a delta re-reads: all of them when there are at most
+/// [`SPOT_CHECK_CHUNKS`], else the first, the last and a random sample of
+/// the rest; sorted, distinct.
+pub fn spot_check_sample(count: u64, seed: u64) -> Vec<u64> {
+    if count <= SPOT_CHECK_CHUNKS {
+        return (0..count).collect();
+    }
+    let mut picked = std::collections::BTreeSet::from([0, count - 1]);
+    let mut x = seed | 1;
+    while (picked.len() as u64) < SPOT_CHECK_CHUNKS {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        picked.insert(x % count);
+    }
+    picked.into_iter().collect()
+}
+
+/// Re-reads a sample of the chunks the previous manifest vouches for and
+/// compares them with its hashes: a destination changed behind snapplan's
+/// back (written to, restored from elsewhere, half-overwritten by a
+/// mistaken `dd`) must not make a delta skip what it no longer holds.
+fn spot_check(
+    dst: &mut Device,
+    previous: &Manifest,
+    chunking: Chunking,
+    seed: u64,
+    cancel: &AtomicBool,
+) -> Result<SpotCheck, CopyError> {
+    let started = Instant::now();
+    let mut found = SpotCheck::default();
+    // The chunks a delta could skip: a prefix, the last one only when the
+    // old and new copies cut it alike.
+    let mut trusted = (previous.chunks.len() as u64).min(chunking.count());
+    if trusted > 0 && previous.hash_for(chunking, trusted - 1).is_none() {
+        trusted -= 1;
+    }
+    let mut buf = AlignedBuf::new(chunking.chunk_size as usize);
+    for index in spot_check_sample(trusted, seed) {
+        // Stopped: the pipeline sees the flag before its first read and
+        // ends the copy as interrupted, having written nothing.
+        if cancel.load(Ordering::Relaxed) {
+            break;
+        }
+        let (offset, len) = chunking.chunk(index);
+        dst.read_chunk(offset, len as usize, &mut buf)?;
+        found.chunks += 1;
+        found.bytes += len;
+        if Some(ChunkHash::of(buf.as_slice())) != previous.hash_for(chunking, index) {
+            found.mismatch = Some(format!(
+                "the destination changed since the previous copy: chunk {index} \
+                 (bytes {offset}..{}) no longer holds what the manifest says",
+                offset + len
+            ));
+            break;
+        }
+    }
+    found.elapsed = started.elapsed();
+    Ok(found)
+}
+
+fn now_nanos() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
 }

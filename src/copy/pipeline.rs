@@ -203,6 +203,7 @@ pub fn copy(
                 write,
                 sync: Duration::ZERO,
                 throttle: read.throttled,
+                spot_check: Duration::ZERO,
             },
         })
     })

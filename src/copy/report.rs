@@ -22,6 +22,8 @@ pub struct StageTimes {
     pub sync: Duration,
     /// Waiting for the throttle.
     pub throttle: Duration,
+    /// Re-reading a sample of the destination before a delta.
+    pub spot_check: Duration,
 }
 
 /// Whether the copy compared against a previous manifest, and if not, why.
@@ -43,6 +45,10 @@ pub struct CopyReport {
     pub bytes_skipped: u64,
     pub chunks_written: u64,
     pub chunks_skipped: u64,
+    /// Chunks of the destination re-read and compared with the previous
+    /// manifest before it was trusted for a delta.
+    pub chunks_spot_checked: u64,
+    pub bytes_spot_checked: u64,
     pub elapsed: Duration,
     pub stages: StageTimes,
     pub delta: DeltaBasis,
@@ -77,6 +83,14 @@ impl CopyReport {
             s.write.as_secs_f64(),
             s.sync.as_secs_f64()
         ));
+        if self.chunks_spot_checked > 0 {
+            line.push_str(&format!(
+                "; spot-checked {} ({} chunks) of the destination in {:.2} s",
+                human::bytes(self.bytes_spot_checked),
+                self.chunks_spot_checked,
+                s.spot_check.as_secs_f64()
+            ));
+        }
         if s.throttle > std::time::Duration::ZERO {
             line.push_str(&format!(", throttled {:.2} s", s.throttle.as_secs_f64()));
         }

@@ -436,3 +436,169 @@ fn length_copies_only_a_prefix_of_a_larger_source() {
         Err(CopyError::UnexpectedEnd { .. })
     ));
 }
+
+#[test]
+fn a_manifest_path_that_is_the_source_or_destination_is_refused() {
+    let files = Files::new();
+    let data = pseudo_random(3 * CHUNK as usize, 10);
+    let src = files.write("src", &data);
+    let dst = files.write("dst", &vec![0xEE; data.len()]);
+    let hard = files.path("hard");
+    std::fs::hard_link(&dst, &hard).unwrap();
+    let soft = files.path("soft");
+    std::os::unix::fs::symlink(&dst, &soft).unwrap();
+    let subdir = files.path("dir");
+    std::fs::create_dir(&subdir).unwrap();
+    for (manifest, why) in [
+        (&dst, "destination's file"),
+        (&src, "source's file"),
+        (&hard, "destination's file"),
+        (&soft, "a symbolic link"),
+        (&subdir, "a directory"),
+    ] {
+        let err = run_plain(&request(&src, &dst, Some(manifest))).unwrap_err();
+        assert!(matches!(err, CopyError::ManifestPath { .. }), "{err}");
+        assert!(err.to_string().contains(why), "{err}");
+        assert!(err.is_usage());
+        // The same for the previous manifest, which a copy also rewrites.
+        let mut req = request(&src, &dst, Some(&files.path("m.json")));
+        req.previous_manifest = Some(manifest.clone());
+        let err = run_plain(&req).unwrap_err();
+        assert!(matches!(err, CopyError::ManifestPath { .. }), "{err}");
+    }
+    assert_eq!(std::fs::read(&src).unwrap(), data);
+    assert!(std::fs::read(&dst).unwrap().iter().all(|&b| b == 0xEE));
+    assert!(std::fs::symlink_metadata(&soft).unwrap().is_symlink());
+    assert!(!files.path("m.json").exists());
+}
+
+#[test]
+fn a_manifest_path_that_is_a_device_node_is_refused_and_left_alone() {
+    use std::os::unix::fs::FileTypeExt;
+    let files = Files::new();
+    let src = files.write("src", &[1; CHUNK as usize]);
+    let dst = files.write("dst", &[0; CHUNK as usize]);
+    // A node of /dev/null's number, made here: were it replaced, nothing
+    // outside the test would be.
+    let node = files.path("null");
+    if let Err(e) = rustix::fs::mknodat(
+        rustix::fs::CWD,
+        &node,
+        rustix::fs::FileType::CharacterDevice,
+        rustix::fs::Mode::from_raw_mode(0o600),
+        rustix::fs::makedev(1, 3),
+    ) {
+        eprintln!("SKIPPED: cannot make a device node here: {e}");
+        return;
+    }
+    let err = run_plain(&request(&src, &dst, Some(&node))).unwrap_err();
+    assert!(err.to_string().contains("a character device"), "{err}");
+    assert!(
+        std::fs::symlink_metadata(&node)
+            .unwrap()
+            .file_type()
+            .is_char_device()
+    );
+    assert!(std::fs::read(&dst).unwrap().iter().all(|&b| b == 0));
+}
+
+#[test]
+fn a_copy_of_more_chunks_than_a_manifest_holds_is_refused() {
+    let files = Files::new();
+    let size = (manifest::MAX_CHUNKS + 1) * CHUNK;
+    let src = files.write("src", b"");
+    let dst = files.write("dst", b"");
+    for path in [&src, &dst] {
+        std::fs::File::options()
+            .write(true)
+            .open(path)
+            .unwrap()
+            .set_len(size)
+            .unwrap();
+    }
+    let manifest = files.path("m.json");
+    let err = run_plain(&request(&src, &dst, Some(&manifest))).unwrap_err();
+    assert!(matches!(err, CopyError::TooManyChunks { .. }), "{err}");
+    assert!(!manifest.exists());
+}
+
+#[test]
+fn the_spot_check_sample_is_bounded_distinct_and_holds_both_ends() {
+    assert_eq!(spot_check_sample(0, 1), Vec::<u64>::new());
+    assert_eq!(spot_check_sample(5, 1), vec![0, 1, 2, 3, 4]);
+    for seed in [1, 2, 99, u64::MAX] {
+        let sample = spot_check_sample(1_000_000, seed);
+        assert_eq!(sample.len() as u64, SPOT_CHECK_CHUNKS);
+        assert_eq!(sample[0], 0);
+        assert_eq!(*sample.last().unwrap(), 999_999);
+        assert!(sample.windows(2).all(|w| w[0] < w[1]));
+    }
+    assert_ne!(spot_check_sample(1000, 1), spot_check_sample(1000, 2));
+}
+
+/// The fault: the destination changed after the last copy, the next copy
+/// trusted the manifest, wrote 0 bytes and left a wrong copy.
+#[test]
+fn a_destination_changed_behind_our_back_is_caught_and_copied_in_full() {
+    let files = Files::new();
+    let data = pseudo_random(10 * CHUNK as usize + 99, 11);
+    let src = files.write("src", &data);
+    let dst = files.write("dst", &vec![0; data.len()]);
+    let manifest = files.path("m.json");
+    let req = request(&src, &dst, Some(&manifest));
+    run_plain(&req).unwrap();
+
+    let mut changed = data.clone();
+    changed[5 * CHUNK as usize + 3] ^= 0x40;
+    std::fs::write(&dst, &changed).unwrap();
+    let report = run_plain(&req).unwrap();
+    assert!(
+        matches!(&report.delta, DeltaBasis::Full { reason } if reason.contains("chunk 5")),
+        "{:?}",
+        report.delta
+    );
+    assert!(
+        report
+            .notes
+            .iter()
+            .any(|n| n.contains("copying every chunk")),
+        "{:?}",
+        report.notes
+    );
+    assert_eq!(report.chunks_written, 11);
+    assert_eq!(std::fs::read(&dst).unwrap(), data);
+
+    // Unchanged since: a delta again, with every chunk (11 <= 32) checked
+    // but the partial last one compared as usual.
+    let again = run_plain(&req).unwrap();
+    assert!(matches!(again.delta, DeltaBasis::Previous { .. }));
+    assert_eq!(again.chunks_written, 0);
+    assert_eq!(again.chunks_spot_checked, 11);
+    assert!(
+        again.summary().contains("spot-checked"),
+        "{}",
+        again.summary()
+    );
+}
+
+#[test]
+fn the_spot_check_of_a_large_destination_reads_its_ends_and_a_bounded_sample() {
+    let files = Files::new();
+    let chunks = 3 * SPOT_CHECK_CHUNKS;
+    let data = pseudo_random((chunks * CHUNK) as usize, 12);
+    let src = files.write("src", &data);
+    let dst = files.write("dst", &vec![0; data.len()]);
+    let manifest = files.path("m.json");
+    let req = request(&src, &dst, Some(&manifest));
+    run_plain(&req).unwrap();
+    let unchanged = run_plain(&req).unwrap();
+    assert_eq!(unchanged.chunks_spot_checked, SPOT_CHECK_CHUNKS);
+    assert_eq!(unchanged.bytes_spot_checked, SPOT_CHECK_CHUNKS * CHUNK);
+    // A change in the last chunk (always sampled) forces a full copy.
+    let mut changed = data.clone();
+    *changed.last_mut().unwrap() ^= 1;
+    std::fs::write(&dst, &changed).unwrap();
+    let full = run_plain(&req).unwrap();
+    assert_eq!(full.chunks_written, chunks);
+    assert_eq!(std::fs::read(&dst).unwrap(), data);
+}

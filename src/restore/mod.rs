@@ -201,7 +201,11 @@ pub fn execute(
         | CopyError::NotADevice { .. }
         | CopyError::Size { .. }
         | CopyError::DestinationTooSmall { .. }
-        | CopyError::SameDevice { .. }) => {
+        | CopyError::SameDevice { .. }
+        | CopyError::Aliased { .. }
+        | CopyError::DestinationBusy { .. }
+        | CopyError::ManifestPath { .. }
+        | CopyError::TooManyChunks { .. }) => {
             RestoreError::Refused(format!("{e}; nothing was written"))
         }
         e => RestoreError::Failed(format!(

@@ -43,6 +43,31 @@ impl Loop {
         Some(Loop { device, backing })
     }
 
+    /// A loop device over bytes `offset..offset + sizelimit` of an
+    /// existing file (which it does not write).
+    pub(crate) fn over(backing: &Path, offset: u64, sizelimit: u64) -> Option<Loop> {
+        let output = Command::new("losetup")
+            .args(["--find", "--show", "--offset"])
+            .arg(offset.to_string())
+            .arg("--sizelimit")
+            .arg(sizelimit.to_string())
+            .arg(backing)
+            .output()
+            .ok()?;
+        if !output.status.success() {
+            eprintln!(
+                "SKIPPED: losetup failed: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            return None;
+        }
+        let device = PathBuf::from(String::from_utf8(output.stdout).unwrap().trim());
+        Some(Loop {
+            device,
+            backing: backing.to_path_buf(),
+        })
+    }
+
     pub(crate) fn path(&self) -> &str {
         self.device.to_str().unwrap()
     }
@@ -400,4 +425,231 @@ fn a_destination_in_use_is_refused_with_a_hint() {
     let text = stderr(&output);
     assert!(text.contains("busy") && text.contains("mounted"), "{text}");
     assert_eq!(dst.sectors_written(), before);
+}
+
+/// The fault: `--manifest` naming the destination (here a device node of
+/// the same device, made in the test directory, and the loop's backing
+/// file) replaced it with the manifest's JSON and exited 0.
+#[test]
+fn a_manifest_on_the_source_or_destination_is_refused_and_both_survive() {
+    let test = Test::new();
+    let data = random(2 * MIB, 20);
+    let Some(src) = Loop::new(&test, "src.img", &data) else {
+        return;
+    };
+    let Some(dst) = Loop::new(&test, "dst.img", &vec![0; 2 * MIB as usize]) else {
+        return;
+    };
+    let node = test.path("dst-node");
+    let rdev = std::fs::metadata(&dst.device).unwrap();
+    let rdev = std::os::unix::fs::MetadataExt::rdev(&rdev);
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        &node,
+        rustix::fs::FileType::BlockDevice,
+        rustix::fs::Mode::from_raw_mode(0o600),
+        rdev,
+    )
+    .unwrap();
+    let before = dst.sectors_written();
+    for manifest in ["dst-node", "dst.img", "src.img", src.path()] {
+        let output = test
+            .snapplan(&["copy", src.path(), dst.path(), "--manifest", manifest])
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+        assert!(
+            stderr(&output).contains("refusing manifest path"),
+            "{}",
+            stderr(&output)
+        );
+    }
+    assert_eq!(dst.sectors_written(), before);
+    assert!(dst.contents().iter().all(|&b| b == 0));
+    assert!(src.contents() == data);
+    use std::os::unix::fs::FileTypeExt;
+    assert!(
+        std::fs::symlink_metadata(&node)
+            .unwrap()
+            .file_type()
+            .is_block_device()
+    );
+}
+
+/// The fault: two loop devices over overlapping bytes of one file made a
+/// wrong copy that still verified.
+#[test]
+fn loop_devices_over_overlapping_bytes_of_one_file_are_refused() {
+    let test = Test::new();
+    let data = random(4 * MIB, 21);
+    let image = test.path("disk.img");
+    std::fs::write(&image, &data).unwrap();
+    // Bytes 0..3 MiB and 1..4 MiB of the same file.
+    let Some(a) = Loop::over(&image, 0, 3 * MIB) else {
+        return;
+    };
+    let Some(b) = Loop::over(&image, MIB, 3 * MIB) else {
+        return;
+    };
+    let before = b.sectors_written();
+    let output = test
+        .snapplan(&[
+            "copy",
+            a.path(),
+            b.path(),
+            "--manifest",
+            "m.json",
+            "--verify",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(stderr(&output).contains("overlap"), "{}", stderr(&output));
+    assert_eq!(b.sectors_written(), before);
+    assert!(std::fs::read(&image).unwrap() == data);
+    assert!(!test.path("m.json").exists());
+
+    // The file itself onto a loop over it, and the other way round.
+    std::fs::write(test.path("other.img"), vec![0; 4 * MIB as usize]).unwrap();
+    for (from, to) in [("disk.img", b.path()), (a.path(), "disk.img")] {
+        let output = test.snapplan(&["copy", from, to]).output().unwrap();
+        assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    }
+    assert!(std::fs::read(&image).unwrap() == data);
+
+    // Disjoint bytes of one file are two devices: that copy goes ahead.
+    let Some(low) = Loop::over(&image, 0, MIB) else {
+        return;
+    };
+    let Some(high) = Loop::over(&image, 2 * MIB, MIB) else {
+        return;
+    };
+    test.snapplan(&["copy", low.path(), high.path()])
+        .assert()
+        .success();
+    let after = std::fs::read(&image).unwrap();
+    assert!(after[2 * MIB as usize..3 * MIB as usize] == data[..MIB as usize]);
+}
+
+/// The fault: copying onto the image file behind a mounted loop
+/// filesystem destroyed the filesystem.
+#[test]
+fn an_image_file_behind_a_mounted_loop_is_refused_as_destination() {
+    let test = Test::new();
+    let Some(fs) = Loop::new(&test, "fs.img", &vec![0; 8 * MIB as usize]) else {
+        return;
+    };
+    let mkfs = Command::new("mkfs.ext4").args(["-q", fs.path()]).status();
+    if !mkfs.is_ok_and(|s| s.success()) {
+        eprintln!("SKIPPED: mkfs.ext4 is unavailable");
+        return;
+    }
+    let mount_point = test.path("mnt");
+    std::fs::create_dir(&mount_point).unwrap();
+    let mounted = Command::new("mount")
+        .arg(fs.path())
+        .arg(&mount_point)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        eprintln!("SKIPPED: cannot mount here");
+        return;
+    }
+    struct Unmount(PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _unmount = Unmount(mount_point.clone());
+    let image = fs.contents();
+    std::fs::write(test.path("src"), random(8 * MIB, 22)).unwrap();
+    let output = test
+        .snapplan(&["copy", "src", "fs.img", "--manifest", "m.json"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let text = stderr(&output);
+    assert!(
+        text.contains("mounted") && text.contains("losetup"),
+        "{text}"
+    );
+    assert!(fs.contents() == image, "the mounted image was written");
+    assert!(!test.path("m.json").exists());
+}
+
+/// The fault: after the destination changed behind snapplan's back, the
+/// next (unverified) delta wrote 0 bytes, exited 0, and the copy differed.
+#[test]
+fn a_delta_onto_a_changed_destination_rewrites_it_in_full() {
+    let test = Test::new();
+    let data = random(SIZE, 23);
+    let Some(src) = Loop::new(&test, "src.img", &data) else {
+        return;
+    };
+    let Some(dst) = Loop::new(&test, "dst.img", &vec![0; SIZE as usize]) else {
+        return;
+    };
+    let args = [
+        "copy",
+        src.path(),
+        dst.path(),
+        "--chunk",
+        "1MiB",
+        "--manifest",
+        "m.json",
+    ];
+    test.snapplan(&args).assert().success();
+    dst.poke(6 * MIB + 5, &[data[(6 * MIB + 5) as usize] ^ 0xFF]);
+    let before = dst.sectors_written();
+    let output = test.snapplan(&args).output().unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!((dst.sectors_written() - before) * 512, SIZE);
+    assert!(dst.contents() == data, "destination differs from source");
+    let text = stderr(&output);
+    assert!(text.contains("destination changed"), "{text}");
+    test.snapplan(&["verify", "--manifest", "m.json"])
+        .assert()
+        .success();
+}
+
+/// The fault: a chunk_size of 1 TiB made verify allocate it (abort, exit
+/// 134); larger ones overflowed (panic, exit 101).
+#[test]
+fn verify_refuses_a_crafted_manifest_with_a_clear_error() {
+    let test = Test::new();
+    std::fs::write(test.path("src"), random(256 << 10, 24)).unwrap();
+    std::fs::write(test.path("dst"), vec![0; 256 << 10]).unwrap();
+    test.snapplan(&[
+        "copy",
+        "src",
+        "dst",
+        "--manifest",
+        "m.json",
+        "--chunk",
+        "64KiB",
+    ])
+    .assert()
+    .success();
+    let big = std::fs::File::create(test.path("big")).unwrap();
+    big.set_len(1 << 41).unwrap();
+    for chunk_size in [1u64 << 40, u64::MAX] {
+        let mut manifest = manifest_json(&test.path("m.json"));
+        manifest["chunk_size"] = chunk_size.into();
+        manifest["size"] = (1u64 << 40).into();
+        manifest["source"]["size"] = (1u64 << 41).into();
+        manifest["destination"]["size"] = (1u64 << 41).into();
+        manifest["chunks"] = serde_json::json!([format!("{:032x}", 7)]);
+        std::fs::write(test.path("bad.json"), manifest.to_string()).unwrap();
+        let output = test
+            .snapplan(&["verify", "--manifest", "bad.json", "big"])
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+        assert!(
+            stderr(&output).contains("chunk_size"),
+            "{}",
+            stderr(&output)
+        );
+    }
 }

@@ -438,3 +438,84 @@ fn postgresql_hook_checkpoints_a_real_server() {
     // The server is gone: suspend must fail, not pretend.
     assert_exit(&call(HookAction::Suspend), 1);
 }
+
+/// `snapplan completions SHELL` and `snapplan man DIR`, for `cargo install`
+/// users: hidden from --help (clap_complete's bash script still offers
+/// them), and giving what the package ships.
+#[test]
+fn hidden_commands_write_completions_and_man_pages() {
+    let t = Test::new();
+    let out = t.snapplan(&["completions", "bash"]).output().unwrap();
+    assert!(out.status.success());
+    let bash = String::from_utf8(out.stdout).unwrap();
+    assert!(bash.contains("complete -F _snapplan"), "{bash:.200}");
+    t.snapplan(&["completions", "zsh"]).assert().success();
+    t.snapplan(&["completions", "fish"]).assert().success();
+    t.snapplan(&["completions", "tcsh"]).assert().code(2);
+
+    let out = t
+        .snapplan(&["man"])
+        .arg(t.path("pages"))
+        .env("SOURCE_DATE_EPOCH", "1796169600")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let main = std::fs::read_to_string(t.path("pages/snapplan.1")).unwrap();
+    assert!(main.contains("\n.TH SNAPPLAN 1 2026-12-02 "), "{main:.300}");
+    let listed = String::from_utf8(out.stdout).unwrap();
+    let visible: Vec<_> = snapplan::cmd::Cli::command()
+        .get_subcommands()
+        .filter(|s| !s.is_hide_set())
+        .map(|s| s.get_name().to_string())
+        .collect();
+    for sub in &visible {
+        assert!(
+            t.path(&format!("pages/snapplan-{sub}.1")).is_file(),
+            "no page for {sub}"
+        );
+    }
+    assert_eq!(listed.lines().count(), visible.len() + 1, "{listed}");
+    assert!(!t.path("pages/snapplan-man.1").exists());
+
+    let help = t.snapplan(&["--help"]).output().unwrap();
+    let help = String::from_utf8(help.stdout).unwrap();
+    assert!(!help.contains("completions"), "hidden from --help");
+}
+
+/// Every environment variable the sources read is in the man pages'
+/// ENVIRONMENT section (snapplan::cmd::dist::ENVIRONMENT), and nothing listed
+/// there is read nowhere.
+#[test]
+fn man_pages_list_every_environment_variable_read() {
+    let read = regex::Regex::new(
+        r#"(?:env::var(?:_os)?\(\s*"([A-Z0-9_]+)"|from_env\(\s*"([A-Z0-9_]+)"|const [A-Z_]+_ENV: &str = "([A-Z0-9_]+)")"#,
+    )
+    .unwrap();
+    let mut found = std::collections::BTreeSet::new();
+    let mut dirs = vec![repo_root().join("src")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                // What unit tests read is not snapplan's interface.
+                let code = text.split("#[cfg(test)]").next().unwrap_or("");
+                for c in read.captures_iter(code) {
+                    let name = c.iter().skip(1).flatten().next().unwrap().as_str();
+                    found.insert(name.to_string());
+                }
+            }
+        }
+    }
+    let listed: std::collections::BTreeSet<String> = snapplan::cmd::dist::ENVIRONMENT
+        .iter()
+        .map(|(name, _)| name.to_string())
+        .collect();
+    assert!(found.contains("SNAPPLAN_LOG") && found.contains("SNAPPLAN_TOOL_PATH"));
+    assert_eq!(
+        found, listed,
+        "read by the sources vs listed in the man pages"
+    );
+}

@@ -4,8 +4,10 @@
 # PV, a loop device, says so: not snapplan), the run record agrees, and every
 # backup matches its origin again. Then a corrupted backup LV makes
 # `snapplan verify PLAN` fail naming that volume, while the other volumes
-# still verify with --volume, also when apply left VG backup inactive.
-# vm: ramdisk_mb=64 share timeout=120
+# still verify with --volume, also when apply left VG backup inactive. With
+# verify off for bravo, the next apply re-reads a sample of its backup before
+# trusting the manifest, finds the corruption and rewrites bravo in full.
+# vm: ramdisk_mb=64 share timeout=300
 
 PLAN=/etc/snapplan/delta.yaml
 LOOP=/dev/loop0
@@ -82,3 +84,25 @@ step "verify PLAN works on VG backup inactive, as every apply leaves it (cron, t
 vgchange -q -an backup >/dev/null
 run_ok snapplan verify "$PLAN" --volume alpha
 assert_eq "" "$(lv_field backup/alpha lv_active)" "backup/alpha active after verify (left as found)"
+
+step "backup/bravo changed behind snapplan's back (still corrupted), verify off: the delta's spot-check finds it and copies bravo in full"
+write_apply_plan delta 30s <<YAML
+  - lv: vg0/alpha
+  - lv: vg0/bravo
+    verify: false
+  - lv: vg0/charlie
+YAML
+seen_records="$seen_records $record"
+before=$(sectors_written "$LOOP")
+run_ok snapplan apply "$PLAN"
+written=$(($(sectors_written "$LOOP") - before))
+bravo_bytes=$(size_bytes /dev/vg0/bravo)
+echo "sectors written to the backup PV: $written (bravo is $bravo_bytes bytes)"
+[ "$written" -ge $((bravo_bytes / 512)) ] || fail "$written sectors written: bravo was not copied in full"
+[ "$written" -le $((bravo_bytes / 512 + 4096)) ] || fail "$written sectors written: more than bravo was rewritten"
+record=$(new_run_record)
+assert_eq "$bravo_bytes" "$(record_bytes "$record" bravo)" "bytes_written of bravo in $record"
+assert_eq 0 "$(record_bytes "$record" alpha)" "bytes_written of alpha in $record"
+assert_eq 0 "$(record_bytes "$record" charlie)" "bytes_written of charlie in $record"
+assert_backed_up delta alpha bravo charlie
+run_ok snapplan verify "$PLAN"

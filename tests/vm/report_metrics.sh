@@ -68,6 +68,16 @@ assert_eq "$first_end" "$(metric snapplan_volume_last_success_timestamp_seconds 
 assert_eq 1 "$(metric snapplan_volume_last_run_success data)" "last run success after run 1"
 assert_eq "$size" "$(metric snapplan_volume_last_run_read_bytes data)" "bytes read metric"
 assert_eq 0 "$(metric snapplan_last_run_exit_code)" "exit code metric after run 1"
+assert_eq "$first_end" "$(metric snapplan_last_success_timestamp_seconds)" "plan last success after run 1"
+assert_eq 0 "$(metric snapplan_last_failure_timestamp_seconds)" "plan last failure after run 1 (never)"
+assert_eq 0 "$(metric snapplan_volume_last_failure_timestamp_seconds data)" "volume last failure after run 1 (never)"
+grep -q '^snapplan_build_info{version="[0-9][^"]*"} 1$' "$METRICS" || fail "no snapplan_build_info in $METRICS"
+! grep -q percent "$METRICS" || fail "a _percent metric in $METRICS"
+# The peak is written when the watchdog measured one; a ratio, never a percentage.
+if grep -q '^snapplan_volume_last_run_snapshot_peak_ratio' "$METRICS"; then
+    peak=$(metric snapplan_volume_last_run_snapshot_peak_ratio data)
+    awk -v p="$peak" 'BEGIN { exit !(p >= 0 && p < 1) }' || fail "snapshot peak ratio $peak not in [0, 1)"
+fi
 [ "$(stat -c %a "$METRICS")" = 644 ] || fail "metrics file mode $(stat -c %a "$METRICS")"
 
 step "a run whose suspend hook fails: exit 1, the last success is kept"
@@ -81,6 +91,9 @@ second_end=$(report_json '.plans[0].runs[0].finished_at')
 assert_eq 1 "$(metric snapplan_last_run_exit_code)" "exit code metric after run 2"
 assert_eq "$second_end" "$(metric snapplan_last_run_timestamp_seconds)" "last run time after run 2"
 assert_eq "$first_end" "$(metric snapplan_volume_last_success_timestamp_seconds data)" "last success after run 2"
+assert_eq "$second_end" "$(metric snapplan_volume_last_failure_timestamp_seconds data)" "volume last failure after run 2"
+assert_eq "$first_end" "$(metric snapplan_last_success_timestamp_seconds)" "plan last success after run 2"
+assert_eq "$second_end" "$(metric snapplan_last_failure_timestamp_seconds)" "plan last failure after run 2"
 [ -z "$(ls -A /tmp/textfile | grep -v '^snapplan-nightly.prom$')" ] || fail "temp files left: $(ls -A /tmp/textfile)"
 run_ok snapplan report "$PLAN" --last 2
 

@@ -527,6 +527,28 @@ impl Report {
             self.delta.median_b(),
             self.read_alone,
         );
+        let spot = median(
+            self.delta
+                .b
+                .iter()
+                .filter_map(|r| spot_check_seconds(&r.stderr)),
+        );
+        let spot_chunks = self
+            .delta
+            .b
+            .iter()
+            .find_map(|r| spot_check_chunks(&r.stderr))
+            .unwrap_or(0);
+        let _ = writeln!(
+            t,
+            "\nSpot-check before a delta (re-reading {spot_chunks} chunks of the destination and \
+             comparing them with the previous manifest): {spot:.3} s, {:.3}x a full `dd` read of \
+             the source ({:.2} s), {:.1}% of the delta's {:.2} s wall.",
+            spot / self.read_alone,
+            self.read_alone,
+            spot / self.delta.median_b() * 100.0,
+            self.delta.median_b(),
+        );
         t
     }
 }
@@ -535,6 +557,17 @@ impl Report {
 fn stage_seconds(stderr: &str, stage: &str) -> Option<f64> {
     let busy = stderr.split("busy: ").nth(1)?;
     number_after(busy, &format!("{stage} "))
+}
+
+/// `spot-checked 128.0 MiB (32 chunks) of the destination in 0.12 s`.
+fn spot_check_seconds(stderr: &str) -> Option<f64> {
+    number_after(stderr, "of the destination in ")
+}
+
+fn spot_check_chunks(stderr: &str) -> Option<u64> {
+    let rest = stderr.split("; spot-checked ").nth(1)?;
+    let chunks = rest.split('(').nth(1)?.split_whitespace().next()?;
+    chunks.parse().ok()
 }
 
 /// `verified ... (read 1.23 s, hash 0.2 s)` from the summary line.
@@ -697,6 +730,15 @@ mod tests {
         assert_eq!(stage_seconds(LINE, "sync"), Some(0.01));
         assert_eq!(verify_stage(LINE, "read"), Some(1.3));
         assert_eq!(engine_seconds(LINE), Some(3.21));
+    }
+
+    #[test]
+    fn parses_the_spot_check_of_a_delta() {
+        let delta = "copied /a -> /b: read 2.00 GiB, wrote 0 B (0 chunks), skipped 2.00 GiB (512 chunks) in 0.90 s (2.2 GiB/s); busy: read 0.80 s, hash 0.10 s, write 0.00 s, sync 0.00 s; spot-checked 128.0 MiB (32 chunks) of the destination in 0.09 s";
+        assert_eq!(spot_check_seconds(delta), Some(0.09));
+        assert_eq!(spot_check_chunks(delta), Some(32));
+        assert_eq!(stage_seconds(delta, "sync"), Some(0.0));
+        assert_eq!(spot_check_seconds(LINE), None);
     }
 
     #[test]

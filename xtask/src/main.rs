@@ -3,6 +3,7 @@
 //! Each task is one line in `main`'s match so that new tasks merge trivially.
 
 mod bench;
+mod deb;
 mod dist;
 mod vm;
 
@@ -19,7 +20,9 @@ tasks:
   bench [--size MIB] [--pairs N] [--dir DIR] [--no-doc]
                  snapplan copy against dd, interleaved; figures to docs/performance.md
   dist [--out DIR]
-                 shell completions and man pages from the CLI, to target/dist/";
+                 shell completions and man pages from the CLI, to target/dist/
+  deb [--out DIR]
+                 the Debian package (cargo-deb, installed if missing), to target/debian/";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -32,6 +35,7 @@ fn main() -> ExitCode {
         "demo" => vm::demo(rest),
         "bench" => bench::run(rest).map(|()| ExitCode::SUCCESS),
         "dist" => dist::run(rest).map(|()| ExitCode::SUCCESS),
+        "deb" => deb::run(rest).map(|()| ExitCode::SUCCESS),
         _ => {
             eprintln!("{USAGE}");
             return if task == "help" || task == "--help" {

@@ -32,12 +32,14 @@ const INIT: &str = include_str!("init.sh");
 
 /// Host binaries packed with the libraries `ldd` names, and where they go:
 /// lvm2, jq for assertions on JSON reports, util-linux's flock (busybox's
-/// lacks it) to hold a lock from a scenario.
+/// lacks it) to hold a lock from a scenario, setpriv for no_new_privs
+/// (apply_hardened).
 const HOST_TOOLS: &[(&str, &str)] = &[
     ("lvm", "usr/sbin"),
     ("dmsetup", "usr/sbin"),
     ("jq", "usr/bin"),
     ("flock", "usr/bin"),
+    ("setpriv", "usr/bin"),
 ];
 
 pub struct Inputs<'a> {
