@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod output;
 pub mod plan;
 pub mod printable;
+pub mod procfs;
 pub mod report;
 pub mod resolve;
 pub mod restore;

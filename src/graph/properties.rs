@@ -281,6 +281,41 @@ proptest! {
         }
     }
 
+    /// The executor skips exactly `blocked_by`: so it must be the local
+    /// rule a reader expects of a step, in every phase selection and for
+    /// on-failure-only undo steps too: a step is blocked when a step it
+    /// needs failed or is blocked, or when it undoes a blocked step (that
+    /// never ran), and for no other reason.
+    #[test]
+    fn blocked_by_is_the_needs_and_undo_rule_and_nothing_more(
+        plan in plans(), hooks in hook_lists(), phases in phase_sets(), pick in any::<prop::sample::Index>()
+    ) {
+        let c = compile(&plan, &hooks, &phases);
+        let all = c.all_steps();
+        prop_assume!(!all.is_empty());
+        let failed = all[pick.index(all.len())];
+        let blocked: HashSet<_> = c.blocked_by(failed).into_iter().collect();
+        let not_ok = |ix: StepIndex| ix == failed || blocked.contains(&ix);
+        for &ix in all.iter().filter(|&&ix| ix != failed) {
+            let needs_one_not_ok = c
+                .dependencies(ix)
+                .into_iter()
+                .any(|(dep, kind)| kind == Dependency::Needs && not_ok(dep));
+            let undoes_one_blocked = c.undoes(ix).is_some_and(|done| blocked.contains(&done));
+            prop_assert_eq!(
+                blocked.contains(&ix),
+                needs_one_not_ok || undoes_one_blocked,
+                "{} fails: {} is {}",
+                c.step(failed).id(),
+                c.step(ix).id(),
+                if blocked.contains(&ix) { "blocked" } else { "not blocked" }
+            );
+        }
+        // In execution order, as the executor meets them.
+        let listed = c.blocked_by(failed);
+        prop_assert!(listed.windows(2).all(|w| c.position(w[0]) < c.position(w[1])));
+    }
+
     #[test]
     fn phase_subsets_keep_the_relative_order(
         plan in plans(), hooks in hook_lists(), phases in phase_sets()

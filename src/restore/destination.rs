@@ -9,7 +9,7 @@
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-use crate::system::procfs;
+use crate::procfs;
 
 /// Why a destination is refused; the message says what to do.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

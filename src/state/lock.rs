@@ -10,6 +10,8 @@ use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
+use crate::procfs::{self, OpenTarget};
+
 /// Held for as long as this value lives.
 #[derive(Debug)]
 pub struct RunLock {
@@ -172,7 +174,11 @@ fn holder_of(file: &mut File) -> LockState {
         };
     }
     let me = std::process::id();
-    let openers: Vec<String> = openers_of(meta.dev(), meta.ino())
+    let file = OpenTarget::File {
+        dev: meta.dev(),
+        ino: meta.ino(),
+    };
+    let openers: Vec<String> = procfs::pids_with_open(Path::new("/proc"), file)
         .into_iter()
         .filter(|pid| *pid != me)
         .map(describe_pid)
@@ -186,37 +192,12 @@ fn holder_of(file: &mut File) -> LockState {
 }
 
 fn describe_pid(pid: u32) -> String {
-    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-    let cmdline = String::from_utf8_lossy(&cmdline)
-        .split('\0')
-        .filter(|s| !s.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ");
+    let cmdline = procfs::cmdline(Path::new("/proc"), pid);
     if cmdline.is_empty() {
         format!("pid {pid}")
     } else {
         format!("pid {pid} ({cmdline})")
     }
-}
-
-/// Pids with the file (`dev`, `ino`) open, from /proc/*/fd.
-fn openers_of(dev: u64, ino: u64) -> Vec<u32> {
-    use std::os::unix::fs::MetadataExt;
-    let mut pids = Vec::new();
-    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let fds = std::fs::read_dir(entry.path().join("fd"));
-        let open =
-            fds.into_iter().flatten().flatten().any(|fd| {
-                std::fs::metadata(fd.path()).is_ok_and(|m| m.dev() == dev && m.ino() == ino)
-            });
-        if open {
-            pids.push(pid);
-        }
-    }
-    pids
 }
 
 /// Pids holding a lock on the file (`dev`, `ino`), from /proc/locks lines

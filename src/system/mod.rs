@@ -12,7 +12,6 @@ pub mod fake;
 pub mod hooks;
 pub mod iscsi;
 pub mod lvm;
-pub mod procfs;
 pub mod real;
 pub mod remove;
 pub mod report;

@@ -15,10 +15,10 @@ use std::fmt;
 use std::path::Path;
 use std::time::Duration;
 
-use super::procfs::{self, OpenTarget};
 use super::runner::{CommandLine, RunError, Runner};
 use super::tools::Tools;
 use crate::plan::LvPath;
+use crate::procfs::{self, OpenTarget};
 
 /// How hard to try before giving up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -4,7 +4,7 @@
 //! --manifest` into the plan's manifest path). Real backup LVs, their tags
 //! and the origin LV are proven by tests/vm/restore.sh.
 
-use std::os::unix::fs::OpenOptionsExt;
+use std::io::Write;
 use std::process::Command;
 
 use predicates::prelude::*;
@@ -212,14 +212,18 @@ fn onto_a_loop_device_and_never_onto_a_held_or_mounted_one() {
     };
 
     // Held: something has it open exclusively (as a mount or an active VG
-    // would); O_EXCL without O_CREAT claims a block device (open(2)).
-    let holder = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(rustix::fs::OFlags::EXCL.bits() as i32)
-        .open(origin.path())
-        .unwrap();
-    run(1).stderr(predicate::str::contains("is in use"));
-    drop(holder);
+    // would); O_EXCL without O_CREAT claims a block device (open(2)). The
+    // claim is held by a child process, never by this test process: a
+    // descriptor here is copied into every child another test thread forks
+    // until that child execs, so the claim could outlive its drop and make
+    // the mkfs below fail as "in use" when the machine is loaded.
+    match hold_exclusively(origin.path()) {
+        Some(holder) => {
+            run(1).stderr(predicate::str::contains("is in use"));
+            drop(holder);
+        }
+        None => eprintln!("SKIPPED: the held case (perl is unavailable)"),
+    }
 
     // Mounted.
     let mounted = Command::new("mkfs.ext4")
@@ -241,8 +245,52 @@ fn onto_a_loop_device_and_never_onto_a_held_or_mounted_one() {
         eprintln!("SKIPPED: the mounted case (mkfs.ext4 or mount unavailable)");
     }
 
-    // Free: restored, byte for byte.
+    // Free: restored, byte for byte. The origin must differ from the backup
+    // first whether or not mkfs ran (the free case must not depend on it).
+    if origin.contents() == backup.contents() {
+        let mut device = std::fs::OpenOptions::new()
+            .write(true)
+            .open(origin.path())
+            .unwrap();
+        device.write_all(&random(size, 2)).unwrap();
+        device.sync_all().unwrap();
+    }
     assert_ne!(origin.contents(), backup.contents());
     run(0);
     assert_eq!(origin.contents(), backup.contents());
+}
+
+/// A process holding a device open with O_EXCL; dropping it ends the
+/// process and waits for it, so the claim is gone when the drop returns.
+struct Holder(std::process::Child);
+
+impl Drop for Holder {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A process that holds `device` open with O_EXCL, once it has it (it says
+/// so on stdout); None when perl (Essential in Debian) is missing.
+fn hold_exclusively(device: &str) -> Option<Holder> {
+    use std::io::BufRead;
+    let child = Command::new("perl")
+        .args([
+            "-MFcntl",
+            "-e",
+            "sysopen(my $f, $ARGV[0], O_RDONLY | O_EXCL) or die \"$ARGV[0]: $!\\n\"; \
+             $| = 1; print \"held\\n\"; sleep 600",
+            device,
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .ok()?;
+    let mut holder = Holder(child);
+    let mut line = String::new();
+    std::io::BufReader::new(holder.0.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line, "held\n", "perl could not claim {device}");
+    Some(holder)
 }

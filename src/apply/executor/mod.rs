@@ -25,7 +25,7 @@ use super::watchdog::{self, Watch};
 use crate::ExitCode;
 use crate::copy::{ChunkRead, CopyControl, NoProgress, ProgressSink, ProgressUpdate};
 use crate::graph::argv as commands;
-use crate::graph::{Action, CompiledPlan, Condition, Dependency, Hook, OnFailure, Step, StepIndex};
+use crate::graph::{Action, CompiledPlan, Condition, Hook, OnFailure, Step, StepIndex};
 use crate::plan::{Bandwidth, LvPath};
 use crate::state::events::{self as events, Event};
 use crate::state::journal::Journal;
@@ -129,6 +129,10 @@ pub struct Executor<'a> {
     options: Options,
     manifest_for: Box<dyn Fn(&str) -> PathBuf + 'a>,
     status: HashMap<StepIndex, Status>,
+    /// Steps that must not run, each with the failed step that blocks it
+    /// (the first one, when several do): the union of
+    /// [`CompiledPlan::blocked_by`] over every failure so far.
+    blocked: HashMap<StepIndex, StepIndex>,
     /// Steps that succeeded, in the order they ran.
     ran: Vec<StepIndex>,
     /// Hooks whose suspend started and that were not resumed yet, in
@@ -175,6 +179,7 @@ impl<'a> Executor<'a> {
             options,
             manifest_for: Box::new(manifest_for),
             status: HashMap::new(),
+            blocked: HashMap::new(),
             ran: Vec::new(),
             suspended: Vec::new(),
             volumes,

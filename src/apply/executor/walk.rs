@@ -1,5 +1,7 @@
 //! The walk through the graph in execution order, and what a failed step
-//! means for the rest of the run ([`Step::on_failure`]).
+//! means for the rest of the run ([`Step::on_failure`]). Which steps a
+//! failure skips is one rule, [`CompiledPlan::blocked_by`], proven by the
+//! graph's property tests.
 
 use super::*;
 
@@ -9,8 +11,12 @@ impl Executor<'_> {
             if self.interrupt.load(Ordering::SeqCst) {
                 return Err(Abort::Interrupted);
             }
-            if let Some(why) = self.blocked(ix) {
+            if let Some(&failed) = self.blocked.get(&ix) {
                 let step = self.compiled.step(ix);
+                let why = format!(
+                    "blocked by {}, which failed",
+                    self.compiled.step(failed).id()
+                );
                 tracing::info!(step = %step.id(), "skipped: {why}");
                 self.status.insert(ix, Status::Skipped);
                 if let Step::Copy { volume, .. } = step {
@@ -30,6 +36,9 @@ impl Executor<'_> {
                     return Err(Abort::Interrupted);
                 }
                 Err(StepError::Failed(why)) => {
+                    for blocked in self.compiled.blocked_by(ix) {
+                        self.blocked.entry(blocked).or_insert(ix);
+                    }
                     let step = self.compiled.step(ix).clone();
                     let what = format!("{}: {why}", step.id());
                     match step.on_failure() {
@@ -48,29 +57,6 @@ impl Executor<'_> {
             }
         }
         Ok(())
-    }
-
-    /// Why `ix` must not run: a step it needs did not succeed, or it undoes
-    /// a step that never ran.
-    pub(super) fn blocked(&self, ix: StepIndex) -> Option<String> {
-        for (dep, kind) in self.compiled.dependencies(ix) {
-            if kind == Dependency::Needs && self.status.get(&dep) != Some(&Status::Ok) {
-                return Some(format!(
-                    "needs {}, which did not succeed",
-                    self.compiled.step(dep).id()
-                ));
-            }
-        }
-        if let Some(done) = self.compiled.undoes(ix)
-            && !matches!(self.compiled.step(ix), Step::Resume(_))
-            && matches!(self.status.get(&done), None | Some(Status::Skipped))
-        {
-            return Some(format!(
-                "undoes {}, which did not run",
-                self.compiled.step(done).id()
-            ));
-        }
-        None
     }
 
     /// Runs one step with its journal events and log lines.

@@ -1,7 +1,9 @@
 //! What /proc says about mounts and open files, read in one place: the
-//! removal's "who holds it" message, restore's "is it mounted" refusal and
-//! check's "who holds the lock" all use these, so an escaped mount point or
-//! a file opened through a link is read the same way everywhere.
+//! removal's "who holds it" message (`system/remove.rs`), restore's "is it
+//! mounted" refusal and the lock's "who holds it" (`state/lock.rs`) all use
+//! these, so an escaped mount point or a file opened through a link is read
+//! the same way everywhere. A leaf (std only), so that `state/`, which must
+//! not import `system/`, can use it too.
 
 use std::fs::Metadata;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
