@@ -31,7 +31,7 @@ pub const SHELLS: [(Shell, &str); 3] = [
 
 /// Every environment variable snapplan reads, with what it does. A test
 /// greps the sources for `env::var` so that a new one cannot be left out.
-pub const ENVIRONMENT: [(&str, &str); 6] = [
+pub const ENVIRONMENT: [(&str, &str); 7] = [
     (
         "SNAPPLAN_LOG",
         "Log filter in tracing's EnvFilter syntax (e.g. debug, or snapplan=trace); when set and valid it replaces the level chosen with -v.",
@@ -51,6 +51,10 @@ pub const ENVIRONMENT: [(&str, &str); 6] = [
     (
         "NO_COLOR",
         "When set, --color auto leaves diagnostics uncoloured.",
+    ),
+    (
+        "JOURNAL_STREAM",
+        "Set by systemd when stderr is the journal; when it names snapplan's own stderr, text log lines start with their syslog priority (<3> for errors) and carry no timestamp, so journalctl -p err finds failures.",
     ),
     (
         "SOURCE_DATE_EPOCH",
