@@ -288,7 +288,11 @@ pub fn parse_duration(text: &str) -> Result<Duration, UnitError> {
                 "add s, m or h, e.g. 30s, 5m or 1h",
             ));
         }
-        _ if unit.len() > 1 && split_number(&unit[1..]).is_some() => {
+        // The unit's first character may be any UTF-8 character: skip it
+        // whole, never by byte.
+        _ if unit.chars().nth(1).is_some()
+            && split_number(&unit[unit.chars().next().map_or(0, char::len_utf8)..]).is_some() =>
+        {
             return Err(err(
                 format!("`{text}` combines units"),
                 "write one number and one unit, e.g. 90m instead of 1h30m",
@@ -423,6 +427,13 @@ mod tests {
             "fast",
         ] {
             assert!(parse_rate(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_multibyte_unit_is_an_error_not_a_panic() {
+        for text in ["1é0s", "5ü", "1\u{1F600}2m"] {
+            assert!(parse_duration(text).is_err(), "{text}");
         }
     }
 
