@@ -56,7 +56,7 @@ impl Executor<'_> {
         };
         let result = std::thread::scope(|s| {
             let _stop = SetOnDrop(&done);
-            s.spawn(|| {
+            super::span::spawn_in_span(s, || {
                 watchdog::run(
                     sys, volume, snapshot, interval, &watch, interrupt, &cancel, &done,
                 )

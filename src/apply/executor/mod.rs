@@ -37,6 +37,7 @@ use crate::tags;
 mod copy;
 mod hooks;
 mod rollback;
+mod span;
 mod steps;
 mod walk;
 

@@ -210,7 +210,7 @@ impl Executor<'_> {
                 let done = AtomicBool::new(false);
                 let result = std::thread::scope(|s| {
                     let interrupt = self.interrupt;
-                    let forward = s.spawn(|| {
+                    let forward = super::span::spawn_in_span(s, || {
                         while !done.load(Ordering::SeqCst) {
                             if interrupt.load(Ordering::SeqCst) {
                                 cancel.store(true, Ordering::SeqCst);
