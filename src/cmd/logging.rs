@@ -51,11 +51,39 @@ pub fn install(global: &GlobalArgs) {
             .with_ansi(false)
             .event_format(JournalFormat)
             .try_init(),
+        LogFormat::Text if std::io::stderr().is_terminal() && global.color != Color::Never => {
+            builder.with_ansi(true).with_target(false).try_init()
+        }
+        // Cron mail and files: a newline or escape inside a hook's name or
+        // LVM's stderr must not forge a log line (docs/security.md).
         LogFormat::Text => builder
-            .with_ansi(std::io::stderr().is_terminal() && global.color != Color::Never)
+            .with_ansi(false)
             .with_target(false)
+            .with_writer(|| OneLine(std::io::stderr()))
             .try_init(),
     };
+}
+
+/// Writes each formatted event as one line: every control or bidi
+/// character in it is escaped ([`crate::printable::escape`]) but the
+/// newline that ends it. The formatter hands over one event per write.
+struct OneLine<W>(W);
+
+impl<W: std::io::Write> std::io::Write for OneLine<W> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        let text = String::from_utf8_lossy(bytes);
+        let (body, end) = match text.strip_suffix('\n') {
+            Some(body) => (body, "\n"),
+            None => (&*text, ""),
+        };
+        let line = format!("{}{end}", crate::printable::escape(body));
+        self.0.write_all(line.as_bytes())?;
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
 }
 
 /// True when stderr is the journal stream systemd named in
@@ -91,9 +119,9 @@ pub fn priority(level: Level) -> u8 {
 
 /// `<3>ERROR run{plan=home run_id=...}: message`: the priority prefix for
 /// journald, the level word for people reading `journalctl` output in a
-/// mail, the spans as the plain format shows them, no timestamp. Every line
-/// of a multi-line message gets the prefix, since journald reads each line
-/// as an entry of its own.
+/// mail, the spans as the plain format shows them, no timestamp. One line
+/// per event: journald reads each line as an entry of its own, so a newline
+/// inside a value is escaped rather than allowed to start a forged entry.
 pub struct JournalFormat;
 
 impl<S, N> FormatEvent<S, N> for JournalFormat
@@ -125,11 +153,15 @@ where
         }
         ctx.field_format()
             .format_fields(Writer::new(&mut line), event)?;
-        let prefix = format!("<{}>{level:>5} ", priority(level));
-        for text in line.lines() {
-            writeln!(writer, "{prefix}{text}")?;
-        }
-        Ok(())
+        // One entry per event: a newline inside a value (a hook's name,
+        // LVM's stderr) is escaped, so it cannot forge an entry of its own
+        // with a priority of its choosing.
+        writeln!(
+            writer,
+            "<{}>{level:>5} {}",
+            priority(level),
+            crate::printable::escape(&line)
+        )
     }
 }
 
@@ -143,6 +175,20 @@ mod tests {
         assert!(!names_stream("64768:1235", 64768, 1234));
         assert!(!names_stream("garbage", 64768, 1234));
         assert!(!names_stream("", 0, 0));
+    }
+
+    #[test]
+    fn a_newline_or_escape_in_a_logged_value_cannot_forge_a_line() {
+        use std::io::Write;
+        let mut out = OneLine(Vec::new());
+        out.write_all(b" INFO hook 10-db\n2026-12-02 ERROR fake\x1b[2J ran\n")
+            .unwrap();
+        out.write_all(b" INFO plain\n").unwrap();
+        let text = String::from_utf8(out.0).unwrap();
+        assert_eq!(
+            text,
+            " INFO hook 10-db\\n2026-12-02 ERROR fake\\x1b[2J ran\n INFO plain\n"
+        );
     }
 
     #[test]
