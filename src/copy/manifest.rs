@@ -194,16 +194,7 @@ impl Manifest {
         // Streamed: the text is never held whole, and a file that grows
         // while it is read stops at the bound.
         let reader = BufReader::new(file.take(MAX_MANIFEST_BYTES));
-        let manifest: Manifest =
-            serde_json::from_reader(reader).map_err(|source| ManifestError::Parse {
-                path: path.to_path_buf(),
-                source,
-            })?;
-        manifest.check().map_err(|reason| ManifestError::Invalid {
-            path: path.to_path_buf(),
-            reason,
-        })?;
-        Ok(manifest)
+        Manifest::checked(serde_json::from_reader(reader), path)
     }
 
     /// Parses and checks manifest text (what [`Manifest::load`] does after
@@ -215,11 +206,19 @@ impl Manifest {
                 size: text.len() as u64,
             });
         }
-        let manifest: Manifest =
-            serde_json::from_slice(text).map_err(|source| ManifestError::Parse {
-                path: path.to_path_buf(),
-                source,
-            })?;
+        Manifest::checked(serde_json::from_slice(text), path)
+    }
+
+    /// The one way a manifest read from outside becomes one: parsed, then
+    /// every field bounded ([`Manifest::check`]).
+    fn checked(
+        parsed: serde_json::Result<Manifest>,
+        path: &Path,
+    ) -> Result<Manifest, ManifestError> {
+        let manifest = parsed.map_err(|source| ManifestError::Parse {
+            path: path.to_path_buf(),
+            source,
+        })?;
         manifest.check().map_err(|reason| ManifestError::Invalid {
             path: path.to_path_buf(),
             reason,
