@@ -208,6 +208,23 @@ impl Fake {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Reports `snapshot` as lvm2 reports an overflowed one; `data_percent`,
+    /// when given, is the use it then shows.
+    fn invalidate(&self, snapshot: &LvPath, data_percent: Option<f64>) {
+        let mut state = self.state();
+        if let Some(lv) = state
+            .lvs
+            .iter_mut()
+            .find(|l| l.vg_name == snapshot.vg && l.lv_name == snapshot.lv)
+        {
+            lv.lv_snapshot_invalid = "snapshot invalid".into();
+            lv.lv_attr = "swi-I-s---".into();
+            if data_percent.is_some() {
+                lv.data_percent = data_percent;
+            }
+        }
+    }
+
     pub fn snapshots(&self) -> Vec<String> {
         self.state()
             .lvs
@@ -591,16 +608,7 @@ impl System for Fake {
                     }));
                 }
                 Some(CopyScript::InvalidateAt(at)) if *at == index => {
-                    let mut state = self.state();
-                    if let Some(lv) = state
-                        .lvs
-                        .iter_mut()
-                        .find(|l| l.vg_name == snapshot.vg && l.lv_name == snapshot.lv)
-                    {
-                        lv.lv_snapshot_invalid = "snapshot invalid".into();
-                        lv.lv_attr = "swi-I-s---".into();
-                        lv.data_percent = Some(100.0);
-                    }
+                    self.invalidate(&snapshot, Some(100.0));
                 }
                 Some(CopyScript::SignalAt(at)) if *at == index => {
                     if let Some(s) = &signal {
@@ -616,15 +624,7 @@ impl System for Fake {
                 }
                 Some(CopyScript::PanicAt(at)) if *at == index => panic!("fake panic in copy"),
                 Some(CopyScript::OverflowReadError(at)) if *at == index => {
-                    let mut state = self.state();
-                    if let Some(lv) = state
-                        .lvs
-                        .iter_mut()
-                        .find(|l| l.vg_name == snapshot.vg && l.lv_name == snapshot.lv)
-                    {
-                        lv.lv_snapshot_invalid = "snapshot invalid".into();
-                        lv.lv_attr = "swi-I-s---".into();
-                    }
+                    self.invalidate(&snapshot, None);
                     return Err(CopyFailure::Failed(CopyError::Read {
                         path: job.source.clone(),
                         offset: index * chunk,
