@@ -6,10 +6,13 @@ use std::process::{Command, Stdio};
 
 /// Debian packages the bench uses on the host: qemu to boot, lvm2 for the
 /// `lvm`/`dmsetup` binaries packed into the VM, a static busybox as the VM's
-/// userland, cpio to pack it, kmod for depmod, jq for scenario assertions.
+/// userland, cpio to pack it, kmod for depmod, jq for scenario assertions,
+/// thin-provisioning-tools (pdata_tools: lvm's thin_check, snapplan's
+/// thin_delta) for thin pools.
 pub const PACKAGES: &[&str] = &[
     "qemu-system-x86",
     "lvm2",
+    "thin-provisioning-tools",
     "busybox-static",
     "cpio",
     "kmod",

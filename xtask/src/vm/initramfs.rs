@@ -12,8 +12,32 @@ use super::iscsi;
 use super::kernel::Kernel;
 
 /// Modules /init loads, in this order after their dependencies: RAM disks to
-/// put PVs on, loop devices, and device-mapper with classic snapshots.
-pub const MODULES: &[&str] = &["brd", "loop", "dm-mod", "dm-bufio", "dm-snapshot"];
+/// put PVs on, loop devices, device-mapper with classic snapshots, and thin
+/// pools. crc32c_generic comes before dm-thin-pool because nothing in
+/// modules.dep names it: dm-persistent-data needs a crc32c implementation
+/// loaded, not a symbol of crc32c_generic ("unknown symbol in module"
+/// otherwise).
+pub const MODULES: &[&str] = &[
+    "brd",
+    "loop",
+    "dm-mod",
+    "dm-bufio",
+    "dm-snapshot",
+    "crc32c_generic",
+    "libcrc32c",
+    "dm-thin-pool",
+];
+
+/// thin-provisioning-tools is one binary with its tools as symlinks to it:
+/// lvm runs thin_check when it activates a pool, snapplan runs thin_delta.
+const THIN_TOOLS: &[&str] = &[
+    "thin_check",
+    "thin_delta",
+    "thin_dump",
+    "thin_ls",
+    "thin_repair",
+    "thin_restore",
+];
 
 /// No udev in the VM: without these lvm waits for udev and warns about
 /// dmeventd on every snapshot.
@@ -40,6 +64,7 @@ const HOST_TOOLS: &[(&str, &str)] = &[
     ("jq", "usr/bin"),
     ("flock", "usr/bin"),
     ("setpriv", "usr/bin"),
+    ("pdata_tools", "usr/sbin"),
 ];
 
 pub struct Inputs<'a> {
@@ -83,6 +108,10 @@ pub fn build(inputs: &Inputs, staging: &Path, out: &Path) -> Result<(), String> 
         pack_iscsi_tools(tools, staging)?;
     }
     link_lvm_commands(&find_tool("lvm")?, &staging.join("usr/sbin"))?;
+    for tool in THIN_TOOLS {
+        let link = staging.join("usr/sbin").join(tool);
+        symlink("pdata_tools", &link).map_err(|e| format!("link {}: {e}", link.display()))?;
+    }
     // Debug info is most of a release binary, and every MiB of initramfs
     // costs boot time under TCG. Symbols stay, so backtraces keep names.
     if host::run(cmd(
@@ -361,7 +390,12 @@ mod tests {
                    kernel/drivers/md/dm-mod.ko:\n\
                    kernel/drivers/block/brd.ko:\n";
         let builtin = "kernel/drivers/block/loop.ko\n";
-        let order = load_order(dep, builtin, MODULES).unwrap();
+        let order = load_order(
+            dep,
+            builtin,
+            &["brd", "loop", "dm-mod", "dm-bufio", "dm-snapshot"],
+        )
+        .unwrap();
         let names: Vec<&str> = order.iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(names, ["brd", "dm_mod", "dm_bufio", "dm_snapshot"]);
         assert_eq!(order[3].1, "kernel/drivers/md/dm-snapshot.ko");
