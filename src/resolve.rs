@@ -22,7 +22,12 @@ pub struct ResolvedVolume {
     pub origin_bytes: u64,
     /// The source VG's extent size.
     pub extent_bytes: u64,
+    /// Extents of the VG's free space the snapshot takes: none for a thin
+    /// origin, whose snapshot lives in its pool.
     pub snapshot_extents: u64,
+    /// The thin pool when the origin is a thin volume: its snapshot is a
+    /// thin one, without a size, and fills this pool as the origin changes.
+    pub thin_pool: Option<LvPath>,
 }
 
 impl ResolvedVolume {
@@ -83,12 +88,17 @@ pub fn resolve_volume(
             volume: volume.name.clone(),
             lv: volume.source.clone(),
         })?;
+    let thin_pool = lv.thin_pool();
     Ok(ResolvedVolume {
         name: volume.name.clone(),
         source: volume.source.clone(),
         origin_bytes: lv.lv_size,
         extent_bytes: vg.vg_extent_size,
-        snapshot_extents: snapshot_extents(volume.snapshot_size, lv.lv_size, vg),
+        snapshot_extents: match thin_pool {
+            Some(_) => 0,
+            None => snapshot_extents(volume.snapshot_size, lv.lv_size, vg),
+        },
+        thin_pool,
     })
 }
 
@@ -166,6 +176,7 @@ mod tests {
             },
             target_lv: lv.into(),
             snapshot_size: size,
+            snapshot_size_set: false,
             bandwidth: Bandwidth::Unlimited,
             verify: true,
             after: vec![],
@@ -206,6 +217,30 @@ mod tests {
         );
         assert_eq!(snapshot_bytes(SnapshotSize::PercentOfOrigin(0.5), 200), 1);
         assert_eq!(snapshot_bytes(SnapshotSize::PercentOfOrigin(0.5), 201), 2);
+    }
+
+    #[test]
+    fn a_thin_origin_takes_no_extents_and_names_its_pool() {
+        let rep = Fake::builder()
+            .vg("vg0", 15, 15)
+            .thin_pool("vg0", "pool", 32, 10.0, 5.0)
+            .thin_lv("vg0", "vm1", 16, "pool")
+            .report();
+        let r = resolve_volume(&volume("vm1", SnapshotSize::PercentOfOrigin(20.0)), &rep).unwrap();
+        assert_eq!(r.snapshot_extents, 0);
+        assert_eq!(
+            r.thin_pool,
+            Some(LvPath {
+                vg: "vg0".into(),
+                lv: "pool".into()
+            })
+        );
+        let classic = resolve_volume(
+            &volume("home", SnapshotSize::Bytes(MIB)),
+            &report(32 * MIB, 4 * MIB),
+        )
+        .unwrap();
+        assert_eq!(classic.thin_pool, None);
     }
 
     #[test]

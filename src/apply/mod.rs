@@ -10,6 +10,7 @@ pub mod executor;
 pub mod recover;
 pub mod signals;
 pub mod summary;
+mod thin_guard;
 pub mod watchdog;
 
 #[cfg(test)]

@@ -35,6 +35,7 @@ fn volume(name: &str) -> Volume {
         },
         target_lv: name.into(),
         snapshot_size: SnapshotSize::PercentOfOrigin(25.0),
+        snapshot_size_set: false,
         bandwidth: Bandwidth::Unlimited,
         verify: true,
         after: vec![],
@@ -1070,4 +1071,92 @@ fn recover_resumes_no_hook_for_a_plan_without_hooks() {
     let r = recover::recover(&s.plan, &s.fake);
     assert_eq!(s.fake.hook_calls(), Vec::<String>::new());
     assert!(r.failures.join("\n").contains("the plan has no hooks"));
+}
+
+/// vg0/t is a thin volume in vg0/pool, next to the classic a, b, c.
+fn thin_setup(pool_data_percent: f64) -> Setup {
+    let mut s = setup();
+    let pool = {
+        let mut pool = lv("vg0", "pool", 64 * MIB);
+        pool.lv_attr = "twi-aotz--".into();
+        pool.segtype = "thin-pool".into();
+        pool.data_percent = Some(pool_data_percent);
+        pool.metadata_percent = Some(5.0);
+        pool
+    };
+    let mut thin = lv("vg0", "t", 16 * MIB);
+    thin.lv_attr = "Vwi-a-tz--".into();
+    thin.segtype = "thin".into();
+    thin.pool_lv = "pool".into();
+    s.fake.add_lv(pool);
+    s.fake.add_lv(thin);
+    s.plan.volumes.insert(0, volume("t"));
+    s
+}
+
+#[test]
+fn a_thin_origin_gets_a_thin_snapshot_in_the_same_window_as_the_classic_ones() {
+    let s = thin_setup(10.0);
+    let f = run(&s);
+    assert_eq!(f.exit, ExitCode::Success, "{:#?}", f.outcome);
+    assert_clean(&s);
+    let log = s.fake.commands();
+    let creates: Vec<&String> = log
+        .iter()
+        .filter(|l| l.starts_with("lvcreate --snapshot"))
+        .collect();
+    assert_eq!(creates.len(), 4, "one snapshot per volume: {creates:#?}");
+    assert!(
+        creates[0].starts_with("lvcreate --snapshot --name t-snapplan --ignoreactivationskip")
+            && !creates[0].contains("--size")
+            && !creates[0].contains("--extents"),
+        "{}",
+        creates[0]
+    );
+    assert!(
+        creates[1..]
+            .iter()
+            .all(|c| c.contains("--extents 25%ORIGIN"))
+    );
+    let resume = log
+        .iter()
+        .position(|l| l.contains("hook resume 20-b"))
+        .unwrap();
+    let last_snapshot = log
+        .iter()
+        .rposition(|l| l.starts_with("lvcreate --snapshot"))
+        .unwrap();
+    assert!(
+        last_snapshot < resume,
+        "all snapshots before the resume hooks"
+    );
+    assert!(has_tag(&s, "t", commands::TAG_STATE_COMPLETE));
+}
+
+#[test]
+fn a_pool_at_the_guard_fails_the_thin_volume_removes_its_snapshot_and_the_others_go_on() {
+    let s = thin_setup(95.0);
+    let f = run(&s);
+    assert_eq!(f.exit, ExitCode::Partial, "{:#?}", f.outcome);
+    assert_clean(&s);
+    let outcome = f.outcome.as_ref().unwrap();
+    let t = outcome.volumes.iter().find(|v| v.volume == "t").unwrap();
+    assert_eq!(t.status, VolumeStatus::Failed);
+    let reason = t.reason.as_deref().unwrap_or_default();
+    assert!(
+        reason.contains("thin pool vg0/pool reached 95.0% data"),
+        "{reason}"
+    );
+    assert!(!has_tag(&s, "t", commands::TAG_STATE_COMPLETE));
+    assert!(
+        s.fake
+            .commands()
+            .iter()
+            .any(|l| l.contains("remove vg0/t-snapplan")),
+        "{:#?}",
+        s.fake.commands()
+    );
+    for v in ["a", "b", "c"] {
+        assert!(has_tag(&s, v, commands::TAG_STATE_COMPLETE), "{v}");
+    }
 }

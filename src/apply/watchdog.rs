@@ -40,7 +40,7 @@ impl Watch {
             .clone()
     }
 
-    fn fail(&self, why: String) {
+    pub(super) fn fail(&self, why: String) {
         let mut reason = self.reason.lock().unwrap_or_else(|e| e.into_inner());
         if reason.is_none() {
             *reason = Some(why);
@@ -58,6 +58,11 @@ impl Watch {
             self.fail(why.clone());
             return Err(why);
         };
+        if let Some(pool) = lv.thin_pool() {
+            // A thin snapshot has no COW space to overflow: its pool fills.
+            let threshold = crate::system::thin::pool_threshold_percent();
+            return super::thin_guard::sample(self, sys, volume, snapshot, &pool, threshold);
+        }
         let usage = lv.snapshot_usage_percent();
         if let Some(p) = usage {
             let mut peak = self.peak.lock().unwrap_or_else(|e| e.into_inner());

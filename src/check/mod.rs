@@ -14,6 +14,7 @@ pub mod render;
 mod sources;
 mod space;
 mod state_dir;
+mod thin;
 mod tools;
 
 pub use facts::{Facts, LvmUnavailable, gather};
@@ -29,6 +30,11 @@ pub fn evaluate(plan: &Plan, facts: &Facts) -> CheckReport {
         Ok(report) => {
             rows.extend(sources::check(plan, report));
             rows.extend(space::snapshots(plan, report));
+            rows.extend(thin::check(
+                plan,
+                report,
+                crate::system::thin::pool_threshold_percent(),
+            ));
             rows.extend(space::backups(plan, report));
             rows.extend(backups::check(plan, report));
             rows.extend(leftovers::check(plan, report));

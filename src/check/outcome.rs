@@ -34,6 +34,10 @@ pub enum CheckKind {
     LvmState,
     SourceLv,
     SnapshotSpace,
+    // A thin pool that thin origins' snapshots fill, or a setting that has
+    // no effect on a thin origin (a plain comment: a doc comment would split
+    // the schema's enum).
+    ThinPool,
     BackupSpace,
     BackupLv,
     Hooks,
@@ -50,6 +54,7 @@ impl CheckKind {
             CheckKind::LvmState => "lvm state",
             CheckKind::SourceLv => "source LV",
             CheckKind::SnapshotSpace => "snapshot space",
+            CheckKind::ThinPool => "thin pool",
             CheckKind::BackupSpace => "backup space",
             CheckKind::BackupLv => "backup LV",
             CheckKind::Hooks => "hooks",

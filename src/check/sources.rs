@@ -49,14 +49,6 @@ fn check_one(volume: &Volume, report: &SystemReport) -> CheckResult {
             format!("back up the origin {}/{} instead", lv.vg_name, lv.origin),
         );
     }
-    if lv.is_thin() {
-        return fail(
-            "is a thin volume: snapplan does not support thin volumes yet (their snapshots \
-             live in the thin pool, not in the VG's free extents)"
-                .to_string(),
-            "back it up another way for now, or remove it from the plan".to_string(),
-        );
-    }
     if lv.is_internal() {
         return fail(
             format!(
@@ -72,15 +64,18 @@ fn check_one(volume: &Volume, report: &SystemReport) -> CheckResult {
             format!("activate it: lvchange -ay {subject}"),
         );
     }
+    let snapshot = match &resolved.thin_pool {
+        Some(pool) => format!("thin, snapshot in pool {pool}"),
+        None => format!(
+            "snapshot {}",
+            human::space(resolved.snapshot_extents, resolved.extent_bytes)
+        ),
+    };
     CheckResult::new(
         CheckKind::SourceLv,
         &subject,
         Status::Pass,
-        format!(
-            "{}, snapshot {}",
-            human::bytes(resolved.origin_bytes),
-            human::space(resolved.snapshot_extents, resolved.extent_bytes)
-        ),
+        format!("{}, {snapshot}", human::bytes(resolved.origin_bytes)),
     )
 }
 
@@ -143,29 +138,34 @@ mod tests {
     }
 
     #[test]
-    fn thin_internal_and_inactive_lvs_fail() {
+    fn internal_and_inactive_lvs_fail() {
         let report = Fake::builder()
-            .lv("vg0", "thin", 32, "Vwi-a-tz--")
             .lv("vg0", "pool", 32, "twi-aotz--")
             .lv("vg0", "off", 32, "-wi-------")
             .report();
         let rows = check(
-            &plan(&[
-                ("vg0/thin", pct(20.0)),
-                ("vg0/pool", pct(20.0)),
-                ("vg0/off", pct(20.0)),
-            ]),
+            &plan(&[("vg0/pool", pct(20.0)), ("vg0/off", pct(20.0))]),
             &report,
         );
         assert!(rows.iter().all(|r| r.status == Status::Fail), "{rows:#?}");
-        assert!(rows[0].detail.contains("thin volume"));
-        assert!(rows[1].detail.contains("internal LV"));
+        assert!(rows[0].detail.contains("internal LV"));
         assert!(
-            rows[2]
+            rows[1]
                 .advice
                 .as_deref()
                 .unwrap()
                 .contains("lvchange -ay vg0/off")
         );
+    }
+
+    #[test]
+    fn a_thin_origin_passes_and_names_its_pool() {
+        let report = Fake::builder()
+            .thin_pool("vg0", "pool", 32, 10.0, 5.0)
+            .thin_lv("vg0", "vm1", 16, "pool")
+            .report();
+        let rows = check(&plan(&[("vg0/vm1", pct(20.0))]), &report);
+        assert_eq!(rows[0].status, Status::Pass, "{rows:#?}");
+        assert_eq!(rows[0].detail, "16.0 MiB, thin, snapshot in pool vg0/pool");
     }
 }

@@ -17,8 +17,11 @@ pub fn snapshots(plan: &Plan, report: &SystemReport) -> Vec<CheckResult> {
         let Some(vg) = report.vg(&vg_name) else {
             continue; // the source LV rows say the VG is missing
         };
-        let here: Vec<&ResolvedVolume> =
-            resolved.iter().filter(|r| r.source.vg == vg_name).collect();
+        // Thin origins' snapshots live in their pools (check/thin.rs).
+        let here: Vec<&ResolvedVolume> = resolved
+            .iter()
+            .filter(|r| r.source.vg == vg_name && r.thin_pool.is_none())
+            .collect();
         if here.is_empty() {
             continue;
         }

@@ -31,7 +31,7 @@ pub const SHELLS: [(Shell, &str); 3] = [
 
 /// Every environment variable snapplan reads, with what it does. A test
 /// greps the sources for `env::var` so that a new one cannot be left out.
-pub const ENVIRONMENT: [(&str, &str); 7] = [
+pub const ENVIRONMENT: [(&str, &str); 8] = [
     (
         "SNAPPLAN_LOG",
         "Log filter in tracing's EnvFilter syntax (e.g. debug, or snapplan=trace); when set and valid it replaces the level chosen with -v.",
@@ -43,6 +43,10 @@ pub const ENVIRONMENT: [(&str, &str); 7] = [
     (
         "SNAPPLAN_WATCHDOG_INTERVAL_MS",
         "How often apply polls a snapshot's copy-on-write usage while copying it, in milliseconds (default 5000).",
+    ),
+    (
+        "SNAPPLAN_THIN_POOL_THRESHOLD",
+        "The thin-pool fill level (data or metadata, percent, 1 to 99; default 90) at which apply abandons a thin volume's copy and removes its snapshot to protect the live volumes, and check fails the pool.",
     ),
     (
         "PATH",

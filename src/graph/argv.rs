@@ -64,6 +64,24 @@ pub fn create_snapshot(
     argv
 }
 
+/// `lvcreate --snapshot --name <name> --ignoreactivationskip --addtag
+/// <tag>... vg/lv` of a thin origin: no size (a thin snapshot lives in the
+/// origin's pool; a size would make LVM create a classic one), and
+/// activated despite the activation-skip flag LVM gives thin snapshots, so
+/// it can be read at once.
+pub fn create_thin_snapshot(origin: &LvPath, name: &str, tags: &[String]) -> Vec<String> {
+    let mut argv = vec![
+        "lvcreate".into(),
+        "--snapshot".into(),
+        "--name".into(),
+        name.into(),
+        "--ignoreactivationskip".into(),
+    ];
+    push_tags(&mut argv, tags);
+    argv.push(origin.to_string());
+    argv
+}
+
 /// `lvremove --yes vg/lv`. The caller must have checked the LV's tags: the
 /// name alone does not prove snapplan made it.
 pub fn remove_lv(lv: &LvPath) -> Vec<String> {
@@ -227,6 +245,15 @@ mod tests {
                 "20%ORIGIN",
                 "vg0/root"
             ]
+        );
+    }
+
+    #[test]
+    fn a_thin_snapshot_has_no_size_and_ignores_the_activation_skip_flag() {
+        let argv = create_thin_snapshot(&lv("vg0", "vm1"), "vm1-snapplan", &[]);
+        assert_eq!(
+            argv.join(" "),
+            "lvcreate --snapshot --name vm1-snapplan --ignoreactivationskip vg0/vm1"
         );
     }
 

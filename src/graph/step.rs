@@ -140,6 +140,15 @@ pub enum Condition {
         lv: LvPath,
         origin: LvPath,
     },
+    /// The origin is a thin volume: its snapshot is a thin one, in its pool.
+    OriginThin {
+        origin: LvPath,
+    },
+    /// The origin is a classic LV: its snapshot has copy-on-write space of
+    /// its own.
+    OriginNotThin {
+        origin: LvPath,
+    },
 }
 
 impl fmt::Display for Condition {
@@ -150,6 +159,10 @@ impl fmt::Display for Condition {
             Condition::LvMissing { lv } => write!(f, "only if {lv} does not exist"),
             Condition::LvSmallerThan { lv, origin } => {
                 write!(f, "only if {lv} is smaller than {origin}")
+            }
+            Condition::OriginThin { origin } => write!(f, "only if {origin} is a thin volume"),
+            Condition::OriginNotThin { origin } => {
+                write!(f, "only if {origin} is not a thin volume")
             }
         }
     }
@@ -459,12 +472,22 @@ impl Step {
                     SnapshotSize::PercentOfOrigin(p) => values.percent_of(origin, p),
                 };
                 let tags = commands::snapshot_tags(plan_name, &values.run_id());
-                vec![run(commands::create_snapshot(
-                    origin,
-                    &snapshot.lv,
-                    &size,
-                    &tags,
-                ))]
+                // Whether the origin is thin is known only on the machine
+                // (`snapplan plan` reads nothing): both commands, one runs.
+                vec![
+                    Action::Run {
+                        argv: commands::create_snapshot(origin, &snapshot.lv, &size, &tags),
+                        only_if: Some(Condition::OriginNotThin {
+                            origin: origin.clone(),
+                        }),
+                    },
+                    Action::Run {
+                        argv: commands::create_thin_snapshot(origin, &snapshot.lv, &tags),
+                        only_if: Some(Condition::OriginThin {
+                            origin: origin.clone(),
+                        }),
+                    },
+                ]
             }
             Step::RemoveSnapshot { snapshot, .. } => vec![run(commands::remove_lv(snapshot))],
             Step::Copy {

@@ -18,6 +18,7 @@ pub fn volume(name: &str, lv: &str) -> Volume {
         },
         target_lv: lv.into(),
         snapshot_size: SnapshotSize::Bytes(2 * GIB),
+        snapshot_size_set: false,
         bandwidth: Bandwidth::BytesPerSecond(60 << 20),
         verify: true,
         after: Vec::new(),
@@ -29,6 +30,7 @@ pub fn volume(name: &str, lv: &str) -> Volume {
 pub fn home_server() -> Plan {
     let vcr = Volume {
         snapshot_size: SnapshotSize::Bytes(8 * GIB),
+        snapshot_size_set: false,
         ..volume("vcr", "vcr")
     };
     let home = Volume {
@@ -76,6 +78,7 @@ pub fn minimal() -> Plan {
         },
         volumes: vec![Volume {
             snapshot_size: SnapshotSize::PercentOfOrigin(20.0),
+            snapshot_size_set: false,
             bandwidth: Bandwidth::Unlimited,
             ..volume("root", "root")
         }],

@@ -64,6 +64,10 @@ pub struct Volume {
     /// LV name inside `target.vg`; the source LV's name unless `target_lv:` is set.
     pub target_lv: String,
     pub snapshot_size: SnapshotSize,
+    /// The volume itself names `snapshot_size` (not `defaults:`): check
+    /// warns that it has no effect when the origin is thin.
+    #[serde(skip)]
+    pub snapshot_size_set: bool,
     pub bandwidth: Bandwidth,
     pub verify: bool,
     /// Names of volumes whose copy must finish before this one's starts.

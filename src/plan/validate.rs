@@ -98,6 +98,7 @@ pub fn validate(raw: &RawPlan, problems: &mut Vec<Problem>) -> Option<Plan> {
                 .as_ref()
                 .and_then(|s| cx.unit("snapshot_size", s, parse_size))
                 .unwrap_or(default_size),
+            snapshot_size_set: v.snapshot_size.is_some(),
             bandwidth: v
                 .bandwidth
                 .as_ref()
@@ -986,6 +987,7 @@ mod tests {
                     },
                     target_lv: "root".into(),
                     snapshot_size: DEFAULT_SNAPSHOT_SIZE,
+                    snapshot_size_set: false,
                     bandwidth: Bandwidth::Unlimited,
                     verify: true,
                     after: vec![],

@@ -82,9 +82,11 @@ pub fn lv(vg: &str, name: &str, size: u64) -> Lv {
         lv_attr: "-wi-a-----".into(),
         segtype: "linear".into(),
         origin: String::new(),
+        pool_lv: String::new(),
         lv_tags: vec![],
         data_percent: None,
         snap_percent: None,
+        metadata_percent: None,
         lv_snapshot_invalid: "unknown".into(),
         lv_active: "active".into(),
         lv_device_open: String::new(),
@@ -147,6 +149,26 @@ impl FakeBuilder {
         lv.lv_tags = tags.to_vec();
         lv.data_percent = Some(3.5);
         this
+    }
+
+    /// A thin pool of `mib` MiB, `data_percent`/`metadata_percent` full.
+    pub fn thin_pool(mut self, vg: &str, name: &str, mib: u64, data: f64, meta: f64) -> Self {
+        self = self.lv(vg, name, mib, "twi-aotz--");
+        let pool = self.0.lvs.last_mut().unwrap();
+        pool.segtype = "thin-pool".into();
+        pool.data_percent = Some(data);
+        pool.metadata_percent = Some(meta);
+        self
+    }
+
+    /// A thin volume of `mib` MiB in `pool`.
+    pub fn thin_lv(mut self, vg: &str, name: &str, mib: u64, pool: &str) -> Self {
+        self = self.lv(vg, name, mib, "Vwi-a-tz--");
+        let thin = self.0.lvs.last_mut().unwrap();
+        thin.segtype = "thin".into();
+        thin.pool_lv = pool.into();
+        thin.data_percent = Some(50.0);
+        self
     }
 
     pub fn tags(mut self, vg: &str, name: &str, tags: &[String]) -> Self {
@@ -401,6 +423,18 @@ impl System for Fake {
                 }
                 let mut snap = lv(&origin.vg, &name, size_in(argv, Some(&found)));
                 snap.lv_attr = "swi-a-s---".into();
+                if found.is_thin() {
+                    // A thin snapshot: no size of its own, it lives in the
+                    // origin's pool (activated, as with -K).
+                    if arg_after(argv, "--size").is_some() || arg_after(argv, "--extents").is_some()
+                    {
+                        return Err(fail("a size makes a classic snapshot".into()));
+                    }
+                    snap.lv_size = found.lv_size;
+                    snap.lv_attr = "Vwi-a-tz-k".into();
+                    snap.segtype = "thin".into();
+                    snap.pool_lv = found.pool_lv.clone();
+                }
                 snap.origin = origin.lv.clone();
                 snap.lv_tags = tags_in(argv, "--addtag");
                 snap.data_percent = Some(0.0);

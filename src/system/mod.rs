@@ -16,6 +16,7 @@ pub mod real;
 pub mod remove;
 pub mod report;
 pub mod runner;
+pub mod thin;
 pub mod tools;
 
 use std::path::{Path, PathBuf};
@@ -28,7 +29,7 @@ use crate::plan::LvPath;
 pub use hooks::HookAction;
 pub use real::{RealSystem, device_path};
 pub use remove::{LvKind, RemoveError, RemovePolicy, Removed};
-pub use report::{Lv, Pv, SystemReport, Vg};
+pub use report::{Lv, PoolUse, Pv, SystemReport, Vg};
 pub use runner::{CommandLine, Output, ProcessRunner, RunError, Runner};
 pub use tools::{ToolMissing, Tools};
 

@@ -19,9 +19,11 @@ pub const LV_FIELDS: &[&str] = &[
     "lv_attr",
     "segtype",
     "origin",
+    "pool_lv",
     "lv_tags",
     "data_percent",
     "snap_percent",
+    "metadata_percent",
     "lv_snapshot_invalid",
     "lv_active",
     "lv_device_open",
@@ -54,6 +56,10 @@ pub struct Lv {
     /// The origin's LV name when this LV is a snapshot, else "".
     #[serde(default)]
     pub origin: String,
+    /// The thin pool's LV name (same VG) when this LV is a thin volume,
+    /// else "".
+    #[serde(default)]
+    pub pool_lv: String,
     #[serde(default, deserialize_with = "tags")]
     pub lv_tags: Vec<String>,
     /// How full a snapshot's copy-on-write space is, in percent.
@@ -61,6 +67,9 @@ pub struct Lv {
     pub data_percent: Option<f64>,
     #[serde(default, deserialize_with = "percent")]
     pub snap_percent: Option<f64>,
+    /// How full a thin pool's metadata is, in percent (pools only).
+    #[serde(default, deserialize_with = "percent")]
+    pub metadata_percent: Option<f64>,
     /// "snapshot invalid" once the snapshot overflowed; "" for a valid
     /// snapshot, "unknown" for LVs that are not snapshots.
     #[serde(default)]
@@ -95,6 +104,31 @@ impl Lv {
         self.attr(0) == 'V' || self.segtype == "thin"
     }
 
+    /// The thin pool a thin volume lives in.
+    pub fn thin_pool(&self) -> Option<LvPath> {
+        (self.is_thin() && !self.pool_lv.is_empty()).then(|| LvPath {
+            vg: self.vg_name.clone(),
+            lv: self.pool_lv.clone(),
+        })
+    }
+
+    /// A thin pool (segtype `thin-pool`, attr `t`).
+    pub fn is_thin_pool(&self) -> bool {
+        self.segtype == "thin-pool" || self.attr(0) == 't'
+    }
+
+    /// How full a thin pool is; `None` for LVs that are not pools, or a
+    /// pool whose usage lvm2 cannot tell (inactive).
+    pub fn pool_use(&self) -> Option<PoolUse> {
+        if !self.is_thin_pool() {
+            return None;
+        }
+        Some(PoolUse {
+            data_percent: self.data_percent?,
+            metadata_percent: self.metadata_percent?,
+        })
+    }
+
     /// An LV an admin cannot use as a plain block device: pools, mirror and
     /// raid images and logs, pvmove, metadata, virtual origins.
     pub fn is_internal(&self) -> bool {
@@ -127,6 +161,21 @@ impl Lv {
 
     pub fn ownership(&self) -> Option<crate::tags::Ownership> {
         crate::tags::ownership(&self.lv_tags)
+    }
+}
+
+/// How full a thin pool is. Both halves matter: a pool whose data or whose
+/// metadata runs out stalls or errors every thin volume in it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct PoolUse {
+    pub data_percent: f64,
+    pub metadata_percent: f64,
+}
+
+impl PoolUse {
+    /// The fuller of the two, which is what runs out first.
+    pub fn worst_percent(&self) -> f64 {
+        self.data_percent.max(self.metadata_percent)
     }
 }
 

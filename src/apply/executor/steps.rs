@@ -11,6 +11,13 @@ impl Executor<'_> {
             Step::RemoveSnapshot { snapshot, .. } => {
                 self.remove_tagged(snapshot, tags::ROLE_SNAPSHOT, LvKind::Snapshot)
             }
+            // Which of its two commands runs depends on whether the origin
+            // is thin: never decide that from no report at all (an empty
+            // one would make a thin origin's snapshot a classic one).
+            Step::Snapshot { .. } if self.report.is_none() => {
+                self.refresh_report()?;
+                self.run_actions(step)
+            }
             Step::RemoveBackupLv { volume, backup } => {
                 // lvs lists no LV of an exported VG, nor of one not visible
                 // (iSCSI logged out): "not there" would pass for "removed".
@@ -327,5 +334,9 @@ fn holds(condition: &Condition, report: &SystemReport) -> bool {
             (Some(lv), Some(origin)) => lv.lv_size < origin.lv_size,
             _ => false,
         },
+        Condition::OriginThin { origin } => report.lv(origin).is_some_and(|lv| lv.is_thin()),
+        // A missing origin takes the classic command, which then fails
+        // naming it rather than passing for done.
+        Condition::OriginNotThin { origin } => !report.lv(origin).is_some_and(|lv| lv.is_thin()),
     }
 }

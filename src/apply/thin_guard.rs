@@ -1,0 +1,131 @@
+//! The pool guard for thin snapshots. A thin snapshot cannot overflow: it
+//! shares its origin's pool, and every block the origin rewrites while the
+//! snapshot exists takes a new block of that pool. A pool that runs out of
+//! data or metadata space stalls or errors every live thin volume in it, so
+//! a backup must never be what fills it. While a thin volume is copied the
+//! watchdog samples its pool here instead of a copy-on-write table; at the
+//! threshold (`system::thin`, 90% by default) of data or metadata the copy
+//! is abandoned, and the remove-snapshot step that follows every copy gives
+//! the pool its blocks back. The volume is FAILED with the reason; the
+//! others go on.
+
+use crate::plan::LvPath;
+use crate::system::System;
+
+use super::watchdog::Watch;
+
+/// Reads `pool` once: logs its use, and fails the watch (and returns the
+/// reason) at or over `threshold` percent of data or metadata, or when the
+/// pool's use cannot be told (a guard that cannot see must not let the
+/// copy run on).
+pub fn sample(
+    watch: &Watch,
+    sys: &dyn System,
+    volume: &str,
+    snapshot: &LvPath,
+    pool: &LvPath,
+    threshold: f64,
+) -> Result<(), String> {
+    let found = sys.lv(pool).map_err(|e| e.to_string())?;
+    let Some(usage) = found.as_ref().and_then(|lv| lv.pool_use()) else {
+        let why = format!(
+            "thin pool {pool} of snapshot {snapshot} reports no data or metadata use: cannot \
+             guard it, so the copy is abandoned"
+        );
+        watch.fail(why.clone());
+        return Err(why);
+    };
+    if usage.worst_percent() >= threshold {
+        let why = format!(
+            "thin pool {pool} reached {:.1}% data, {:.1}% metadata (the guard is at \
+             {threshold:.0}%): abandoned the copy and removing snapshot {snapshot} so the live \
+             thin volumes keep working; grow the pool or copy this volume when it changes less",
+            usage.data_percent, usage.metadata_percent
+        );
+        watch.fail(why.clone());
+        return Err(why);
+    }
+    tracing::debug!(
+        volume,
+        "thin pool {pool}: data {:.1}%, metadata {:.1}% (guard at {threshold:.0}%)",
+        usage.data_percent,
+        usage.metadata_percent
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::Ordering;
+
+    use super::*;
+    use crate::system::fake::Fake;
+
+    fn path(lv: &str) -> LvPath {
+        LvPath {
+            vg: "vg0".into(),
+            lv: lv.into(),
+        }
+    }
+
+    fn pool_at(data: f64, meta: f64) -> Fake {
+        Fake::builder()
+            .thin_pool("vg0", "pool", 48, data, meta)
+            .thin_lv("vg0", "vm1", 16, "pool")
+            .build()
+    }
+
+    #[test]
+    fn a_pool_below_the_threshold_lets_the_copy_go_on() {
+        let watch = Watch::default();
+        let fake = pool_at(60.0, 30.0);
+        sample(
+            &watch,
+            &fake,
+            "vm1",
+            &path("vm1-snapplan"),
+            &path("pool"),
+            90.0,
+        )
+        .unwrap();
+        assert!(!watch.invalid.load(Ordering::SeqCst));
+    }
+
+    #[test]
+    fn full_data_or_metadata_abandons_the_copy_with_the_reason() {
+        for (data, meta) in [(90.0, 1.0), (10.0, 95.5)] {
+            let watch = Watch::default();
+            let fake = pool_at(data, meta);
+            let why = sample(
+                &watch,
+                &fake,
+                "vm1",
+                &path("vm1-snapplan"),
+                &path("pool"),
+                90.0,
+            )
+            .unwrap_err();
+            assert!(watch.invalid.load(Ordering::SeqCst));
+            assert!(why.contains("thin pool vg0/pool reached"), "{why}");
+            assert_eq!(watch.reason().as_deref(), Some(why.as_str()));
+        }
+    }
+
+    #[test]
+    fn a_pool_that_cannot_be_read_abandons_the_copy() {
+        let watch = Watch::default();
+        let fake = pool_at(10.0, 10.0);
+        assert!(
+            sample(
+                &watch,
+                &fake,
+                "vm1",
+                &path("vm1-snapplan"),
+                &path("gone"),
+                90.0
+            )
+            .is_err()
+        );
+        assert!(watch.invalid.load(Ordering::SeqCst));
+    }
+}
