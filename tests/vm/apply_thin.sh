@@ -4,7 +4,9 @@
 # thin one (no size, attr V, in the pool, no VG extents taken) and alpha's
 # a classic one; the resume hook then rewrites 2 MiB of each origin. Both
 # backups hold the content at snapshot time, no snapshot is left, and the
-# pool gave back the blocks the rewrite took.
+# pool gave back the blocks the rewrite took. Then a run SIGKILLed while it
+# copies vm1 (throttled) leaves the thin snapshot, which `snapplan recover`
+# removes; the next apply backs vm1 up again.
 # vm: ramdisk_mb=64 share timeout=120
 
 PLAN=/etc/snapplan/thin.yaml
@@ -55,3 +57,21 @@ assert_eq "alpha pool vm1" \
     "$(lvs --reportformat json -o lv_name -O lv_name vg0 | jq -r '[.report[0].lv[].lv_name] | join(" ")')" \
     "LVs in vg0"
 assert_eq "$free_before" "$(vg_field vg0 vg_free)" "vg0 free space after the run"
+pool_after=$(lv_field vg0/pool data_percent)
+
+step "SIGKILL while vm1 is copied, then recover"
+rm -f "$HOOKS/a"
+start_bg "$PWD/kill" snapplan apply "$PLAN" --bandwidth 2MiB/s
+pid=$BG_PID
+wait_for 60 lv_exists vg0/alpha-snapplan
+sleep 1
+kill -KILL "$pid"
+wait_bg "$pid" "$PWD/kill"
+assert_eq 137 "$BG_STATUS" "exit status after SIGKILL"
+assert_lv_exists vg0/vm1-snapplan
+run_ok snapplan recover "$PLAN"
+assert_no_snapshot
+assert_eq "$pool_after" "$(lv_field vg0/pool data_percent)" "pool data use after recover"
+run_ok snapplan apply "$PLAN"
+assert_no_snapshot
+assert_backed_up thin vm1 alpha
