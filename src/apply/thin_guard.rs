@@ -112,6 +112,53 @@ mod tests {
     }
 
     #[test]
+    fn the_watchdog_looks_at_the_pool_as_the_copy_starts_not_an_interval_later() {
+        use std::sync::atomic::AtomicBool;
+        use std::time::{Duration, Instant};
+
+        let fake = pool_at(95.0, 1.0);
+        let mut snap = crate::system::fake::lv("vg0", "vm1-snapplan", 16 << 20);
+        snap.lv_attr = "Vwi-a-tz-k".into();
+        snap.segtype = "thin".into();
+        snap.origin = "vm1".into();
+        snap.pool_lv = "pool".into();
+        fake.add_lv(snap);
+        let watch = Watch::default();
+        let (cancel, done, interrupt) = (
+            AtomicBool::new(false),
+            AtomicBool::new(false),
+            AtomicBool::new(false),
+        );
+        let started = Instant::now();
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                super::super::watchdog::run(
+                    &fake,
+                    "vm1",
+                    &path("vm1-snapplan"),
+                    Duration::from_secs(3600),
+                    &watch,
+                    &interrupt,
+                    &cancel,
+                    &done,
+                )
+            });
+            while !cancel.load(Ordering::SeqCst) && started.elapsed() < Duration::from_secs(10) {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            done.store(true, Ordering::SeqCst);
+        });
+        assert!(cancel.load(Ordering::SeqCst), "the copy was not stopped");
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert!(
+            watch
+                .reason()
+                .unwrap_or_default()
+                .contains("thin pool vg0/pool")
+        );
+    }
+
+    #[test]
     fn a_pool_that_cannot_be_read_abandons_the_copy() {
         let watch = Watch::default();
         let fake = pool_at(10.0, 10.0);

@@ -112,7 +112,9 @@ pub fn run(
     done: &AtomicBool,
 ) {
     let tick = interval.min(Duration::from_millis(50));
-    let mut next_poll = Instant::now() + interval;
+    // The first look at once: a pool already at the guard, or a snapshot
+    // already invalid, must not be read for a whole interval first.
+    let mut next_poll = Instant::now();
     loop {
         if done.load(Ordering::SeqCst) {
             return;
