@@ -20,6 +20,7 @@ pub mod procfs;
 pub mod report;
 pub mod resolve;
 pub mod restore;
+pub mod sizing;
 pub mod state;
 pub mod system;
 pub mod tags;
