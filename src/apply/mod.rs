@@ -7,6 +7,7 @@
 //! real adapters is tested with the in-memory fake.
 
 pub mod executor;
+pub mod protection;
 pub mod recover;
 pub mod signals;
 pub mod summary;
