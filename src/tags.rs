@@ -32,6 +32,11 @@ macro_rules! role_snapshot {
         "snapshot"
     };
 }
+macro_rules! role_protection {
+    () => {
+        "protection"
+    };
+}
 macro_rules! role_backup {
     () => {
         "backup"
@@ -60,6 +65,10 @@ pub const RUN_PREFIX: &str = concat!(snapplan!(), "-run:");
 pub const ROLE_PREFIX: &str = role_prefix!();
 pub const ROLE_SNAPSHOT: &str = role_snapshot!();
 pub const ROLE_BACKUP: &str = role_backup!();
+/// A snapshot of a backup LV that keeps its previous content while the
+/// backup is overwritten: merged back if the new copy fails, removed once
+/// it verified.
+pub const ROLE_PROTECTION: &str = role_protection!();
 /// `snapplan-state:complete|incomplete` on a backup LV: whether its last
 /// copy finished (and verified).
 pub const STATE_PREFIX: &str = state_prefix!();
@@ -113,6 +122,28 @@ pub fn backup_tags(plan: &str) -> Vec<String> {
     ]
 }
 
+/// The tags of the protection snapshot of a backup LV, made by run `run_id`.
+pub fn protection_tags(plan: &str, run_id: &str) -> Vec<String> {
+    for_lv(plan, run_id, ROLE_PROTECTION).to_vec()
+}
+
+/// What a backup LV's protection snapshot adds to its name (`home-snapplan-keep`).
+pub const PROTECTION_SUFFIX: &str = "-snapplan-keep";
+
+/// The one name of the protection snapshot of backup LV `vg/lv`, in the
+/// backup's VG: one per backup LV, shortened like [`snapshot_name`].
+pub fn protection_name(backup: &LvPath) -> String {
+    name_with_suffix(backup, PROTECTION_SUFFIX)
+}
+
+/// The protection snapshot of `backup` as `vg/lv`.
+pub fn protection_path(backup: &LvPath) -> LvPath {
+    LvPath {
+        vg: backup.vg.clone(),
+        lv: protection_name(backup),
+    }
+}
+
 /// What a snapshot's name adds to its origin's name (`home-snapplan`).
 pub const SNAPSHOT_SUFFIX: &str = "-snapplan";
 /// LVM refuses LV names of 128 characters or more (NAME_LEN includes the NUL).
@@ -154,7 +185,11 @@ pub fn snapshot_fits(vg: &str, lv: &str) -> bool {
 /// cut short plus `-<16 hex digits of xxh3(lv)>` before the suffix, so two
 /// long names sharing a prefix still get different snapshots.
 pub fn snapshot_name(origin: &LvPath) -> String {
-    let plain = format!("{}{SNAPSHOT_SUFFIX}", origin.lv);
+    name_with_suffix(origin, SNAPSHOT_SUFFIX)
+}
+
+fn name_with_suffix(origin: &LvPath, suffix: &str) -> String {
+    let plain = format!("{}{suffix}", origin.lv);
     if snapshot_fits(&origin.vg, &plain) {
         return plain;
     }
@@ -168,8 +203,8 @@ pub fn snapshot_name(origin: &LvPath) -> String {
         // An LV name must not start with `-`: with nothing of the origin's
         // name left, the hash leads.
         let candidate = match keep {
-            0 => format!("{}{SNAPSHOT_SUFFIX}", &hash[1..]),
-            _ => format!("{}{hash}{SNAPSHOT_SUFFIX}", &origin.lv[..keep]),
+            0 => format!("{}{suffix}", &hash[1..]),
+            _ => format!("{}{hash}{suffix}", &origin.lv[..keep]),
         };
         if snapshot_fits(&origin.vg, &candidate) || keep == 0 {
             return candidate;

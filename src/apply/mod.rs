@@ -8,6 +8,7 @@
 
 pub mod executor;
 pub mod growth;
+pub mod protection;
 pub mod recover;
 pub mod signals;
 pub mod summary;

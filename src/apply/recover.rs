@@ -234,6 +234,19 @@ pub fn recover(plan: &Plan, sys: &dyn System) -> Recovery {
         }
     }
 
+    // The previous backups, while the target is still active: the dead
+    // run's copies never reached their release.
+    if let Some((_, events)) = open.as_ref() {
+        super::protection::recover_protections(
+            plan,
+            sys,
+            Some(events),
+            out.dead_run.as_deref(),
+            &mut out.actions,
+            &mut out.failures,
+        );
+    }
+
     // The target, last: the dead run activated it and did not deactivate.
     // A VG gone from view (the machine rebooted, so the iSCSI session is
     // gone) or exported (the run died right after vgexport) has nothing

@@ -55,6 +55,7 @@ fn setup() -> Setup {
             vg: "backup".into(),
             iscsi: None,
             export: false,
+            keep_previous: false,
         },
         volumes: vec![volume("a"), volume("b"), volume("c")],
     };

@@ -10,6 +10,7 @@ pub mod human;
 mod leftovers;
 mod lock;
 pub mod outcome;
+mod protection;
 pub mod render;
 mod sources;
 mod space;
@@ -35,7 +36,13 @@ pub fn evaluate(plan: &Plan, facts: &Facts) -> CheckReport {
                 report,
                 crate::system::thin::pool_threshold_percent(),
             ));
-            rows.extend(space::backups(plan, report));
+            let backup_row = space::backups(plan, report);
+            let backups_needed = backup_row
+                .as_ref()
+                .and_then(|r| r.space.as_ref())
+                .map_or(0, |s| s.needed_extents);
+            rows.extend(backup_row);
+            rows.extend(protection::check(plan, report, backups_needed));
             rows.extend(backups::check(plan, report));
             rows.extend(leftovers::check(plan, report));
         }
@@ -107,6 +114,7 @@ mod tests {
                 CheckKind::SourceLv,
                 CheckKind::SnapshotSpace,
                 CheckKind::BackupSpace,
+                CheckKind::ProtectionSpace,
                 CheckKind::Leftover,
                 CheckKind::StateDir,
                 CheckKind::Lock

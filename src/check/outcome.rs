@@ -39,6 +39,8 @@ pub enum CheckKind {
     // the schema's enum).
     ThinPool,
     BackupSpace,
+    // Room in the backup VG to keep the previous backup (`keep_previous`).
+    ProtectionSpace,
     BackupLv,
     Hooks,
     Leftover,
@@ -56,6 +58,7 @@ impl CheckKind {
             CheckKind::SnapshotSpace => "snapshot space",
             CheckKind::ThinPool => "thin pool",
             CheckKind::BackupSpace => "backup space",
+            CheckKind::ProtectionSpace => "protection space",
             CheckKind::BackupLv => "backup LV",
             CheckKind::Hooks => "hooks",
             CheckKind::Leftover => "leftover",

@@ -12,8 +12,16 @@ use crate::plan::LvPath;
 // use them; they are defined once, in `crate::tags`.
 pub use crate::tags::{
     TAG_ROLE_BACKUP, TAG_ROLE_SNAPSHOT, TAG_SNAPPLAN, TAG_STATE_COMPLETE, TAG_STATE_INCOMPLETE,
-    backup_tags, plan_tag, run_tag, snapshot_name, snapshot_path, snapshot_tags,
+    backup_tags, plan_tag, protection_path, protection_tags, run_tag, snapshot_name, snapshot_path,
+    snapshot_tags,
 };
+
+/// The protection snapshot of a backup LV gets this percentage of the
+/// backup's size: all of it (so the snapshot cannot overflow, whatever the
+/// copy overwrites) plus 1/64 for the copy-on-write exception table (16
+/// bytes per 4 KiB chunk is 1/256, plus its header chunk), rounded up to
+/// extents. LVM trims a larger request to what the snapshot can use.
+pub const PROTECTION_PERCENT: f64 = 101.5625;
 
 /// How big an LV to create or extend to.
 #[derive(Debug, Clone, PartialEq)]
@@ -127,6 +135,21 @@ pub fn mark_backup(lv: &LvPath, complete: bool) -> Vec<String> {
         "--addtag".into(),
         add.into(),
         lv.to_string(),
+    ]
+}
+
+/// `lvconvert --merge --interval 1 vg/snap`: puts the snapshot's content
+/// back into its origin and removes the snapshot. lvconvert waits for the
+/// merge (polling every second, with or without lvmpolld); an origin that
+/// is open defers the merge to its next activation, which the caller
+/// treats as a failure.
+pub fn merge_snapshot(snapshot: &LvPath) -> Vec<String> {
+    vec![
+        "lvconvert".into(),
+        "--merge".into(),
+        "--interval".into(),
+        "1".into(),
+        snapshot.to_string(),
     ]
 }
 

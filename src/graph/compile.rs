@@ -161,6 +161,17 @@ fn build_full(plan: &Plan, hooks: &[Hook], copy_order: &[usize]) -> Full {
         let v = &plan.volumes[i];
         let backup = backup_lv(v);
         let snap = commands::snapshot_path(&v.source);
+        let protect = target.keep_previous.then(|| {
+            let step = g.add(Step::Protect {
+                volume: v.name.clone(),
+                backup: backup.clone(),
+                protection: commands::protection_path(&backup),
+            });
+            g.wait(snapshot[i], step, Needs);
+            g.wait(ensure[i], step, Needs);
+            g.wait_all(&tail, step, After);
+            step
+        });
         let copy = g.add(Step::Copy {
             volume: v.name.clone(),
             snapshot: snap.clone(),
@@ -181,10 +192,22 @@ fn build_full(plan: &Plan, hooks: &[Hook], copy_order: &[usize]) -> Full {
             let verify = g.add(Step::Verify {
                 volume: v.name.clone(),
                 snapshot: snap.clone(),
-                backup,
+                backup: backup.clone(),
             });
             g.wait(copy, verify, Needs);
             last = verify;
+        }
+        if let Some(protect) = protect {
+            g.wait(protect, copy, Needs);
+            let release = g.add(Step::ReleaseProtection {
+                volume: v.name.clone(),
+                backup: backup_lv(v),
+                protection: commands::protection_path(&backup_lv(v)),
+            });
+            g.wait(protect, release, Needs);
+            g.wait(last, release, After);
+            g.rollback.push((protect, release));
+            last = release;
         }
         let remove = g.add(Step::RemoveSnapshot {
             volume: v.name.clone(),

@@ -61,6 +61,8 @@ fn plans() -> impl Strategy<Value = Plan> {
                         iqn: "iqn.2026-01.org.example:t".into(),
                     }),
                     export,
+                    // Half the plans protect their backups: odd volume counts.
+                    keep_previous: n % 2 == 1,
                 },
                 volumes,
             }
@@ -159,6 +161,7 @@ proptest! {
                     (Step::Snapshot { snapshot: a, .. }, Step::RemoveSnapshot { snapshot: b, .. }) => a == b,
                     (Step::TargetActivate { vg: a }, Step::TargetDeactivate { vg: b, .. }) => a == b,
                     (Step::IscsiLogin { iqn: a, .. }, Step::IscsiLogout { iqn: b, .. }) => a == b,
+                    (Step::Protect { protection: a, .. }, Step::ReleaseProtection { protection: b, .. }) => a == b,
                     _ => false,
                 };
                 prop_assert!(matches, "{} is undone by {}", step.id(), undo.id());
@@ -485,14 +488,20 @@ fn a_failed_suspend_blocks_the_snapshots_and_the_later_hooks_only() {
             "snapshot:root",
             "snapshot:home",
             "resume:20-web",
+            "protect:vcr",
             "copy:vcr",
             "verify:vcr",
+            "release:vcr",
             "remove-snapshot:vcr",
+            "protect:root",
             "copy:root",
             "verify:root",
+            "release:root",
             "remove-snapshot:root",
+            "protect:home",
             "copy:home",
             "verify:home",
+            "release:home",
             "remove-snapshot:home"
         ]
     );
@@ -505,7 +514,8 @@ fn rollback_skips_undo_steps_that_already_ran() {
         &super::test_plans::two_hooks(),
         &PhaseSet::from_args(&[]),
     );
-    // Failed during copy:root: vcr's snapshot is gone, hooks resumed.
+    // Failed during copy:root: vcr's snapshot is gone, hooks resumed; the
+    // protection of root's previous backup is released (merged back).
     let order = c.execution_order();
     let failed = c.find("copy:root").unwrap();
     let completed: Vec<_> = order.iter().copied().take_while(|&s| s != failed).collect();
@@ -517,6 +527,7 @@ fn rollback_skips_undo_steps_that_already_ran() {
     assert_eq!(
         undo,
         [
+            "release:root",
             "remove-snapshot:home",
             "remove-snapshot:root",
             "deactivate:backup",

@@ -59,6 +59,17 @@ fn header(compiled: &CompiledPlan, out: &mut String) {
         t.push_str(", exported when done");
     }
     say!(out, "target: {t}");
+    if target.keep_previous {
+        out.push_str(
+            "previous backup: kept (a snapshot of each backup LV while it is overwritten, \
+             merged back if the new copy fails)\n",
+        );
+    } else {
+        out.push_str(
+            "previous backup: NOT protected (target.keep_previous: false): each copy \
+             overwrites its backup LV in place\n",
+        );
+    }
     match &plan.hooks {
         None => out.push_str("hooks: none\n"),
         Some(h) => {
@@ -181,6 +192,14 @@ pub fn describe(step: &Step) -> String {
         Step::Verify {
             snapshot, backup, ..
         } => format!("verify {backup} against {snapshot}"),
+        Step::Protect {
+            backup, protection, ..
+        } => format!("keep the previous backup in {backup} as snapshot {protection}"),
+        Step::ReleaseProtection {
+            backup, protection, ..
+        } => format!(
+            "remove {protection} when the new copy is good, else merge it back into {backup}"
+        ),
     }
 }
 

@@ -76,6 +76,24 @@ pub enum Step {
         snapshot: LvPath,
         backup: LvPath,
     },
+    /// Keeps the previous backup: a snapshot of the backup LV that holds
+    /// every block the copy overwrites (`target.keep_previous`). Only when
+    /// the backup LV holds a complete backup; otherwise there is nothing
+    /// to keep.
+    Protect {
+        volume: String,
+        backup: LvPath,
+        protection: LvPath,
+    },
+    /// After the copy (and verify): a good new copy removes the protection;
+    /// otherwise (copy or verify failed, or the run is rolled back) the
+    /// protection is merged back, so the backup LV holds the previous
+    /// backup again, with its manifest and its `complete` tag.
+    ReleaseProtection {
+        volume: String,
+        backup: LvPath,
+        protection: LvPath,
+    },
 }
 
 /// A hook program, or the whole directory when it could not be listed.
@@ -149,6 +167,20 @@ pub enum Condition {
     OriginNotThin {
         origin: LvPath,
     },
+    /// The backup LV is tagged `snapplan-state:complete`.
+    LvComplete {
+        lv: LvPath,
+    },
+    /// The protection snapshot exists and the volume's new copy is good.
+    NewCopyGood {
+        volume: String,
+        protection: LvPath,
+    },
+    /// The protection snapshot exists and the volume's new copy is not good.
+    NewCopyNotGood {
+        volume: String,
+        protection: LvPath,
+    },
 }
 
 impl fmt::Display for Condition {
@@ -164,6 +196,15 @@ impl fmt::Display for Condition {
             Condition::OriginNotThin { origin } => {
                 write!(f, "only if {origin} is not a thin volume")
             }
+            Condition::LvComplete { lv } => write!(f, "only if {lv} holds a complete backup"),
+            Condition::NewCopyGood { volume, protection } => write!(
+                f,
+                "only if {protection} exists and the new copy of {volume} is good"
+            ),
+            Condition::NewCopyNotGood { volume, protection } => write!(
+                f,
+                "only if {protection} exists and the new copy of {volume} failed"
+            ),
         }
     }
 }
@@ -320,6 +361,8 @@ impl Step {
             Step::RemoveSnapshot { volume, .. } => format!("remove-snapshot:{volume}"),
             Step::Copy { volume, .. } => format!("copy:{volume}"),
             Step::Verify { volume, .. } => format!("verify:{volume}"),
+            Step::Protect { volume, .. } => format!("protect:{volume}"),
+            Step::ReleaseProtection { volume, .. } => format!("release:{volume}"),
         }
     }
 
@@ -338,6 +381,8 @@ impl Step {
             Step::RemoveSnapshot { .. } => "remove_snapshot",
             Step::Copy { .. } => "copy",
             Step::Verify { .. } => "verify",
+            Step::Protect { .. } => "protect",
+            Step::ReleaseProtection { .. } => "release_protection",
         }
     }
 
@@ -354,7 +399,9 @@ impl Step {
             | Step::Snapshot { .. }
             | Step::RemoveSnapshot { .. }
             | Step::Copy { .. }
-            | Step::Verify { .. } => Phase::Backup,
+            | Step::Verify { .. }
+            | Step::Protect { .. }
+            | Step::ReleaseProtection { .. } => Phase::Backup,
         }
     }
 
@@ -366,7 +413,9 @@ impl Step {
             | Step::Snapshot { volume, .. }
             | Step::RemoveSnapshot { volume, .. }
             | Step::Copy { volume, .. }
-            | Step::Verify { volume, .. } => Some(volume),
+            | Step::Verify { volume, .. }
+            | Step::Protect { volume, .. }
+            | Step::ReleaseProtection { volume, .. } => Some(volume),
             _ => None,
         }
     }
@@ -380,6 +429,7 @@ impl Step {
                 | Step::TargetActivate { .. }
                 | Step::Suspend(_)
                 | Step::Snapshot { .. }
+                | Step::Protect { .. }
         )
     }
 
@@ -389,9 +439,15 @@ impl Step {
             // Without every service suspended, or every snapshot taken, the
             // snapshots are not one consistent moment: stop and roll back.
             Step::Suspend(_) | Step::Snapshot { .. } => OnFailure::Abort,
-            Step::Copy { .. } | Step::Verify { .. } | Step::EnsureBackupLv { .. } => {
-                OnFailure::FailVolume
-            }
+            // No protection, no copy: the previous backup stays as it was.
+            Step::Copy { .. }
+            | Step::Verify { .. }
+            | Step::EnsureBackupLv { .. }
+            | Step::Protect { .. } => OnFailure::FailVolume,
+            // A protection neither removed nor merged back holds the
+            // previous backup still: snapplan recover or the next apply
+            // decide, an admin may restore from it by hand.
+            Step::ReleaseProtection { .. } => OnFailure::CleanupIncomplete,
             Step::Resume(_)
             | Step::RemoveSnapshot { .. }
             | Step::TargetDeactivate { .. }
@@ -518,6 +574,57 @@ impl Step {
             } => vec![
                 work(format!("compare the checksums of {backup} with {snapshot}")),
                 run(commands::mark_backup(backup, true)),
+            ],
+            Step::Protect {
+                backup, protection, ..
+            } => {
+                let only_if = Some(Condition::LvComplete { lv: backup.clone() });
+                vec![
+                    work(format!(
+                        "keep a copy of the manifest of {backup}, to put back with the previous \
+                         backup"
+                    )),
+                    Action::Run {
+                        argv: commands::create_snapshot(
+                            backup,
+                            &protection.lv,
+                            &values.percent_of(backup, commands::PROTECTION_PERCENT),
+                            &commands::protection_tags(plan_name, &values.run_id()),
+                        ),
+                        only_if,
+                    },
+                ]
+            }
+            Step::ReleaseProtection {
+                volume,
+                backup,
+                protection,
+            } => vec![
+                Action::Run {
+                    argv: commands::remove_lv(protection),
+                    only_if: Some(Condition::NewCopyGood {
+                        volume: volume.clone(),
+                        protection: protection.clone(),
+                    }),
+                },
+                Action::Run {
+                    argv: commands::merge_snapshot(protection),
+                    only_if: Some(Condition::NewCopyNotGood {
+                        volume: volume.clone(),
+                        protection: protection.clone(),
+                    }),
+                },
+                work(format!(
+                    "after a merge: check that it finished and {protection} is gone, put the \
+                     previous manifest back"
+                )),
+                Action::Run {
+                    argv: commands::mark_backup(backup, true),
+                    only_if: Some(Condition::NewCopyNotGood {
+                        volume: volume.clone(),
+                        protection: protection.clone(),
+                    }),
+                },
             ],
         }
     }

@@ -53,6 +53,7 @@ pub fn home_server() -> Plan {
                 iqn: "iqn.2026-01.org.example:backup".into(),
             }),
             export: true,
+            keep_previous: true,
         },
         volumes: vec![vcr, volume("root", "root"), home],
     }
@@ -75,6 +76,7 @@ pub fn minimal() -> Plan {
             vg: "backup".into(),
             iscsi: None,
             export: false,
+            keep_previous: true,
         },
         volumes: vec![Volume {
             snapshot_size: SnapshotSize::PercentOfOrigin(20.0),

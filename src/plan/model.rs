@@ -46,6 +46,9 @@ pub struct Target {
     pub iscsi: Option<Iscsi>,
     /// Deactivate and `vgexport` the backup VG when done.
     pub export: bool,
+    /// Protect the previous backup with a snapshot while a volume is copied
+    /// (`target.keep_previous`, default true).
+    pub keep_previous: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]

@@ -180,6 +180,13 @@ pub struct RawTarget {
     /// can be unplugged. Default: false.
     #[schemars(extend("default" = false))]
     pub export: Option<Sp<bool>>,
+    /// Keep the previous backup recoverable while a volume is copied: a
+    /// copy-on-write snapshot of the backup LV, merged back when the copy
+    /// or its verify fails or the run dies, removed once the new copy is
+    /// verified. Needs free space in the target VG (the backup LV's size);
+    /// `false` overwrites the backup in place. Default: true.
+    #[schemars(extend("default" = true))]
+    pub keep_previous: Option<Sp<bool>>,
 }
 
 /// An iSCSI target.
@@ -266,7 +273,7 @@ pub const PLAN_KEYS: &[&str] = &[
 ];
 pub const DEFAULTS_KEYS: &[&str] = &["snapshot_size", "bandwidth", "verify"];
 pub const HOOKS_KEYS: &[&str] = &["dir", "timeout"];
-pub const TARGET_KEYS: &[&str] = &["vg", "iscsi", "export"];
+pub const TARGET_KEYS: &[&str] = &["vg", "iscsi", "export", "keep_previous"];
 pub const ISCSI_KEYS: &[&str] = &["portal", "iqn"];
 pub const VOLUME_KEYS: &[&str] = &[
     "lv",
@@ -283,7 +290,7 @@ fn belongs_under(key: &str) -> Option<&'static str> {
     Some(match key {
         "snapshot_size" | "bandwidth" | "verify" => "`defaults:` or a volume",
         "dir" | "timeout" => "`hooks:`",
-        "vg" | "iscsi" | "export" => "`target:`",
+        "vg" | "iscsi" | "export" | "keep_previous" => "`target:`",
         "portal" | "iqn" => "`target.iscsi:`",
         "lv" | "target_lv" | "after" => "a volume in `volumes:`",
         "version" | "name" | "state_dir" | "defaults" | "hooks" | "target" | "volumes" => {
@@ -642,6 +649,7 @@ pub(crate) fn from_tree(reader: &mut Reader, root: &Node) -> Option<RawPlan> {
             vg: placeholder("backup"),
             iscsi: None,
             export: None,
+            keep_previous: None,
         }),
         volumes,
         incomplete,
@@ -651,6 +659,9 @@ pub(crate) fn from_tree(reader: &mut Reader, root: &Node) -> Option<RawPlan> {
 fn read_target(reader: &mut Reader, node: &Node, owner: SourceSpan) -> Option<RawTarget> {
     let f = reader.fields(node, "target", "`target`".into(), owner, TARGET_KEYS)?;
     let export = f.get("export").and_then(|n| reader.boolean("export", n));
+    let keep_previous = f
+        .get("keep_previous")
+        .and_then(|n| reader.boolean("keep_previous", n));
     let iscsi = f.get("iscsi").map(|node| {
         let owner = f.key_span("iscsi").unwrap_or(node.span);
         let i = reader.fields(node, "iscsi", "`target.iscsi`".into(), owner, ISCSI_KEYS)?;
@@ -689,6 +700,7 @@ fn read_target(reader: &mut Reader, node: &Node, owner: SourceSpan) -> Option<Ra
         // An incomplete `iscsi` is already reported; leave it out.
         iscsi: iscsi.flatten(),
         export,
+        keep_previous,
     })
 }
 

@@ -17,6 +17,7 @@ pub fn plan(sources: &[(&str, SnapshotSize)]) -> Plan {
             vg: "backup".into(),
             iscsi: None,
             export: false,
+            keep_previous: true,
         },
         volumes: sources
             .iter()

@@ -73,6 +73,7 @@ pub fn validate(raw: &RawPlan, problems: &mut Vec<Problem>) -> Option<Plan> {
         vg: target_vg.value.clone(),
         iscsi: raw.target.iscsi.as_ref().map(|i| cx.iscsi(i)),
         export: raw.target.export.as_ref().is_some_and(|e| e.value),
+        keep_previous: raw.target.keep_previous.as_ref().is_none_or(|k| k.value),
     };
 
     if raw.volumes.value.is_empty() && !raw.incomplete.volumes {
@@ -978,6 +979,7 @@ mod tests {
                     vg: "backup".into(),
                     iscsi: None,
                     export: false,
+                    keep_previous: true,
                 },
                 volumes: vec![Volume {
                     name: "root".into(),

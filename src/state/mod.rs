@@ -20,6 +20,7 @@ pub mod events;
 pub mod files;
 pub mod journal;
 pub mod lock;
+pub mod protection;
 pub mod runs;
 pub mod time;
 pub mod trust;

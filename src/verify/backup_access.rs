@@ -88,6 +88,7 @@ mod tests {
                 vg: "backup".into(),
                 iscsi: None,
                 export: true,
+                keep_previous: true,
             },
             volumes: vec![],
         }

@@ -105,6 +105,13 @@ impl Executor<'_> {
                 self.run_actions(step)
             }
             Step::IscsiLogin { .. } | Step::IscsiLogout { .. } => self.iscsi_step(step),
+            Step::Protect { .. } | Step::ReleaseProtection { .. } => {
+                // Conditions are decided on the report from before the
+                // step: a merge makes the protection disappear, and the
+                // tag that follows it must still run.
+                self.refresh_report()?;
+                self.run_actions(step)
+            }
             _ => self.run_actions(step),
         }
     }
@@ -140,7 +147,7 @@ impl Executor<'_> {
             match action {
                 Action::Run { argv, only_if } => {
                     if let Some(condition) = &only_if
-                        && !holds(condition, self.report.as_ref().unwrap_or(&empty))
+                        && !self.holds(condition, self.report.as_ref().unwrap_or(&empty))
                     {
                         tracing::info!(step = %step.id(), "not needed ({condition}): {}", argv.join(" "));
                         continue;
@@ -241,6 +248,55 @@ impl Executor<'_> {
                 }
                 Ok(())
             }
+            Step::Protect { volume, backup, .. } => {
+                let empty = SystemReport::default();
+                let complete = Condition::LvComplete { lv: backup.clone() };
+                if self.holds(&complete, self.report.as_ref().unwrap_or(&empty)) {
+                    let manifest = (self.manifest_for)(volume);
+                    crate::state::protection::keep_manifest(&manifest).map_err(|e| {
+                        format!("cannot keep a copy of {}: {e}", manifest.display())
+                    })?;
+                } else {
+                    tracing::info!(
+                        volume,
+                        "{backup} holds no complete backup: nothing to protect"
+                    );
+                }
+                Ok(())
+            }
+            Step::ReleaseProtection {
+                volume,
+                backup,
+                protection,
+            } => {
+                let empty = SystemReport::default();
+                let report = self.report.as_ref().unwrap_or(&empty);
+                let manifest = (self.manifest_for)(volume);
+                let failed = Condition::NewCopyNotGood {
+                    volume: volume.clone(),
+                    protection: protection.clone(),
+                };
+                let good = Condition::NewCopyGood {
+                    volume: volume.clone(),
+                    protection: protection.clone(),
+                };
+                if self.holds(&failed, report) {
+                    super::super::protection::finish_merge(
+                        self.sys, backup, protection, &manifest,
+                    )?;
+                    if let Some(v) = self.volume_mut(volume) {
+                        v.reason = Some(format!(
+                            "{}; the previous backup was merged back into {backup}",
+                            v.reason.clone().unwrap_or_else(|| "not completed".into())
+                        ));
+                    }
+                } else if self.holds(&good, report)
+                    && let Err(e) = crate::state::protection::drop_kept_manifest(&manifest)
+                {
+                    tracing::warn!("cannot remove the kept manifest of {volume}: {e}");
+                }
+                Ok(())
+            }
             Step::IscsiLogin { portal, iqn } => {
                 let waited = self.wait_for_vg();
                 if waited.is_err() {
@@ -324,6 +380,31 @@ impl Executor<'_> {
     }
 }
 
+impl Executor<'_> {
+    /// Whether a command's condition holds on the system now (and, for a
+    /// protection, given how the volume's copy went in this run).
+    fn holds(&self, condition: &Condition, report: &SystemReport) -> bool {
+        let ours = |protection: &LvPath| {
+            report.lv(protection).is_some_and(|lv| {
+                super::super::protection::is_trusted(lv, &self.compiled.plan().name, &self.run_id)
+            })
+        };
+        let good = |volume: &str| {
+            self.volumes
+                .iter()
+                .any(|v| v.volume == volume && v.status == VolumeStatus::Ok)
+        };
+        match condition {
+            Condition::LvComplete { lv } => report
+                .lv(lv)
+                .is_some_and(|lv| lv.lv_tags.iter().any(|t| t == commands::TAG_STATE_COMPLETE)),
+            Condition::NewCopyGood { volume, protection } => ours(protection) && good(volume),
+            Condition::NewCopyNotGood { volume, protection } => ours(protection) && !good(volume),
+            other => holds(other, report),
+        }
+    }
+}
+
 /// Whether a command's condition holds on the system now.
 fn holds(condition: &Condition, report: &SystemReport) -> bool {
     match condition {
@@ -338,5 +419,9 @@ fn holds(condition: &Condition, report: &SystemReport) -> bool {
         // A missing origin takes the classic command, which then fails
         // naming it rather than passing for done.
         Condition::OriginNotThin { origin } => !report.lv(origin).is_some_and(|lv| lv.is_thin()),
+        // Decided by the executor, which knows the run.
+        Condition::LvComplete { .. }
+        | Condition::NewCopyGood { .. }
+        | Condition::NewCopyNotGood { .. } => false,
     }
 }
