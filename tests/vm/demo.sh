@@ -3,10 +3,11 @@
 # shown live on the console (`cargo xtask demo`): validate, plan, check, the
 # whole apply lifecycle (login, activate, hooks, snapshots, copies,
 # deactivate/export, logout), an independent proof by hand, a second run
-# that copies only what changed, report, verify and a restore. Each part is a
+# that copies only what changed, a run killed mid-copy that `snapplan
+# recover` undoes back to the last good backup, report, verify and a restore. Each part is a
 # function: add one and call it below. A snapplan command that fails is shown
 # and the demo goes on, but the demo then fails at the end.
-# vm: iscsi ramdisk_mb=64 timeout=600
+# vm: iscsi ramdisk_mb=64 timeout=900
 
 failed=""
 
@@ -218,6 +219,53 @@ second_apply() {
     ! vgs backup >/dev/null 2>&1 || fail "VG backup still visible after the second run's logout"
 }
 
+# overwritten VG/PROTECTION: true once the protection snapshot holds data,
+# i.e. the run has overwritten part of the backup it protects.
+overwritten() {
+    lv_exists "$1" || return 1
+    _used=$(lv_field "$1" data_percent)
+    [ -n "$_used" ] && [ "$_used" != "0.00" ]
+}
+
+# killed_run: a run dies (SIGKILL, as the OOM killer or a power cut would)
+# while it rewrites home's backup; the previous good backup survives.
+killed_run() {
+    step "A power cut mid-run: apply is SIGKILLed while it rewrites home's backup"
+    echo "(target.keep_previous, the default: before a backup is overwritten, the run protects it"
+    echo " with a copy-on-write snapshot, home-snapplan-keep; a run that dies is undone by"
+    echo " 'snapplan recover' or by the next apply, which merge the protection back)"
+    cp "$SUMS" "$SUMS.good"
+    good=$(recorded_sum "$SUMS.good" home)
+    write_random /dev/vg0/home 8 0
+    start_bg "$PWD/killed" snapplan apply "$PLAN" --bandwidth 1MiB/s
+    pid=$BG_PID
+    # Killed once the copy has overwritten part of the backup: the protection
+    # then holds the previous content of what was overwritten.
+    wait_for 300 overwritten backup/home-snapplan-keep
+    kill -KILL "$pid"
+    wait_bg "$pid" "$PWD/killed"
+    lvs -o vg_name,lv_name,lv_size,lv_attr,origin,lv_tags backup
+    half=$(sha256 /dev/backup/home)
+    printf '%-5s good backup        %s\n' "home:" "$good"
+    printf '%-5s half rewritten     %s\n' "home:" "$half"
+    assert_ne "$good" "$half" "sha256 of backup/home after the kill (the run must have overwritten some of it)"
+    step "snapplan recover: merges the protection back, removes the snapshot, deactivates, exports, logs out"
+    shown_piped snapplan recover "$PLAN"
+    assert_no_iscsi_session
+    assert_no_snapshot
+    step "Proof by hand: backup/home is byte-identical to the last good backup again"
+    login_and_import
+    lvs -o vg_name,lv_name,lv_size,lv_attr,lv_tags backup
+    now=$(sha256 /dev/backup/home)
+    printf '%-5s backup LV now      %s\n' "home:" "$now"
+    assert_eq "$good" "$now" "sha256 of backup/home after recover vs the last good backup"
+    assert_backup backup/home demo complete
+    assert_no_lv backup/home-snapplan-keep
+    export_and_logout
+    # What the restore below proves against: the last good backup's content.
+    cp "$SUMS.good" "$SUMS"
+}
+
 show_report() {
     step "snapplan report: the last two runs, as a cron mail would show them"
     shown snapplan report --last 2 "$PLAN"
@@ -260,6 +308,7 @@ run_check
 first_apply
 independent_proof
 second_apply
+killed_run
 show_report
 run_verify
 run_restore
@@ -269,4 +318,4 @@ if [ -n "$failed" ]; then
     echo "DEMO FAIL"
     fail "these snapplan commands failed:$failed"
 fi
-echo "DEMO PASS: validate, plan, check, apply over iSCSI, proof by hand, delta run, report, verify, restore"
+echo "DEMO PASS: validate, plan, check, apply over iSCSI, proof by hand, delta run, a killed run recovered to the last good backup, report, verify, restore"
