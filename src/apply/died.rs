@@ -165,7 +165,10 @@ pub fn record(
         }
     )];
     let mut seen = Vec::new();
-    for step in order.iter().take(MAX_PROBLEMS) {
+    for step in &order {
+        if problems.len() > MAX_PROBLEMS {
+            break;
+        }
         let is_volume_step = step
             .split_once(':')
             .is_some_and(|(kind, _)| VOLUME_STEPS.contains(&kind));

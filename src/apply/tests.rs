@@ -1385,3 +1385,31 @@ fn a_copy_finished_but_not_released_whose_previous_backup_came_back_is_not_backe
     // A journal that names no run gives no record.
     assert!(super::died::record(&s.plan, &events_[1..], &recovery, 9, 1).is_none());
 }
+
+#[test]
+fn a_dead_runs_failures_outside_a_volume_are_its_problems_bounded() {
+    let s = setup();
+    let failed = |step: &str, detail: String| Event::StepFinished {
+        step: step.into(),
+        ok: false,
+        detail,
+        at: 7,
+    };
+    let mut events_ = vec![run_started(), started("suspend:20-b")];
+    events_.push(failed("suspend:20-b", "x".repeat(10_000)));
+    for n in 0..500 {
+        events_.push(started(&format!("resume:{n}")));
+        events_.push(failed(&format!("resume:{n}"), "exit 1".into()));
+    }
+    let record =
+        super::died::record(&s.plan, &events_, &recover::Recovery::default(), 9, 1).unwrap();
+    assert!(record.problems[1].starts_with("suspend:20-b: xxx"));
+    assert!(
+        record.problems[1].len() < 2100,
+        "{}",
+        record.problems[1].len()
+    );
+    assert_eq!(record.problems[2], "resume:0: exit 1");
+    assert!(record.problems.len() <= 102, "{}", record.problems.len());
+    assert_eq!(record.finished_at, 7);
+}

@@ -17,9 +17,12 @@ metric() {
     echo "${_line##* }"
 }
 
-# report_json JQ: a value from `snapplan report --last 5 --format json`.
-report_json() {
+# fresh_report: `snapplan report --last 5 --format json` into /tmp/report.json
+# (each snapplan start is slow under TCG); report_json JQ: a value from it.
+fresh_report() {
     snapplan report "$PLAN" --last 5 --format json >/tmp/report.json || fail "report failed"
+}
+report_json() {
     jq -er "$1" /tmp/report.json
 }
 
@@ -37,6 +40,7 @@ YAML
 make_hook "$HOOKS" a
 mkdir -p /tmp/textfile
 run_ok snapplan apply "$PLAN" --metrics "$METRICS"
+fresh_report
 good_id=$(report_json '.plans[0].runs[0].run_id')
 good_end=$(report_json '.plans[0].runs[0].finished_at')
 assert_eq "$good_end" "$(metric snapplan_last_success_timestamp_seconds)" "last success after the good run"
@@ -53,11 +57,14 @@ kill -KILL "$pid"
 wait_bg "$pid" "$PWD/killed"
 assert_eq 137 "$BG_STATUS" "exit status after SIGKILL"
 [ -n "$(snapshot_lvs)" ] || fail "the killed run left no snapshot: this case would prove nothing"
+fresh_report
 assert_eq "$good_id" "$(report_json '.plans[0].runs[0].run_id')" "newest record before recover (the dead run has none yet)"
 
 step "recover writes the dead run's record and the metrics"
 run_ok snapplan recover "$PLAN" --metrics "$METRICS"
 assert_no_snapshot
+fresh_report
+cat /tmp/report.json
 assert_eq 2 "$(report_json '.plans[0].runs | length')" "records after recover"
 dead_id=$(report_json '.plans[0].runs[0].run_id')
 assert_ne "$good_id" "$dead_id" "newest record after recover"
@@ -82,6 +89,7 @@ assert_eq true "$(report_json '.plans[0].runs[0].recovery.undone | any(startswit
 assert_eq true "$(report_json ".plans[0].runs[0].volumes[] | select(.volume == \"$vol\") | .reason | contains(\"merged the previous backup back\")")" "reason of $vol"
 assert_backed_up killed alpha bravo charlie
 snapplan report "$PLAN" >/tmp/report.txt
+cat /tmp/report.txt
 head -n 1 /tmp/report.txt | grep -q "^plan killed: last run DIED" || fail "report verdict: $(head -n 1 /tmp/report.txt)"
 
 step "the metrics: the last run failed (-1), the last success is the good run's"
