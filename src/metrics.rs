@@ -16,7 +16,9 @@ use crate::state::runs::{RunRecord, VolumeStatus};
 /// doing anything (lock held, pre-flight failed) have no record but count.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunEnd {
-    pub exit_code: u8,
+    /// `None`: the run died (its record was written by the recovery after
+    /// it), exit code unknown; written as [`DIED_EXIT_CODE`].
+    pub exit_code: Option<u8>,
     pub started_at: u64,
     pub finished_at: u64,
 }
@@ -30,6 +32,11 @@ impl RunEnd {
         }
     }
 }
+
+/// `snapplan_last_run_exit_code` of a run that died (killed, OOM killer,
+/// power loss): no process exits with -1, so it is never taken for a real
+/// code, and `!= 0` alerts fire on it.
+pub const DIED_EXIT_CODE: f64 = -1.0;
 
 /// The exposition text: plan-level figures of `run`, and per volume of
 /// `volumes` (the plan's) the figures of the newest record of `history`
@@ -49,8 +56,11 @@ pub fn render(plan: &str, volumes: &[String], run: &RunEnd, history: &[RunRecord
     );
     out.gauge(
         "snapplan_last_run_exit_code",
-        "Exit code of the last run of the plan (0 ok, 4 partial, see docs/exit-codes.md).",
-        &[(&plan_labels, f64::from(run.exit_code))],
+        "Exit code of the last run of the plan (0 ok, 4 partial, see docs/exit-codes.md; -1: it died, killed or the machine went down).",
+        &[(
+            &plan_labels,
+            run.exit_code.map_or(DIED_EXIT_CODE, f64::from),
+        )],
     );
     out.gauge(
         "snapplan_last_run_duration_seconds",
@@ -67,7 +77,7 @@ pub fn render(plan: &str, volumes: &[String], run: &RunEnd, history: &[RunRecord
     };
     let newest = |success: bool| {
         runs()
-            .filter(|(code, _)| (*code == 0) == success)
+            .filter(|(code, _)| (*code == Some(0)) == success)
             .map(|(_, at)| at)
             .max()
             .map_or(0.0, |at| at as f64)
@@ -79,7 +89,7 @@ pub fn render(plan: &str, volumes: &[String], run: &RunEnd, history: &[RunRecord
     );
     out.gauge(
         "snapplan_last_failure_timestamp_seconds",
-        "When the last run of the plan that exited non-zero ended (also one that stopped before doing anything); 0: never.",
+        "When the last run of the plan that exited non-zero (or died) ended (also one that stopped before doing anything); 0: never.",
         &[(&plan_labels, newest(false))],
     );
 
@@ -273,10 +283,11 @@ mod tests {
             phases: vec![],
             started_at: finished_at - 100,
             finished_at,
-            exit_code,
+            exit_code: Some(exit_code),
             ending: "completed".into(),
             volumes,
             problems: vec![],
+            recovery: None,
         }
     }
 
@@ -423,7 +434,7 @@ mod tests {
             record(2000, 0, vec![volume("root", VolumeStatus::Ok, Some(7.0))]),
         ];
         let early = RunEnd {
-            exit_code: 3,
+            exit_code: Some(3),
             started_at: 6000,
             finished_at: 6000,
         };
@@ -456,9 +467,59 @@ mod tests {
     }
 
     #[test]
+    fn a_run_that_died_is_the_last_run_failed_and_keeps_the_last_success() {
+        let mut died = record(
+            5000,
+            0,
+            vec![
+                volume("root", VolumeStatus::Ok, Some(3.0)),
+                volume("home", VolumeStatus::Interrupted, None),
+            ],
+        );
+        died.exit_code = None;
+        died.ending = crate::state::runs::ENDING_DIED.into();
+        let history = [
+            died,
+            record(
+                2000,
+                0,
+                vec![
+                    volume("root", VolumeStatus::Ok, None),
+                    volume("home", VolumeStatus::Ok, None),
+                ],
+            ),
+        ];
+        let volumes = ["root".to_string(), "home".to_string()];
+        let samples = parse(&render("p", &volumes, &RunEnd::of(&history[0]), &history));
+        assert_eq!(
+            value(&samples, "snapplan_last_run_exit_code", None),
+            Some(DIED_EXIT_CODE)
+        );
+        assert_eq!(
+            value(&samples, "snapplan_last_run_timestamp_seconds", None),
+            Some(5000.0)
+        );
+        assert_eq!(
+            value(&samples, "snapplan_last_success_timestamp_seconds", None),
+            Some(2000.0)
+        );
+        assert_eq!(
+            value(&samples, "snapplan_last_failure_timestamp_seconds", None),
+            Some(5000.0)
+        );
+        let volume_success = "snapplan_volume_last_success_timestamp_seconds";
+        assert_eq!(value(&samples, volume_success, Some("home")), Some(2000.0));
+        assert_eq!(value(&samples, volume_success, Some("root")), Some(5000.0));
+        assert_eq!(
+            value(&samples, "snapplan_volume_last_run_success", Some("home")),
+            Some(0.0)
+        );
+    }
+
+    #[test]
     fn build_info_names_the_version_and_a_plan_that_never_ran_is_zero() {
         let good = RunEnd {
-            exit_code: 0,
+            exit_code: Some(0),
             started_at: 10,
             finished_at: 20,
         };
@@ -526,7 +587,7 @@ mod tests {
             "p\"x",
             &[odd.into()],
             &RunEnd {
-                exit_code: 0,
+                exit_code: Some(0),
                 started_at: 1,
                 finished_at: 2,
             },

@@ -94,6 +94,19 @@ pub fn pids_with_open(proc: &Path, target: OpenTarget) -> Vec<u32> {
     pids
 }
 
+/// Whether process `pid` is there and running, not a zombie (exited, not
+/// yet reaped: it holds no file any more) nor dead: the state letter after
+/// the command name in `/proc/PID/stat` (`123 (snapplan) S ...`).
+pub fn is_running(proc: &Path, pid: u32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(proc.join(pid.to_string()).join("stat")) else {
+        return false;
+    };
+    // The name may hold spaces and parentheses: the state follows the last `)`.
+    stat.rfind(')')
+        .and_then(|end| stat[end + 1..].split_whitespace().next())
+        .is_some_and(|state| !matches!(state, "Z" | "X" | "x"))
+}
+
 /// A process's short name (`/proc/PID/comm`), "" when gone.
 pub fn comm(proc: &Path, pid: u32) -> String {
     std::fs::read_to_string(proc.join(pid.to_string()).join("comm"))
@@ -133,6 +146,32 @@ mod tests {
         assert!(mount_points(MOUNTINFO_TEXT, 253, 30).is_empty());
         assert!(mount_points(MOUNTINFO_TEXT, 25, 3).is_empty());
         assert!(mount_points("garbage\n\n", 253, 0).is_empty());
+    }
+
+    #[test]
+    fn this_process_runs_and_a_reaped_or_zombie_child_does_not() {
+        let proc = Path::new("/proc");
+        assert!(is_running(proc, std::process::id()));
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        // Exited, not yet waited for: a zombie.
+        let zombie = (0..500).any(|_| {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+            !is_running(proc, pid)
+        });
+        assert!(zombie, "an exited child still counts as running");
+        assert!(proc.join(pid.to_string()).exists(), "reaped too early");
+        child.wait().unwrap();
+        assert!(!is_running(proc, pid));
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("7")).unwrap();
+        std::fs::write(dir.path().join("7/stat"), "7 (a) b) Z 1 7\n").unwrap();
+        assert!(
+            !is_running(dir.path(), 7),
+            "the state after the last parenthesis"
+        );
+        std::fs::write(dir.path().join("7/stat"), "7 (a (Z) b) S 1 7\n").unwrap();
+        assert!(is_running(dir.path(), 7));
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! The machine is behind [`crate::system::System`], so everything here except the
 //! real adapters is tested with the in-memory fake.
 
+pub mod died;
 pub mod executor;
 pub mod growth;
 pub mod protection;
@@ -110,7 +111,7 @@ pub fn apply(
             phases: phases.iter().map(|p| p.name().to_string()).collect(),
             started_at: now,
             finished_at: now,
-            exit_code: ExitCode::Failed.code(),
+            exit_code: Some(ExitCode::Failed.code()),
             ending: "preflight_failed".into(),
             volumes: Vec::new(),
             problems: report
@@ -119,6 +120,7 @@ pub fn apply(
                 .filter(|c| c.status == crate::check::Status::Fail)
                 .map(|c| format!("{}: {}", c.subject, c.detail))
                 .collect(),
+            recovery: None,
         };
         if let Err(e) = history::save_record(&history::run_record_path(plan, &run_id), &record) {
             tracing::warn!("cannot write the run record: {e}");
@@ -189,10 +191,11 @@ pub fn apply(
         phases: phase_names,
         started_at,
         finished_at: journal_events::now(),
-        exit_code: outcome.exit.code(),
+        exit_code: Some(outcome.exit.code()),
         ending: outcome.ending.word().to_string(),
         volumes: outcome.volumes.clone(),
         problems: outcome.problems.clone(),
+        recovery: None,
     };
     let record_path = history::run_record_path(plan, &run_id);
     if let Err(e) = history::save_record(&record_path, &record) {

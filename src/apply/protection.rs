@@ -78,7 +78,8 @@ pub fn finish_merge(
 /// protecting that volume before it died) is merged back: the dead run's
 /// copy did not finish its release, so the previous backup is the last
 /// good one. A protection snapshot recover cannot trust is never touched
-/// (nor removed): it is reported with what to do by hand.
+/// (nor removed): it is reported with what to do by hand. Returns the
+/// volumes whose previous backup was merged back.
 pub fn recover_protections(
     plan: &crate::plan::Plan,
     sys: &dyn System,
@@ -86,13 +87,14 @@ pub fn recover_protections(
     dead_run: Option<&str>,
     actions: &mut Vec<String>,
     failures: &mut Vec<String>,
-) {
+) -> Vec<String> {
     use crate::state::events::Event;
+    let mut merged = Vec::new();
     let report = match sys.report() {
         Ok(r) => r,
         Err(e) => {
             failures.push(format!("cannot look for protection snapshots: {e}"));
-            return;
+            return merged;
         }
     };
     for volume in &plan.volumes {
@@ -127,10 +129,14 @@ pub fn recover_protections(
         }
         let manifest = crate::state::runs::manifest_path(plan, &volume.name);
         match merge_back(sys, &backup, &protection, &manifest) {
-            Ok(()) => actions.push(format!(
-                "merged {protection} back: {backup} holds the previous backup again"
-            )),
+            Ok(()) => {
+                actions.push(format!(
+                    "merged {protection} back: {backup} holds the previous backup again"
+                ));
+                merged.push(volume.name.clone());
+            }
             Err(e) => failures.push(e),
         }
     }
+    merged
 }

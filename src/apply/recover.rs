@@ -22,6 +22,9 @@ pub struct Recovery {
     pub dead_run: Option<String>,
     pub actions: Vec<String>,
     pub failures: Vec<String>,
+    /// Volumes whose previous backup recovery merged back (the dead run's
+    /// copy of them is gone).
+    pub merged_back: Vec<String>,
 }
 
 impl Recovery {
@@ -237,7 +240,7 @@ pub fn recover(plan: &Plan, sys: &dyn System) -> Recovery {
     // The previous backups, while the target is still active: the dead
     // run's copies never reached their release.
     if let Some((_, events)) = open.as_ref() {
-        super::protection::recover_protections(
+        out.merged_back = super::protection::recover_protections(
             plan,
             sys,
             Some(events),
@@ -296,7 +299,10 @@ pub fn recover(plan: &Plan, sys: &dyn System) -> Recovery {
         }
     }
 
-    if let Some((mut journal, _)) = open {
+    if let Some((mut journal, events)) = open {
+        // Before the journal is closed: a crash in between leaves it open,
+        // and the next recovery writes the record again.
+        super::died::save(plan, &events, &out);
         if out.failures.is_empty() {
             events::append_best_effort(
                 &mut journal,

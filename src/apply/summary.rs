@@ -30,6 +30,10 @@ pub fn table(plan: &str, run_id: &str, outcome: &Outcome) -> String {
             VolumeStatus::NotRun => {
                 format!("NOT RUN: {}", v.reason.as_deref().unwrap_or("see the log"))
             }
+            // Only in the record a recovery writes for a dead run.
+            VolumeStatus::Interrupted => {
+                format!("DIED: {}", v.reason.as_deref().unwrap_or("see the log"))
+            }
         };
         rows.push([
             v.volume.clone(),

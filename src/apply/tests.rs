@@ -155,7 +155,7 @@ fn a_clean_run_backs_up_every_volume_and_leaves_nothing() {
     let record = history::run_record_path(&s.plan, &run_id);
     let record: history::RunRecord =
         serde_json::from_str(&std::fs::read_to_string(record).unwrap()).unwrap();
-    assert_eq!(record.exit_code, 0);
+    assert_eq!(record.exit_code, Some(0));
     assert_eq!(record.volumes.len(), 3);
     let dir = history::plan_dir(&s.plan);
     assert!(!events::current_path(&dir).exists());
@@ -1160,4 +1160,256 @@ fn a_pool_at_the_guard_fails_the_thin_volume_removes_its_snapshot_and_the_others
     for v in ["a", "b", "c"] {
         assert!(has_tag(&s, v, commands::TAG_STATE_COMPLETE), "{v}");
     }
+}
+
+fn at(event: Event, t: u64) -> Event {
+    match event {
+        Event::StepStarted { step, .. } => Event::StepStarted { step, at: t },
+        Event::StepFinished {
+            step, ok, detail, ..
+        } => Event::StepFinished {
+            step,
+            ok,
+            detail,
+            at: t,
+        },
+        other => other,
+    }
+}
+
+/// A run that died copying volume b: a copied and verified, b a quarter
+/// copied, c not started; its snapshots still there.
+fn died_mid_copy_of_b(s: &Setup) {
+    let mut journal = vec![Event::RunStarted {
+        run_id: "dead-1".into(),
+        plan: "nightly".into(),
+        pid: 1,
+        phases: vec!["backup".into()],
+        at: 100,
+    }];
+    for v in ["a", "b", "c"] {
+        journal.push(at(started(&format!("snapshot:{v}")), 101));
+        journal.push(at(finished(&format!("snapshot:{v}")), 101));
+    }
+    journal.extend([
+        at(started("copy:a"), 102),
+        at(finished("copy:a"), 110),
+        at(started("verify:a"), 110),
+        at(finished("verify:a"), 112),
+        at(started("remove-snapshot:a"), 112),
+        at(finished("remove-snapshot:a"), 112),
+        at(started("copy:b"), 113),
+        Event::CopyProgress {
+            volume: "b".into(),
+            done: 2 * MIB,
+            total: 8 * MIB,
+            written: MIB,
+            at: 115,
+        },
+    ]);
+    write_journal(s, &journal);
+    for v in ["b", "c"] {
+        tagged_snapshot(s, v, "dead-1");
+    }
+}
+
+fn dead_record(s: &Setup) -> history::RunRecord {
+    history::load_record(&history::run_record_path(&s.plan, "dead-1")).unwrap()
+}
+
+#[test]
+fn recover_records_a_run_killed_mid_copy_as_died_with_what_it_had_done_and_undone() {
+    let s = setup();
+    died_mid_copy_of_b(&s);
+    let r = recover::recover(&s.plan, &s.fake);
+    assert!(r.failures.is_empty(), "{r:#?}");
+    let record = dead_record(&s);
+    assert_eq!(record.exit_code, None);
+    assert_eq!(record.ending, "died");
+    assert!(!record.succeeded());
+    assert_eq!((record.started_at, record.finished_at), (100, 115));
+    assert_eq!(
+        statuses_of(&record),
+        [
+            ("a".to_string(), VolumeStatus::Ok),
+            ("b".to_string(), VolumeStatus::Interrupted),
+            ("c".to_string(), VolumeStatus::NotRun),
+        ]
+    );
+    assert!(record.volumes[0].verified);
+    let b = &record.volumes[1];
+    assert_eq!((b.size_bytes, b.bytes_written), (2 * MIB, MIB));
+    let reason = b.reason.as_deref().unwrap();
+    assert!(reason.contains("2.0 MiB of 8.0 MiB"), "{reason}");
+    assert!(
+        record.problems[0].contains("during step copy:b"),
+        "{:?}",
+        record.problems
+    );
+    let recovery = record.recovery.unwrap();
+    assert!(recovery.not_undone.is_empty());
+    assert!(
+        recovery
+            .undone
+            .iter()
+            .any(|a| a == "removed snapshot vg0/b-snapplan"),
+        "{:?}",
+        recovery.undone
+    );
+    assert_eq!(recovery.by_pid, std::process::id());
+}
+
+fn statuses_of(record: &history::RunRecord) -> Vec<(String, VolumeStatus)> {
+    record
+        .volumes
+        .iter()
+        .map(|v| (v.volume.clone(), v.status))
+        .collect()
+}
+
+#[test]
+fn a_second_recover_leaves_the_dead_runs_record_as_the_first_wrote_it() {
+    let s = setup();
+    died_mid_copy_of_b(&s);
+    assert!(recover::recover(&s.plan, &s.fake).failures.is_empty());
+    let path = history::run_record_path(&s.plan, "dead-1");
+    let first = std::fs::read(&path).unwrap();
+    let again = recover::recover(&s.plan, &s.fake);
+    assert!(again.nothing_to_do(), "{again:#?}");
+    assert_eq!(std::fs::read(&path).unwrap(), first);
+    let records: Vec<_> = std::fs::read_dir(path.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".json"))
+        .collect();
+    assert_eq!(records, ["dead-1.json"]);
+}
+
+#[test]
+fn an_incomplete_recovery_records_what_it_could_not_undo_and_the_next_adds_to_it() {
+    let s = setup();
+    write_journal(
+        &s,
+        &[
+            run_started(),
+            hook("10-a", "suspend", None),
+            hook("10-a", "suspend", Some(true)),
+        ],
+    );
+    tagged_snapshot(&s, "a", "dead-1");
+    s.fake.state().hook_fail.push("resume:10-a".into());
+    let r = recover::recover(&s.plan, &s.fake);
+    assert!(!r.failures.is_empty());
+    let record = dead_record(&s);
+    let recovery = record.recovery.clone().unwrap();
+    assert_eq!(recovery.not_undone, r.failures);
+    assert!(
+        recovery
+            .undone
+            .contains(&"removed snapshot vg0/a-snapplan".to_string())
+    );
+    assert_eq!(statuses_of(&record)[0].1, VolumeStatus::NotRun);
+
+    s.fake.state().hook_fail.clear();
+    let r = recover::recover(&s.plan, &s.fake);
+    assert!(r.failures.is_empty(), "{r:#?}");
+    let recovery = dead_record(&s).recovery.unwrap();
+    assert!(recovery.not_undone.is_empty());
+    assert_eq!(
+        recovery.undone,
+        [
+            "removed snapshot vg0/a-snapplan",
+            "resumed hook /hooks/10-a"
+        ]
+    );
+}
+
+#[test]
+fn a_run_that_wrote_its_own_record_before_its_journal_was_recovered_keeps_it() {
+    let s = setup();
+    {
+        let mut st = s.fake.state();
+        st.fail.push("lvcreate --snapshot --name c-snapplan".into());
+        st.fail.push("remove vg0/a-snapplan".into());
+    }
+    let f = run(&s);
+    assert_eq!(f.exit, ExitCode::CleanupIncomplete);
+    let path = history::run_record_path(&s.plan, f.run_id.as_deref().unwrap());
+    let own = std::fs::read(&path).unwrap();
+    s.fake.state().fail.clear();
+    assert!(recover::recover(&s.plan, &s.fake).failures.is_empty());
+    assert_eq!(std::fs::read(&path).unwrap(), own);
+    assert_eq!(history::load_record(&path).unwrap().exit_code, Some(5));
+}
+
+#[test]
+fn the_apply_that_recovers_first_leaves_the_dead_run_in_the_history_before_its_own() {
+    let s = setup();
+    died_mid_copy_of_b(&s);
+    let f = run(&s);
+    assert_eq!(f.exit, ExitCode::Success, "{:#?}", f.outcome);
+    assert!(dead_record(&s).died());
+    let own = history::run_record_path(&s.plan, f.run_id.as_deref().unwrap());
+    assert!(history::load_record(&own).unwrap().succeeded());
+}
+
+#[test]
+fn a_copy_finished_but_not_released_whose_previous_backup_came_back_is_not_backed_up() {
+    let s = setup();
+    let events_ = [
+        run_started(),
+        started("protect:a"),
+        finished("protect:a"),
+        started("copy:a"),
+        finished("copy:a"),
+        started("verify:a"),
+        finished("verify:a"),
+        started("release:a"),
+    ];
+    let recovery = recover::Recovery {
+        dead_run: Some("dead-1".into()),
+        merged_back: vec!["a".into()],
+        ..Default::default()
+    };
+    let record = super::died::record(&s.plan, &events_, &recovery, 9, 1).unwrap();
+    assert_eq!(record.volumes[0].status, VolumeStatus::Failed);
+    let reason = record.volumes[0].reason.as_deref().unwrap();
+    assert!(
+        reason.contains("merged the previous backup back into backup/a"),
+        "{reason}"
+    );
+    assert!(record.problems[0].contains("during step release:a"));
+    // Without the merge (no previous backup to protect) the copy stands.
+    let record = super::died::record(&s.plan, &events_, &recover::Recovery::default(), 9, 1);
+    assert_eq!(record.unwrap().volumes[0].status, VolumeStatus::Ok);
+    // A journal that names no run gives no record.
+    assert!(super::died::record(&s.plan, &events_[1..], &recovery, 9, 1).is_none());
+}
+
+#[test]
+fn a_dead_runs_failures_outside_a_volume_are_its_problems_bounded() {
+    let s = setup();
+    let failed = |step: &str, detail: String| Event::StepFinished {
+        step: step.into(),
+        ok: false,
+        detail,
+        at: 7,
+    };
+    let mut events_ = vec![run_started(), started("suspend:20-b")];
+    events_.push(failed("suspend:20-b", "x".repeat(10_000)));
+    for n in 0..500 {
+        events_.push(started(&format!("resume:{n}")));
+        events_.push(failed(&format!("resume:{n}"), "exit 1".into()));
+    }
+    let record =
+        super::died::record(&s.plan, &events_, &recover::Recovery::default(), 9, 1).unwrap();
+    assert!(record.problems[1].starts_with("suspend:20-b: xxx"));
+    assert!(
+        record.problems[1].len() < 2100,
+        "{}",
+        record.problems[1].len()
+    );
+    assert_eq!(record.problems[2], "resume:0: exit 1");
+    assert!(record.problems.len() <= 102, "{}", record.problems.len());
+    assert_eq!(record.finished_at, 7);
 }

@@ -110,13 +110,25 @@ fn write_metrics(
     let run = match this_run {
         Some(record) => metrics::RunEnd::of(record),
         None => metrics::RunEnd {
-            exit_code: finished.exit.code(),
+            exit_code: Some(finished.exit.code()),
             started_at,
             finished_at: crate::state::time::now(),
         },
     };
+    render_metrics(path, plan, &run, &history);
+}
+
+/// Writes the metrics of `plan`, `run` as its last run, logging the
+/// outcome (apply's and recover's `--metrics`).
+pub(super) fn render_metrics(
+    path: &std::path::Path,
+    plan: &crate::plan::Plan,
+    run: &crate::metrics::RunEnd,
+    history: &[crate::state::runs::RunRecord],
+) {
+    use crate::metrics;
     let volumes: Vec<String> = plan.volumes.iter().map(|v| v.name.clone()).collect();
-    let text = metrics::render(&plan.name, &volumes, &run, &history);
+    let text = metrics::render(&plan.name, &volumes, run, history);
     match metrics::write(path, &text) {
         Ok(()) => tracing::info!("metrics written to {}", path.display()),
         Err(e) => tracing::error!("cannot write the metrics to {}: {e}", path.display()),

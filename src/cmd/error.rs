@@ -72,11 +72,15 @@ mod tests {
             source: LockError::Held {
                 path: "/var/lib/snapplan/p.lock".into(),
                 holder: Some(42),
+                command: Some("snapplan apply /etc/snapplan/p.yaml".into()),
             },
             then: "nothing was done",
         };
         assert_eq!(held.exit_code(), ExitCode::Locked);
-        assert!(held.to_string().ends_with("(process 42): nothing was done"));
+        assert!(
+            held.to_string()
+                .ends_with("(process 42: snapplan apply /etc/snapplan/p.yaml): nothing was done")
+        );
         let broken = ExpectedError::Lock {
             source: LockError::Io {
                 path: "/var/lib/snapplan/p.lock".into(),

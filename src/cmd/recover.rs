@@ -16,7 +16,9 @@ Examples:
 
 Resumes every hook a dead run suspended, removes every snapshot tagged with the
 plan, deactivates/exports the backup VG and logs out of iSCSI when the dead run
-had activated it / logged in. `snapplan apply` does this first on its own.
+had activated it / logged in, and writes the dead run's record (ending `died`,
+exit code unknown) so that `snapplan report` and the metrics show it as the last
+run, failed. `snapplan apply` does this first on its own.
 
 A journal that cannot be read (a garbage line, not a regular file) stops recover
 and apply until it is dealt with: `--discard-journal` shows what it held, sets it
@@ -32,6 +34,11 @@ pub struct Args {
     /// acting on it, and exit: the way out when it cannot be read.
     #[arg(long)]
     pub discard_journal: bool,
+    /// After recovering, write Prometheus metrics to FILE as `apply
+    /// --metrics` does: a run that died is then the last run, failed
+    /// (docs/monitoring.md).
+    #[arg(long, value_name = "FILE")]
+    pub metrics: Option<PathBuf>,
 }
 
 pub fn run(args: Args) -> super::Result {
@@ -51,11 +58,36 @@ pub fn run(args: Args) -> super::Result {
     if recovery.nothing_to_do() {
         crate::outln!("nothing to recover for plan {}", plan.name);
     }
+    if let Some(path) = &args.metrics {
+        write_metrics(path, &plan);
+    }
     Ok(if recovery.failures.is_empty() {
         ExitCode::Success
     } else {
         ExitCode::CleanupIncomplete
     })
+}
+
+/// The metrics from the run history, its newest record (the dead run's,
+/// when this recovery wrote one) as the last run. Without a history there
+/// is no last run to show: nothing is written.
+fn write_metrics(path: &std::path::Path, plan: &crate::plan::Plan) {
+    let history = match crate::report::runs::all_records(&plan.state_dir, &plan.name) {
+        Ok(history) => history,
+        Err(e) => {
+            tracing::error!("cannot read the run history for the metrics: {e}");
+            return;
+        }
+    };
+    let Some(newest) = history.first() else {
+        tracing::info!(
+            "plan {} has no run record yet: no metrics written",
+            plan.name
+        );
+        return;
+    };
+    let run = crate::metrics::RunEnd::of(newest);
+    super::apply::render_metrics(path, plan, &run, &history);
 }
 
 fn discard_journal(plan: &crate::plan::Plan) -> super::Result {

@@ -123,12 +123,28 @@ fn verdict(plan: &PlanRuns) -> String {
         .filter(|v| v.status != VolumeStatus::Ok)
         .map(|v| v.volume.as_str())
         .collect();
-    let mut text = format!(
-        "last run {} (exit {}) at {}",
-        status_word(last.exit_code),
-        last.exit_code,
-        utc(last.finished_at)
-    );
+    // A dead run's journal still there (not recovered yet) is newer than
+    // any record: it comes first.
+    let mut text = match &plan.unfinished {
+        Some(u) if !u.alive && !u.has_record => format!(
+            "the last run {} did not finish (not recovered yet); the run before: ",
+            u.run_id.as_deref().unwrap_or("(unknown run)")
+        ),
+        _ => String::new(),
+    };
+    text.push_str(&match last.exit_code {
+        Some(code) => format!(
+            "last run {} (exit {code}) at {}",
+            status_word(code),
+            utc(last.finished_at)
+        ),
+        None => format!(
+            "last run {} (exit code unknown: it was killed or the machine went down; last sign \
+             of life at {})",
+            run_word(last),
+            utc(last.finished_at)
+        ),
+    });
     if !failed.is_empty() {
         text.push_str(&format!(
             ", {} of {} volumes not backed up: {}",
@@ -139,7 +155,7 @@ fn verdict(plan: &PlanRuns) -> String {
     }
     // A run that failed outside any volume (a hook, the pre-flight) says
     // why in its first problem.
-    if last.exit_code != 0
+    if !last.succeeded()
         && let Some(problem) = last.problems.first()
     {
         text.push_str(&format!("; first problem: {problem}"));
@@ -148,24 +164,29 @@ fn verdict(plan: &PlanRuns) -> String {
 }
 
 fn run_text(out: &mut String, run: &RunRecord, name_width: usize) {
+    let exit = match run.exit_code {
+        Some(code) => format!("exit {code}: {}", exit_meaning(code)),
+        None => "exit code unknown: killed (SIGKILL, OOM killer) or the machine went down, \
+                 mid-run"
+            .to_string(),
+    };
     push_lines(
         out,
-        format!(
-            "  run {}: {} (exit {}: {})\n",
-            run.run_id,
-            status_word(run.exit_code),
-            run.exit_code,
-            exit_meaning(run.exit_code)
-        ),
+        format!("  run {}: {} ({exit})\n", run.run_id, run_word(run)),
     );
+    let took = format_duration(std::time::Duration::from_secs(
+        run.finished_at.saturating_sub(run.started_at),
+    ));
     push_lines(
         out,
         format!(
-            "  started {}, took {}, phases {}\n",
+            "  started {}, {}, phases {}\n",
             utc(run.started_at),
-            format_duration(std::time::Duration::from_secs(
-                run.finished_at.saturating_sub(run.started_at)
-            )),
+            if run.died() {
+                format!("last sign of life after {took}")
+            } else {
+                format!("took {took}")
+            },
             if run.phases.is_empty() {
                 "-".to_string()
             } else {
@@ -173,11 +194,29 @@ fn run_text(out: &mut String, run: &RunRecord, name_width: usize) {
             }
         ),
     );
+    if let Some(r) = &run.recovery {
+        let undone = if r.undone.is_empty() {
+            "nothing to undo".to_string()
+        } else {
+            r.undone.join("; ")
+        };
+        push_lines(
+            out,
+            format!(
+                "  recovered {} (pid {}): {undone}\n",
+                utc(r.recovered_at),
+                r.by_pid
+            ),
+        );
+        for failure in &r.not_undone {
+            push_lines(out, format!("  NOT undone: {failure}\n"));
+        }
+    }
     // Failures first, then volumes not run, then the good ones; plan order
     // within each.
     let mut volumes: Vec<&VolumeResult> = run.volumes.iter().collect();
     volumes.sort_by_key(|v| match v.status {
-        VolumeStatus::Failed => 0,
+        VolumeStatus::Failed | VolumeStatus::Interrupted => 0,
         VolumeStatus::NotRun => 1,
         VolumeStatus::Ok => 2,
     });
@@ -243,6 +282,7 @@ fn cells(v: &VolumeResult) -> [String; 7] {
             VolumeStatus::Ok => "OK",
             VolumeStatus::Failed => "FAILED",
             VolumeStatus::NotRun => "NOT RUN",
+            VolumeStatus::Interrupted => "DIED",
         }
         .into(),
         if v.size_bytes > 0 {
@@ -273,6 +313,15 @@ fn cells(v: &VolumeResult) -> [String; 7] {
     ]
 }
 
+/// How a run ended, as a word a mail reader sees at once.
+pub fn run_word(run: &RunRecord) -> &'static str {
+    match run.exit_code {
+        Some(code) => status_word(code),
+        None if run.died() => "DIED",
+        None => "UNKNOWN",
+    }
+}
+
 /// A run's exit code as a word a mail reader sees at once.
 pub fn status_word(code: u8) -> &'static str {
     match code {
@@ -299,7 +348,8 @@ pub use crate::state::time::utc;
 
 /// The version of `report --format json`; it changes only when a field
 /// changes meaning or goes away.
-pub const FORMAT_VERSION: u32 = 1;
+/// Version 2: the run records of version 2 (`exit_code` may be `null`).
+pub const FORMAT_VERSION: u32 = 2;
 
 /// `snapplan report --format json` (schemas/report.schema.json): each plan
 /// with its records as apply wrote them (newest first), unreadable files
@@ -353,16 +403,17 @@ mod tests {
             phases: vec!["login".into(), "activate".into(), "backup".into()],
             started_at: 1_795_748_400,
             finished_at: 1_795_749_154,
-            exit_code: 4,
+            exit_code: Some(4),
             ending: "completed".into(),
             volumes: vec![root.clone(), vcr, home],
             problems: vec!["remove-snapshot:vcr: in use".into()],
+            recovery: None,
         };
         let mut ok = partial.clone();
         ok.run_id = "20261120T030000Z-4100".into();
         ok.started_at -= 7 * 86_400;
         ok.finished_at -= 7 * 86_400;
-        ok.exit_code = 0;
+        ok.exit_code = Some(0);
         ok.volumes = vec![root];
         ok.problems = vec![];
         vec![PlanRuns {
@@ -383,6 +434,89 @@ mod tests {
             }),
             journal_problem: None,
         }]
+    }
+
+    /// The record `recover` writes for a run killed while copying home.
+    fn died() -> RunRecord {
+        let mut root = volume("root", VolumeStatus::Ok);
+        root.verified = true;
+        let mut home = volume("home", VolumeStatus::Interrupted);
+        home.size_bytes = 1 << 30;
+        home.reason = Some("the run died while copying it (1.0 GiB of 4.0 GiB read)".into());
+        RunRecord {
+            run_id: "20261128T030000Z-5000".into(),
+            plan: "home-server".into(),
+            phases: vec!["backup".into()],
+            started_at: 1_795_834_800,
+            finished_at: 1_795_835_400,
+            exit_code: None,
+            ending: "died".into(),
+            volumes: vec![root, home],
+            problems: vec!["the run died after its last journal event".into()],
+            recovery: Some(crate::state::runs::Recovered {
+                recovered_at: 1_795_836_000,
+                by_pid: 6000,
+                undone: vec!["removed snapshot vg0/home-snapplan".into()],
+                not_undone: vec![],
+            }),
+        }
+    }
+
+    #[test]
+    fn a_run_that_died_is_the_last_run_failed_with_what_it_left_and_what_was_undone() {
+        let mut plans = sample();
+        plans[0].runs.insert(0, died());
+        plans[0].unfinished = None;
+        let out = text(&plans);
+        let first = out.lines().next().unwrap();
+        assert!(
+            first.starts_with("plan home-server: last run DIED (exit code unknown"),
+            "{first}"
+        );
+        assert!(
+            first.contains("1 of 2 volumes not backed up: home"),
+            "{first}"
+        );
+        assert!(
+            out.contains("run 20261128T030000Z-5000: DIED (exit code unknown"),
+            "{out}"
+        );
+        assert!(out.contains("last sign of life after 0:10:00"), "{out}");
+        assert!(
+            out.contains(
+                "recovered 2026-11-28 03:20:00 UTC (pid 6000): removed snapshot vg0/home-snapplan"
+            ),
+            "{out}"
+        );
+        let home = out
+            .lines()
+            .find(|l| l.trim_start().starts_with("home "))
+            .unwrap();
+        assert!(home.contains("DIED"), "{home}");
+        assert!(out.contains("1.0 GiB of 4.0 GiB read"), "{out}");
+        let doc: serde_json::Value = serde_json::from_str(&json(&plans)).unwrap();
+        let run = &doc["plans"][0]["runs"][0];
+        assert_eq!(run["exit_code"], serde_json::Value::Null);
+        assert_eq!(run["ending"], "died");
+        assert_eq!(run["volumes"][1]["status"], "interrupted");
+        assert_eq!(run["recovery"]["by_pid"], 6000);
+        assert!(doc["plans"][0]["runs"][1].get("recovery").is_none());
+    }
+
+    #[test]
+    fn a_dead_run_not_recovered_yet_comes_first_in_the_verdict() {
+        let mut plans = sample();
+        if let Some(u) = plans[0].unfinished.as_mut() {
+            u.alive = false;
+        }
+        let out = text(&plans);
+        let first = out.lines().next().unwrap();
+        assert!(
+            first.starts_with(
+                "plan home-server: the last run 20261128T030000Z-5000 did not finish (not recovered yet); the run before: last run PARTIAL"
+            ),
+            "{first}"
+        );
     }
 
     #[test]

@@ -194,10 +194,11 @@ mod tests {
             phases: vec!["backup".into()],
             started_at: 1,
             finished_at: 2,
-            exit_code: 0,
+            exit_code: Some(0),
             ending: "completed".into(),
             volumes: vec![VolumeResult::new("root")],
             problems: vec![],
+            recovery: None,
         }
     }
 

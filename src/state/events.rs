@@ -34,11 +34,24 @@ pub enum Event {
         action: String,
         ok: bool,
     },
+    /// How far a volume's copy got, every [`PROGRESS_EVERY`] of copying:
+    /// bytes read from the snapshot (`done` of `total`) and written to the
+    /// backup. After a crash, the dead run's record says how far it got.
+    CopyProgress {
+        volume: String,
+        done: u64,
+        total: u64,
+        written: u64,
+        at: u64,
+    },
     /// `recover` took over a dead run's journal.
     RecoveryStarted { by_pid: u32, at: u64 },
     /// The run (or the recovery of a dead one) is over: nothing to undo.
     RunClosed { exit_code: u8, at: u64 },
 }
+
+/// How often a copy journals its progress ([`Event::CopyProgress`]).
+pub const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Events are stamped with seconds since the epoch.
 pub use super::time::now;

@@ -21,8 +21,17 @@ pub struct RunLock {
 
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
-    #[error("another run of this plan holds the lock {path}{}", holder_text(*.holder))]
-    Held { path: PathBuf, holder: Option<u32> },
+    /// `holder` is the process holding it and `command` its command line,
+    /// when they could be found (see [`RunLock::acquire`]).
+    #[error(
+        "another run of this plan holds the lock {path}{}",
+        holder_text(*.holder, .command.as_deref())
+    )]
+    Held {
+        path: PathBuf,
+        holder: Option<u32>,
+        command: Option<String>,
+    },
     /// The state directory could be changed by someone other than root.
     #[error("refusing the state directory: {0}")]
     Untrusted(#[from] super::trust::Untrusted),
@@ -37,12 +46,19 @@ pub enum LockError {
     },
 }
 
-fn holder_text(holder: Option<u32>) -> String {
-    match holder {
-        Some(pid) => format!(" (process {pid})"),
-        None => String::new(),
+fn holder_text(holder: Option<u32>, command: Option<&str>) -> String {
+    match (holder, command) {
+        (Some(pid), Some(command)) if !command.is_empty() => {
+            format!(" (process {pid}: {})", crate::printable::escape(command))
+        }
+        (Some(pid), _) => format!(" (process {pid})"),
+        (None, _) => " (its holder could not be found in /proc)".to_string(),
     }
 }
+
+/// How long a run locked out looks for the holder's PID: the winner of a
+/// race may not have written it yet (nor /proc shown it).
+const HOLDER_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// What a look at the lock found, without taking it (for `check`, which
 /// reports a held lock, and `report`, which tells a run going on from a
@@ -96,12 +112,24 @@ impl RunLock {
         })?;
         match file.try_lock() {
             Ok(()) => {}
-            Err(TryLockError::WouldBlock) => {
-                return Err(LockError::Held {
-                    holder: read_holder(&mut file),
-                    path,
-                });
-            }
+            Err(TryLockError::WouldBlock) => match wait_for_holder(&mut file) {
+                Ok(Some(pid)) => {
+                    return Err(LockError::Held {
+                        holder: Some(pid),
+                        command: Some(procfs::cmdline(Path::new("/proc"), pid)),
+                        path,
+                    });
+                }
+                Ok(None) => {
+                    return Err(LockError::Held {
+                        holder: None,
+                        command: None,
+                        path,
+                    });
+                }
+                // The holder let go while we looked: the lock is ours.
+                Err(Released) => {}
+            },
             Err(TryLockError::Error(source)) => return Err(io_err(source)),
         }
         file.set_len(0).map_err(io_err)?;
@@ -123,6 +151,54 @@ impl Drop for RunLock {
         let _ = self.file.set_len(0);
         let _ = self.file.unlock();
     }
+}
+
+/// The lock was released (and taken by us) while looking for its holder.
+struct Released;
+
+/// The running process that holds the lock on `file`, looked for during
+/// [`HOLDER_WAIT`] at most: a run that lost a race by a moment may look
+/// before the winner wrote its PID (or while the file still holds the PID
+/// of a killed run), so the kernel's word (/proc/locks) comes first, then
+/// the PID written in the file if that process is running and has the file
+/// open. Zombies and vanished processes are never named. `Err` when the
+/// lock could be taken meanwhile (it is then held through `file`).
+fn wait_for_holder(file: &mut File) -> Result<Option<u32>, Released> {
+    let deadline = std::time::Instant::now() + HOLDER_WAIT;
+    loop {
+        if let Some(pid) = running_holder(file) {
+            return Ok(Some(pid));
+        }
+        if file.try_lock().is_ok() {
+            return Err(Released);
+        }
+        if std::time::Instant::now() >= deadline {
+            return Ok(None);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+fn running_holder(file: &mut File) -> Option<u32> {
+    use std::os::unix::fs::MetadataExt;
+    let proc = Path::new("/proc");
+    let me = std::process::id();
+    let meta = file.metadata().ok()?;
+    let locks = std::fs::read_to_string("/proc/locks").unwrap_or_default();
+    if let Some(pid) = lock_holders(&locks, meta.dev(), meta.ino())
+        .into_iter()
+        .find(|pid| procfs::is_running(proc, *pid))
+    {
+        return Some(pid);
+    }
+    let written = read_holder(file).filter(|pid| *pid != me && procfs::is_running(proc, *pid))?;
+    let target = OpenTarget::File {
+        dev: meta.dev(),
+        ino: meta.ino(),
+    };
+    procfs::pids_with_open(proc, target)
+        .contains(&written)
+        .then_some(written)
 }
 
 /// Looks at the lock of `plan_name` without taking it for longer than the
@@ -167,7 +243,7 @@ fn holder_of(file: &mut File) -> LockState {
         .into_iter()
         .next();
     let pid = locker.or(written);
-    if let Some(pid) = locker.filter(|pid| Path::new(&format!("/proc/{pid}")).exists()) {
+    if let Some(pid) = locker.filter(|pid| procfs::is_running(Path::new("/proc"), *pid)) {
         return LockState::Held {
             pid: Some(pid),
             holder: Some(describe_pid(pid)),
@@ -180,7 +256,7 @@ fn holder_of(file: &mut File) -> LockState {
     };
     let openers: Vec<String> = procfs::pids_with_open(Path::new("/proc"), file)
         .into_iter()
-        .filter(|pid| *pid != me)
+        .filter(|pid| *pid != me && procfs::is_running(Path::new("/proc"), *pid))
         .map(describe_pid)
         .collect();
     let holder = match (openers.is_empty(), locker) {
@@ -238,7 +314,7 @@ mod tests {
         let state = dir.path().join("state");
         let first = RunLock::acquire(&state, "home").unwrap();
         match RunLock::acquire(&state, "home") {
-            Err(LockError::Held { holder, path }) => {
+            Err(LockError::Held { holder, path, .. }) => {
                 assert_eq!(holder, Some(std::process::id()));
                 assert_eq!(path, state.join("home.lock"));
             }
@@ -251,6 +327,42 @@ mod tests {
         drop(first);
         assert_eq!(probe(&state, "home").unwrap(), LockState::Free);
         RunLock::acquire(&state, "home").unwrap();
+    }
+
+    #[test]
+    fn a_run_locked_out_names_the_kernels_holder_not_a_stale_pid_in_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let lock = lock_path(dir.path(), "p");
+        // A killed run left its PID; the run holding the lock now has not
+        // written its own yet (flock(1) writes nothing).
+        std::fs::write(&lock, "4194303\n").unwrap();
+        let mut child = std::process::Command::new("flock")
+            .arg(&lock)
+            .args(["sleep", "30"])
+            .spawn()
+            .expect("flock(1) from util-linux");
+        let flock_pid = child.id();
+        let mut seen = None;
+        for _ in 0..200 {
+            match RunLock::acquire(dir.path(), "p") {
+                Err(LockError::Held {
+                    holder, command, ..
+                }) => {
+                    seen = Some((holder, command));
+                    break;
+                }
+                // flock(1) has not taken it yet.
+                Ok(taken) => drop(taken),
+                Err(e) => panic!("{e}"),
+            }
+            std::fs::write(&lock, "4194303\n").unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        let (holder, command) = seen.expect("flock(1) never took the lock");
+        assert_eq!(holder, Some(flock_pid));
+        assert!(command.unwrap().contains("sleep 30"));
     }
 
     #[test]

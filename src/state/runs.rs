@@ -33,6 +33,9 @@ pub enum VolumeStatus {
     Failed,
     /// The run stopped (abort, signal) before this volume's copy.
     NotRun,
+    /// The run died (SIGKILL, OOM killer, power loss) while this volume was
+    /// being copied or verified; only in the record of a run that died.
+    Interrupted,
 }
 
 /// One volume's line in the summary and the run record.
@@ -72,19 +75,59 @@ pub struct RunRecord {
     pub phases: Vec<String>,
     pub started_at: u64,
     pub finished_at: u64,
-    pub exit_code: u8,
-    /// `completed`, `aborted`, `interrupted`, `internal_error`, or
-    /// `preflight_failed` (nothing was changed; `problems` lists the checks).
+    /// The exit code, or `null` when the run died (`ending` is `died`):
+    /// killed by SIGKILL or the OOM killer, or the machine went down, so
+    /// no exit code is known. A run that died is a failed run.
+    pub exit_code: Option<u8>,
+    /// `completed`, `aborted`, `interrupted`, `internal_error`,
+    /// `preflight_failed` (nothing was changed; `problems` lists the
+    /// checks), or `died` (the record was written by the recovery that
+    /// followed; `recovery` says what it undid).
     pub ending: String,
     pub volumes: Vec<VolumeResult>,
     /// Failures outside a volume (a hook, a rollback step), in order.
     pub problems: Vec<String>,
+    /// Only in the record of a run that died: the recovery that wrote it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovery: Option<Recovered>,
+}
+
+/// The `ending` of a run that died, written by the recovery after it.
+pub const ENDING_DIED: &str = "died";
+
+/// What the recovery of a dead run found and undid.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Recovered {
+    /// When the recovery ended (Unix seconds); the run's `finished_at` is
+    /// its last journal event, the last sign of life.
+    pub recovered_at: u64,
+    /// The process that recovered (`snapplan recover`, or the `apply` that
+    /// recovers first).
+    pub by_pid: u32,
+    /// What it undid, in order (hooks resumed, snapshots removed, previous
+    /// backups merged back, the target deactivated).
+    pub undone: Vec<String>,
+    /// What it could not undo: the journal then stays open and the next
+    /// recovery tries again (and adds to this record).
+    pub not_undone: Vec<String>,
+}
+
+impl RunRecord {
+    /// Whether the run succeeded: exit 0 (a run that died never did).
+    pub fn succeeded(&self) -> bool {
+        self.exit_code == Some(0)
+    }
+
+    pub fn died(&self) -> bool {
+        self.ending == ENDING_DIED
+    }
 }
 
 /// The version of the run record files; it changes only when a field
 /// changes meaning or goes away. Records written before it was (no
-/// `format_version` key) are version 1.
-pub const RECORD_FORMAT_VERSION: u32 = 1;
+/// `format_version` key) are version 1. Version 2: `exit_code` may be
+/// `null` (a run that died), volume status `interrupted`, `recovery`.
+pub const RECORD_FORMAT_VERSION: u32 = 2;
 
 /// A run record file, `runs/<run id>.json` (schemas/run-record.schema.json):
 /// the record with its `format_version` first.

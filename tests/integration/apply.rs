@@ -116,15 +116,18 @@ fn a_held_lock_exits_3_naming_the_holder() {
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
     assert!(!pid.is_empty());
+    // The kernel's holder is flock(1) itself (its child sh wrote its own
+    // PID): /proc/locks comes first.
+    let pid = holder.id();
     t.snapplan(&["apply", "plan.yaml"])
         .env("SNAPPLAN_TOOL_PATH", t.path("no-tools"))
         .assert()
         .code(3)
-        .stderr(predicate::str::contains(format!("process {pid}")));
+        .stderr(predicate::str::contains(format!("process {pid}: flock")));
     t.snapplan(&["recover", "plan.yaml"])
         .assert()
         .code(3)
-        .stderr(predicate::str::contains(format!("process {pid}")));
+        .stderr(predicate::str::contains(format!("process {pid}: flock")));
     assert!(!t.path("called").exists());
     holder.stdin.take().unwrap().write_all(b"done\n").unwrap();
     holder.wait().unwrap();
@@ -203,4 +206,60 @@ fn recover_resumes_the_hook_a_dead_run_left_suspended() {
     );
     // The journal stays open for the next try.
     assert!(t.path("state/nightly/journal.jsonl").exists());
+}
+
+/// Two applies started at the same moment: the one locked out names the
+/// PID of the one that holds the lock, even when it looks before the
+/// winner wrote its PID into the lock file. The winner holds the lock
+/// while it resumes a hook a dead run left suspended (the hook sleeps).
+#[test]
+fn of_two_applies_started_together_the_loser_names_the_winners_pid() {
+    use std::os::unix::fs::PermissionsExt;
+    const SLOW_HOOK: &str = "#!/bin/sh\nsleep 0.3\n";
+    let t = Test::new()
+        .file("plan.yaml", PLAN)
+        .file("hooks/10-db", SLOW_HOOK);
+    std::fs::set_permissions(
+        t.path("hooks/10-db"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    std::fs::create_dir_all(t.path("no-tools")).unwrap();
+    let dead_journal = format!(
+        "{{\"event\":\"run_started\",\"run_id\":\"20261127T030000Z-42\",\"plan\":\"nightly\",\"pid\":42,\"phases\":[\"backup\"],\"at\":0}}\n\
+         {{\"event\":\"hook_started\",\"hook\":\"{}\",\"action\":\"suspend\"}}\n",
+        t.path("hooks/10-db").display()
+    );
+    let bin = assert_cmd::cargo::cargo_bin("snapplan");
+    let mut locked_out = 0;
+    for round in 0..15 {
+        std::fs::create_dir_all(t.path("state/nightly")).unwrap();
+        std::fs::write(t.path("state/nightly/journal.jsonl"), &dead_journal).unwrap();
+        let start = || {
+            Command::new(&bin)
+                .current_dir(t.dir())
+                .args(["apply", "plan.yaml"])
+                .env("SNAPPLAN_TOOL_PATH", t.path("no-tools"))
+                .env("NO_COLOR", "1")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("snapplan")
+        };
+        let (a, b) = (start(), start());
+        let (a_pid, b_pid) = (a.id(), b.id());
+        let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+        for (loser, winner_pid) in [(&a, b_pid), (&b, a_pid)] {
+            if loser.status.code() == Some(3) {
+                locked_out += 1;
+                let stderr = String::from_utf8_lossy(&loser.stderr);
+                assert!(
+                    stderr.contains(&format!("process {winner_pid}")),
+                    "round {round}: the locked-out run does not name pid {winner_pid}: {stderr}"
+                );
+            }
+        }
+    }
+    assert!(locked_out > 0, "no round had one apply locked out");
 }

@@ -87,7 +87,7 @@ fn check_report_and_run_record_match_their_schemas() {
     assert_eq!(records.len(), 1);
     let record: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&records[0]).unwrap()).unwrap();
-    assert_eq!(record["format_version"], 1);
+    assert_eq!(record["format_version"], 2);
     assert_valid("run-record.schema.json", &record);
 
     let report = t
@@ -95,7 +95,7 @@ fn check_report_and_run_record_match_their_schemas() {
         .assert()
         .code(0);
     let report: serde_json::Value = serde_json::from_slice(&report.get_output().stdout).unwrap();
-    assert_eq!(report["format_version"], 1);
+    assert_eq!(report["format_version"], 2);
     assert_eq!(report["plans"][0]["runs"][0]["ending"], "preflight_failed");
     assert_valid("report.schema.json", &report);
 }

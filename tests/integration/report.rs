@@ -27,10 +27,11 @@ fn run(plan: &str, day: u64, exit_code: u8, volumes: Vec<VolumeResult>) -> RunRe
         phases: vec!["backup".into()],
         started_at,
         finished_at: started_at + 600,
-        exit_code,
+        exit_code: Some(exit_code),
         ending: "completed".into(),
         volumes,
         problems: vec![],
+        recovery: None,
     }
 }
 

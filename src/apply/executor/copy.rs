@@ -42,6 +42,8 @@ impl Executor<'_> {
         let recorder = Recorder {
             inner: sink.as_ref(),
             last: std::sync::Mutex::new(None),
+            journal: std::sync::Mutex::new((&mut *self.journal, Instant::now())),
+            volume,
         };
         // Per chunk: stop as soon as the watchdog saw the snapshot invalid;
         // after the last chunk, look once more: the hard gate.
@@ -126,15 +128,36 @@ impl Executor<'_> {
     }
 }
 
-/// Passes progress on and keeps the last update: how far a copy got.
+/// Passes progress on and keeps the last update: how far a copy got. The
+/// copy's progress also goes to the journal now and then, so the record of
+/// a run that dies mid-copy says how far it got.
 struct Recorder<'a> {
     inner: &'a dyn ProgressSink,
     last: std::sync::Mutex<Option<ProgressUpdate>>,
+    /// The journal and when progress last went to it.
+    journal: std::sync::Mutex<(&'a mut Journal, Instant)>,
+    volume: &'a str,
 }
 
 impl ProgressSink for Recorder<'_> {
     fn update(&self, update: &ProgressUpdate) {
         *self.last.lock().unwrap_or_else(|e| e.into_inner()) = Some(*update);
+        if update.phase == crate::copy::progress::Phase::Copy {
+            let mut journal = self.journal.lock().unwrap_or_else(|e| e.into_inner());
+            if journal.1.elapsed() >= events::PROGRESS_EVERY {
+                journal.1 = Instant::now();
+                events::append_best_effort(
+                    journal.0,
+                    &Event::CopyProgress {
+                        volume: self.volume.to_string(),
+                        done: update.done,
+                        total: update.total,
+                        written: update.written,
+                        at: events::now(),
+                    },
+                );
+            }
+        }
         self.inner.update(update);
     }
 
