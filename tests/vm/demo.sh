@@ -267,8 +267,11 @@ killed_run() {
 }
 
 show_report() {
-    step "snapplan report: the last two runs, as a cron mail would show them"
-    shown snapplan report --last 2 "$PLAN"
+    step "snapplan report: the last three runs, as a cron mail would show them; the killed one first"
+    shown snapplan report --last 3 "$PLAN"
+    # Recover wrote the dead run's record: a killed cron job never looks like success.
+    ending=$(snapplan report --last 1 --format json "$PLAN" | jq -r '.plans[0].runs[0].ending')
+    assert_eq died "$ending" "ending of the newest run in the report (the killed one)"
 }
 
 run_verify() {
