@@ -277,6 +277,7 @@ mod tests {
             ending: "completed".into(),
             volumes,
             problems: vec![],
+            notes: vec![],
         }
     }
 

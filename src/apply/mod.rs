@@ -10,6 +10,7 @@ pub mod executor;
 pub mod growth;
 pub mod protection;
 pub mod recover;
+pub mod shared_target;
 pub mod signals;
 pub mod summary;
 mod thin_guard;
@@ -119,6 +120,7 @@ pub fn apply(
                 .filter(|c| c.status == crate::check::Status::Fail)
                 .map(|c| format!("{}: {}", c.subject, c.detail))
                 .collect(),
+            notes: Vec::new(),
         };
         if let Err(e) = history::save_record(&history::run_record_path(plan, &run_id), &record) {
             tracing::warn!("cannot write the run record: {e}");
@@ -134,6 +136,17 @@ pub fn apply(
     if interrupt.load(std::sync::atomic::Ordering::SeqCst) {
         return Finished::early(ExitCode::Interrupted);
     }
+
+    // Before the first target step, after recovery (which may need the
+    // target alone): other plans backing up into the same target see this
+    // run, and no run deactivates it under this one's copies.
+    let mut targets = match shared_target::SharedTargets::acquire(plan, options.target_wait) {
+        Ok(targets) => targets,
+        Err(e) => {
+            tracing::error!("{e}; nothing was done");
+            return Finished::early(ExitCode::Failed);
+        }
+    };
 
     let hooks = match &plan.hooks {
         None => HookList::Found(Vec::new()),
@@ -181,6 +194,7 @@ pub fn apply(
         options,
         |volume| history::manifest_path(plan, volume),
     )
+    .sharing(&mut targets)
     .execute();
 
     let record = history::RunRecord {
@@ -193,6 +207,7 @@ pub fn apply(
         ending: outcome.ending.word().to_string(),
         volumes: outcome.volumes.clone(),
         problems: outcome.problems.clone(),
+        notes: outcome.notes.clone(),
     };
     let record_path = history::run_record_path(plan, &run_id);
     if let Err(e) = history::save_record(&record_path, &record) {

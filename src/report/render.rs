@@ -219,6 +219,9 @@ fn run_text(out: &mut String, run: &RunRecord, name_width: usize) {
     for problem in &run.problems {
         push_lines(out, format!("    problem: {problem}\n"));
     }
+    for note in &run.notes {
+        push_lines(out, format!("    note: {note}\n"));
+    }
 }
 
 /// Appends `text`, whose values (volume names, reasons, problems) come
@@ -357,6 +360,7 @@ mod tests {
             ending: "completed".into(),
             volumes: vec![root.clone(), vcr, home],
             problems: vec!["remove-snapshot:vcr: in use".into()],
+            notes: vec![],
         };
         let mut ok = partial.clone();
         ok.run_id = "20261120T030000Z-4100".into();

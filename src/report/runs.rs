@@ -198,6 +198,7 @@ mod tests {
             ending: "completed".into(),
             volumes: vec![VolumeResult::new("root")],
             problems: vec![],
+            notes: vec![],
         }
     }
 

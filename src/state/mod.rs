@@ -22,5 +22,6 @@ pub mod journal;
 pub mod lock;
 pub mod protection;
 pub mod runs;
+pub mod target_lock;
 pub mod time;
 pub mod trust;

@@ -79,6 +79,10 @@ pub struct RunRecord {
     pub volumes: Vec<VolumeResult>,
     /// Failures outside a volume (a hook, a rollback step), in order.
     pub problems: Vec<String>,
+    /// What the run left on purpose, e.g. `VG backup left active: plan c
+    /// (pid 12) still uses it` (a target shared with another plan's run).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// The version of the run record files; it changes only when a field

@@ -31,6 +31,7 @@ fn run(plan: &str, day: u64, exit_code: u8, volumes: Vec<VolumeResult>) -> RunRe
         ending: "completed".into(),
         volumes,
         problems: vec![],
+        notes: vec![],
     }
 }
 
