@@ -100,6 +100,18 @@ pub fn apply(
         return Finished::early(ExitCode::CleanupIncomplete);
     }
 
+    // After recovery (which may need the target alone), before the
+    // pre-flight looks at the target: other plans backing up into the same
+    // target see this run from here on, and none deactivates it under this
+    // run's copies.
+    let mut targets = match shared_target::SharedTargets::acquire(plan, options.target_wait) {
+        Ok(targets) => targets,
+        Err(e) => {
+            tracing::error!("{e}; nothing was done");
+            return Finished::early(ExitCode::Failed);
+        }
+    };
+
     let report = preflight(plan);
     if !report.ok {
         tracing::error!("pre-flight failed: nothing was changed");
@@ -136,17 +148,6 @@ pub fn apply(
     if interrupt.load(std::sync::atomic::Ordering::SeqCst) {
         return Finished::early(ExitCode::Interrupted);
     }
-
-    // Before the first target step, after recovery (which may need the
-    // target alone): other plans backing up into the same target see this
-    // run, and no run deactivates it under this one's copies.
-    let mut targets = match shared_target::SharedTargets::acquire(plan, options.target_wait) {
-        Ok(targets) => targets,
-        Err(e) => {
-            tracing::error!("{e}; nothing was done");
-            return Finished::early(ExitCode::Failed);
-        }
-    };
 
     let hooks = match &plan.hooks {
         None => HookList::Found(Vec::new()),

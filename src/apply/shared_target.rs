@@ -12,17 +12,6 @@ use crate::state::target_lock::{self, LastUser, Resource, TargetLock, TargetLock
 /// How long a run waits for a target that another run is deactivating.
 pub const DEFAULT_WAIT: Duration = Duration::from_secs(120);
 
-/// The targets a plan uses, in the order they are locked (always the same,
-/// though shared locks cannot deadlock): its iSCSI target, then its VG.
-pub fn resources(plan: &Plan) -> Vec<Resource> {
-    let mut out = Vec::new();
-    if let Some(iscsi) = &plan.target.iscsi {
-        out.push(Resource::Iscsi(iscsi.iqn.clone()));
-    }
-    out.push(Resource::Vg(plan.target.vg.clone()));
-    out
-}
-
 /// This run's hold on its targets.
 #[derive(Debug, Default)]
 pub struct SharedTargets {
@@ -33,7 +22,7 @@ impl SharedTargets {
     /// Takes every target lock of `plan` shared.
     pub fn acquire(plan: &Plan, wait: Duration) -> Result<SharedTargets, TargetLockError> {
         let mut locks = Vec::new();
-        for resource in resources(plan) {
+        for resource in target_lock::resources_of(plan) {
             locks.push(TargetLock::acquire_shared(
                 &plan.target_lock_dir,
                 &resource,
@@ -56,6 +45,14 @@ impl SharedTargets {
             LastUser::Yes => None,
             LastUser::No(users) => Some(target_lock::describe(&users)),
         })
+    }
+
+    /// Whether this run left `resource` to another run (which still uses
+    /// it) at its deactivate or logout step.
+    pub fn left_to_others(&self, resource: &Resource) -> bool {
+        self.locks
+            .iter()
+            .any(|l| l.resource() == resource && l.left_to_others())
     }
 
     /// Whether this run holds `resource` alone, after [`Self::claim_last`].

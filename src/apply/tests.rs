@@ -1322,3 +1322,21 @@ fn a_failed_login_does_not_log_out_a_session_another_plan_uses() {
         "{notes:?}"
     );
 }
+
+#[test]
+fn a_session_stays_while_another_plan_without_iscsi_uses_the_vg_on_it() {
+    let s = iscsi_setup();
+    // The other plan backs up into the same VG but logs in to nothing.
+    let _vg = other_plan_uses(&s, Resource::Vg("backup".into()));
+    let f = run_phases(&s, &Phase::ALL);
+    assert_eq!(f.exit, ExitCode::Success, "{:#?}", f.outcome);
+    let log = s.fake.commands();
+    assert!(!log.iter().any(|l| l.ends_with("--logout")), "{log:#?}");
+    let notes = f.outcome.unwrap().notes;
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("left logged in: VG backup")),
+        "{notes:?}"
+    );
+}

@@ -68,6 +68,17 @@ impl std::fmt::Display for Resource {
     }
 }
 
+/// The targets `plan` uses, in the order runs lock them (always the same,
+/// though shared locks cannot deadlock): its iSCSI target, then its VG.
+pub fn resources_of(plan: &crate::plan::Plan) -> Vec<Resource> {
+    let mut out = Vec::new();
+    if let Some(iscsi) = &plan.target.iscsi {
+        out.push(Resource::Iscsi(iscsi.iqn.clone()));
+    }
+    out.push(Resource::Vg(plan.target.vg.clone()));
+    out
+}
+
 /// Another run holding a target's lock.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
@@ -255,6 +266,11 @@ impl TargetLock {
     /// said yes).
     pub fn is_exclusive(&self) -> bool {
         self.mode == Mode::Exclusive
+    }
+
+    /// Whether this run left the target to another run at its last step.
+    pub fn left_to_others(&self) -> bool {
+        self.mode == Mode::Released
     }
 
     /// At the deactivate/export/logout step: releases the shared lock and

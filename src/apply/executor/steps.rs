@@ -84,9 +84,31 @@ impl Executor<'_> {
                 }
                 Ok(())
             }
-            Step::TargetActivate { .. } => {
+            Step::TargetActivate { vg } => {
                 self.refresh_report()?;
-                self.run_actions(step)
+                match self.run_actions(step) {
+                    Ok(()) => Ok(()),
+                    // Another plan's run, activating the same exported VG at
+                    // the same moment, imported it first: LVM then refuses
+                    // this run's vgimport. Activating is what is left to do.
+                    Err(e) => {
+                        self.refresh_report()?;
+                        let imported = self
+                            .report
+                            .as_ref()
+                            .and_then(|r| r.vg(vg))
+                            .is_some_and(|v| !v.is_exported());
+                        if !imported {
+                            return Err(e);
+                        }
+                        tracing::info!(
+                            step = %step.id(),
+                            "volume group {vg} was imported meanwhile (by another plan's run): \
+                             activating it"
+                        );
+                        self.run_actions(step)
+                    }
+                }
             }
             Step::TargetDeactivate { vg, .. } => {
                 if !self.claim_last_user(step, Resource::Vg(vg.clone()))? {
@@ -204,6 +226,22 @@ impl Executor<'_> {
             }
             Step::IscsiLogout { portal, iqn } => {
                 let logout = commands::iscsi_logout(portal, iqn);
+                // A VG left active for another plan's run must keep its
+                // disk, whoever else uses the session.
+                let vg = Resource::Vg(self.compiled.plan().target.vg.clone());
+                if self
+                    .targets
+                    .as_deref()
+                    .is_some_and(|t| t.left_to_others(&vg))
+                {
+                    let note = format!(
+                        "{} left logged in: {vg} is still in use by another plan's run",
+                        Resource::Iscsi(iqn.clone())
+                    );
+                    tracing::info!(step = %step.id(), "{note}");
+                    self.notes.push(note);
+                    return Ok(());
+                }
                 if !self.claim_last_user(step, Resource::Iscsi(iqn.clone()))? {
                     let condition = Condition::NoOtherPlanUsesIscsi { iqn: iqn.clone() };
                     tracing::info!(step = %step.id(), "not needed ({condition}): {}", logout.join(" "));
