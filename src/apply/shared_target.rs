@@ -55,6 +55,13 @@ impl SharedTargets {
             .any(|l| l.resource() == resource && l.left_to_others())
     }
 
+    /// Lets go of `resource` without putting it away: another run is to.
+    pub fn release(&mut self, resource: &Resource) {
+        for lock in self.locks.iter_mut().filter(|l| l.resource() == resource) {
+            lock.release();
+        }
+    }
+
     /// Whether this run holds `resource` alone, after [`Self::claim_last`].
     pub fn is_alone(&self, resource: &Resource) -> bool {
         self.locks

@@ -273,6 +273,16 @@ impl TargetLock {
         self.mode == Mode::Released
     }
 
+    /// Done with the target without putting it away (its logout is left
+    /// to the run that still uses the VG on it): holds nothing from here.
+    pub fn release(&mut self) {
+        if self.mode != Mode::Released {
+            let _ = std::fs::remove_file(&self.users_file);
+            let _ = self.file.unlock();
+            self.mode = Mode::Released;
+        }
+    }
+
     /// At the deactivate/export/logout step: releases the shared lock and
     /// tries the exclusive one, without waiting. Asking again gives the
     /// same answer without touching the lock.
@@ -430,6 +440,16 @@ mod tests {
         // Asking again changes nothing.
         assert_eq!(c.try_last_user().unwrap(), LastUser::Yes);
         assert!(matches!(a.try_last_user().unwrap(), LastUser::No(_)));
+    }
+
+    #[test]
+    fn a_released_hold_leaves_the_other_run_the_last_user() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut a = TargetLock::acquire_shared(dir.path(), &vg(), "a", WAIT).unwrap();
+        let mut c = TargetLock::acquire_shared(dir.path(), &vg(), "c", WAIT).unwrap();
+        a.release();
+        assert!(a.left_to_others());
+        assert_eq!(c.try_last_user().unwrap(), LastUser::Yes);
     }
 
     #[test]

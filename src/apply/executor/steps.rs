@@ -229,20 +229,21 @@ impl Executor<'_> {
                 // A VG left active for another plan's run must keep its
                 // disk, whoever else uses the session.
                 let vg = Resource::Vg(self.compiled.plan().target.vg.clone());
-                if self
-                    .targets
-                    .as_deref()
-                    .is_some_and(|t| t.left_to_others(&vg))
+                let iscsi = Resource::Iscsi(iqn.clone());
+                if let Some(targets) = self.targets.as_deref_mut()
+                    && targets.left_to_others(&vg)
                 {
+                    // Holding the session's lock to this run's end could
+                    // make the run that puts the VG away skip the logout.
+                    targets.release(&iscsi);
                     let note = format!(
-                        "{} left logged in: {vg} is still in use by another plan's run",
-                        Resource::Iscsi(iqn.clone())
+                        "{iscsi} left logged in: {vg} is still in use by another plan's run"
                     );
                     tracing::info!(step = %step.id(), "{note}");
                     self.notes.push(note);
                     return Ok(());
                 }
-                if !self.claim_last_user(step, Resource::Iscsi(iqn.clone()))? {
+                if !self.claim_last_user(step, iscsi)? {
                     let condition = Condition::NoOtherPlanUsesIscsi { iqn: iqn.clone() };
                     tracing::info!(step = %step.id(), "not needed ({condition}): {}", logout.join(" "));
                     return Ok(());
