@@ -288,6 +288,7 @@ mod tests {
             volumes,
             problems: vec![],
             recovery: None,
+            notes: vec![],
         }
     }
 

@@ -191,6 +191,7 @@ pub fn record(
         ending: ENDING_DIED.to_string(),
         volumes,
         problems,
+        notes: Vec::new(),
         recovery: Some(Recovered {
             recovered_at: now,
             by_pid,

@@ -11,6 +11,7 @@ pub mod executor;
 pub mod growth;
 pub mod protection;
 pub mod recover;
+pub mod shared_target;
 pub mod signals;
 pub mod summary;
 mod thin_guard;
@@ -100,6 +101,18 @@ pub fn apply(
         return Finished::early(ExitCode::CleanupIncomplete);
     }
 
+    // After recovery (which may need the target alone), before the
+    // pre-flight looks at the target: other plans backing up into the same
+    // target see this run from here on, and none deactivates it under this
+    // run's copies.
+    let mut targets = match shared_target::SharedTargets::acquire(plan, options.target_wait) {
+        Ok(targets) => targets,
+        Err(e) => {
+            tracing::error!("{e}; nothing was done");
+            return Finished::early(ExitCode::Failed);
+        }
+    };
+
     let report = preflight(plan);
     if !report.ok {
         tracing::error!("pre-flight failed: nothing was changed");
@@ -121,6 +134,7 @@ pub fn apply(
                 .map(|c| format!("{}: {}", c.subject, c.detail))
                 .collect(),
             recovery: None,
+            notes: Vec::new(),
         };
         if let Err(e) = history::save_record(&history::run_record_path(plan, &run_id), &record) {
             tracing::warn!("cannot write the run record: {e}");
@@ -183,6 +197,7 @@ pub fn apply(
         options,
         |volume| history::manifest_path(plan, volume),
     )
+    .sharing(&mut targets)
     .execute();
 
     let record = history::RunRecord {
@@ -196,6 +211,7 @@ pub fn apply(
         volumes: outcome.volumes.clone(),
         problems: outcome.problems.clone(),
         recovery: None,
+        notes: outcome.notes.clone(),
     };
     let record_path = history::run_record_path(plan, &run_id);
     if let Err(e) = history::save_record(&record_path, &record) {

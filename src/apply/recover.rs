@@ -12,6 +12,7 @@ use crate::plan::Plan;
 use crate::state::events::{self as events, Event};
 use crate::state::journal::{self, Journal};
 use crate::state::runs as history;
+use crate::state::target_lock::Resource;
 use crate::system::{HookAction, LvKind, System};
 use crate::tags;
 
@@ -275,7 +276,14 @@ pub fn recover(plan: &Plan, sys: &dyn System) -> Recovery {
             "is exported"
         };
         tracing::info!("recover: volume group {vg} {why}: nothing to deactivate");
-    } else if let Some(vg) = &left.activated_vg {
+    } else if let Some(vg) = &left.activated_vg
+        && let Some(_alone) = super::shared_target::claim_for_recovery(
+            plan,
+            &Resource::Vg(vg.clone()),
+            &mut out.actions,
+            &mut out.failures,
+        )
+    {
         let mut commands_to_run = vec![commands::activate_vg(vg, false)];
         if plan.target.export {
             commands_to_run.push(commands::export_vg(vg));
@@ -290,6 +298,12 @@ pub fn recover(plan: &Plan, sys: &dyn System) -> Recovery {
     }
     if left.logged_in
         && let Some(iscsi) = &plan.target.iscsi
+        && let Some(_alone) = super::shared_target::claim_for_recovery(
+            plan,
+            &Resource::Iscsi(iscsi.iqn.clone()),
+            &mut out.actions,
+            &mut out.failures,
+        )
     {
         let argv = commands::iscsi_logout(&iscsi.portal, &iscsi.iqn);
         tracing::warn!("recover: {}", argv.join(" "));

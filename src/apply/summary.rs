@@ -70,6 +70,9 @@ pub fn table(plan: &str, run_id: &str, outcome: &Outcome) -> String {
     for problem in &outcome.problems {
         out.push_str(&format!("problem: {problem}\n"));
     }
+    for note in &outcome.notes {
+        out.push_str(&format!("note: {note}\n"));
+    }
     out.push_str(&format!(
         "\nresult: {} (exit {}: {})\n",
         outcome.ending.word(),
@@ -108,6 +111,7 @@ mod tests {
             exit: ExitCode::Partial,
             volumes: vec![failed, ok, not_run],
             problems: vec!["remove-snapshot:vcr: in use".into()],
+            notes: vec![],
             cleanup_failed: false,
         };
         insta::assert_snapshot!(table("home-server", "20261127T030000Z-42", &outcome));

@@ -16,6 +16,7 @@ use crate::plan::{Bandwidth, Hooks, Iscsi, LvPath, Plan, SnapshotSize, Target, V
 use crate::state::events::{self as events, Event};
 use crate::state::journal::Journal;
 use crate::state::runs::{self as history, VolumeStatus};
+use crate::state::target_lock::{LastUser, Resource, TargetLock};
 use crate::system::fake::{CopyScript, Fake, MIB, lv};
 use crate::tags;
 
@@ -47,6 +48,7 @@ fn setup() -> Setup {
     let plan = Plan {
         name: "nightly".into(),
         state_dir: dir.path().join("state"),
+        target_lock_dir: dir.path().join("targets"),
         hooks: Some(Hooks {
             dir: "/hooks".into(),
             timeout: Duration::from_secs(1),
@@ -1412,4 +1414,181 @@ fn a_dead_runs_failures_outside_a_volume_are_its_problems_bounded() {
     assert_eq!(record.problems[2], "resume:0: exit 1");
     assert!(record.problems.len() <= 102, "{}", record.problems.len());
     assert_eq!(record.finished_at, 7);
+}
+
+/// Another plan's run holding the target shared, as its apply would.
+fn other_plan_uses(s: &Setup, resource: Resource) -> TargetLock {
+    TargetLock::acquire_shared(
+        &s.plan.target_lock_dir,
+        &resource,
+        "other",
+        Duration::from_millis(100),
+    )
+    .unwrap()
+}
+
+fn iscsi_setup() -> Setup {
+    let mut s = setup();
+    s.plan.target.iscsi = Some(Iscsi {
+        portal: "192.0.2.10:3260".into(),
+        iqn: "iqn.2026-01.org.example:backup".into(),
+    });
+    s.plan.target.export = true;
+    s
+}
+
+#[test]
+fn a_run_that_is_not_the_last_user_leaves_the_target_to_the_other_plan_and_says_so() {
+    let s = iscsi_setup();
+    let vg = other_plan_uses(&s, Resource::Vg("backup".into()));
+    let iscsi = other_plan_uses(&s, Resource::Iscsi("iqn.2026-01.org.example:backup".into()));
+    let f = run_phases(&s, &Phase::ALL);
+    assert_eq!(f.exit, ExitCode::Success, "{:#?}", f.outcome);
+    let log = s.fake.commands();
+    assert!(
+        log.iter().any(|l| l == "vgchange --activate y backup"),
+        "{log:#?}"
+    );
+    assert!(
+        !log.iter().any(|l| l == "vgchange --activate n backup"),
+        "{log:#?}"
+    );
+    assert!(!log.iter().any(|l| l == "vgexport backup"), "{log:#?}");
+    assert!(!log.iter().any(|l| l.ends_with("--logout")), "{log:#?}");
+    assert!(!s.fake.state().inactive_vgs.contains("backup"));
+    let summary = f.summary.unwrap();
+    assert!(
+        summary.contains("note: VG backup left active:"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("note: iSCSI target iqn.2026-01.org.example:backup left logged in:"),
+        "{summary}"
+    );
+    let record = history::load_record(&history::run_record_path(
+        &s.plan,
+        f.run_id.as_ref().unwrap(),
+    ))
+    .unwrap();
+    assert_eq!(record.notes.len(), 2, "{record:#?}");
+    // The run is done with the target: the other plan, at its own end,
+    // is the last user.
+    drop((vg, iscsi));
+    let last = run_phases(&s, &[Phase::Deactivate, Phase::Logout]);
+    assert_eq!(last.exit, ExitCode::Success, "{:#?}", last.outcome);
+    let log = s.fake.commands();
+    assert!(log.iter().any(|l| l == "vgexport backup"), "{log:#?}");
+    assert!(log.iter().any(|l| l.ends_with("--logout")), "{log:#?}");
+    assert!(last.outcome.unwrap().notes.is_empty());
+}
+
+#[test]
+fn the_last_of_two_plans_to_reach_its_deactivate_does_it_and_the_first_does_not() {
+    let s = setup();
+    // The other plan is at its deactivate step too, but got there first
+    // and found this run still using the VG: it holds nothing any more.
+    let mut other = other_plan_uses(&s, Resource::Vg("backup".into()));
+    let mine = other_plan_uses(&s, Resource::Vg("backup".into()));
+    assert!(matches!(other.try_last_user().unwrap(), LastUser::No(_)));
+    drop(mine);
+    let f = run_phases(&s, &[Phase::Activate, Phase::Backup, Phase::Deactivate]);
+    assert_eq!(f.exit, ExitCode::Success, "{:#?}", f.outcome);
+    assert!(s.fake.state().inactive_vgs.contains("backup"));
+    assert!(f.outcome.unwrap().notes.is_empty());
+}
+
+#[test]
+fn a_run_waits_for_a_target_being_deactivated_and_gives_up_changing_nothing() {
+    let s = setup();
+    let mut deactivating = other_plan_uses(&s, Resource::Vg("backup".into()));
+    assert_eq!(deactivating.try_last_user().unwrap(), LastUser::Yes);
+    let ok = |plan: &Plan| CheckReport::new(&plan.name, vec![]);
+    let f = apply(
+        &s.plan,
+        &PhaseSet::from_args(&Phase::ALL),
+        &s.fake,
+        &s.interrupt,
+        Options {
+            target_wait: Duration::from_millis(300),
+            ..options()
+        },
+        &ok,
+    );
+    assert_eq!(f.exit, ExitCode::Failed);
+    assert!(s.fake.commands().is_empty(), "{:#?}", s.fake.commands());
+}
+
+#[test]
+fn recover_leaves_a_target_another_plan_uses_and_deactivates_it_once_alone() {
+    let s = iscsi_setup();
+    let journal = [
+        run_started(),
+        started("iscsi-login"),
+        finished("iscsi-login"),
+        started("activate:backup"),
+        finished("activate:backup"),
+        started("copy:a"),
+    ];
+    write_journal(&s, &journal);
+    let vg = other_plan_uses(&s, Resource::Vg("backup".into()));
+    let iscsi = other_plan_uses(&s, Resource::Iscsi("iqn.2026-01.org.example:backup".into()));
+    let r = recover::recover(&s.plan, &s.fake);
+    assert!(r.failures.is_empty(), "{r:#?}");
+    assert!(
+        r.actions
+            .iter()
+            .any(|a| a.starts_with("VG backup left active")),
+        "{r:#?}"
+    );
+    let log = s.fake.commands();
+    assert!(
+        !log.iter()
+            .any(|l| l.starts_with("vg") || l.ends_with("--logout")),
+        "{log:#?}"
+    );
+    // The other run finishes it; recovery's job is done.
+    assert!(!events::current_path(&history::plan_dir(&s.plan)).exists());
+
+    drop((vg, iscsi));
+    write_journal(&s, &journal);
+    let r = recover::recover(&s.plan, &s.fake);
+    assert!(r.failures.is_empty(), "{r:#?}");
+    let log = s.fake.commands();
+    assert!(log.iter().any(|l| l == "vgexport backup"), "{log:#?}");
+    assert!(log.iter().any(|l| l.ends_with("--logout")), "{log:#?}");
+}
+
+#[test]
+fn a_failed_login_does_not_log_out_a_session_another_plan_uses() {
+    let s = iscsi_setup();
+    // The VG never appears after the login.
+    s.fake.state().vgs.retain(|v| v.vg_name != "backup");
+    let _other = other_plan_uses(&s, Resource::Iscsi("iqn.2026-01.org.example:backup".into()));
+    let f = run_phases(&s, &[Phase::Login]);
+    let log = s.fake.commands();
+    assert!(log.iter().any(|l| l.ends_with("--login")), "{log:#?}");
+    assert!(!log.iter().any(|l| l.ends_with("--logout")), "{log:#?}");
+    let notes = f.outcome.unwrap().notes;
+    assert!(
+        notes.iter().any(|n| n.contains("left logged in")),
+        "{notes:?}"
+    );
+}
+
+#[test]
+fn a_session_stays_while_another_plan_without_iscsi_uses_the_vg_on_it() {
+    let s = iscsi_setup();
+    // The other plan backs up into the same VG but logs in to nothing.
+    let _vg = other_plan_uses(&s, Resource::Vg("backup".into()));
+    let f = run_phases(&s, &Phase::ALL);
+    assert_eq!(f.exit, ExitCode::Success, "{:#?}", f.outcome);
+    let log = s.fake.commands();
+    assert!(!log.iter().any(|l| l.ends_with("--logout")), "{log:#?}");
+    let notes = f.outcome.unwrap().notes;
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("left logged in: VG backup")),
+        "{notes:?}"
+    );
 }

@@ -23,6 +23,18 @@ pub struct Facts {
     /// root's alone.
     pub state_dir: Result<(), crate::state::trust::Untrusted>,
     pub lock: LockFact,
+    /// Per backup target (its iSCSI target, its VG): the other runs using
+    /// it now.
+    pub target_users: Vec<TargetUsersFact>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetUsersFact {
+    /// `VG backup`, `iSCSI target iqn...`.
+    pub target: String,
+    pub lock: PathBuf,
+    /// Who holds its lock (`plan nas (pid 812)`); `Err` when it cannot be read.
+    pub users: Result<Vec<String>, String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -148,7 +160,23 @@ pub fn gather(plan: &Plan, sys: &dyn System) -> Facts {
         }),
         state_dir: crate::state::trust::check_dir(&plan.state_dir),
         lock: lock_fact(&lock_path(plan)),
+        target_users: target_users(plan),
     }
+}
+
+/// Who uses the plan's backup targets now, from their locks.
+fn target_users(plan: &Plan) -> Vec<TargetUsersFact> {
+    use crate::state::target_lock;
+    target_lock::resources_of(plan)
+        .into_iter()
+        .map(|resource| TargetUsersFact {
+            target: resource.to_string(),
+            lock: target_lock::lock_path(&plan.target_lock_dir, &resource),
+            users: target_lock::users(&plan.target_lock_dir, &resource)
+                .map(|users| users.iter().map(|u| u.to_string()).collect())
+                .map_err(|e| e.to_string()),
+        })
+        .collect()
 }
 
 /// The lock as check reports it, from the one probe `state::lock` has.

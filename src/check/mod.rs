@@ -12,6 +12,7 @@ mod lock;
 pub mod outcome;
 mod protection;
 pub mod render;
+mod shared_target;
 mod sources;
 mod space;
 mod state_dir;
@@ -64,6 +65,7 @@ pub fn evaluate(plan: &Plan, facts: &Facts) -> CheckReport {
     }
     rows.push(state_dir::check(&plan.state_dir, &facts.state_dir));
     rows.push(lock::check(&facts.lock));
+    rows.extend(shared_target::check(&facts.target_users));
     CheckReport::new(&plan.name, rows)
 }
 
@@ -88,6 +90,11 @@ mod tests {
             lock: LockFact::NoLockFile {
                 path: "/var/lib/snapplan/nightly.lock".into(),
             },
+            target_users: vec![facts::TargetUsersFact {
+                target: "VG backup".into(),
+                lock: "/run/snapplan/targets/vg-backup.lock".into(),
+                users: Ok(vec![]),
+            }],
         }
     }
 
@@ -117,7 +124,8 @@ mod tests {
                 CheckKind::ProtectionSpace,
                 CheckKind::Leftover,
                 CheckKind::StateDir,
-                CheckKind::Lock
+                CheckKind::Lock,
+                CheckKind::SharedTarget
             ]
         );
     }

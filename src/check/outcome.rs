@@ -47,6 +47,8 @@ pub enum CheckKind {
     SnapshotName,
     StateDir,
     Lock,
+    // Other plans' runs using the same backup target now.
+    SharedTarget,
 }
 
 impl CheckKind {
@@ -65,6 +67,7 @@ impl CheckKind {
             CheckKind::SnapshotName => "snapshot name",
             CheckKind::StateDir => "state directory",
             CheckKind::Lock => "lock",
+            CheckKind::SharedTarget => "shared target",
         }
     }
 }

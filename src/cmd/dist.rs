@@ -74,7 +74,7 @@ pub const HOOK_ENVIRONMENT: [(&str, &str); 3] = [
 ];
 
 /// The files an installed snapplan reads and writes.
-pub const FILES: [(&str, &str); 8] = [
+pub const FILES: [(&str, &str); 9] = [
     (
         "/etc/snapplan/PLAN.yaml",
         "A plan, one file per backup job, named after its name: key; snapplan@PLAN.service runs this file.",
@@ -86,6 +86,10 @@ pub const FILES: [(&str, &str); 8] = [
     (
         "/var/lib/snapplan/",
         "The default state_dir: PLAN.lock, and under PLAN/ the journal of a running run (journal.jsonl), the run records (runs/) and the copy manifests (manifests/). Mode 0700, owned by root.",
+    ),
+    (
+        "/run/snapplan/targets/",
+        "The locks of shared backup targets, host-wide (vg-VG.lock, iscsi-IQN.lock, and who holds each in LOCK.users/PID): several plans may back up into one target at once, and only the last of their runs to finish deactivates, exports or logs out. Mode 0700, owned by root.",
     ),
     (
         "/usr/share/snapplan/plan.schema.json",

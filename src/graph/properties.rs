@@ -50,6 +50,7 @@ fn plans() -> impl Strategy<Value = Plan> {
             Plan {
                 name: "prop".into(),
                 state_dir: "/var/lib/snapplan".into(),
+                target_lock_dir: "/run/snapplan/targets".into(),
                 hooks: hooks.then(|| Hooks {
                     dir: "/etc/snapplan/hooks.d".into(),
                     timeout: Duration::from_secs(5),

@@ -171,6 +171,19 @@ pub enum Condition {
     LvComplete {
         lv: LvPath,
     },
+    /// No run of another plan holds the backup VG's target lock: this run
+    /// is its last user, and deactivates (exports) it.
+    NoOtherPlanUsesVg {
+        vg: String,
+    },
+    /// No run of another plan holds the iSCSI target's lock.
+    NoOtherPlanUsesIscsi {
+        iqn: String,
+    },
+    /// Every one of these holds.
+    All {
+        all: Vec<Condition>,
+    },
     /// The protection snapshot exists and the volume's new copy is good.
     NewCopyGood {
         volume: String,
@@ -197,6 +210,24 @@ impl fmt::Display for Condition {
                 write!(f, "only if {origin} is not a thin volume")
             }
             Condition::LvComplete { lv } => write!(f, "only if {lv} holds a complete backup"),
+            Condition::NoOtherPlanUsesVg { vg } => write!(f, "only if no other plan uses VG {vg}"),
+            Condition::NoOtherPlanUsesIscsi { iqn } => {
+                write!(f, "only if no other plan uses iSCSI target {iqn}")
+            }
+            Condition::All { all } => {
+                let parts: Vec<String> = all
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| {
+                        let text = c.to_string();
+                        match text.strip_prefix("only if ") {
+                            Some(rest) if i > 0 => rest.to_string(),
+                            _ => text,
+                        }
+                    })
+                    .collect();
+                write!(f, "{}", parts.join(" and "))
+            }
             Condition::NewCopyGood { volume, protection } => write!(
                 f,
                 "only if {protection} exists and the new copy of {volume} is good"
@@ -476,7 +507,11 @@ impl Step {
                 run(commands::iscsi_login(portal, iqn)),
                 work("wait (bounded) for the backup VG's physical volumes to appear".into()),
             ],
-            Step::IscsiLogout { portal, iqn } => vec![run(commands::iscsi_logout(portal, iqn))],
+            // One session per target and host: several plans may use it.
+            Step::IscsiLogout { portal, iqn } => vec![Action::Run {
+                argv: commands::iscsi_logout(portal, iqn),
+                only_if: Some(Condition::NoOtherPlanUsesIscsi { iqn: iqn.clone() }),
+            }],
             Step::TargetActivate { vg } => vec![
                 Action::Run {
                     argv: commands::import_vg(vg),
@@ -485,9 +520,16 @@ impl Step {
                 run(commands::activate_vg(vg, true)),
             ],
             Step::TargetDeactivate { vg, export } => {
+                // Several plans may back up into one VG at once: only the
+                // last one to finish deactivates it (decided at run time).
                 let unless_exported = |argv| Action::Run {
                     argv,
-                    only_if: Some(Condition::VgNotExported { vg: vg.clone() }),
+                    only_if: Some(Condition::All {
+                        all: vec![
+                            Condition::NoOtherPlanUsesVg { vg: vg.clone() },
+                            Condition::VgNotExported { vg: vg.clone() },
+                        ],
+                    }),
                 };
                 let mut actions = vec![unless_exported(commands::activate_vg(vg, false))];
                 if *export {
@@ -715,7 +757,7 @@ mod tests {
     }
 
     #[test]
-    fn deactivate_commands_are_skipped_on_an_exported_vg() {
+    fn deactivate_commands_are_skipped_on_an_exported_vg_or_one_another_plan_uses() {
         let step = Step::TargetDeactivate {
             vg: "b".into(),
             export: true,
@@ -725,9 +767,35 @@ mod tests {
                 panic!("{action:?}");
             };
             let condition = only_if.expect("deactivate commands are conditional");
-            assert_eq!(condition, Condition::VgNotExported { vg: "b".into() });
-            assert_eq!(condition.to_string(), "only if VG b is not exported");
+            assert_eq!(
+                condition,
+                Condition::All {
+                    all: vec![
+                        Condition::NoOtherPlanUsesVg { vg: "b".into() },
+                        Condition::VgNotExported { vg: "b".into() }
+                    ]
+                }
+            );
+            assert_eq!(
+                condition.to_string(),
+                "only if no other plan uses VG b and VG b is not exported"
+            );
         }
+    }
+
+    #[test]
+    fn logout_is_only_for_the_last_plan_using_the_iscsi_target() {
+        let step = Step::IscsiLogout {
+            portal: "10.0.0.5:3260".into(),
+            iqn: "iqn.2026-01.lan:disk".into(),
+        };
+        let [Action::Run { only_if, .. }] = &step.actions("p", &PlanTimeValues)[..] else {
+            panic!("one command");
+        };
+        assert_eq!(
+            only_if.as_ref().map(|c| c.to_string()).as_deref(),
+            Some("only if no other plan uses iSCSI target iqn.2026-01.lan:disk")
+        );
     }
 
     #[test]

@@ -42,6 +42,7 @@ pub fn home_server() -> Plan {
     Plan {
         name: "home-server".into(),
         state_dir: "/var/lib/snapplan".into(),
+        target_lock_dir: "/run/snapplan/targets".into(),
         hooks: Some(Hooks {
             dir: "/etc/snapplan/hooks.d".into(),
             timeout: Duration::from_secs(60),
@@ -71,6 +72,7 @@ pub fn minimal() -> Plan {
     Plan {
         name: "minimal".into(),
         state_dir: "/var/lib/snapplan".into(),
+        target_lock_dir: "/run/snapplan/targets".into(),
         hooks: None,
         target: Target {
             vg: "backup".into(),

@@ -13,6 +13,11 @@ use serde::Serialize;
 
 /// Where the journal, run history and manifests live when the plan says nothing.
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/snapplan";
+/// Where the locks of shared backup targets live: host-wide, whatever each
+/// plan's `state_dir`, so that every plan backing up into one VG (or one
+/// iSCSI target) sees the others (`state::target_lock`). Under /run: a flock
+/// does not outlive a reboot, and neither need its file.
+pub const DEFAULT_TARGET_LOCK_DIR: &str = "/run/snapplan/targets";
 /// How long a hook may run when the plan says nothing.
 pub const DEFAULT_HOOK_TIMEOUT: Duration = Duration::from_secs(60);
 /// The snapshot size when neither the volume nor `defaults` gives one: room
@@ -24,6 +29,10 @@ pub struct Plan {
     /// `[a-z0-9_-]+`: names the run, its lock, its state and its LVM tags.
     pub name: String,
     pub state_dir: PathBuf,
+    /// [`DEFAULT_TARGET_LOCK_DIR`]; not a plan setting (plans that disagreed
+    /// would not see each other), a field so that tests can use their own.
+    #[serde(skip)]
+    pub target_lock_dir: PathBuf,
     pub hooks: Option<Hooks>,
     pub target: Target,
     /// In the order the admin wrote them: snapshots are taken in this order,

@@ -12,6 +12,7 @@ pub fn plan(sources: &[(&str, SnapshotSize)]) -> Plan {
     Plan {
         name: "nightly".into(),
         state_dir: DEFAULT_STATE_DIR.into(),
+        target_lock_dir: DEFAULT_TARGET_LOCK_DIR.into(),
         hooks: None,
         target: Target {
             vg: "backup".into(),

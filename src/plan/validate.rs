@@ -126,6 +126,7 @@ pub fn validate(raw: &RawPlan, problems: &mut Vec<Problem>) -> Option<Plan> {
     (problems.len() == before && !raw.incomplete.any()).then_some(Plan {
         name,
         state_dir,
+        target_lock_dir: PathBuf::from(DEFAULT_TARGET_LOCK_DIR),
         hooks,
         target,
         volumes,
@@ -974,6 +975,7 @@ mod tests {
             Plan {
                 name: "m".into(),
                 state_dir: DEFAULT_STATE_DIR.into(),
+                target_lock_dir: DEFAULT_TARGET_LOCK_DIR.into(),
                 hooks: None,
                 target: Target {
                     vg: "backup".into(),

@@ -258,6 +258,9 @@ fn run_text(out: &mut String, run: &RunRecord, name_width: usize) {
     for problem in &run.problems {
         push_lines(out, format!("    problem: {problem}\n"));
     }
+    for note in &run.notes {
+        push_lines(out, format!("    note: {note}\n"));
+    }
 }
 
 /// Appends `text`, whose values (volume names, reasons, problems) come
@@ -408,8 +411,10 @@ mod tests {
             volumes: vec![root.clone(), vcr, home],
             problems: vec!["remove-snapshot:vcr: in use".into()],
             recovery: None,
+            notes: vec!["VG backup left active: plan nas (pid 812) still uses it".into()],
         };
         let mut ok = partial.clone();
+        ok.notes = vec![];
         ok.run_id = "20261120T030000Z-4100".into();
         ok.started_at -= 7 * 86_400;
         ok.finished_at -= 7 * 86_400;
@@ -453,6 +458,7 @@ mod tests {
             ending: "died".into(),
             volumes: vec![root, home],
             problems: vec!["the run died after its last journal event".into()],
+            notes: vec![],
             recovery: Some(crate::state::runs::Recovered {
                 recovered_at: 1_795_836_000,
                 by_pid: 6000,
@@ -529,6 +535,7 @@ mod tests {
         run.volumes[1].volume = "vcr\nplan home-server: last run OK".into();
         run.volumes[1].reason = Some("x\u{1b}[1A\u{1b}[2K".into());
         run.problems = vec!["p\r\n    problem: none".into()];
+        run.notes = vec!["n\n    note: all fine".into()];
         let out = text(&forged);
         assert_eq!(out.lines().count(), honest.lines().count(), "{out}");
         assert!(out.contains(r"vcr\nplan home-server: last run OK"), "{out}");
@@ -549,9 +556,12 @@ mod tests {
         let report = text(&sample());
         let header = report.lines().find(|l| l.contains("VOLUME")).unwrap();
         let at = |col: &str| header.find(col).unwrap();
-        let rows = report
-            .lines()
-            .filter(|l| l.starts_with("    ") && !l.contains("reason:") && !l.contains("problem:"));
+        let rows = report.lines().filter(|l| {
+            l.starts_with("    ")
+                && !l.contains("reason:")
+                && !l.contains("problem:")
+                && !l.contains("note:")
+        });
         for line in rows {
             // Right-aligned columns end where their header ends.
             let end = at("VERIFIED") + "VERIFIED".len();

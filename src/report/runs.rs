@@ -199,6 +199,7 @@ mod tests {
             volumes: vec![VolumeResult::new("root")],
             problems: vec![],
             recovery: None,
+            notes: vec![],
         }
     }
 

@@ -2,6 +2,8 @@
 //! runs, and the only module that knows where each file lives.
 //!
 //! - `<plan>.lock`: one run per plan at a time ([`lock`]);
+//! - `/run/snapplan/targets/` (host-wide, not under `state_dir`): the locks
+//!   of backup targets shared by several plans ([`target_lock`]);
 //! - `<plan>/journal.jsonl`: what the run in progress (or a dead one) did,
 //!   durable event by event ([`journal`], [`events`]);
 //! - `<plan>/runs/<run id>.json` (+ `.journal.jsonl`): one record per run,
@@ -22,5 +24,6 @@ pub mod journal;
 pub mod lock;
 pub mod protection;
 pub mod runs;
+pub mod target_lock;
 pub mod time;
 pub mod trust;

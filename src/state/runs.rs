@@ -87,6 +87,10 @@ pub struct RunRecord {
     pub volumes: Vec<VolumeResult>,
     /// Failures outside a volume (a hook, a rollback step), in order.
     pub problems: Vec<String>,
+    /// What the run left on purpose, e.g. `VG backup left active: plan c
+    /// (pid 12) still uses it` (a target shared with another plan's run).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
     /// Only in the record of a run that died: the recovery that wrote it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recovery: Option<Recovered>,

@@ -83,6 +83,7 @@ mod tests {
         Plan {
             name: "nightly".into(),
             state_dir: "/var/lib/snapplan".into(),
+            target_lock_dir: "/run/snapplan/targets".into(),
             hooks: None,
             target: crate::plan::Target {
                 vg: "backup".into(),

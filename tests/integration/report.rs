@@ -32,6 +32,7 @@ fn run(plan: &str, day: u64, exit_code: u8, volumes: Vec<VolumeResult>) -> RunRe
         volumes,
         problems: vec![],
         recovery: None,
+        notes: vec![],
     }
 }
 

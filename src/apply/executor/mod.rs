@@ -21,6 +21,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use super::shared_target::{self, SharedTargets};
 use super::watchdog::{self, Watch};
 use crate::ExitCode;
 use crate::copy::{ChunkRead, CopyControl, NoProgress, ProgressSink, ProgressUpdate};
@@ -51,6 +52,9 @@ pub struct Options {
     pub vg_wait: Duration,
     /// Copy progress on stderr.
     pub progress: bool,
+    /// How long to wait for a backup target that another plan's run is
+    /// deactivating.
+    pub target_wait: Duration,
 }
 
 impl Default for Options {
@@ -60,6 +64,7 @@ impl Default for Options {
             watchdog_interval: watchdog::DEFAULT_INTERVAL,
             vg_wait: Duration::from_secs(30),
             progress: false,
+            target_wait: crate::apply::shared_target::DEFAULT_WAIT,
         }
     }
 }
@@ -93,6 +98,8 @@ pub struct Outcome {
     pub volumes: Vec<VolumeResult>,
     /// Failures outside a volume, and everything rollback could not undo.
     pub problems: Vec<String>,
+    /// What the run left on purpose: a target another plan still uses.
+    pub notes: Vec<String>,
     pub cleanup_failed: bool,
 }
 
@@ -144,6 +151,9 @@ pub struct Executor<'a> {
     cleanup_failed: bool,
     report: Option<SystemReport>,
     rolling_back: bool,
+    /// The run's hold on its backup target, shared with other plans' runs.
+    targets: Option<&'a mut SharedTargets>,
+    notes: Vec<String>,
 }
 
 impl<'a> Executor<'a> {
@@ -188,7 +198,16 @@ impl<'a> Executor<'a> {
             cleanup_failed: false,
             report: None,
             rolling_back: false,
+            targets: None,
+            notes: Vec::new(),
         }
+    }
+
+    /// The target locks this run holds: deactivate, export and logout are
+    /// then done only when no other plan's run uses the target.
+    pub fn sharing(mut self, targets: &'a mut SharedTargets) -> Executor<'a> {
+        self.targets = Some(targets);
+        self
     }
 
     /// Runs the graph to its end, or to an abort and its rollback.
@@ -230,6 +249,7 @@ impl<'a> Executor<'a> {
             exit,
             volumes: self.volumes,
             problems: self.problems,
+            notes: self.notes,
             cleanup_failed: self.cleanup_failed,
         }
     }

@@ -2,6 +2,7 @@
 //! `snapplan plan` showed), carried out through the [`System`].
 
 use super::*;
+use crate::state::target_lock::Resource;
 
 impl Executor<'_> {
     pub(super) fn run_step(&mut self, step: &Step) -> Result<(), StepError> {
@@ -83,11 +84,37 @@ impl Executor<'_> {
                 }
                 Ok(())
             }
-            Step::TargetActivate { .. } => {
+            Step::TargetActivate { vg } => {
                 self.refresh_report()?;
-                self.run_actions(step)
+                match self.run_actions(step) {
+                    Ok(()) => Ok(()),
+                    // Another plan's run, activating the same exported VG at
+                    // the same moment, imported it first: LVM then refuses
+                    // this run's vgimport. Activating is what is left to do.
+                    Err(e) => {
+                        self.refresh_report()?;
+                        let imported = self
+                            .report
+                            .as_ref()
+                            .and_then(|r| r.vg(vg))
+                            .is_some_and(|v| !v.is_exported());
+                        if !imported {
+                            return Err(e);
+                        }
+                        tracing::info!(
+                            step = %step.id(),
+                            "volume group {vg} was imported meanwhile (by another plan's run): \
+                             activating it"
+                        );
+                        self.run_actions(step)
+                    }
+                }
             }
             Step::TargetDeactivate { vg, .. } => {
+                if !self.claim_last_user(step, Resource::Vg(vg.clone()))? {
+                    // The commands' conditions skip them (and say so).
+                    return self.run_actions(step);
+                }
                 self.refresh_report()?;
                 // The actions' conditions skip the commands; this says why
                 // in one line an admin reading the cron mail understands.
@@ -199,6 +226,28 @@ impl Executor<'_> {
             }
             Step::IscsiLogout { portal, iqn } => {
                 let logout = commands::iscsi_logout(portal, iqn);
+                // A VG left active for another plan's run must keep its
+                // disk, whoever else uses the session.
+                let vg = Resource::Vg(self.compiled.plan().target.vg.clone());
+                let iscsi = Resource::Iscsi(iqn.clone());
+                if let Some(targets) = self.targets.as_deref_mut()
+                    && targets.left_to_others(&vg)
+                {
+                    // Holding the session's lock to this run's end could
+                    // make the run that puts the VG away skip the logout.
+                    targets.release(&iscsi);
+                    let note = format!(
+                        "{iscsi} left logged in: {vg} is still in use by another plan's run"
+                    );
+                    tracing::info!(step = %step.id(), "{note}");
+                    self.notes.push(note);
+                    return Ok(());
+                }
+                if !self.claim_last_user(step, iscsi)? {
+                    let condition = Condition::NoOtherPlanUsesIscsi { iqn: iqn.clone() };
+                    tracing::info!(step = %step.id(), "not needed ({condition}): {}", logout.join(" "));
+                    return Ok(());
+                }
                 self.run_command(step, &logout, |sys| sys.iscsi_logout(portal, iqn))
             }
             other => Err(StepError::Failed(format!(
@@ -318,6 +367,24 @@ impl Executor<'_> {
     /// login leaves no session.
     pub(super) fn logout_after_failed_login(&mut self, portal: &str, iqn: &str) {
         let argv = commands::iscsi_logout(portal, iqn);
+        // Another plan's run may be using the session (its VG did not
+        // appear for this plan): never pull it away from under that run.
+        let iscsi = Resource::Iscsi(iqn.to_string());
+        match self.targets.as_deref_mut().map(|t| t.claim_last(&iscsi)) {
+            Some(Ok(Some(users))) => {
+                let note = shared_target::left_active(&iscsi, &users);
+                tracing::warn!(step = "iscsi-login", "{note}");
+                self.notes.push(note);
+                return;
+            }
+            Some(Err(e)) => {
+                self.cleanup_failed = true;
+                self.problems
+                    .push(format!("iscsi-login: not logging out again: {e}"));
+                return;
+            }
+            Some(Ok(None)) | None => {}
+        }
         tracing::warn!(
             step = "iscsi-login",
             "logging out again: {}",
@@ -381,6 +448,34 @@ impl Executor<'_> {
 }
 
 impl Executor<'_> {
+    /// At a deactivate, export or logout: whether this run is the last one
+    /// using `resource` (it then holds it alone to its end). When another
+    /// plan's run still uses it, says so in the log and the summary.
+    pub(super) fn claim_last_user(
+        &mut self,
+        step: &Step,
+        resource: Resource,
+    ) -> Result<bool, StepError> {
+        let Some(targets) = self.targets.as_deref_mut() else {
+            return Ok(true);
+        };
+        match targets.claim_last(&resource) {
+            Ok(None) => Ok(true),
+            Ok(Some(users)) => {
+                let note = shared_target::left_active(&resource, &users);
+                tracing::info!(step = %step.id(), "{note}: it is that run's to finish");
+                if !self.notes.contains(&note) {
+                    self.notes.push(note);
+                }
+                Ok(false)
+            }
+            Err(e) => Err(StepError::Failed(format!(
+                "{e}; {resource} is left as it is: run `snapplan recover PLAN` when the \
+                 other runs have finished"
+            ))),
+        }
+    }
+
     /// Whether a command's condition holds on the system now (and, for a
     /// protection, given how the volume's copy went in this run).
     fn holds(&self, condition: &Condition, report: &SystemReport) -> bool {
@@ -400,6 +495,9 @@ impl Executor<'_> {
                 .is_some_and(|lv| lv.lv_tags.iter().any(|t| t == commands::TAG_STATE_COMPLETE)),
             Condition::NewCopyGood { volume, protection } => ours(protection) && good(volume),
             Condition::NewCopyNotGood { volume, protection } => ours(protection) && !good(volume),
+            Condition::NoOtherPlanUsesVg { vg } => self.alone(&Resource::Vg(vg.clone())),
+            Condition::NoOtherPlanUsesIscsi { iqn } => self.alone(&Resource::Iscsi(iqn.clone())),
+            Condition::All { all } => all.iter().all(|c| self.holds(c, report)),
             other => holds(other, report),
         }
     }
@@ -420,8 +518,17 @@ fn holds(condition: &Condition, report: &SystemReport) -> bool {
         // naming it rather than passing for done.
         Condition::OriginNotThin { origin } => !report.lv(origin).is_some_and(|lv| lv.is_thin()),
         // Decided by the executor, which knows the run.
+        Condition::All { all } => all.iter().all(|c| holds(c, report)),
+        Condition::NoOtherPlanUsesVg { .. } | Condition::NoOtherPlanUsesIscsi { .. } => false,
         Condition::LvComplete { .. }
         | Condition::NewCopyGood { .. }
         | Condition::NewCopyNotGood { .. } => false,
+    }
+}
+
+impl Executor<'_> {
+    /// Whether this run holds `resource` alone (see [`Self::claim_last_user`]).
+    fn alone(&self, resource: &Resource) -> bool {
+        self.targets.as_deref().is_none_or(|t| t.is_alone(resource))
     }
 }
