@@ -7,6 +7,7 @@
 //! real adapters is tested with the in-memory fake.
 
 pub mod executor;
+pub mod grower;
 pub mod growth;
 pub mod protection;
 pub mod recover;

@@ -23,7 +23,13 @@ pub struct Facts {
     /// root's alone.
     pub state_dir: Result<(), crate::state::trust::Untrusted>,
     pub lock: LockFact,
+    /// The last runs' records, newest first (what the snapshot sizes are
+    /// judged on); empty when there are none or they cannot be read.
+    pub history: Vec<crate::state::runs::RunRecord>,
 }
+
+/// How many past runs the snapshot sizes are judged on.
+pub const HISTORY_RUNS: usize = 5;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LvmUnavailable {
@@ -148,6 +154,9 @@ pub fn gather(plan: &Plan, sys: &dyn System) -> Facts {
         }),
         state_dir: crate::state::trust::check_dir(&plan.state_dir),
         lock: lock_fact(&lock_path(plan)),
+        history: crate::report::runs::load(&plan.state_dir, &plan.name, HISTORY_RUNS)
+            .map(|p| p.runs)
+            .unwrap_or_default(),
     }
 }
 

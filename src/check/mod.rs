@@ -12,6 +12,7 @@ mod lock;
 pub mod outcome;
 mod protection;
 pub mod render;
+mod sizes;
 mod sources;
 mod space;
 mod state_dir;
@@ -31,6 +32,7 @@ pub fn evaluate(plan: &Plan, facts: &Facts) -> CheckReport {
         Ok(report) => {
             rows.extend(sources::check(plan, report));
             rows.extend(space::snapshots(plan, report));
+            rows.extend(sizes::check(plan, report, &facts.history));
             rows.extend(thin::check(
                 plan,
                 report,
@@ -88,6 +90,7 @@ mod tests {
             lock: LockFact::NoLockFile {
                 path: "/var/lib/snapplan/nightly.lock".into(),
             },
+            history: vec![],
         }
     }
 

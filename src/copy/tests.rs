@@ -45,6 +45,7 @@ fn run_plain(req: &CopyRequest) -> Result<CopyReport, CopyError> {
             cancel: &cancel,
             progress: &NoProgress,
             source_check: None,
+            throttle: None,
         },
     )
 }
@@ -220,6 +221,7 @@ fn cancelled_copy_leaves_an_incomplete_manifest_that_no_delta_trusts() {
             cancel: &cancel,
             progress: &NoProgress,
             source_check: Some(&check),
+            throttle: None,
         },
     )
     .unwrap_err();
@@ -267,6 +269,7 @@ fn failing_source_check_stops_the_copy_with_the_offset() {
             cancel: &cancel,
             progress: &NoProgress,
             source_check: Some(&check),
+            throttle: None,
         },
     )
     .unwrap_err();
@@ -295,6 +298,7 @@ fn source_check_sees_the_last_chunk() {
             cancel: &cancel,
             progress: &NoProgress,
             source_check: Some(&check),
+            throttle: None,
         },
     )
     .unwrap();
@@ -396,6 +400,7 @@ fn a_separate_previous_manifest_is_marked_incomplete_before_writing() {
             cancel: &cancel,
             progress: &NoProgress,
             source_check: Some(&check),
+            throttle: None,
         },
     )
     .unwrap_err();
