@@ -176,10 +176,7 @@ pub struct Learned {
 /// `extent`-byte extents; `None` when no run measured the snapshot.
 pub fn learn(volume: &str, results: &[&VolumeResult], extent: u64) -> Option<Learned> {
     let seen: Vec<(Observed, u64)> = results.iter().filter_map(|v| observed(v)).collect();
-    let (peak_obs, peak_base) = seen
-        .iter()
-        .max_by_key(|(o, _)| o.peak_bytes)
-        .copied()?;
+    let (peak_obs, peak_base) = seen.iter().max_by_key(|(o, _)| o.peak_bytes).copied()?;
     let suggestions: Vec<Suggestion> = seen
         .iter()
         .map(|(o, base)| suggest(o, *base, extent, 1.0))
@@ -319,7 +316,11 @@ mod tests {
         assert_eq!(l.suggested_bytes, Some(16 * MIB));
         assert_eq!((l.grew, l.overflowed, l.runs), (1, 0, 1));
         assert!((l.peak_percent - 205.0).abs() < 0.1, "{l:?}");
-        assert!(describe(&l).contains("suggested snapshot_size: 16 MiB"), "{}", describe(&l));
+        assert!(
+            describe(&l).contains("suggested snapshot_size: 16 MiB"),
+            "{}",
+            describe(&l)
+        );
     }
 
     #[test]

@@ -212,7 +212,11 @@ impl Grower {
                     continue;
                 }
                 Err(e) => {
-                    tracing::warn!(volume = t.volume, "cannot read snapshot {}: {e}", t.snapshot);
+                    tracing::warn!(
+                        volume = t.volume,
+                        "cannot read snapshot {}: {e}",
+                        t.snapshot
+                    );
                     continue;
                 }
             };

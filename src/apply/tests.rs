@@ -1191,7 +1191,12 @@ fn a_filling_snapshot_with_room_to_grow_is_extended_and_the_record_says_so() {
     assert_eq!(b.snapshot_extensions as usize, extended.len());
     let final_size = b.snapshot_final_bytes.unwrap();
     assert!(final_size > 4 * MIB && final_size <= 64 * MIB, "{b:?}");
-    assert!(extended.last().unwrap().contains(&format!(" {final_size}b ")));
+    assert!(
+        extended
+            .last()
+            .unwrap()
+            .contains(&format!(" {final_size}b "))
+    );
     let a = volumes.iter().find(|v| v.volume == "a").unwrap();
     assert_eq!(a.snapshot_extensions, 0);
     assert!(a.snapshot_peak_bytes.is_some(), "{a:?}");

@@ -65,7 +65,10 @@ fn growth_room(row: &mut CheckResult, plan: &Plan, vg: &Vg, here: &[&ResolvedVol
                 .map_or(r.snapshot_extents, |b| b / vg.vg_extent_size.max(1))
         })
         .collect();
-    let grows = here.iter().zip(&maxes).any(|(r, &m)| m > r.snapshot_extents);
+    let grows = here
+        .iter()
+        .zip(&maxes)
+        .any(|(r, &m)| m > r.snapshot_extents);
     if !grows || row.status == Status::Fail {
         return;
     }
@@ -309,7 +312,13 @@ mod tests {
             "{}",
             rows[0].detail
         );
-        assert!(rows[0].advice.as_deref().unwrap().contains("snapshot_size_max"));
+        assert!(
+            rows[0]
+                .advice
+                .as_deref()
+                .unwrap()
+                .contains("snapshot_size_max")
+        );
         // 28 MiB each fits: 14 extents of 15 usable.
         for v in &mut p.volumes {
             v.snapshot_size_max = Some(SnapshotSize::Bytes(28 * MIB));
@@ -317,7 +326,11 @@ mod tests {
         assert_eq!(snapshots(&p, &report)[0].status, Status::Pass);
         // Without a max: the row as before.
         let plain = plan(&[("vg0/a", pct(20.0)), ("vg0/b", pct(20.0))]);
-        assert!(!snapshots(&plain, &report)[0].detail.contains("snapshot_size_max"));
+        assert!(
+            !snapshots(&plain, &report)[0]
+                .detail
+                .contains("snapshot_size_max")
+        );
     }
 
     #[test]

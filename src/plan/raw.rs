@@ -305,9 +305,7 @@ pub const VOLUME_KEYS: &[&str] = &[
 /// Where a key belongs when it is written at the wrong level.
 fn belongs_under(key: &str) -> Option<&'static str> {
     Some(match key {
-        "snapshot_size" | "snapshot_size_max" | "bandwidth" | "verify" => {
-            "`defaults:` or a volume"
-        }
+        "snapshot_size" | "snapshot_size_max" | "bandwidth" | "verify" => "`defaults:` or a volume",
         "dir" | "timeout" => "`hooks:`",
         "vg" | "iscsi" | "export" | "keep_previous" => "`target:`",
         "portal" | "iqn" => "`target.iscsi:`",

@@ -42,10 +42,10 @@ pub fn validate(raw: &RawPlan, problems: &mut Vec<Problem>) -> Option<Plan> {
         .as_ref()
         .and_then(|s| cx.unit("snapshot_size", s, parse_size))
         .unwrap_or(DEFAULT_SNAPSHOT_SIZE);
-    let default_max = defaults
-        .snapshot_size_max
-        .as_ref()
-        .and_then(|s| cx.unit("snapshot_size_max", s, parse_size).map(|m| (m, s.span)));
+    let default_max = defaults.snapshot_size_max.as_ref().and_then(|s| {
+        cx.unit("snapshot_size_max", s, parse_size)
+            .map(|m| (m, s.span))
+    });
     let default_rate = defaults
         .bandwidth
         .as_ref()
@@ -1118,7 +1118,10 @@ mod tests {
         );
         assert!(codes(&text).is_empty());
         assert_eq!(
-            codes(&plan_with("backup", "  - lv: vg0/a\n    snapshot_size_max: lots\n")),
+            codes(&plan_with(
+                "backup",
+                "  - lv: vg0/a\n    snapshot_size_max: lots\n"
+            )),
             ["plan::bad_value"]
         );
     }

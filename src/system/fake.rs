@@ -439,7 +439,8 @@ impl System for Fake {
                 }
                 snap.origin = origin.lv.clone();
                 snap.lv_tags = tags_in(argv, "--addtag");
-                snap.data_percent = Some(state.snapshot_use.get(&origin.lv).copied().unwrap_or(0.0));
+                snap.data_percent =
+                    Some(state.snapshot_use.get(&origin.lv).copied().unwrap_or(0.0));
                 snap.lv_snapshot_invalid = String::new();
                 state.lvs.push(snap);
             }
