@@ -29,7 +29,7 @@ pub struct PlanRuns {
     pub journal_problem: Option<String>,
     /// Per volume, what these runs measured of its snapshot and the
     /// `snapshot_size` they suggest (docs/check.md#snapshot-sizes).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sizes: Vec<crate::sizing::Learned>,
 }
 

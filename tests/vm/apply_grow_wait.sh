@@ -118,7 +118,7 @@ filler=$((free - 8 * MIB - reserve - extent))
 make_lv vg0 filler "${filler}b"
 write_apply_plan grow 30s <<YAML
   - lv: vg0/charlie
-    snapshot_size: 100%
+    snapshot_size: 4MiB
     bandwidth: 256KiB/s
   - lv: vg0/bravo
     snapshot_size: 4MiB
