@@ -72,6 +72,18 @@ pub fn snapshot_extents(size: SnapshotSize, origin_bytes: u64, vg: &Vg) -> u64 {
     vg.extents_for(snapshot_bytes(size, origin_bytes)).max(1)
 }
 
+/// How far `volume`'s snapshot may grow on an origin of `origin_bytes` in
+/// `vg`, in bytes of whole extents, never below its own size; `None` when
+/// the plan gives no `snapshot_size_max` (it keeps its size). Rounded
+/// DOWN: growth must never pass the limit the admin wrote.
+pub fn snapshot_max_bytes(volume: &Volume, origin_bytes: u64, vg: &Vg) -> Option<u64> {
+    let max = volume.snapshot_size_max?;
+    let base = snapshot_extents(volume.snapshot_size, origin_bytes, vg) * vg.vg_extent_size;
+    let extent = vg.vg_extent_size.max(1);
+    let max = snapshot_bytes(max, origin_bytes) / extent * extent;
+    Some(max.max(base))
+}
+
 pub fn resolve_volume(
     volume: &Volume,
     report: &SystemReport,
@@ -177,10 +189,25 @@ mod tests {
             target_lv: lv.into(),
             snapshot_size: size,
             snapshot_size_set: false,
+            snapshot_size_max: None,
             bandwidth: Bandwidth::Unlimited,
             verify: true,
             after: vec![],
         }
+    }
+
+    #[test]
+    fn the_max_size_rounds_down_to_extents_and_never_below_the_size() {
+        let r = report(32 * MIB, 4 * MIB);
+        let vg = r.vg("vg0").unwrap();
+        let mut v = volume("home", SnapshotSize::Bytes(4 * MIB));
+        assert_eq!(snapshot_max_bytes(&v, 32 * MIB, vg), None);
+        // 30% of 32 MiB = 9.6 MiB -> 8 MiB: never past what the plan says.
+        v.snapshot_size_max = Some(SnapshotSize::PercentOfOrigin(30.0));
+        assert_eq!(snapshot_max_bytes(&v, 32 * MIB, vg), Some(8 * MIB));
+        // A max below the size (a mix of bytes and %) is the size: no growth.
+        v.snapshot_size = SnapshotSize::Bytes(16 * MIB);
+        assert_eq!(snapshot_max_bytes(&v, 32 * MIB, vg), Some(16 * MIB));
     }
 
     #[test]

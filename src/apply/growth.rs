@@ -27,7 +27,7 @@ impl Default for Policy {
         Policy {
             at_percent: 70.0,
             step_percent: 25.0,
-            vg_reserve_percent: 5.0,
+            vg_reserve_percent: crate::sizing::VG_RESERVE_PERCENT,
             horizon_secs: 30.0,
         }
     }

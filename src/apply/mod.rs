@@ -8,6 +8,7 @@
 
 pub mod died;
 pub mod executor;
+pub mod grower;
 pub mod growth;
 pub mod protection;
 pub mod recover;

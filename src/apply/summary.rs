@@ -23,6 +23,7 @@ pub fn table(plan: &str, run_id: &str, outcome: &Outcome) -> String {
             "-".into()
         };
         let status = match v.status {
+            VolumeStatus::Ok if v.throttle_lifted => "OK (throttle lifted)".to_string(),
             VolumeStatus::Ok => "OK".to_string(),
             VolumeStatus::Failed => {
                 format!("FAILED: {}", v.reason.as_deref().unwrap_or("see the log"))
@@ -41,9 +42,7 @@ pub fn table(plan: &str, run_id: &str, outcome: &Outcome) -> String {
             format!("{:.1}s", v.duration_seconds),
             rate,
             human::bytes(v.bytes_written),
-            v.snapshot_peak_percent
-                .map(|p| format!("{p:.1}%"))
-                .unwrap_or_else(|| "-".into()),
+            snapshot_cell(v),
             if v.verified { "yes" } else { "no" }.into(),
             status,
         ]);
@@ -82,6 +81,22 @@ pub fn table(plan: &str, run_id: &str, outcome: &Outcome) -> String {
     out
 }
 
+/// The peak use, and how far the snapshot grew: "45.0%, grew 1x to 16.0 MiB".
+fn snapshot_cell(v: &crate::state::runs::VolumeResult) -> String {
+    let peak = v
+        .snapshot_peak_percent
+        .map(|p| format!("{p:.1}%"))
+        .unwrap_or_else(|| "-".into());
+    match v.snapshot_final_bytes {
+        Some(size) if v.snapshot_extensions > 0 => format!(
+            "{peak}, grew {}x to {}",
+            v.snapshot_extensions,
+            human::bytes(size)
+        ),
+        _ => peak,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -115,5 +130,26 @@ mod tests {
             cleanup_failed: false,
         };
         insta::assert_snapshot!(table("home-server", "20261127T030000Z-42", &outcome));
+    }
+
+    #[test]
+    fn a_grown_snapshot_and_a_lifted_throttle_show_in_the_row() {
+        let mut v = VolumeResult::new("vcr");
+        v.status = VolumeStatus::Ok;
+        v.snapshot_peak_percent = Some(45.0);
+        v.snapshot_extensions = 2;
+        v.snapshot_final_bytes = Some(16 << 20);
+        v.throttle_lifted = true;
+        let outcome = Outcome {
+            ending: Ending::Completed,
+            exit: ExitCode::Success,
+            volumes: vec![v],
+            problems: vec![],
+            notes: vec![],
+            cleanup_failed: false,
+        };
+        let text = table("p", "r", &outcome);
+        assert!(text.contains("45.0%, grew 2x to 16.0 MiB"), "{text}");
+        assert!(text.contains("OK (throttle lifted)"), "{text}");
     }
 }

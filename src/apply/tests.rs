@@ -37,6 +37,7 @@ fn volume(name: &str) -> Volume {
         target_lv: name.into(),
         snapshot_size: SnapshotSize::PercentOfOrigin(25.0),
         snapshot_size_set: false,
+        snapshot_size_max: None,
         bandwidth: Bandwidth::Unlimited,
         verify: true,
         after: vec![],
@@ -1591,4 +1592,51 @@ fn a_session_stays_while_another_plan_without_iscsi_uses_the_vg_on_it() {
             .any(|n| n.contains("left logged in: VG backup")),
         "{notes:?}"
     );
+}
+
+#[test]
+fn a_filling_snapshot_with_room_to_grow_is_extended_and_the_record_says_so() {
+    let mut s = setup();
+    s.plan.volumes[1].snapshot_size_max = Some(SnapshotSize::Bytes(64 * MIB));
+    // Every snapshot is 90% full once made (and the fake copy adds 10% a
+    // chunk).
+    for v in ["a", "b", "c"] {
+        s.fake.state().snapshot_use.insert(v.into(), 90.0);
+    }
+    let f = run(&s);
+    assert_eq!(f.exit, ExitCode::Success);
+    let extended: Vec<String> = s
+        .fake
+        .commands()
+        .into_iter()
+        .filter(|c| c.starts_with("lvextend"))
+        .collect();
+    // Only b has a snapshot_size_max: only b's snapshot grows.
+    assert!(!extended.is_empty());
+    assert!(
+        extended.iter().all(|c| c.ends_with(" vg0/b-snapplan")),
+        "{extended:?}"
+    );
+    let volumes = &f.outcome.as_ref().unwrap().volumes;
+    let b = volumes.iter().find(|v| v.volume == "b").unwrap();
+    assert_eq!(b.snapshot_extensions as usize, extended.len());
+    let final_size = b.snapshot_final_bytes.unwrap();
+    assert!(final_size > 4 * MIB && final_size <= 64 * MIB, "{b:?}");
+    assert!(
+        extended
+            .last()
+            .unwrap()
+            .contains(&format!(" {final_size}b "))
+    );
+    let a = volumes.iter().find(|v| v.volume == "a").unwrap();
+    assert_eq!(a.snapshot_extensions, 0);
+    assert!(a.snapshot_peak_bytes.is_some(), "{a:?}");
+    assert_clean(&s);
+    // The run record keeps it.
+    let record = history::load_record(&history::run_record_path(
+        &s.plan,
+        f.run_id.as_deref().unwrap(),
+    ))
+    .unwrap();
+    assert_eq!(record.volumes[1], *b);
 }

@@ -23,6 +23,9 @@ pub struct Facts {
     /// root's alone.
     pub state_dir: Result<(), crate::state::trust::Untrusted>,
     pub lock: LockFact,
+    /// The last runs' records, newest first (what the snapshot sizes are
+    /// judged on); empty when there are none or they cannot be read.
+    pub history: Vec<crate::state::runs::RunRecord>,
     /// Per backup target (its iSCSI target, its VG): the other runs using
     /// it now.
     pub target_users: Vec<TargetUsersFact>,
@@ -36,6 +39,9 @@ pub struct TargetUsersFact {
     /// Who holds its lock (`plan nas (pid 812)`); `Err` when it cannot be read.
     pub users: Result<Vec<String>, String>,
 }
+
+/// How many past runs the snapshot sizes are judged on.
+pub const HISTORY_RUNS: usize = 5;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LvmUnavailable {
@@ -160,6 +166,9 @@ pub fn gather(plan: &Plan, sys: &dyn System) -> Facts {
         }),
         state_dir: crate::state::trust::check_dir(&plan.state_dir),
         lock: lock_fact(&lock_path(plan)),
+        history: crate::report::runs::load(&plan.state_dir, &plan.name, HISTORY_RUNS)
+            .map(|p| p.runs)
+            .unwrap_or_default(),
         target_users: target_users(plan),
     }
 }

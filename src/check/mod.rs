@@ -13,6 +13,7 @@ pub mod outcome;
 mod protection;
 pub mod render;
 mod shared_target;
+mod sizes;
 mod sources;
 mod space;
 mod state_dir;
@@ -32,6 +33,7 @@ pub fn evaluate(plan: &Plan, facts: &Facts) -> CheckReport {
         Ok(report) => {
             rows.extend(sources::check(plan, report));
             rows.extend(space::snapshots(plan, report));
+            rows.extend(sizes::check(plan, report, &facts.history));
             rows.extend(thin::check(
                 plan,
                 report,
@@ -95,6 +97,7 @@ mod tests {
                 lock: "/run/snapplan/targets/vg-backup.lock".into(),
                 users: Ok(vec![]),
             }],
+            history: vec![],
         }
     }
 

@@ -41,6 +41,8 @@ pub enum CheckKind {
     BackupSpace,
     // Room in the backup VG to keep the previous backup (`keep_previous`).
     ProtectionSpace,
+    // A snapshot size judged on the last runs' peaks (`sizing`).
+    SnapshotSize,
     BackupLv,
     Hooks,
     Leftover,
@@ -61,6 +63,7 @@ impl CheckKind {
             CheckKind::ThinPool => "thin pool",
             CheckKind::BackupSpace => "backup space",
             CheckKind::ProtectionSpace => "protection space",
+            CheckKind::SnapshotSize => "snapshot size",
             CheckKind::BackupLv => "backup LV",
             CheckKind::Hooks => "hooks",
             CheckKind::Leftover => "leftover",

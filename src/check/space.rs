@@ -45,9 +45,56 @@ pub fn snapshots(plan: &Plan, report: &SystemReport) -> Vec<CheckResult> {
                  longer needed), or lower snapshot_size in the plan"
             ));
         }
+        growth_room(&mut row, plan, vg, &here);
         rows.push(row);
     }
     rows
+}
+
+/// With `snapshot_size_max`: do the maximum sizes fit at once, leaving
+/// the reserve growth never takes? A warning, not a failure: growth stops
+/// at the reserve and the snapshot overflows only if it needs more.
+fn growth_room(row: &mut CheckResult, plan: &Plan, vg: &Vg, here: &[&ResolvedVolume]) {
+    let maxes: Vec<u64> = here
+        .iter()
+        .map(|r| {
+            plan.volumes
+                .iter()
+                .find(|v| v.name == r.name)
+                .and_then(|v| crate::resolve::snapshot_max_bytes(v, r.origin_bytes, vg))
+                .map_or(r.snapshot_extents, |b| b / vg.vg_extent_size.max(1))
+        })
+        .collect();
+    let grows = here
+        .iter()
+        .zip(&maxes)
+        .any(|(r, &m)| m > r.snapshot_extents);
+    if !grows || row.status == Status::Fail {
+        return;
+    }
+    let extent = vg.vg_extent_size;
+    let reserve = crate::sizing::reserve_extents(vg.vg_size, extent);
+    let room = vg.vg_free_count.saturating_sub(reserve);
+    let most = total(maxes.iter().copied());
+    row.detail.push_str(&format!(
+        "; grown to their snapshot_size_max they need {} at once, and growth leaves {} \
+         (the {}% reserve) free",
+        human::space(most, extent),
+        human::space(reserve, extent),
+        crate::sizing::VG_RESERVE_PERCENT
+    ));
+    if most > room {
+        row.detail.push_str(&format!(
+            ": short by {}, so growth may stop before a snapshot reaches its maximum.",
+            human::space(most - room, extent)
+        ));
+        row.status = row.status.max(Status::Warn);
+        row.advice = Some(format!(
+            "free space in VG {} (`vgextend {} /dev/NEWPV`), or lower snapshot_size_max in the \
+             plan",
+            vg.vg_name, vg.vg_name
+        ));
+    }
 }
 
 /// The backup VG's row. `None` when no volume could be resolved (the
@@ -240,6 +287,50 @@ mod tests {
         );
         let space = rows[0].space.as_ref().unwrap();
         assert_eq!((space.needed_extents, space.free_extents), (4, 4));
+    }
+
+    #[test]
+    fn maximum_sizes_that_do_not_fit_with_the_reserve_warn_with_the_figures() {
+        // 100 extents; 20 free; reserve 5 extents. Bases 2 + 2, maxes 8 + 8.
+        let report = Fake::builder()
+            .vg("vg0", 100, 20)
+            .lv("vg0", "a", 32, "-wi-a-----")
+            .lv("vg0", "b", 32, "-wi-a-----")
+            .report();
+        let mut p = plan(&[("vg0/a", pct(20.0)), ("vg0/b", pct(20.0))]);
+        for v in &mut p.volumes {
+            v.snapshot_size_max = Some(SnapshotSize::Bytes(32 * MIB));
+        }
+        let rows = snapshots(&p, &report);
+        assert_eq!(rows[0].status, Status::Warn, "{}", rows[0].detail);
+        assert!(
+            rows[0].detail.ends_with(
+                "; grown to their snapshot_size_max they need 64.0 MiB (16 extents) at once, \
+                 and growth leaves 20.0 MiB (5 extents) (the 5% reserve) free: short by 4.0 MiB \
+                 (1 extent), so growth may stop before a snapshot reaches its maximum."
+            ),
+            "{}",
+            rows[0].detail
+        );
+        assert!(
+            rows[0]
+                .advice
+                .as_deref()
+                .unwrap()
+                .contains("snapshot_size_max")
+        );
+        // 28 MiB each fits: 14 extents of 15 usable.
+        for v in &mut p.volumes {
+            v.snapshot_size_max = Some(SnapshotSize::Bytes(28 * MIB));
+        }
+        assert_eq!(snapshots(&p, &report)[0].status, Status::Pass);
+        // Without a max: the row as before.
+        let plain = plan(&[("vg0/a", pct(20.0)), ("vg0/b", pct(20.0))]);
+        assert!(
+            !snapshots(&plain, &report)[0]
+                .detail
+                .contains("snapshot_size_max")
+        );
     }
 
     #[test]

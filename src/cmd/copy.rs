@@ -85,6 +85,7 @@ pub fn run(args: Args) -> super::Result {
         cancel: &cancel,
         progress: sink.as_ref(),
         source_check: None,
+        throttle: None,
     };
     match copy::run(&request, &control) {
         Ok(report) => {

@@ -28,6 +28,7 @@
 //!     cancel: &cancel,
 //!     progress: &NoProgress,
 //!     source_check: Some(&snapshot_still_valid),
+//!     throttle: None,
 //! };
 //! match copy::run(&request, &control) {
 //!     Ok(report) => println!("{}", report.summary()),
@@ -141,6 +142,9 @@ pub struct CopyControl<'a> {
     /// is garbage. For an empty source it is never called, so callers
     /// should check once more after [`run`] returns.
     pub source_check: Option<&'a SourceCheck<'a>>,
+    /// Lets another thread lift the throttle while the copy runs, and see
+    /// how fast it reads unthrottled.
+    pub throttle: Option<&'a throttle::ThrottleSwitch>,
 }
 
 /// Checks a chunk size is one the engine accepts.
@@ -262,6 +266,7 @@ pub fn run(request: &CopyRequest, control: &CopyControl<'_>) -> Result<CopyRepor
             bytes_per_second: request.bytes_per_second,
             cancel: control.cancel,
             check: control.source_check,
+            switch: control.throttle,
         },
         previous: previous.as_ref(),
     };

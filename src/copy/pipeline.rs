@@ -26,7 +26,7 @@ use super::device::Device;
 use super::error::CopyError;
 use super::manifest::{ChunkHash, Chunking, Manifest};
 use super::report::StageTimes;
-use super::throttle::{SystemClock, TokenBucket};
+use super::throttle::{SystemClock, ThrottleSwitch, TokenBucket};
 
 /// What the source check sees after each chunk is read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,6 +74,8 @@ pub struct ReadOptions<'a> {
     pub bytes_per_second: Option<u64>,
     pub cancel: &'a AtomicBool,
     pub check: Option<&'a SourceCheck<'a>>,
+    /// Lifts the throttle at run time and measures the unthrottled rate.
+    pub switch: Option<&'a ThrottleSwitch>,
 }
 
 pub struct ReadOutcome {
@@ -101,6 +103,9 @@ pub fn read_stage(
     let cancelled = || opts.cancel.load(Ordering::Relaxed);
     for index in 0..chunking.count() {
         let (offset, len) = chunking.chunk(index);
+        if opts.switch.is_some_and(ThrottleSwitch::is_lifted) {
+            throttle = None;
+        }
         if let Some(bucket) = throttle.as_mut() {
             let start = Instant::now();
             let allowed = bucket.acquire(len, Duration::from_millis(100), cancelled);
@@ -121,6 +126,9 @@ pub fn read_stage(
         let start = Instant::now();
         device.read_chunk(offset, len as usize, &mut buf)?;
         outcome.busy += start.elapsed();
+        if let Some(switch) = opts.switch {
+            switch.record(len, start.elapsed());
+        }
         if let Some(check) = opts.check {
             let read = ChunkRead {
                 index,

@@ -45,6 +45,7 @@ fn run_plain(req: &CopyRequest) -> Result<CopyReport, CopyError> {
             cancel: &cancel,
             progress: &NoProgress,
             source_check: None,
+            throttle: None,
         },
     )
 }
@@ -220,6 +221,7 @@ fn cancelled_copy_leaves_an_incomplete_manifest_that_no_delta_trusts() {
             cancel: &cancel,
             progress: &NoProgress,
             source_check: Some(&check),
+            throttle: None,
         },
     )
     .unwrap_err();
@@ -267,6 +269,7 @@ fn failing_source_check_stops_the_copy_with_the_offset() {
             cancel: &cancel,
             progress: &NoProgress,
             source_check: Some(&check),
+            throttle: None,
         },
     )
     .unwrap_err();
@@ -295,6 +298,7 @@ fn source_check_sees_the_last_chunk() {
             cancel: &cancel,
             progress: &NoProgress,
             source_check: Some(&check),
+            throttle: None,
         },
     )
     .unwrap();
@@ -396,6 +400,7 @@ fn a_separate_previous_manifest_is_marked_incomplete_before_writing() {
             cancel: &cancel,
             progress: &NoProgress,
             source_check: Some(&check),
+            throttle: None,
         },
     )
     .unwrap_err();
@@ -601,4 +606,39 @@ fn the_spot_check_of_a_large_destination_reads_its_ends_and_a_bounded_sample() {
     let full = run_plain(&req).unwrap();
     assert_eq!(full.chunks_written, chunks);
     assert_eq!(std::fs::read(&dst).unwrap(), data);
+}
+
+#[test]
+fn a_lifted_throttle_lets_the_rest_of_the_copy_run_at_full_speed() {
+    // 32 chunks of 64 KiB at 64 KiB/s would take about 32 s; the switch is
+    // lifted as the second chunk is read, so the copy ends at once.
+    let files = Files::new();
+    let data = pseudo_random(32 * CHUNK as usize, 7);
+    let src = files.write("src", &data);
+    let dst = files.write("dst", &vec![0; data.len()]);
+    let mut req = request(&src, &dst, None);
+    req.bytes_per_second = Some(CHUNK);
+    let cancel = AtomicBool::new(false);
+    let switch = throttle::ThrottleSwitch::default();
+    let check = |read: &ChunkRead| {
+        if read.index == 1 {
+            switch.lift();
+        }
+        Ok(())
+    };
+    let started = std::time::Instant::now();
+    run(
+        &req,
+        &CopyControl {
+            cancel: &cancel,
+            progress: &NoProgress,
+            source_check: Some(&check),
+            throttle: Some(&switch),
+        },
+    )
+    .unwrap();
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    assert_eq!(std::fs::read(&dst).unwrap(), data);
+    assert_eq!(switch.bytes_read(), data.len() as u64);
+    assert!(switch.full_rate() > 0.0);
 }

@@ -4,7 +4,53 @@
 //!
 //! Time comes from a [`Clock`] so the arithmetic is tested without sleeping.
 
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+
+/// Lifts a running copy's throttle from another thread, and tells it how
+/// fast the copy reads when it is not waiting for the throttle: apply
+/// lifts it when a snapshot that cannot grow any more would overflow
+/// before a throttled copy ends, but not before a full-speed one.
+#[derive(Debug, Default)]
+pub struct ThrottleSwitch {
+    lifted: AtomicBool,
+    /// Bytes read so far.
+    read: AtomicU64,
+    /// Nanoseconds spent reading them (waits for the throttle left out).
+    busy_nanos: AtomicU64,
+}
+
+impl ThrottleSwitch {
+    /// From the next chunk on, the copy reads at full speed.
+    pub fn lift(&self) {
+        self.lifted.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_lifted(&self) -> bool {
+        self.lifted.load(Ordering::SeqCst)
+    }
+
+    /// Bytes read so far.
+    pub fn bytes_read(&self) -> u64 {
+        self.read.load(Ordering::SeqCst)
+    }
+
+    /// Bytes per second while reading (0 before the first chunk).
+    pub fn full_rate(&self) -> f64 {
+        let nanos = self.busy_nanos.load(Ordering::SeqCst);
+        if nanos == 0 {
+            return 0.0;
+        }
+        self.bytes_read() as f64 / (nanos as f64 / 1e9)
+    }
+
+    /// One chunk of `bytes` was read in `busy`.
+    pub fn record(&self, bytes: u64, busy: Duration) {
+        self.read.fetch_add(bytes, Ordering::SeqCst);
+        let nanos = u64::try_from(busy.as_nanos()).unwrap_or(u64::MAX).max(1);
+        self.busy_nanos.fetch_add(nanos, Ordering::SeqCst);
+    }
+}
 
 pub trait Clock {
     /// Time since an arbitrary fixed start.
@@ -102,6 +148,19 @@ impl<C: Clock> TokenBucket<C> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_switch_measures_the_rate_of_reading_alone_and_lifts_once_told() {
+        let switch = ThrottleSwitch::default();
+        assert_eq!(switch.full_rate(), 0.0);
+        switch.record(4 << 20, Duration::from_millis(10));
+        switch.record(4 << 20, Duration::from_millis(30));
+        assert!((switch.full_rate() - 200.0 * (1 << 20) as f64).abs() < 1.0);
+        assert_eq!(switch.bytes_read(), 8 << 20);
+        assert!(!switch.is_lifted());
+        switch.lift();
+        assert!(switch.is_lifted());
+    }
     use std::cell::Cell;
 
     /// A clock that moves only when slept on (or when told to).

@@ -58,6 +58,7 @@ pub fn verify(
         bytes_per_second: None,
         cancel,
         check: None,
+        switch: None,
     };
     let mut report = VerifyReport {
         device: device.to_path_buf(),

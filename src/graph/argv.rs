@@ -121,6 +121,13 @@ pub fn extend_lv(lv: &LvPath, size: &SizeArg) -> Vec<String> {
     argv
 }
 
+/// `lvextend --size <bytes>b vg/snapshot`: the watchdog grows a classic
+/// snapshot's copy-on-write space while the run is in progress (LVM
+/// extends the exception store in place; the snapshot stays valid).
+pub fn grow_snapshot(snapshot: &LvPath, bytes: u64) -> Vec<String> {
+    extend_lv(snapshot, &SizeArg::Bytes(bytes))
+}
+
 /// Retags a backup LV: `incomplete` before writing, `complete` when done.
 pub fn mark_backup(lv: &LvPath, complete: bool) -> Vec<String> {
     let (remove, add) = if complete {
@@ -231,6 +238,12 @@ mod tests {
             vg: vg.into(),
             lv: lv.into(),
         }
+    }
+
+    #[test]
+    fn growing_a_snapshot_extends_it_to_a_size_in_bytes() {
+        let argv = grow_snapshot(&lv("vg0", "vcr-snapplan"), 12 << 20);
+        assert_eq!(argv.join(" "), "lvextend --size 12582912b vg0/vcr-snapplan");
     }
 
     #[test]

@@ -80,6 +80,9 @@ pub struct Volume {
     /// warns that it has no effect when the origin is thin.
     #[serde(skip)]
     pub snapshot_size_set: bool,
+    /// How far the watchdog may grow the snapshot during the run
+    /// (`snapshot_size_max`); `None`: it keeps its size.
+    pub snapshot_size_max: Option<SnapshotSize>,
     pub bandwidth: Bandwidth,
     pub verify: bool,
     /// Names of volumes whose copy must finish before this one's starts.

@@ -126,6 +126,15 @@ pub struct RawDefaults {
         extend("default" = "20%", "patternErrorMessage" = SIZE_MESSAGE)
     )]
     pub snapshot_size: Option<Sp<String>>,
+    /// How far the watchdog may grow a classic snapshot (`lvextend`) while
+    /// the run is in progress, so that it does not overflow: a size such as
+    /// `8GiB` or a percentage of the origin such as `30%`, at least
+    /// `snapshot_size`. Default: no growth.
+    #[schemars(
+        regex(pattern = SIZE_PATTERN),
+        extend("patternErrorMessage" = SIZE_MESSAGE)
+    )]
+    pub snapshot_size_max: Option<Sp<String>>,
     /// Copy speed limit per volume: a size per second such as `60MiB/s`, or
     /// `unlimited`. Default: unlimited.
     #[schemars(
@@ -232,6 +241,13 @@ pub struct RawVolume {
         extend("patternErrorMessage" = SIZE_MESSAGE)
     )]
     pub snapshot_size: Option<Sp<String>>,
+    /// How far this volume's snapshot may grow while the run is in progress
+    /// (overrides `defaults.snapshot_size_max`): `16GiB` or `30%`.
+    #[schemars(
+        regex(pattern = SIZE_PATTERN),
+        extend("patternErrorMessage" = SIZE_MESSAGE)
+    )]
+    pub snapshot_size_max: Option<Sp<String>>,
     /// Copy speed limit for this volume (overrides `defaults.bandwidth`):
     /// `60MiB/s` or `unlimited`.
     #[schemars(
@@ -271,7 +287,7 @@ pub const PLAN_KEYS: &[&str] = &[
     "target",
     "volumes",
 ];
-pub const DEFAULTS_KEYS: &[&str] = &["snapshot_size", "bandwidth", "verify"];
+pub const DEFAULTS_KEYS: &[&str] = &["snapshot_size", "snapshot_size_max", "bandwidth", "verify"];
 pub const HOOKS_KEYS: &[&str] = &["dir", "timeout"];
 pub const TARGET_KEYS: &[&str] = &["vg", "iscsi", "export", "keep_previous"];
 pub const ISCSI_KEYS: &[&str] = &["portal", "iqn"];
@@ -279,6 +295,7 @@ pub const VOLUME_KEYS: &[&str] = &[
     "lv",
     "name",
     "snapshot_size",
+    "snapshot_size_max",
     "bandwidth",
     "verify",
     "target_lv",
@@ -288,7 +305,7 @@ pub const VOLUME_KEYS: &[&str] = &[
 /// Where a key belongs when it is written at the wrong level.
 fn belongs_under(key: &str) -> Option<&'static str> {
     Some(match key {
-        "snapshot_size" | "bandwidth" | "verify" => "`defaults:` or a volume",
+        "snapshot_size" | "snapshot_size_max" | "bandwidth" | "verify" => "`defaults:` or a volume",
         "dir" | "timeout" => "`hooks:`",
         "vg" | "iscsi" | "export" | "keep_previous" => "`target:`",
         "portal" | "iqn" => "`target.iscsi:`",
@@ -563,6 +580,9 @@ pub(crate) fn from_tree(reader: &mut Reader, root: &Node) -> Option<RawPlan> {
             snapshot_size: f
                 .get("snapshot_size")
                 .and_then(|n| reader.unit_string("snapshot_size", n, "2GiB")),
+            snapshot_size_max: f
+                .get("snapshot_size_max")
+                .and_then(|n| reader.unit_string("snapshot_size_max", n, "8GiB")),
             bandwidth: f
                 .get("bandwidth")
                 .and_then(|n| reader.unit_string("bandwidth", n, "60MiB/s")),
@@ -777,6 +797,9 @@ fn read_volume(reader: &mut Reader, node: &Node, index: usize) -> Option<RawVolu
         snapshot_size: f
             .get("snapshot_size")
             .and_then(|n| reader.unit_string("snapshot_size", n, "8GiB")),
+        snapshot_size_max: f
+            .get("snapshot_size_max")
+            .and_then(|n| reader.unit_string("snapshot_size_max", n, "30%")),
         bandwidth: f
             .get("bandwidth")
             .and_then(|n| reader.unit_string("bandwidth", n, "60MiB/s")),

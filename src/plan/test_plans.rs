@@ -33,6 +33,7 @@ pub fn plan(sources: &[(&str, SnapshotSize)]) -> Plan {
                     target_lv: lv.into(),
                     snapshot_size: *size,
                     snapshot_size_set: false,
+                    snapshot_size_max: None,
                     bandwidth: Bandwidth::Unlimited,
                     verify: true,
                     after: vec![],

@@ -42,6 +42,10 @@ pub fn validate(raw: &RawPlan, problems: &mut Vec<Problem>) -> Option<Plan> {
         .as_ref()
         .and_then(|s| cx.unit("snapshot_size", s, parse_size))
         .unwrap_or(DEFAULT_SNAPSHOT_SIZE);
+    let default_max = defaults.snapshot_size_max.as_ref().and_then(|s| {
+        cx.unit("snapshot_size_max", s, parse_size)
+            .map(|m| (m, s.span))
+    });
     let default_rate = defaults
         .bandwidth
         .as_ref()
@@ -90,16 +94,27 @@ pub fn validate(raw: &RawPlan, problems: &mut Vec<Problem>) -> Option<Plan> {
     let mut volumes = Vec::with_capacity(raw.volumes.value.len());
     for v in &raw.volumes.value {
         let source = cx.source(&v.lv);
+        let snapshot_size = v
+            .snapshot_size
+            .as_ref()
+            .and_then(|s| cx.unit("snapshot_size", s, parse_size))
+            .unwrap_or(default_size);
+        let snapshot_size_max = match &v.snapshot_size_max {
+            Some(s) => cx
+                .unit("snapshot_size_max", s, parse_size)
+                .map(|m| (m, s.span)),
+            None => default_max,
+        };
+        if let Some((max, span)) = snapshot_size_max {
+            cx.max_not_below_size(snapshot_size, max, span);
+        }
         volumes.push(Volume {
             name: cx.volume_name(v, &source),
             target_lv: cx.target_lv(v, &source),
             source,
-            snapshot_size: v
-                .snapshot_size
-                .as_ref()
-                .and_then(|s| cx.unit("snapshot_size", s, parse_size))
-                .unwrap_or(default_size),
+            snapshot_size,
             snapshot_size_set: v.snapshot_size.is_some(),
+            snapshot_size_max: snapshot_size_max.map(|(m, _)| m),
             bandwidth: v
                 .bandwidth
                 .as_ref()
@@ -269,6 +284,30 @@ impl Checker<'_> {
                 );
                 None
             }
+        }
+    }
+
+    /// A `snapshot_size_max` below the volume's `snapshot_size` (both bytes
+    /// or both percentages; a mix is compared once the origin is known).
+    fn max_not_below_size(&mut self, size: SnapshotSize, max: SnapshotSize, span: SourceSpan) {
+        let below = match (size, max) {
+            (SnapshotSize::Bytes(s), SnapshotSize::Bytes(m)) => m < s,
+            (SnapshotSize::PercentOfOrigin(s), SnapshotSize::PercentOfOrigin(m)) => m < s,
+            _ => false,
+        };
+        if below {
+            self.problems.push(
+                Problem::new(
+                    "plan::max_below_size",
+                    "`snapshot_size_max` is smaller than the volume's `snapshot_size`",
+                    span,
+                )
+                .label("below the snapshot's own size")
+                .help(
+                    "give `snapshot_size_max` at least the `snapshot_size`, or remove it to \
+                     keep the snapshot at its size",
+                ),
+            );
         }
     }
 
@@ -992,6 +1031,7 @@ mod tests {
                     target_lv: "root".into(),
                     snapshot_size: DEFAULT_SNAPSHOT_SIZE,
                     snapshot_size_set: false,
+                    snapshot_size_max: None,
                     bandwidth: Bandwidth::Unlimited,
                     verify: true,
                     after: vec![],
@@ -1041,6 +1081,51 @@ mod tests {
 
     fn plan_with(target_vg: &str, volumes: &str) -> String {
         format!("version: 1\nname: m\ntarget:\n  vg: {target_vg}\nvolumes:\n{volumes}")
+    }
+
+    #[test]
+    fn snapshot_size_max_comes_from_defaults_unless_the_volume_names_one() {
+        let text = "version: 1\nname: m\ndefaults:\n  snapshot_size: 4MiB\n  snapshot_size_max: 16MiB\ntarget:\n  vg: backup\nvolumes:\n  - lv: vg0/a\n  - lv: vg0/b\n    snapshot_size_max: 30%\n";
+        let plan = parse("m.yaml", text).unwrap();
+        assert_eq!(
+            plan.volumes[0].snapshot_size_max,
+            Some(SnapshotSize::Bytes(16 << 20))
+        );
+        assert_eq!(
+            plan.volumes[1].snapshot_size_max,
+            Some(SnapshotSize::PercentOfOrigin(30.0))
+        );
+        let none = parse("m.yaml", &plan_with("backup", "  - lv: vg0/a\n")).unwrap();
+        assert_eq!(none.volumes[0].snapshot_size_max, None);
+    }
+
+    #[test]
+    fn a_snapshot_size_max_below_the_size_is_refused_where_it_is_written() {
+        let text = plan_with(
+            "backup",
+            "  - lv: vg0/a\n    snapshot_size: 8MiB\n    snapshot_size_max: 4MiB\n",
+        );
+        assert_eq!(codes(&text), ["plan::max_below_size"]);
+        let error = parse("t.yaml", &text).unwrap_err();
+        let span = error.problems()[0].labels[0].0;
+        assert_eq!(&text[span.offset()..span.offset() + span.len()], "4MiB");
+        let text = plan_with(
+            "backup",
+            "  - lv: vg0/a\n    snapshot_size: 20%\n    snapshot_size_max: 10%\n",
+        );
+        assert_eq!(codes(&text), ["plan::max_below_size"]);
+        let text = plan_with(
+            "backup",
+            "  - lv: vg0/a\n    snapshot_size: 4MiB\n    snapshot_size_max: 4MiB\n",
+        );
+        assert!(codes(&text).is_empty());
+        assert_eq!(
+            codes(&plan_with(
+                "backup",
+                "  - lv: vg0/a\n    snapshot_size_max: lots\n"
+            )),
+            ["plan::bad_value"]
+        );
     }
 
     #[test]

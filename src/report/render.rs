@@ -99,6 +99,15 @@ fn plan_text(out: &mut String, plan: &PlanRuns, name_width: usize) {
         out.push('\n');
         run_text(out, run, name_width);
     }
+    if !plan.sizes.is_empty() {
+        out.push_str("\n  snapshot sizes learned:\n");
+        for l in &plan.sizes {
+            push_lines(
+                out,
+                format!("    {}: {}\n", l.volume, crate::sizing::describe(l)),
+            );
+        }
+    }
     for bad in &plan.unreadable {
         push_lines(
             out,
@@ -438,6 +447,7 @@ mod tests {
                 journal: "/var/lib/snapplan/home-server/journal.jsonl".into(),
             }),
             journal_problem: None,
+            sizes: vec![],
         }]
     }
 
@@ -523,6 +533,29 @@ mod tests {
             ),
             "{first}"
         );
+    }
+
+    #[test]
+    fn a_volume_whose_snapshot_grew_gets_its_peak_fill_rate_and_a_suggestion() {
+        let mut plans = sample();
+        let mut vcr = volume("vcr", VolumeStatus::Ok);
+        vcr.snapshot_bytes = Some(4 << 20);
+        vcr.snapshot_final_bytes = Some(16 << 20);
+        vcr.snapshot_extensions = 1;
+        vcr.snapshot_peak_bytes = Some(8 << 20);
+        vcr.snapshot_peak_percent = Some(50.0);
+        vcr.snapshot_fill_rate = Some(1_048_576.0);
+        vcr.snapshot_window_seconds = Some(8.0);
+        plans[0].runs[0].volumes = vec![vcr];
+        plans[0].sizes = crate::report::runs::learned(&plans[0].runs, 4 << 20);
+        let out = text(&plans);
+        assert!(
+            out.contains("vcr: peak 8.0 MiB (200.0% of its snapshot) in the last 1 run, fill rate 1.0 MiB/s, grew in 1; snapshot_size too small: suggested snapshot_size: 12 MiB"),
+            "{out}"
+        );
+        let doc: serde_json::Value = serde_json::from_str(&json(&plans)).unwrap();
+        assert_eq!(doc["plans"][0]["sizes"][0]["suggested_bytes"], 12 << 20);
+        assert_eq!(doc["plans"][0]["sizes"][0]["verdict"], "too_small");
     }
 
     #[test]

@@ -27,6 +27,10 @@ pub struct PlanRuns {
     /// dealt with, so report says so.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub journal_problem: Option<String>,
+    /// Per volume, what these runs measured of its snapshot and the
+    /// `snapshot_size` they suggest (docs/check.md#snapshot-sizes).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sizes: Vec<crate::sizing::Learned>,
 }
 
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
@@ -68,6 +72,7 @@ pub fn load(state_dir: &Path, plan: &str, last: usize) -> std::io::Result<PlanRu
         unreadable: Vec::new(),
         unfinished: None,
         journal_problem: None,
+        sizes: Vec::new(),
     };
     match unfinished(state_dir, plan, &dir) {
         Ok(found) => result.unfinished = found,
@@ -82,6 +87,7 @@ pub fn load(state_dir: &Path, plan: &str, last: usize) -> std::io::Result<PlanRu
             Err(error) => result.unreadable.push(Unreadable { path, error }),
         }
     }
+    result.sizes = learned(&result.runs, crate::sizing::DEFAULT_EXTENT);
     if let Some(u) = &mut result.unfinished {
         let runs_dir = dir.join("runs");
         u.has_record = u
@@ -94,6 +100,28 @@ pub fn load(state_dir: &Path, plan: &str, last: usize) -> std::io::Result<PlanRu
         }
     }
     Ok(result)
+}
+
+/// Per volume (in the order of the newest run), what `runs` measured of
+/// its snapshot.
+pub fn learned(runs: &[RunRecord], extent: u64) -> Vec<crate::sizing::Learned> {
+    let mut names: Vec<&str> = Vec::new();
+    for v in runs.iter().flat_map(|r| &r.volumes) {
+        if !names.contains(&v.volume.as_str()) {
+            names.push(&v.volume);
+        }
+    }
+    names
+        .into_iter()
+        .filter_map(|name| {
+            let results: Vec<&crate::state::runs::VolumeResult> = runs
+                .iter()
+                .flat_map(|r| &r.volumes)
+                .filter(|v| v.volume == name)
+                .collect();
+            crate::sizing::learn(name, &results, extent)
+        })
+        .collect()
 }
 
 /// Every readable run record of `plan`, newest first (for metrics, which

@@ -189,6 +189,7 @@ pub fn execute(
         cancel,
         progress,
         source_check: None,
+        throttle: None,
     };
     let copied = copy::run(&request, &control).map_err(|e| match e {
         CopyError::Interrupted { offset } => RestoreError::Interrupted(format!(

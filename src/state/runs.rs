@@ -47,6 +47,32 @@ pub struct VolumeResult {
     pub bytes_written: u64,
     /// Highest copy-on-write usage seen while the volume was copied.
     pub snapshot_peak_percent: Option<f64>,
+    /// The classic snapshot's size as it was made, in bytes.
+    #[serde(default)]
+    pub snapshot_bytes: Option<u64>,
+    /// The classic snapshot's size when it was removed (after any growth),
+    /// in bytes.
+    #[serde(default)]
+    pub snapshot_final_bytes: Option<u64>,
+    /// How often the watchdog extended the snapshot (`snapshot_size_max`).
+    #[serde(default)]
+    pub snapshot_extensions: u32,
+    /// Highest copy-on-write use seen, in bytes (the percentage above is of
+    /// a size that may have grown since).
+    #[serde(default)]
+    pub snapshot_peak_bytes: Option<u64>,
+    /// Copy-on-write bytes per second from the snapshot to its last look:
+    /// how fast the origin was rewritten while the volume waited and was
+    /// copied.
+    #[serde(default)]
+    pub snapshot_fill_rate: Option<f64>,
+    /// Seconds from the snapshot to its last look (its window).
+    #[serde(default)]
+    pub snapshot_window_seconds: Option<f64>,
+    /// The copy's throttle was lifted so that it finished before the
+    /// snapshot, which could not grow any more, overflowed.
+    #[serde(default)]
+    pub throttle_lifted: bool,
     pub verified: bool,
     pub status: VolumeStatus,
     pub reason: Option<String>,
@@ -60,6 +86,13 @@ impl VolumeResult {
             duration_seconds: 0.0,
             bytes_written: 0,
             snapshot_peak_percent: None,
+            snapshot_bytes: None,
+            snapshot_final_bytes: None,
+            snapshot_extensions: 0,
+            snapshot_peak_bytes: None,
+            snapshot_fill_rate: None,
+            snapshot_window_seconds: None,
+            throttle_lifted: false,
             verified: false,
             status: VolumeStatus::NotRun,
             reason: None,

@@ -69,6 +69,8 @@ pub struct State {
     pub report_error: Option<String>,
     /// How often a full report was read.
     pub reports: u32,
+    /// Origin LV name -> the copy-on-write use (%) its new snapshots report.
+    pub snapshot_use: HashMap<String, f64>,
 }
 
 #[derive(Default)]
@@ -437,7 +439,8 @@ impl System for Fake {
                 }
                 snap.origin = origin.lv.clone();
                 snap.lv_tags = tags_in(argv, "--addtag");
-                snap.data_percent = Some(0.0);
+                snap.data_percent =
+                    Some(state.snapshot_use.get(&origin.lv).copied().unwrap_or(0.0));
                 snap.lv_snapshot_invalid = String::new();
                 state.lvs.push(snap);
             }
@@ -450,11 +453,28 @@ impl System for Fake {
             "lvextend" => {
                 let path = parse_path(&last);
                 let size = size_in(argv, None);
+                let state = &mut *state;
                 let lv = state
                     .lvs
                     .iter_mut()
                     .find(|l| l.vg_name == path.vg && l.lv_name == path.lv)
                     .ok_or_else(|| fail("no such LV".into()))?;
+                if size < lv.lv_size {
+                    return Err(fail("New size is smaller than the current one".into()));
+                }
+                let grown = size - lv.lv_size;
+                // As LVM: the extension comes out of the VG's free space.
+                if let Some(vg) = state.vgs.iter_mut().find(|v| v.vg_name == path.vg) {
+                    if grown > vg.vg_free {
+                        return Err(fail("Insufficient free space".into()));
+                    }
+                    vg.vg_free -= grown;
+                    vg.vg_free_count = vg.vg_free / vg.vg_extent_size.max(1);
+                }
+                // A snapshot's use is of its size: the same bytes, more room.
+                if let Some(p) = lv.data_percent.filter(|_| lv.is_snapshot()) {
+                    lv.data_percent = Some(p * lv.lv_size as f64 / size.max(1) as f64);
+                }
                 lv.lv_size = size;
             }
             "lvchange" if arg_after(argv, "--activate").is_some() => {

@@ -13,6 +13,9 @@ impl Executor<'_> {
         verify: bool,
     ) -> Result<(), StepError> {
         let started = Instant::now();
+        // A look at every snapshot before the copy starts: the one about
+        // to be read has filled while it waited.
+        self.grower.look(self.sys);
         let limit = match self.options.bandwidth.unwrap_or(bandwidth) {
             Bandwidth::Unlimited => None,
             Bandwidth::BytesPerSecond(n) => Some(n),
@@ -39,11 +42,16 @@ impl Executor<'_> {
         } else {
             Box::new(NoProgress)
         };
+        // Shared with the grower, which may lift the throttle when the
+        // snapshot can grow no more and a full-speed copy ends first.
+        let shared = std::sync::Arc::new(CopyState::new(limit.is_some()));
+        self.grower.set_copy(volume, Some(shared.clone()));
         let recorder = Recorder {
             inner: sink.as_ref(),
             last: std::sync::Mutex::new(None),
             journal: std::sync::Mutex::new((&mut *self.journal, Instant::now())),
             volume,
+            shared: &shared,
         };
         // Per chunk: stop as soon as the watchdog saw the snapshot invalid;
         // after the last chunk, look once more: the hard gate.
@@ -67,6 +75,7 @@ impl Executor<'_> {
                 cancel: &cancel,
                 progress: &recorder,
                 source_check: Some(&check),
+                throttle: Some(&shared.switch),
             };
             sys.copy(&job, &control)
         });
@@ -95,6 +104,7 @@ impl Executor<'_> {
                 .map(|()| stats)
                 .map_err(StepError::Failed),
         };
+        self.grower.set_copy(volume, None);
         let progress = *recorder.last.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(v) = self.volume_mut(volume) {
             v.snapshot_peak_percent = watch.peak();
@@ -137,6 +147,7 @@ struct Recorder<'a> {
     /// The journal and when progress last went to it.
     journal: std::sync::Mutex<(&'a mut Journal, Instant)>,
     volume: &'a str,
+    shared: &'a CopyState,
 }
 
 impl ProgressSink for Recorder<'_> {
@@ -158,6 +169,7 @@ impl ProgressSink for Recorder<'_> {
                 );
             }
         }
+        self.shared.total.store(update.total, Ordering::SeqCst);
         self.inner.update(update);
     }
 

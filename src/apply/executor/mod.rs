@@ -22,6 +22,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use super::shared_target::{self, SharedTargets};
+use super::grower::{CopyState, Grower};
+use super::growth::Policy;
 use super::watchdog::{self, Watch};
 use crate::ExitCode;
 use crate::copy::{ChunkRead, CopyControl, NoProgress, ProgressSink, ProgressUpdate};
@@ -154,6 +156,8 @@ pub struct Executor<'a> {
     /// The run's hold on its backup target, shared with other plans' runs.
     targets: Option<&'a mut SharedTargets>,
     notes: Vec<String>,
+    /// Watches and grows every snapshot of the run while the walk goes on.
+    grower: std::sync::Arc<Grower>,
 }
 
 impl<'a> Executor<'a> {
@@ -200,6 +204,7 @@ impl<'a> Executor<'a> {
             rolling_back: false,
             targets: None,
             notes: Vec::new(),
+            grower: std::sync::Arc::new(Grower::new(Policy::default())),
         }
     }
 
@@ -213,7 +218,30 @@ impl<'a> Executor<'a> {
     /// Runs the graph to its end, or to an abort and its rollback.
     pub fn execute(mut self) -> Outcome {
         self.report = self.sys.report().ok();
-        let walked = catch_unwind(AssertUnwindSafe(|| self.walk()));
+        let grower = self.grower.clone();
+        let sys = self.sys;
+        let interval = self.options.watchdog_interval;
+        let stop_growing = AtomicBool::new(false);
+        // The grower looks at the run's snapshots for as long as the walk
+        // goes; rollback and the final sweep remove them without it.
+        let walked = std::thread::scope(|s| {
+            span::spawn_in_span(s, || {
+                let looked = catch_unwind(AssertUnwindSafe(|| {
+                    grower.run(sys, interval, &stop_growing)
+                }));
+                if let Err(panic) = looked {
+                    tracing::error!(
+                        "internal error (a bug) in the snapshot grower: {}; snapshots are no \
+                         longer grown in this run",
+                        panic_text(&*panic)
+                    );
+                }
+            });
+            let walked = catch_unwind(AssertUnwindSafe(|| self.walk()));
+            stop_growing.store(true, Ordering::SeqCst);
+            walked
+        });
+        self.record_growth();
         let ending = match walked {
             Ok(Ok(())) => Ending::Completed,
             Ok(Err(Abort::Failed(ix, why))) => {
@@ -282,6 +310,22 @@ impl<'a> Executor<'a> {
                 } else {
                     ExitCode::Partial
                 }
+            }
+        }
+    }
+
+    /// What the grower measured of each volume's snapshot, into its result.
+    fn record_growth(&mut self) {
+        let grower = self.grower.clone();
+        for v in &mut self.volumes {
+            if let Some(m) = grower.measured(&v.volume) {
+                v.snapshot_bytes = Some(m.base_bytes);
+                v.snapshot_final_bytes = Some(m.final_bytes);
+                v.snapshot_extensions = m.extensions;
+                v.snapshot_peak_bytes = m.fill_rate.is_some().then_some(m.peak_bytes);
+                v.snapshot_fill_rate = m.fill_rate;
+                v.snapshot_window_seconds = (m.window_secs > 0.0).then_some(m.window_secs);
+                v.throttle_lifted = m.throttle_lifted;
             }
         }
     }

@@ -7,17 +7,67 @@ use crate::state::target_lock::Resource;
 impl Executor<'_> {
     pub(super) fn run_step(&mut self, step: &Step) -> Result<(), StepError> {
         match step {
+            Step::RemoveSnapshot { volume, .. } => self.grower.untrack(volume),
+            Step::Snapshot { .. } => {
+                let made = self.run_snapshot_step(step);
+                if made.is_ok()
+                    && let Step::Snapshot {
+                        volume, snapshot, ..
+                    } = step
+                {
+                    self.track_snapshot(volume, snapshot);
+                }
+                return made;
+            }
+            _ => {}
+        }
+        self.run_other_step(step)
+    }
+
+    fn run_snapshot_step(&mut self, step: &Step) -> Result<(), StepError> {
+        if self.report.is_none() {
+            // Which of its two commands runs depends on whether the origin
+            // is thin: never decide that from no report at all (an empty
+            // one would make a thin origin's snapshot a classic one).
+            self.refresh_report()?;
+        }
+        self.run_actions(step)
+    }
+
+    /// Hands a new snapshot to the grower, with its size and
+    /// `snapshot_size_max` resolved on the report it was made from.
+    fn track_snapshot(&mut self, volume: &str, snapshot: &LvPath) {
+        let Some(planned) = self
+            .compiled
+            .plan()
+            .volumes
+            .iter()
+            .find(|v| v.name == volume)
+        else {
+            return;
+        };
+        let Some(report) = self.report.as_ref() else {
+            return;
+        };
+        let Ok(resolved) = crate::resolve::resolve_volume(planned, report) else {
+            return;
+        };
+        if resolved.thin_pool.is_some() {
+            return;
+        }
+        let max = report
+            .vg(&planned.source.vg)
+            .and_then(|vg| crate::resolve::snapshot_max_bytes(planned, resolved.origin_bytes, vg));
+        self.grower
+            .track(volume, snapshot, resolved.snapshot_bytes(), max);
+    }
+
+    fn run_other_step(&mut self, step: &Step) -> Result<(), StepError> {
+        match step {
             Step::Suspend(hook) => self.suspend(hook),
             Step::Resume(hook) => self.resume(hook),
             Step::RemoveSnapshot { snapshot, .. } => {
                 self.remove_tagged(snapshot, tags::ROLE_SNAPSHOT, LvKind::Snapshot)
-            }
-            // Which of its two commands runs depends on whether the origin
-            // is thin: never decide that from no report at all (an empty
-            // one would make a thin origin's snapshot a classic one).
-            Step::Snapshot { .. } if self.report.is_none() => {
-                self.refresh_report()?;
-                self.run_actions(step)
             }
             Step::RemoveBackupLv { volume, backup } => {
                 // lvs lists no LV of an exported VG, nor of one not visible
