@@ -13,6 +13,7 @@ pub mod recover;
 pub mod signals;
 pub mod summary;
 mod thin_guard;
+pub mod incremental;
 pub mod watchdog;
 
 #[cfg(test)]

@@ -492,16 +492,19 @@ fn a_failed_suspend_blocks_the_snapshots_and_the_later_hooks_only() {
             "copy:vcr",
             "verify:vcr",
             "release:vcr",
+            "keep-base:vcr",
             "remove-snapshot:vcr",
             "protect:root",
             "copy:root",
             "verify:root",
             "release:root",
+            "keep-base:root",
             "remove-snapshot:root",
             "protect:home",
             "copy:home",
             "verify:home",
             "release:home",
+            "keep-base:home",
             "remove-snapshot:home"
         ]
     );

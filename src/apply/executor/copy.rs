@@ -17,12 +17,26 @@ impl Executor<'_> {
             Bandwidth::Unlimited => None,
             Bandwidth::BytesPerSecond(n) => Some(n),
         };
+        // A thin snapshot: record it, and read only what changed since the
+        // origin's base when there is one to trust.
+        let report = self.sys.report()?;
+        let basis = crate::apply::incremental::thin_basis(
+            self.sys,
+            &self.compiled.plan().name,
+            snapshot,
+            &report,
+        );
+        if let Some(reason) = &basis.full_read {
+            tracing::info!(volume, "full read: {reason}");
+        }
         let job = CopyJob {
             volume: volume.to_string(),
             source: device_path(snapshot),
             destination: device_path(backup),
             manifest: (self.manifest_for)(volume),
             bytes_per_second: limit,
+            base: basis.base,
+            changed: basis.changed,
         };
         if let Some(dir) = job.manifest.parent() {
             std::fs::create_dir_all(dir)
