@@ -177,6 +177,7 @@ mod tests {
             target_lv: lv.into(),
             snapshot_size: size,
             snapshot_size_set: false,
+            retain_base: true,
             bandwidth: Bandwidth::Unlimited,
             verify: true,
             after: vec![],

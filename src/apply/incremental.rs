@@ -47,14 +47,20 @@ pub fn thin_basis(
     let Some(pool) = snap.thin_pool() else {
         return ThinBasis::default();
     };
-    let new = match sys.thin_device(snapshot, &pool) {
-        Ok(Some(device)) => device,
-        Ok(None) => {
-            return ThinBasis {
-                full_read: Some(format!("{snapshot} has no thin device id")),
-                ..ThinBasis::default()
-            };
-        }
+    let origin = LvPath {
+        vg: snapshot.vg.clone(),
+        lv: snap.origin.clone(),
+    };
+    // The base, when the report has one this copy may be relative to;
+    // both thin ids are then read in one lvs call.
+    let base_path = tags::base_path(&origin);
+    let base = usable_base(plan, &origin, &base_path, &pool, report);
+    let mut asked = vec![snapshot.clone()];
+    if base.is_ok() {
+        asked.push(base_path.clone());
+    }
+    let devices = match sys.thin_devices(&asked, &pool) {
+        Ok(devices) => devices,
         Err(e) => {
             return ThinBasis {
                 full_read: Some(format!("cannot read the thin id of {snapshot}: {e}")),
@@ -62,48 +68,61 @@ pub fn thin_basis(
             };
         }
     };
+    let Some(Some(new)) = devices.first() else {
+        return ThinBasis {
+            full_read: Some(format!("{snapshot} has no thin device id")),
+            ..ThinBasis::default()
+        };
+    };
     let mut basis = ThinBasis {
-        base: Some(base_ref(&new)),
+        base: Some(base_ref(new)),
         ..ThinBasis::default()
     };
-    let origin = LvPath {
-        vg: snapshot.vg.clone(),
-        lv: snap.origin.clone(),
-    };
-    match changes_since_base(sys, plan, &origin, &pool, &new, report) {
+    let changed = base.and_then(|()| match devices.get(1) {
+        Some(Some(old)) => changes_since_base(sys, &base_path, &pool, old, new),
+        _ => Err(format!("{base_path} is gone")),
+    });
+    match changed {
         Ok(changed) => basis.changed = Some(changed),
         Err(reason) => basis.full_read = Some(reason),
     }
     basis
 }
 
-fn changes_since_base(
-    sys: &dyn System,
+/// Whether the report has a base of this plan at `base_path`, in `pool`.
+fn usable_base(
     plan: &str,
     origin: &LvPath,
+    base_path: &LvPath,
     pool: &LvPath,
-    new: &ThinDevice,
     report: &SystemReport,
-) -> Result<ChangedSince, String> {
-    let base_path = tags::base_path(origin);
-    let Some(base_lv) = report.lv(&base_path) else {
+) -> Result<(), String> {
+    let Some(base_lv) = report.lv(base_path) else {
         return Err(format!(
             "{origin} has no base {base_path} (its first copy, or the base was removed)"
         ));
     };
-    let ours = base_lv
-        .ownership()
-        .is_some_and(|o| o.plan.as_deref() == Some(plan) && o.role.as_deref() == Some(tags::ROLE_BASE));
+    let ours = base_lv.ownership().is_some_and(|o| {
+        o.plan.as_deref() == Some(plan) && o.role.as_deref() == Some(tags::ROLE_BASE)
+    });
     if !ours {
         return Err(format!("{base_path} is not tagged as plan {plan}'s base"));
     }
     if base_lv.thin_pool().as_ref() != Some(pool) {
         return Err(format!("{base_path} is not in pool {pool}"));
     }
-    let base = sys
-        .thin_device(&base_path, pool)
-        .map_err(|e| format!("cannot read the thin id of {base_path}: {e}"))?
-        .ok_or_else(|| format!("{base_path} is gone"))?;
+    Ok(())
+}
+
+/// The changes between base `base` and snapshot `new`, from `thin_delta`
+/// on a reserved metadata snapshot that is released whatever happens.
+fn changes_since_base(
+    sys: &dyn System,
+    base_path: &LvPath,
+    pool: &LvPath,
+    base: &ThinDevice,
+    new: &ThinDevice,
+) -> Result<ChangedSince, String> {
     sys.metadata_snap(pool, true)
         .map_err(|e| format!("cannot reserve the metadata snapshot of pool {pool}: {e}"))?;
     let delta = sys.thin_delta(pool, base.thin_id, new.thin_id);
@@ -114,13 +133,15 @@ fn changes_since_base(
             tags::dm_name(&pool.vg, &pool.lv)
         );
     }
-    let delta = delta.map_err(|e| format!("thin_delta between {base_path} and the snapshot: {e}"))?;
+    let delta =
+        delta.map_err(|e| format!("thin_delta between {base_path} and the snapshot: {e}"))?;
     let block_bytes = delta
         .data_block_sectors
         .map(|s| s * 512)
         .or(new.pool_block_bytes)
         .ok_or_else(|| format!("the block size of pool {pool} is unknown"))?;
-    let ranges = ranges::blocks_to_bytes(&delta.changed, block_bytes).map_err(|e| e.to_string())?;
+    let ranges =
+        ranges::blocks_to_bytes(&delta.changed, block_bytes).map_err(|e| e.to_string())?;
     let changed: u64 = ranges.iter().map(|r| r.len).sum();
     tracing::info!(
         "thin_delta {base_path} -> new snapshot: {} changed range(s), {} bytes changed, {} \
@@ -130,7 +151,7 @@ fn changes_since_base(
         delta.same_blocks.saturating_mul(block_bytes)
     );
     Ok(ChangedSince {
-        base: base_ref(&base),
+        base: base_ref(base),
         ranges,
     })
 }

@@ -36,6 +36,7 @@ fn volume(name: &str) -> Volume {
         target_lv: name.into(),
         snapshot_size: SnapshotSize::PercentOfOrigin(25.0),
         snapshot_size_set: false,
+        retain_base: true,
         bandwidth: Bandwidth::Unlimited,
         verify: true,
         after: vec![],

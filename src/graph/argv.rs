@@ -178,21 +178,25 @@ pub fn mark_base(lv: &LvPath, run_id: &str) -> Vec<String> {
 }
 
 /// `lvs --reportformat json --units b --nosuffix -o
-/// lv_name,vg_name,lv_uuid,thin_id,chunk_size vg/lv vg/pool`: a thin LV's
-/// UUID and device id in its pool, and the pool's block size.
-pub fn thin_ids(lv: &LvPath, pool: &LvPath) -> Vec<String> {
-    vec![
-        "lvs".into(),
-        "--reportformat".into(),
-        "json".into(),
-        "--units".into(),
-        "b".into(),
-        "--nosuffix".into(),
-        "-o".into(),
-        "lv_name,vg_name,lv_uuid,thin_id,chunk_size".into(),
-        lv.to_string(),
-        pool.to_string(),
+/// lv_name,vg_name,lv_uuid,thin_id,chunk_size vg/lv... vg/pool`: thin LVs'
+/// UUIDs and device ids in their pool, and the pool's block size, in one
+/// call.
+pub fn thin_ids(lvs: &[LvPath], pool: &LvPath) -> Vec<String> {
+    let mut argv: Vec<String> = [
+        "lvs",
+        "--reportformat",
+        "json",
+        "--units",
+        "b",
+        "--nosuffix",
+        "-o",
+        "lv_name,vg_name,lv_uuid,thin_id,chunk_size",
     ]
+    .map(String::from)
+    .to_vec();
+    argv.extend(lvs.iter().map(LvPath::to_string));
+    argv.push(pool.to_string());
+    argv
 }
 
 /// The device-mapper name of a pool's `-tpool` layer, which takes the

@@ -213,15 +213,17 @@ fn build_full(plan: &Plan, hooks: &[Hook], copy_order: &[usize]) -> Full {
         }
         // A thin origin's snapshot of a good copy stays as the next
         // copy's base (it then reads only what changed since it).
-        let keep = g.add(Step::KeepBase {
-            volume: v.name.clone(),
-            origin: v.source.clone(),
-            snapshot: snap.clone(),
-            base: commands::base_path(&v.source),
-        });
-        g.wait(good, keep, Needs);
-        g.wait(last, keep, After);
-        last = keep;
+        if v.retain_base {
+            let keep = g.add(Step::KeepBase {
+                volume: v.name.clone(),
+                origin: v.source.clone(),
+                snapshot: snap.clone(),
+                base: commands::base_path(&v.source),
+            });
+            g.wait(good, keep, Needs);
+            g.wait(last, keep, After);
+            last = keep;
+        }
         let remove = g.add(Step::RemoveSnapshot {
             volume: v.name.clone(),
             snapshot: snap,

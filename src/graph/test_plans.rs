@@ -19,6 +19,7 @@ pub fn volume(name: &str, lv: &str) -> Volume {
         target_lv: lv.into(),
         snapshot_size: SnapshotSize::Bytes(2 * GIB),
         snapshot_size_set: false,
+        retain_base: true,
         bandwidth: Bandwidth::BytesPerSecond(60 << 20),
         verify: true,
         after: Vec::new(),
@@ -31,6 +32,7 @@ pub fn home_server() -> Plan {
     let vcr = Volume {
         snapshot_size: SnapshotSize::Bytes(8 * GIB),
         snapshot_size_set: false,
+        retain_base: true,
         ..volume("vcr", "vcr")
     };
     let home = Volume {
@@ -81,6 +83,7 @@ pub fn minimal() -> Plan {
         volumes: vec![Volume {
             snapshot_size: SnapshotSize::PercentOfOrigin(20.0),
             snapshot_size_set: false,
+            retain_base: true,
             bandwidth: Bandwidth::Unlimited,
             ..volume("root", "root")
         }],

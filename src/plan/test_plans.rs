@@ -32,6 +32,7 @@ pub fn plan(sources: &[(&str, SnapshotSize)]) -> Plan {
                     target_lv: lv.into(),
                     snapshot_size: *size,
                     snapshot_size_set: false,
+                    retain_base: true,
                     bandwidth: Bandwidth::Unlimited,
                     verify: true,
                     after: vec![],

@@ -576,22 +576,26 @@ impl System for Fake {
         Ok(())
     }
 
-    fn thin_device(
+    fn thin_devices(
         &self,
-        lv: &LvPath,
+        lvs: &[LvPath],
         _pool: &LvPath,
-    ) -> Result<Option<super::ThinDevice>, SystemError> {
+    ) -> Result<Vec<Option<super::ThinDevice>>, SystemError> {
         let mut state = self.state();
-        state.log.push(format!("thin_id {lv}"));
-        Fake::check_fail(&state, &format!("thin_id {lv}"))?;
-        Ok(state
-            .thin_ids
-            .get(&lv.to_string())
-            .map(|(uuid, id)| super::ThinDevice {
-                lv_uuid: uuid.clone(),
-                thin_id: *id,
-                pool_block_bytes: Some(64 << 10),
-            }))
+        let names: Vec<String> = lvs.iter().map(LvPath::to_string).collect();
+        let text = format!("thin_id {}", names.join(" "));
+        state.log.push(text.clone());
+        Fake::check_fail(&state, &text)?;
+        Ok(names
+            .iter()
+            .map(|lv| {
+                state.thin_ids.get(lv).map(|(uuid, id)| super::ThinDevice {
+                    lv_uuid: uuid.clone(),
+                    thin_id: *id,
+                    pool_block_bytes: Some(64 << 10),
+                })
+            })
+            .collect())
     }
 
     fn metadata_snap(&self, pool: &LvPath, reserve: bool) -> Result<(), SystemError> {

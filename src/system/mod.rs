@@ -149,9 +149,14 @@ pub trait System: Sync {
     /// Copies with the copy engine; `control.cancel` stops it at the next
     /// chunk, `control.source_check` runs after every chunk read.
     fn copy(&self, job: &CopyJob, control: &CopyControl<'_>) -> Result<CopyStats, CopyFailure>;
-    /// A thin LV's UUID and device id in `pool`, with the pool's block
-    /// size (`lvs -o lv_uuid,thin_id,chunk_size`); `None` when it is gone.
-    fn thin_device(&self, lv: &LvPath, pool: &LvPath) -> Result<Option<ThinDevice>, SystemError>;
+    /// Thin LVs' UUIDs and device ids in `pool`, with the pool's block
+    /// size (one `lvs -o lv_uuid,thin_id,chunk_size`); `None` for one that
+    /// is gone.
+    fn thin_devices(
+        &self,
+        lvs: &[LvPath],
+        pool: &LvPath,
+    ) -> Result<Vec<Option<ThinDevice>>, SystemError>;
     /// Reserves (or releases) the pool's metadata snapshot, which
     /// `thin_delta -m` reads.
     fn metadata_snap(&self, pool: &LvPath, reserve: bool) -> Result<(), SystemError>;

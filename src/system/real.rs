@@ -165,13 +165,14 @@ impl System for RealSystem {
         }
     }
 
-    fn thin_device(
+    fn thin_devices(
         &self,
-        lv: &LvPath,
+        lvs: &[LvPath],
         pool: &LvPath,
-    ) -> Result<Option<ThinDevice>, SystemError> {
-        let out = self.lvm_or_err()?.run(&argv::thin_ids(lv, pool))?;
-        Ok(thin_delta::parse_thin_ids(&out.stdout, &lv.lv, &pool.lv)?)
+    ) -> Result<Vec<Option<ThinDevice>>, SystemError> {
+        let out = self.lvm_or_err()?.run(&argv::thin_ids(lvs, pool))?;
+        let names: Vec<&str> = lvs.iter().map(|lv| lv.lv.as_str()).collect();
+        Ok(thin_delta::parse_thin_ids(&out.stdout, &names, &pool.lv)?)
     }
 
     fn metadata_snap(&self, pool: &LvPath, reserve: bool) -> Result<(), SystemError> {

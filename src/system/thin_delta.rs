@@ -161,14 +161,14 @@ pub struct ThinDevice {
     pub pool_block_bytes: Option<u64>,
 }
 
-/// The answer to [`crate::graph::argv::thin_ids`]: the row of `lv` (its
-/// UUID and thin id) and the row of `pool` (its chunk size). `None` when
-/// `lv` is not in it.
+/// The answer to [`crate::graph::argv::thin_ids`]: for each of `lvs`, its
+/// row (UUID and thin id, `None` when it is not in the report), with the
+/// block size from the row of `pool`.
 pub fn parse_thin_ids(
     json: &[u8],
-    lv: &str,
+    lvs: &[&str],
     pool: &str,
-) -> Result<Option<ThinDevice>, ThinDeltaError> {
+) -> Result<Vec<Option<ThinDevice>>, ThinDeltaError> {
     let bad = |why: String| ThinDeltaError::Malformed(format!("lvs thin_id report: {why}"));
     let value: serde_json::Value =
         serde_json::from_slice(json).map_err(|e| bad(e.to_string()))?;
@@ -185,22 +185,27 @@ pub fn parse_thin_ids(
         .find(|row| field(row, "lv_name") == pool)
         .and_then(|row| field(row, "chunk_size").parse::<u64>().ok())
         .filter(|&b| b > 0);
-    let Some(row) = rows.iter().find(|row| field(row, "lv_name") == lv) else {
-        return Ok(None);
-    };
-    let id = field(row, "thin_id");
-    let thin_id = id
-        .parse()
-        .map_err(|_| bad(format!("thin_id {id:?} of {lv} is not a number")))?;
-    let lv_uuid = field(row, "lv_uuid");
-    if lv_uuid.is_empty() || lv_uuid.len() > 64 {
-        return Err(bad(format!("{lv} has no sensible lv_uuid")));
+    let mut out = Vec::with_capacity(lvs.len());
+    for lv in lvs {
+        let Some(row) = rows.iter().find(|row| field(row, "lv_name") == *lv) else {
+            out.push(None);
+            continue;
+        };
+        let id = field(row, "thin_id");
+        let thin_id = id
+            .parse()
+            .map_err(|_| bad(format!("thin_id {id:?} of {lv} is not a number")))?;
+        let lv_uuid = field(row, "lv_uuid");
+        if lv_uuid.is_empty() || lv_uuid.len() > 64 {
+            return Err(bad(format!("{lv} has no sensible lv_uuid")));
+        }
+        out.push(Some(ThinDevice {
+            lv_uuid,
+            thin_id,
+            pool_block_bytes,
+        }));
     }
-    Ok(Some(ThinDevice {
-        lv_uuid,
-        thin_id,
-        pool_block_bytes,
-    }))
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -259,16 +264,18 @@ mod tests {
             {"lv_name":"vm1-snapplan","vg_name":"vg0","lv_uuid":"abc-DEF","thin_id":"3","chunk_size":"0"}
         ]}]}"#;
         assert_eq!(
-            parse_thin_ids(json, "vm1-snapplan", "pool").unwrap(),
-            Some(ThinDevice {
-                lv_uuid: "abc-DEF".into(),
-                thin_id: 3,
-                pool_block_bytes: Some(65536)
-            })
+            parse_thin_ids(json, &["vm1-snapplan", "gone"], "pool").unwrap(),
+            [
+                Some(ThinDevice {
+                    lv_uuid: "abc-DEF".into(),
+                    thin_id: 3,
+                    pool_block_bytes: Some(65536)
+                }),
+                None
+            ]
         );
-        assert_eq!(parse_thin_ids(json, "gone", "pool").unwrap(), None);
-        assert!(parse_thin_ids(json, "pool", "pool").is_err(), "a pool has no thin id");
-        assert!(parse_thin_ids(b"nonsense", "a", "b").is_err());
+        assert!(parse_thin_ids(json, &["pool"], "pool").is_err(), "a pool has no thin id");
+        assert!(parse_thin_ids(b"nonsense", &["a"], "b").is_err());
     }
 
     #[test]

@@ -20,6 +20,7 @@ impl Executor<'_> {
         // A thin snapshot: record it, and read only what changed since the
         // origin's base when there is one to trust.
         let report = self.sys.report()?;
+        let basis_started = Instant::now();
         let basis = crate::apply::incremental::thin_basis(
             self.sys,
             &self.compiled.plan().name,
@@ -28,6 +29,13 @@ impl Executor<'_> {
         );
         if let Some(reason) = &basis.full_read {
             tracing::info!(volume, "full read: {reason}");
+        }
+        if basis.base.is_some() {
+            tracing::info!(
+                volume,
+                "thin snapshot: ids and delta in {:.2} s",
+                basis_started.elapsed().as_secs_f64()
+            );
         }
         let job = CopyJob {
             volume: volume.to_string(),
