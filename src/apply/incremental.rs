@@ -140,8 +140,7 @@ fn changes_since_base(
         .map(|s| s * 512)
         .or(new.pool_block_bytes)
         .ok_or_else(|| format!("the block size of pool {pool} is unknown"))?;
-    let ranges =
-        ranges::blocks_to_bytes(&delta.changed, block_bytes).map_err(|e| e.to_string())?;
+    let ranges = ranges::blocks_to_bytes(&delta.changed, block_bytes).map_err(|e| e.to_string())?;
     let changed: u64 = ranges.iter().map(|r| r.len).sum();
     tracing::info!(
         "thin_delta {base_path} -> new snapshot: {} changed range(s), {} bytes changed, {} \
@@ -178,13 +177,17 @@ pub fn release_leftover_metadata_snaps(
             Ok(true) => {
                 tracing::warn!("recover: releasing the metadata snapshot of pool {pool}");
                 match sys.metadata_snap(&pool, false) {
-                    Ok(()) => actions.push(format!("released the metadata snapshot of pool {pool}")),
+                    Ok(()) => {
+                        actions.push(format!("released the metadata snapshot of pool {pool}"))
+                    }
                     Err(e) => failures.push(format!(
                         "cannot release the metadata snapshot of pool {pool}: {e}"
                     )),
                 }
             }
-            Err(e) => tracing::warn!("cannot tell whether pool {pool} holds a metadata snapshot: {e}"),
+            Err(e) => {
+                tracing::warn!("cannot tell whether pool {pool} holds a metadata snapshot: {e}")
+            }
         }
     }
 }

@@ -8,12 +8,12 @@
 
 pub mod executor;
 pub mod growth;
+pub mod incremental;
 pub mod protection;
 pub mod recover;
 pub mod signals;
 pub mod summary;
 mod thin_guard;
-pub mod incremental;
 pub mod watchdog;
 
 #[cfg(test)]

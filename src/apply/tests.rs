@@ -1191,7 +1191,12 @@ fn a_good_run_keeps_the_thin_snapshot_as_the_one_base_and_the_next_reads_only_th
     let first_base = first.base.clone().expect("the thin snapshot is recorded");
     assert_eq!(first.changed, None, "no base yet: a full read");
     assert_eq!(copy_job(&s, "a").base, None, "classic origins: nothing");
-    assert!(!s.fake.commands().iter().any(|l| l.contains("reserve_metadata_snap")));
+    assert!(
+        !s.fake
+            .commands()
+            .iter()
+            .any(|l| l.contains("reserve_metadata_snap"))
+    );
 
     s.fake.state().thin_delta = vec![(16, 16)];
     s.fake.state().log.clear();
@@ -1216,7 +1221,11 @@ fn a_good_run_keeps_the_thin_snapshot_as_the_one_base_and_the_next_reads_only_th
     assert!(reserve < delta && delta < release && release < position(&log, "copy t"));
     assert!(position(&log, "remove vg0/t-snapplan-base") < position(&log, "lvrename"));
     assert!(s.fake.state().metadata_held.is_empty());
-    assert_eq!(s.fake.bases(), ["vg0/t-snapplan-base"], "one base per origin");
+    assert_eq!(
+        s.fake.bases(),
+        ["vg0/t-snapplan-base"],
+        "one base per origin"
+    );
     let ids = s.fake.state().thin_ids.get("vg0/t-snapplan-base").cloned();
     assert_eq!(
         ids.map(|(uuid, id)| crate::copy::BaseRef {
@@ -1252,7 +1261,12 @@ fn a_removed_base_makes_a_full_read_and_the_run_keeps_a_new_one() {
     let f = run(&s);
     assert_eq!(f.exit, ExitCode::Success, "{:#?}", f.outcome);
     assert_eq!(copy_job(&s, "t").changed, None);
-    assert!(!s.fake.commands().iter().any(|l| l.contains("reserve_metadata_snap")));
+    assert!(
+        !s.fake
+            .commands()
+            .iter()
+            .any(|l| l.contains("reserve_metadata_snap"))
+    );
     assert_eq!(s.fake.bases(), ["vg0/t-snapplan-base"]);
 }
 

@@ -282,7 +282,11 @@ impl Manifest {
                 self.size
             ));
         }
-        if self.base.as_ref().is_some_and(|b| b.lv_uuid.len() > MAX_TEXT) {
+        if self
+            .base
+            .as_ref()
+            .is_some_and(|b| b.lv_uuid.len() > MAX_TEXT)
+        {
             return Err(format!("its base has a UUID longer than {MAX_TEXT} bytes"));
         }
         for (role, identity) in [("source", &self.source), ("destination", &self.destination)] {

@@ -60,9 +60,9 @@ use std::time::{Duration, Instant};
 pub use error::{CopyError, ManifestError};
 pub use identity::Identity;
 pub use manifest::{BaseRef, Manifest};
-pub use ranges::ByteRange;
 pub use pipeline::{ChunkRead, SourceCheck};
 pub use progress::{NoProgress, ProgressSink, ProgressUpdate};
+pub use ranges::ByteRange;
 pub use report::{CopyReport, DeltaBasis, StageTimes, VerifyReport};
 
 use alias::{DevNo, FileId, Footprint, Sysfs};

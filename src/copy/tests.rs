@@ -641,7 +641,10 @@ fn changed_ranges_relative_to_the_recorded_base_read_only_the_chunks_they_touch(
     assert_eq!(second.chunks_unread, 7);
     assert_eq!(second.chunks_written, 1);
     let written = std::fs::read(&dst).unwrap();
-    assert_eq!(written[2 * CHUNK as usize + 7], data[2 * CHUNK as usize + 7]);
+    assert_eq!(
+        written[2 * CHUNK as usize + 7],
+        data[2 * CHUNK as usize + 7]
+    );
     assert_ne!(written[5 * CHUNK as usize], data[5 * CHUNK as usize]);
     let m = Manifest::load(&manifest).unwrap();
     assert!(m.completed);
@@ -682,5 +685,10 @@ fn changes_since_another_base_than_the_recorded_one_read_everything_and_say_why(
     std::fs::remove_file(&manifest).unwrap();
     let report = run_plain(&req).unwrap();
     assert_eq!(report.bytes_read, data.len() as u64);
-    assert!(report.notes.iter().any(|n| n.contains("no trusted previous copy")));
+    assert!(
+        report
+            .notes
+            .iter()
+            .any(|n| n.contains("no trusted previous copy"))
+    );
 }

@@ -11,9 +11,9 @@ use crate::plan::LvPath;
 // The step code names tags and snapshots together with the commands that
 // use them; they are defined once, in `crate::tags`.
 pub use crate::tags::{
-    TAG_ROLE_BACKUP, TAG_ROLE_BASE, base_path, TAG_ROLE_SNAPSHOT, TAG_SNAPPLAN, TAG_STATE_COMPLETE, TAG_STATE_INCOMPLETE,
-    backup_tags, plan_tag, protection_path, protection_tags, run_tag, snapshot_name, snapshot_path,
-    snapshot_tags,
+    TAG_ROLE_BACKUP, TAG_ROLE_BASE, TAG_ROLE_SNAPSHOT, TAG_SNAPPLAN, TAG_STATE_COMPLETE,
+    TAG_STATE_INCOMPLETE, backup_tags, base_path, plan_tag, protection_path, protection_tags,
+    run_tag, snapshot_name, snapshot_path, snapshot_tags,
 };
 
 /// The protection snapshot of a backup LV gets this percentage of the
@@ -339,7 +339,10 @@ mod tests {
             thin_delta(&pool, 1, 7).join(" "),
             "thin_delta -m --snap1 1 --snap2 7 /dev/mapper/vg--0-pool_tmeta"
         );
-        assert_eq!(pool_status(&pool).join(" "), "dmsetup status vg--0-pool-tpool");
+        assert_eq!(
+            pool_status(&pool).join(" "),
+            "dmsetup status vg--0-pool-tpool"
+        );
     }
 
     #[test]

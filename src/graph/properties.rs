@@ -561,14 +561,23 @@ fn login_and_logout_alone_keep_their_order() {
 fn a_volume_with_retain_base_off_gets_no_keep_base_step_and_the_others_do() {
     let mut plan = super::test_plans::home_server();
     plan.volumes[1].retain_base = false;
-    let c = compile(&plan, &super::test_plans::two_hooks(), &PhaseSet::from_args(&[]));
+    let c = compile(
+        &plan,
+        &super::test_plans::two_hooks(),
+        &PhaseSet::from_args(&[]),
+    );
     let off = &plan.volumes[1].name;
     assert!(c.find(&format!("keep-base:{off}")).is_none());
     for v in [&plan.volumes[0], &plan.volumes[2]] {
-        let keep = c.find(&format!("keep-base:{}", v.name)).expect("a keep-base step");
+        let keep = c
+            .find(&format!("keep-base:{}", v.name))
+            .expect("a keep-base step");
         let remove = c.find(&format!("remove-snapshot:{}", v.name)).unwrap();
         let order = c.execution_order();
         let at = |ix| order.iter().position(|&o| o == ix).unwrap();
-        assert!(at(keep) < at(remove), "the base is kept before the snapshot is removed");
+        assert!(
+            at(keep) < at(remove),
+            "the base is kept before the snapshot is removed"
+        );
     }
 }

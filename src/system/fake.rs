@@ -496,7 +496,11 @@ impl System for Fake {
             "lvrename" => {
                 let path = parse_path(&argv[1]);
                 let to = last.clone();
-                if state.lvs.iter().any(|l| l.vg_name == path.vg && l.lv_name == to) {
+                if state
+                    .lvs
+                    .iter()
+                    .any(|l| l.vg_name == path.vg && l.lv_name == to)
+                {
                     return Err(fail(format!("{to} already exists")));
                 }
                 let lv = state
@@ -606,7 +610,10 @@ impl System for Fake {
         Fake::check_fail(&state, &text)?;
         let held = state.metadata_held.contains(&pool.to_string());
         if reserve == held {
-            return Err(failed(&text, "device-mapper: message ioctl failed: Invalid argument"));
+            return Err(failed(
+                &text,
+                "device-mapper: message ioctl failed: Invalid argument",
+            ));
         }
         if reserve {
             state.metadata_held.insert(pool.to_string());

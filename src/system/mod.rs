@@ -164,8 +164,12 @@ pub trait System: Sync {
     fn metadata_snap_held(&self, pool: &LvPath) -> Result<bool, SystemError>;
     /// The mapping differences between two thin devices of `pool`, read
     /// from its reserved metadata snapshot.
-    fn thin_delta(&self, pool: &LvPath, base_id: u64, new_id: u64)
-    -> Result<ThinDelta, SystemError>;
+    fn thin_delta(
+        &self,
+        pool: &LvPath,
+        base_id: u64,
+        new_id: u64,
+    ) -> Result<ThinDelta, SystemError>;
     /// Re-reads `device` and compares it with the manifest at `manifest`.
     fn verify(
         &self,

@@ -65,9 +65,7 @@ pub fn parse(xml: &[u8]) -> Result<ThinDelta, ThinDeltaError> {
         if inner.starts_with('/') || inner.starts_with('?') || inner.starts_with('!') {
             continue;
         }
-        let (name, attrs) = inner
-            .split_once(char::is_whitespace)
-            .unwrap_or((inner, ""));
+        let (name, attrs) = inner.split_once(char::is_whitespace).unwrap_or((inner, ""));
         let attrs = attributes(attrs).map_err(|why| bad(format!("<{name}>: {why}")))?;
         let number = |key: &str| -> Result<u64, ThinDeltaError> {
             let value = attrs
@@ -128,10 +126,7 @@ fn attributes(mut text: &str) -> Result<Vec<(&str, &str)>, String> {
 }
 
 fn cut(text: &str) -> &str {
-    let end = text
-        .char_indices()
-        .nth(40)
-        .map_or(text.len(), |(i, _)| i);
+    let end = text.char_indices().nth(40).map_or(text.len(), |(i, _)| i);
     &text[..end]
 }
 
@@ -170,8 +165,7 @@ pub fn parse_thin_ids(
     pool: &str,
 ) -> Result<Vec<Option<ThinDevice>>, ThinDeltaError> {
     let bad = |why: String| ThinDeltaError::Malformed(format!("lvs thin_id report: {why}"));
-    let value: serde_json::Value =
-        serde_json::from_slice(json).map_err(|e| bad(e.to_string()))?;
+    let value: serde_json::Value = serde_json::from_slice(json).map_err(|e| bad(e.to_string()))?;
     let rows: Vec<&serde_json::Value> = value["report"]
         .as_array()
         .ok_or_else(|| bad("no report".into()))?
@@ -179,7 +173,8 @@ pub fn parse_thin_ids(
         .filter_map(|section| section["lv"].as_array())
         .flatten()
         .collect();
-    let field = |row: &serde_json::Value, key: &str| row[key].as_str().unwrap_or("").trim().to_string();
+    let field =
+        |row: &serde_json::Value, key: &str| row[key].as_str().unwrap_or("").trim().to_string();
     let pool_block_bytes = rows
         .iter()
         .find(|row| field(row, "lv_name") == pool)
@@ -274,14 +269,19 @@ mod tests {
                 None
             ]
         );
-        assert!(parse_thin_ids(json, &["pool"], "pool").is_err(), "a pool has no thin id");
+        assert!(
+            parse_thin_ids(json, &["pool"], "pool").is_err(),
+            "a pool has no thin id"
+        );
         assert!(parse_thin_ids(b"nonsense", &["a"], "b").is_err());
     }
 
     #[test]
     fn a_held_metadata_snapshot_shows_in_the_pool_status() {
-        let none = "0 98304 thin-pool 4 17/1024 96/768 - rw discard_passdown queue_if_no_space - 1024";
-        let held = "0 98304 thin-pool 4 18/1024 96/768 21 rw discard_passdown queue_if_no_space - 1024";
+        let none =
+            "0 98304 thin-pool 4 17/1024 96/768 - rw discard_passdown queue_if_no_space - 1024";
+        let held =
+            "0 98304 thin-pool 4 18/1024 96/768 21 rw discard_passdown queue_if_no_space - 1024";
         assert!(!metadata_snap_held(none).unwrap());
         assert!(metadata_snap_held(held).unwrap());
         assert!(metadata_snap_held("0 100 linear 7:0 0").is_err());
