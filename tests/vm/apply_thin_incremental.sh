@@ -8,7 +8,7 @@
 # metadata snapshot is held. 100% rewritten: the incremental copy takes at
 # most 1.05x a full one (both measured here; the ratios with and without
 # the fixed cost of finding the delta printed as FIGURES).
-# vm: ramdisk_mb=64 timeout=300
+# vm: ramdisk_mb=64 timeout=420
 
 PLAN=/etc/snapplan/incr.yaml
 BASE=vg0/vm1-snapplan-base

@@ -6,7 +6,7 @@
 # made slow by a wrapper in SNAPPLAN_TOOL_PATH), and `snapplan recover`:
 # the metadata snapshot is released (the pool's status shows "-"), at most
 # one base is left, and the next run's backup equals the origin.
-# vm: ramdisk_mb=64 timeout=300
+# vm: ramdisk_mb=64 timeout=420
 
 PLAN=/etc/snapplan/incr.yaml
 BASE=vg0/vm1-snapplan-base
