@@ -190,6 +190,7 @@ mod tests {
             snapshot_size: size,
             snapshot_size_set: false,
             snapshot_size_max: None,
+            retain_base: true,
             bandwidth: Bandwidth::Unlimited,
             verify: true,
             after: vec![],

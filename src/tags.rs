@@ -37,6 +37,11 @@ macro_rules! role_protection {
         "protection"
     };
 }
+macro_rules! role_base {
+    () => {
+        "base"
+    };
+}
 macro_rules! role_backup {
     () => {
         "backup"
@@ -65,6 +70,10 @@ pub const RUN_PREFIX: &str = concat!(snapplan!(), "-run:");
 pub const ROLE_PREFIX: &str = role_prefix!();
 pub const ROLE_SNAPSHOT: &str = role_snapshot!();
 pub const ROLE_BACKUP: &str = role_backup!();
+/// The thin snapshot of a thin origin kept after a good run: the next
+/// run's copy reads only what changed since it (`thin_delta`). Not a
+/// leftover: recover and check leave it; the next good run replaces it.
+pub const ROLE_BASE: &str = role_base!();
 /// A snapshot of a backup LV that keeps its previous content while the
 /// backup is overwritten: merged back if the new copy fails, removed once
 /// it verified.
@@ -77,6 +86,8 @@ pub const STATE_COMPLETE: &str = state_complete!();
 
 /// The role tag of a snapshot snapplan made (and must remove).
 pub const TAG_ROLE_SNAPSHOT: &str = concat!(role_prefix!(), role_snapshot!());
+/// The role tag of a kept thin base snapshot.
+pub const TAG_ROLE_BASE: &str = concat!(role_prefix!(), role_base!());
 /// The role tag of a backup LV (never removed except by the `remove` phase).
 pub const TAG_ROLE_BACKUP: &str = concat!(role_prefix!(), role_backup!());
 /// On a backup LV while it is being written, or after a failed copy or verify.
@@ -141,6 +152,24 @@ pub fn protection_path(backup: &LvPath) -> LvPath {
     LvPath {
         vg: backup.vg.clone(),
         lv: protection_name(backup),
+    }
+}
+
+/// What a kept thin base adds to its origin's name (`vm1-snapplan-base`).
+pub const BASE_SUFFIX: &str = "-snapplan-base";
+
+/// The one name of the kept base of thin origin `vg/lv`, in the origin's
+/// VG: one per origin, so at most one base per origin whatever a crash
+/// interrupts. Shortened like [`snapshot_name`].
+pub fn base_name(origin: &LvPath) -> String {
+    name_with_suffix(origin, BASE_SUFFIX)
+}
+
+/// The kept base of `origin` as `vg/lv`.
+pub fn base_path(origin: &LvPath) -> LvPath {
+    LvPath {
+        vg: origin.vg.clone(),
+        lv: base_name(origin),
     }
 }
 
@@ -265,6 +294,14 @@ mod tests {
             && tag
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || "_+.-/=!:&#".contains(c))
+    }
+
+    #[test]
+    fn a_base_is_named_after_its_origin_and_differs_from_its_snapshot() {
+        let origin = lv("vg0", "vm1");
+        assert_eq!(base_path(&origin).to_string(), "vg0/vm1-snapplan-base");
+        assert_ne!(base_name(&origin), snapshot_name(&origin));
+        assert!(valid_tag(TAG_ROLE_BASE));
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod died;
 pub mod executor;
 pub mod grower;
 pub mod growth;
+pub mod incremental;
 pub mod protection;
 pub mod recover;
 pub mod shared_target;

@@ -238,6 +238,21 @@ pub fn recover(plan: &Plan, sys: &dyn System) -> Recovery {
         }
     }
 
+    // A metadata snapshot the dead run reserved for thin_delta and never
+    // released (a SIGKILL between the two) pins the pool's metadata.
+    if open.is_some()
+        && let Ok(report) = sys.report()
+    {
+        let origins: Vec<_> = plan.volumes.iter().map(|v| v.source.clone()).collect();
+        super::incremental::release_leftover_metadata_snaps(
+            sys,
+            &origins,
+            &report,
+            &mut out.actions,
+            &mut out.failures,
+        );
+    }
+
     // The previous backups, while the target is still active: the dead
     // run's copies never reached their release.
     if let Some((_, events)) = open.as_ref() {

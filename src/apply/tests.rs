@@ -38,6 +38,7 @@ fn volume(name: &str) -> Volume {
         snapshot_size: SnapshotSize::PercentOfOrigin(25.0),
         snapshot_size_set: false,
         snapshot_size_max: None,
+        retain_base: true,
         bandwidth: Bandwidth::Unlimited,
         verify: true,
         after: vec![],
@@ -1639,4 +1640,146 @@ fn a_filling_snapshot_with_room_to_grow_is_extended_and_the_record_says_so() {
     ))
     .unwrap();
     assert_eq!(record.volumes[1], *b);
+}
+
+fn copy_job(s: &Setup, volume: &str) -> crate::system::CopyJob {
+    s.fake
+        .state()
+        .copy_jobs
+        .iter()
+        .rev()
+        .find(|j| j.volume == volume)
+        .cloned()
+        .unwrap()
+}
+
+fn position(log: &[String], what: &str) -> usize {
+    log.iter()
+        .position(|l| l.contains(what))
+        .unwrap_or_else(|| panic!("{what} not in {log:#?}"))
+}
+
+#[test]
+fn a_good_run_keeps_the_thin_snapshot_as_the_one_base_and_the_next_reads_only_the_delta() {
+    let s = thin_setup(10.0);
+    let f = run(&s);
+    assert_eq!(f.exit, ExitCode::Success, "{:#?}", f.outcome);
+    assert_clean(&s);
+    assert_eq!(s.fake.bases(), ["vg0/t-snapplan-base"]);
+    let first = copy_job(&s, "t");
+    let first_base = first.base.clone().expect("the thin snapshot is recorded");
+    assert_eq!(first.changed, None, "no base yet: a full read");
+    assert_eq!(copy_job(&s, "a").base, None, "classic origins: nothing");
+    assert!(
+        !s.fake
+            .commands()
+            .iter()
+            .any(|l| l.contains("reserve_metadata_snap"))
+    );
+
+    s.fake.state().thin_delta = vec![(16, 16)];
+    s.fake.state().log.clear();
+    let f = run(&s);
+    assert_eq!(f.exit, ExitCode::Success, "{:#?}", f.outcome);
+    assert_eq!(s.fake.snapshots(), Vec::<String>::new(), "snapshots left");
+    let second = copy_job(&s, "t");
+    let changed = second.changed.expect("a delta against the base");
+    assert_eq!(changed.base, first_base);
+    assert_eq!(
+        changed.ranges,
+        [crate::copy::ByteRange {
+            offset: MIB,
+            len: MIB
+        }]
+    );
+    assert_ne!(second.base, Some(first_base));
+    let log = s.fake.commands();
+    let reserve = position(&log, "reserve_metadata_snap vg0/pool");
+    let delta = position(&log, "thin_delta vg0/pool");
+    let release = position(&log, "release_metadata_snap vg0/pool");
+    assert!(reserve < delta && delta < release && release < position(&log, "copy t"));
+    assert!(position(&log, "remove vg0/t-snapplan-base") < position(&log, "lvrename"));
+    assert!(s.fake.state().metadata_held.is_empty());
+    assert_eq!(
+        s.fake.bases(),
+        ["vg0/t-snapplan-base"],
+        "one base per origin"
+    );
+    let ids = s.fake.state().thin_ids.get("vg0/t-snapplan-base").cloned();
+    assert_eq!(
+        ids.map(|(uuid, id)| crate::copy::BaseRef {
+            lv_uuid: uuid,
+            thin_id: id
+        }),
+        second.base,
+        "the base is the snapshot just copied"
+    );
+}
+
+#[test]
+fn a_failing_thin_delta_releases_the_metadata_snapshot_and_reads_everything() {
+    let s = thin_setup(10.0);
+    assert_eq!(run(&s).exit, ExitCode::Success);
+    s.fake.state().thin_delta_error = Some("bad superblock".into());
+    let f = run(&s);
+    assert_eq!(f.exit, ExitCode::Success, "{:#?}", f.outcome);
+    assert_eq!(copy_job(&s, "t").changed, None);
+    assert!(s.fake.state().metadata_held.is_empty(), "released");
+    assert_eq!(s.fake.bases(), ["vg0/t-snapplan-base"]);
+}
+
+#[test]
+fn a_removed_base_makes_a_full_read_and_the_run_keeps_a_new_one() {
+    let s = thin_setup(10.0);
+    assert_eq!(run(&s).exit, ExitCode::Success);
+    s.fake
+        .state()
+        .lvs
+        .retain(|l| l.lv_name != "t-snapplan-base");
+    s.fake.state().log.clear();
+    let f = run(&s);
+    assert_eq!(f.exit, ExitCode::Success, "{:#?}", f.outcome);
+    assert_eq!(copy_job(&s, "t").changed, None);
+    assert!(
+        !s.fake
+            .commands()
+            .iter()
+            .any(|l| l.contains("reserve_metadata_snap"))
+    );
+    assert_eq!(s.fake.bases(), ["vg0/t-snapplan-base"]);
+}
+
+#[test]
+fn a_failed_copy_keeps_no_new_base_and_leaves_the_old_one() {
+    let s = thin_setup(10.0);
+    assert_eq!(run(&s).exit, ExitCode::Success);
+    let old = s.fake.state().thin_ids.get("vg0/t-snapplan-base").cloned();
+    s.fake
+        .state()
+        .copy_script
+        .insert("t".into(), CopyScript::Fail);
+    let f = run(&s);
+    assert_eq!(f.exit, ExitCode::Partial, "{:#?}", f.outcome);
+    assert_eq!(s.fake.snapshots(), Vec::<String>::new(), "snapshots left");
+    assert_eq!(s.fake.bases(), ["vg0/t-snapplan-base"]);
+    assert_eq!(
+        s.fake.state().thin_ids.get("vg0/t-snapplan-base").cloned(),
+        old
+    );
+}
+
+#[test]
+fn recover_releases_a_metadata_snapshot_a_dead_run_held() {
+    let s = thin_setup(10.0);
+    write_journal(&s, &[run_started(), started("copy:t")]);
+    s.fake.state().metadata_held.insert("vg0/pool".into());
+    let r = recover::recover(&s.plan, &s.fake);
+    assert!(r.failures.is_empty(), "{r:#?}");
+    assert!(
+        r.actions
+            .iter()
+            .any(|a| a == "released the metadata snapshot of pool vg0/pool"),
+        "{r:#?}"
+    );
+    assert!(s.fake.state().metadata_held.is_empty());
 }

@@ -14,6 +14,9 @@ pub fn check(plan: &Plan, report: &SystemReport) -> Vec<CheckResult> {
         if owner.role.as_deref() == Some(tags::ROLE_BACKUP) {
             continue; // backups are meant to stay
         }
+        if owner.role.as_deref() == Some(tags::ROLE_BASE) && lv.is_thin() {
+            continue; // a thin origin's kept base: the next copy reads only what changed since
+        }
         let ours = owner.plan.as_deref() == Some(plan.name.as_str());
         let path = lv.path();
         let mut detail = format!(

@@ -79,6 +79,8 @@ pub fn run(args: Args) -> super::Result {
         previous_manifest: args.previous_manifest,
         destination_tag: None,
         length: None,
+        base: None,
+        changed: None,
     };
     let sink = progress::sink_for(args.progress.into());
     let control = CopyControl {

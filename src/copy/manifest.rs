@@ -52,6 +52,10 @@ pub struct Manifest {
     pub started_at: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finished_at: Option<u64>,
+    /// The thin snapshot this copy was read from, which its run kept as the
+    /// origin's base: the next copy may read only what changed since it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base: Option<BaseRef>,
     /// Hash of chunk i, covering bytes `i * chunk_size ..` up to `size`. An
     /// incomplete manifest holds the hashes of the chunks done so far.
     #[serde(deserialize_with = "bounded_chunks")]
@@ -84,6 +88,21 @@ fn bounded_chunks<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ChunkHash>, D::
         }
     }
     d.deserialize_seq(Bounded)
+}
+
+/// A thin device a copy was read from: the LV's UUID (a base removed and
+/// recreated, or a pool recreated, has another) and its device id in the
+/// pool.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BaseRef {
+    pub lv_uuid: String,
+    pub thin_id: u64,
+}
+
+impl fmt::Display for BaseRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "LV {} (thin id {})", self.lv_uuid, self.thin_id)
+    }
 }
 
 /// xxh3-128 of one chunk, written as 32 hex digits.
@@ -263,6 +282,13 @@ impl Manifest {
                 self.size
             ));
         }
+        if self
+            .base
+            .as_ref()
+            .is_some_and(|b| b.lv_uuid.len() > MAX_TEXT)
+        {
+            return Err(format!("its base has a UUID longer than {MAX_TEXT} bytes"));
+        }
         for (role, identity) in [("source", &self.source), ("destination", &self.destination)] {
             if identity.size < self.size {
                 return Err(format!(
@@ -421,6 +447,7 @@ mod tests {
             chunk_size,
             started_at: 1,
             finished_at: Some(2),
+            base: None,
             chunks: (0..chunking.count())
                 .map(|i| ChunkHash(i as u128 * 7))
                 .collect(),

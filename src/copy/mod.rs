@@ -45,6 +45,7 @@ pub mod identity;
 pub mod manifest;
 pub mod pipeline;
 pub mod progress;
+pub mod ranges;
 pub mod report;
 pub mod throttle;
 pub mod verify;
@@ -59,9 +60,10 @@ use std::time::{Duration, Instant};
 
 pub use error::{CopyError, ManifestError};
 pub use identity::Identity;
-pub use manifest::Manifest;
+pub use manifest::{BaseRef, Manifest};
 pub use pipeline::{ChunkRead, SourceCheck};
 pub use progress::{NoProgress, ProgressSink, ProgressUpdate};
+pub use ranges::ByteRange;
 pub use report::{CopyReport, DeltaBasis, StageTimes, VerifyReport};
 
 use alias::{DevNo, FileId, Footprint, Sysfs};
@@ -111,6 +113,22 @@ pub struct CopyRequest {
     /// LV may be larger than the volume it holds (extent rounding, a grown
     /// LV), and the origin it goes back to only as large as the volume.
     pub length: Option<u64>,
+    /// The thin snapshot being read, to record in the manifest: the next
+    /// copy's changed ranges may be relative to it.
+    pub base: Option<BaseRef>,
+    /// What changed in the source since base `since.base` (which the
+    /// previous manifest must record): only chunks these ranges touch are
+    /// read; the others keep their hash and are neither read nor written.
+    /// Ignored, with a note, unless the previous manifest is trusted and
+    /// records that same base.
+    pub changed: Option<ChangedSince>,
+}
+
+/// The byte ranges of the source that may differ from `base`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangedSince {
+    pub base: BaseRef,
+    pub ranges: Vec<ByteRange>,
 }
 
 impl CopyRequest {
@@ -125,6 +143,8 @@ impl CopyRequest {
             previous_manifest: None,
             destination_tag: None,
             length: None,
+            base: None,
+            changed: None,
         }
     }
 }
@@ -224,6 +244,7 @@ pub fn run(request: &CopyRequest, control: &CopyControl<'_>) -> Result<CopyRepor
         }
     }
     let superseded = superseded_manifest(request, &destination)?;
+    let touched = changed_chunks(request, previous.as_ref(), chunking, &mut notes);
 
     let mut manifest = Manifest {
         format: FORMAT.to_string(),
@@ -234,6 +255,7 @@ pub fn run(request: &CopyRequest, control: &CopyControl<'_>) -> Result<CopyRepor
         chunk_size: chunking.chunk_size,
         started_at: now_unix(),
         finished_at: None,
+        base: request.base.clone(),
         chunks: Vec::with_capacity(chunking.count() as usize),
     };
     // From here on the destination changes: first make sure no manifest
@@ -252,6 +274,8 @@ pub fn run(request: &CopyRequest, control: &CopyControl<'_>) -> Result<CopyRepor
         bytes_skipped: 0,
         chunks_written: 0,
         chunks_skipped: 0,
+        bytes_unread: 0,
+        chunks_unread: 0,
         chunks_spot_checked: spot.chunks,
         bytes_spot_checked: spot.bytes,
         elapsed: Default::default(),
@@ -269,10 +293,11 @@ pub fn run(request: &CopyRequest, control: &CopyControl<'_>) -> Result<CopyRepor
             switch: control.throttle,
         },
         previous: previous.as_ref(),
+        touched: touched.as_deref(),
     };
     let update = |report: &CopyReport| ProgressUpdate {
         phase: Phase::Copy,
-        done: report.bytes_read,
+        done: report.bytes_read + report.bytes_unread,
         total: chunking.size,
         written: report.bytes_written,
         skipped: report.bytes_skipped,
@@ -281,7 +306,12 @@ pub fn run(request: &CopyRequest, control: &CopyControl<'_>) -> Result<CopyRepor
     control.progress.update(&update(&report));
     let outcome = pipeline::copy(&mut src, &mut dst, &opts, |done| {
         manifest.chunks.push(done.hash);
-        report.bytes_read += done.len;
+        if done.read {
+            report.bytes_read += done.len;
+        } else {
+            report.bytes_unread += done.len;
+            report.chunks_unread += 1;
+        }
         if done.written {
             report.bytes_written += done.len;
             report.chunks_written += 1;
@@ -343,6 +373,56 @@ pub fn run(request: &CopyRequest, control: &CopyControl<'_>) -> Result<CopyRepor
         }
     }
     Ok(report)
+}
+
+/// Per chunk, whether to read it: `None` (read every chunk) unless the
+/// request has changed ranges relative to the very base the trusted
+/// previous manifest was read from; then the chunks they touch, and any
+/// the previous manifest has no hash for. Why not, in a note.
+fn changed_chunks(
+    request: &CopyRequest,
+    previous: Option<&Manifest>,
+    chunking: Chunking,
+    notes: &mut Vec<String>,
+) -> Option<Vec<bool>> {
+    let changed = request.changed.as_ref()?;
+    let Some(old) = previous else {
+        notes.push(format!(
+            "full read: no trusted previous copy to apply the changes since base {} to",
+            changed.base
+        ));
+        return None;
+    };
+    match &old.base {
+        Some(base) if *base == changed.base => {}
+        Some(base) => {
+            notes.push(format!(
+                "full read: the previous copy was read from {base}, the changes are since {}",
+                changed.base
+            ));
+            return None;
+        }
+        None => {
+            notes.push(format!(
+                "full read: the previous copy records no base, the changes are since {}",
+                changed.base
+            ));
+            return None;
+        }
+    }
+    let mut touched = ranges::chunks_touched(&changed.ranges, chunking);
+    for (index, flag) in touched.iter_mut().enumerate() {
+        if old.hash_for(chunking, index as u64).is_none() {
+            *flag = true;
+        }
+    }
+    notes.push(format!(
+        "reading only what changed since base {}: {} of {}",
+        changed.base,
+        crate::human::bytes(ranges::touched_bytes(&touched, chunking)),
+        crate::human::bytes(chunking.size)
+    ));
+    Some(touched)
 }
 
 fn save(manifest: &Manifest, request: &CopyRequest) -> Result<(), CopyError> {

@@ -84,10 +84,13 @@ pub struct ReadOutcome {
     pub throttled: Duration,
 }
 
-/// Reads every chunk in order into buffers from `free`, sending them to `out`.
+/// Reads every chunk in order into buffers from `free`, sending them to
+/// `out`; with `kept`, not the chunks it has a hash for (unchanged since
+/// the previous copy, so neither read nor written).
 pub fn read_stage(
     device: &mut Device,
     opts: &ReadOptions<'_>,
+    kept: Option<&(dyn Fn(u64) -> Option<ChunkHash> + Sync)>,
     free: Receiver<AlignedBuf>,
     out: SyncSender<Chunk>,
 ) -> Result<ReadOutcome, CopyError> {
@@ -102,6 +105,9 @@ pub fn read_stage(
     };
     let cancelled = || opts.cancel.load(Ordering::Relaxed);
     for index in 0..chunking.count() {
+        if kept.is_some_and(|kept| kept(index).is_some()) {
+            continue;
+        }
         let (offset, len) = chunking.chunk(index);
         if opts.switch.is_some_and(ThrottleSwitch::is_lifted) {
             throttle = None;
@@ -171,12 +177,30 @@ pub struct Done {
     pub len: u64,
     pub hash: ChunkHash,
     pub written: bool,
+    /// False for a chunk known unchanged (outside the changed ranges): its
+    /// hash is the previous manifest's, and the source was not read.
+    pub read: bool,
 }
 
 pub struct CopyOptions<'a> {
     pub read: ReadOptions<'a>,
     /// A trusted manifest of what the destination holds now.
     pub previous: Option<&'a Manifest>,
+    /// Per chunk, whether it may have changed since the copy `previous`
+    /// describes (`None`: every chunk may have). Chunks marked false keep
+    /// their previous hash and are neither read nor written.
+    pub touched: Option<&'a [bool]>,
+}
+
+impl CopyOptions<'_> {
+    /// The previous hash of a chunk that is neither read nor written.
+    pub fn kept(&self, index: u64) -> Option<ChunkHash> {
+        let touched = self.touched?;
+        if *touched.get(index as usize)? {
+            return None;
+        }
+        self.previous?.hash_for(self.read.chunking, index)
+    }
 }
 
 pub struct PipelineOutcome {
@@ -196,8 +220,12 @@ pub fn copy(
     let buffers = pool_size(chunking.chunk_size);
     let (free_tx, free_rx) = buffer_pool(chunking.chunk_size, buffers);
     let (read_tx, read_rx) = sync_channel::<Chunk>(buffers);
+    let kept_fn = |index| opts.kept(index);
+    let kept: Option<&(dyn Fn(u64) -> Option<ChunkHash> + Sync)> = opts
+        .touched
+        .map(|_| &kept_fn as &(dyn Fn(u64) -> Option<ChunkHash> + Sync));
     std::thread::scope(|scope| {
-        let reader = scope.spawn(|| read_stage(src, &opts.read, free_rx, read_tx));
+        let reader = scope.spawn(move || read_stage(src, &opts.read, kept, free_rx, read_tx));
         // Consumes (and so, returning early, drops) the queue ends: a
         // failed write stops the reader instead of leaving it blocked.
         let written = hash_and_write(dst, opts, read_rx, free_tx, &mut on_done);
@@ -229,7 +257,24 @@ fn hash_and_write(
 ) -> Result<(Duration, Duration), CopyError> {
     let chunking = opts.read.chunking;
     let (mut hash_busy, mut write_busy) = (Duration::ZERO, Duration::ZERO);
-    for chunk in chunks {
+    let mut chunks = chunks.into_iter();
+    let mut next = 0;
+    loop {
+        // The chunks the reader skips, in their place in the order.
+        while let Some(hash) = opts.kept(next) {
+            on_done(Done {
+                index: next,
+                len: chunking.chunk(next).1,
+                hash,
+                written: false,
+                read: false,
+            });
+            next += 1;
+        }
+        let Some(chunk) = chunks.next() else {
+            break;
+        };
+        next = chunk.index + 1;
         let start = Instant::now();
         let hash = ChunkHash::of(chunk.buf.as_slice());
         hash_busy += start.elapsed();
@@ -247,6 +292,7 @@ fn hash_and_write(
             len: chunk.buf.as_slice().len() as u64,
             hash,
             written: !unchanged,
+            read: true,
         };
         let _ = free.send(chunk.buf);
         on_done(done);

@@ -45,6 +45,10 @@ pub struct CopyReport {
     pub bytes_skipped: u64,
     pub chunks_written: u64,
     pub chunks_skipped: u64,
+    /// Chunks neither read nor written: outside what changed since the
+    /// base the previous copy was read from.
+    pub bytes_unread: u64,
+    pub chunks_unread: u64,
     /// Chunks of the destination re-read and compared with the previous
     /// manifest before it was trusted for a delta.
     pub chunks_spot_checked: u64,
@@ -83,6 +87,13 @@ impl CopyReport {
             s.write.as_secs_f64(),
             s.sync.as_secs_f64()
         ));
+        if self.chunks_unread > 0 {
+            line.push_str(&format!(
+                "; not read (unchanged since the base): {} ({} chunks)",
+                human::bytes(self.bytes_unread),
+                self.chunks_unread
+            ));
+        }
         if self.chunks_spot_checked > 0 {
             line.push_str(&format!(
                 "; spot-checked {} ({} chunks) of the destination in {:.2} s",

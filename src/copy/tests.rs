@@ -642,3 +642,93 @@ fn a_lifted_throttle_lets_the_rest_of_the_copy_run_at_full_speed() {
     assert_eq!(switch.bytes_read(), data.len() as u64);
     assert!(switch.full_rate() > 0.0);
 }
+
+fn base(id: u64) -> BaseRef {
+    BaseRef {
+        lv_uuid: format!("uuid-{id}"),
+        thin_id: id,
+    }
+}
+
+#[test]
+fn changed_ranges_relative_to_the_recorded_base_read_only_the_chunks_they_touch() {
+    let files = Files::new();
+    let mut data = pseudo_random(8 * CHUNK as usize, 3);
+    let src = files.write("src", &data);
+    let dst = files.write("dst", &vec![0; data.len()]);
+    let manifest = files.path("m.json");
+    let mut req = request(&src, &dst, Some(&manifest));
+    req.base = Some(base(1));
+    run_plain(&req).unwrap();
+    assert_eq!(Manifest::load(&manifest).unwrap().base, Some(base(1)));
+
+    // Chunk 2 changes; the delta says so. Chunk 5 changes too, but the
+    // delta does not mention it: a ranged copy must not read it (which
+    // proves it was not read), and its old hash stays.
+    data[2 * CHUNK as usize + 7] ^= 0xFF;
+    data[5 * CHUNK as usize] ^= 0xFF;
+    std::fs::write(&src, &data).unwrap();
+    req.base = Some(base(2));
+    req.changed = Some(ChangedSince {
+        base: base(1),
+        ranges: vec![ByteRange {
+            offset: 2 * CHUNK + 4096,
+            len: 4096,
+        }],
+    });
+    let second = run_plain(&req).unwrap();
+    assert_eq!(second.bytes_read, CHUNK);
+    assert_eq!(second.chunks_unread, 7);
+    assert_eq!(second.chunks_written, 1);
+    let written = std::fs::read(&dst).unwrap();
+    assert_eq!(
+        written[2 * CHUNK as usize + 7],
+        data[2 * CHUNK as usize + 7]
+    );
+    assert_ne!(written[5 * CHUNK as usize], data[5 * CHUNK as usize]);
+    let m = Manifest::load(&manifest).unwrap();
+    assert!(m.completed);
+    assert_eq!(m.base, Some(base(2)));
+    assert_eq!(m.chunks.len(), 8);
+}
+
+#[test]
+fn changes_since_another_base_than_the_recorded_one_read_everything_and_say_why() {
+    let files = Files::new();
+    let mut data = pseudo_random(4 * CHUNK as usize, 4);
+    let src = files.write("src", &data);
+    let dst = files.write("dst", &vec![0; data.len()]);
+    let manifest = files.path("m.json");
+    let mut req = request(&src, &dst, Some(&manifest));
+    req.base = Some(base(1));
+    run_plain(&req).unwrap();
+    data[3 * CHUNK as usize] ^= 0xFF;
+    std::fs::write(&src, &data).unwrap();
+    req.changed = Some(ChangedSince {
+        base: base(9),
+        ranges: Vec::new(),
+    });
+    let report = run_plain(&req).unwrap();
+    assert_eq!(report.bytes_read, data.len() as u64);
+    assert_eq!(report.chunks_unread, 0);
+    assert!(
+        report
+            .notes
+            .iter()
+            .any(|n| n.starts_with("full read: the previous copy was read from LV uuid-1")),
+        "{:?}",
+        report.notes
+    );
+    assert_eq!(std::fs::read(&dst).unwrap(), data);
+
+    // No manifest at all: a full read too, said so.
+    std::fs::remove_file(&manifest).unwrap();
+    let report = run_plain(&req).unwrap();
+    assert_eq!(report.bytes_read, data.len() as u64);
+    assert!(
+        report
+            .notes
+            .iter()
+            .any(|n| n.contains("no trusted previous copy"))
+    );
+}

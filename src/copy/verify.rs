@@ -70,7 +70,7 @@ pub fn verify(
         notes: Vec::new(),
     };
     let outcome = std::thread::scope(|scope| {
-        let reader = scope.spawn(|| pipeline::read_stage(&mut dev, &opts, free_rx, read_tx));
+        let reader = scope.spawn(|| pipeline::read_stage(&mut dev, &opts, None, free_rx, read_tx));
         for chunk in read_rx {
             let start = Instant::now();
             let hash = ChunkHash::of(chunk.buf.as_slice());

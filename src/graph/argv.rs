@@ -11,9 +11,9 @@ use crate::plan::LvPath;
 // The step code names tags and snapshots together with the commands that
 // use them; they are defined once, in `crate::tags`.
 pub use crate::tags::{
-    TAG_ROLE_BACKUP, TAG_ROLE_SNAPSHOT, TAG_SNAPPLAN, TAG_STATE_COMPLETE, TAG_STATE_INCOMPLETE,
-    backup_tags, plan_tag, protection_path, protection_tags, run_tag, snapshot_name, snapshot_path,
-    snapshot_tags,
+    TAG_ROLE_BACKUP, TAG_ROLE_BASE, TAG_ROLE_SNAPSHOT, TAG_SNAPPLAN, TAG_STATE_COMPLETE,
+    TAG_STATE_INCOMPLETE, backup_tags, base_path, plan_tag, protection_path, protection_tags,
+    run_tag, snapshot_name, snapshot_path, snapshot_tags,
 };
 
 /// The protection snapshot of a backup LV gets this percentage of the
@@ -160,6 +160,97 @@ pub fn merge_snapshot(snapshot: &LvPath) -> Vec<String> {
     ]
 }
 
+/// `lvrename vg/from to`: a thin snapshot becomes its origin's kept base
+/// (the LV keeps its UUID and thin device id).
+pub fn rename_lv(from: &LvPath, to: &str) -> Vec<String> {
+    vec!["lvrename".into(), from.to_string(), to.into()]
+}
+
+/// `lvchange --deltag snapplan-role:snapshot --deltag snapplan-run:<run>
+/// --addtag snapplan-role:base vg/lv`: the renamed snapshot is a base now,
+/// which recover and check leave alone. Renamed first, retagged second: a
+/// crash between the two leaves a base-named LV still tagged as a
+/// snapshot, which recover removes (the next copy then reads everything).
+pub fn mark_base(lv: &LvPath, run_id: &str) -> Vec<String> {
+    vec![
+        "lvchange".into(),
+        "--deltag".into(),
+        TAG_ROLE_SNAPSHOT.into(),
+        "--deltag".into(),
+        run_tag(run_id),
+        "--addtag".into(),
+        TAG_ROLE_BASE.into(),
+        lv.to_string(),
+    ]
+}
+
+/// `lvs --reportformat json --units b --nosuffix -o
+/// lv_name,vg_name,lv_uuid,thin_id,chunk_size vg/lv... vg/pool`: thin LVs'
+/// UUIDs and device ids in their pool, and the pool's block size, in one
+/// call.
+pub fn thin_ids(lvs: &[LvPath], pool: &LvPath) -> Vec<String> {
+    let mut argv: Vec<String> = [
+        "lvs",
+        "--reportformat",
+        "json",
+        "--units",
+        "b",
+        "--nosuffix",
+        "-o",
+        "lv_name,vg_name,lv_uuid,thin_id,chunk_size",
+    ]
+    .map(String::from)
+    .to_vec();
+    argv.extend(lvs.iter().map(LvPath::to_string));
+    argv.push(pool.to_string());
+    argv
+}
+
+/// The device-mapper name of a pool's `-tpool` layer, which takes the
+/// metadata-snapshot messages.
+fn tpool(pool: &LvPath) -> String {
+    format!("{}-tpool", crate::tags::dm_name(&pool.vg, &pool.lv))
+}
+
+/// `dmsetup message <vg>-<pool>-tpool 0 reserve_metadata_snap|release_metadata_snap`.
+pub fn metadata_snap(pool: &LvPath, reserve: bool) -> Vec<String> {
+    let message = if reserve {
+        "reserve_metadata_snap"
+    } else {
+        "release_metadata_snap"
+    };
+    vec![
+        "dmsetup".into(),
+        "message".into(),
+        tpool(pool),
+        "0".into(),
+        message.into(),
+    ]
+}
+
+/// `dmsetup status <vg>-<pool>-tpool`: its metadata-snapshot field says
+/// whether one is held ("-" when none).
+pub fn pool_status(pool: &LvPath) -> Vec<String> {
+    vec!["dmsetup".into(), "status".into(), tpool(pool)]
+}
+
+/// `thin_delta -m --snap1 <base id> --snap2 <new id>
+/// /dev/mapper/<vg>-<pool>_tmeta`: the mapping differences between two thin
+/// devices, read from the reserved metadata snapshot (the live metadata
+/// changes under it).
+pub fn thin_delta(pool: &LvPath, base_id: u64, new_id: u64) -> Vec<String> {
+    let meta = crate::tags::dm_name(&pool.vg, &format!("{}_tmeta", pool.lv));
+    vec![
+        "thin_delta".into(),
+        "-m".into(),
+        "--snap1".into(),
+        base_id.to_string(),
+        "--snap2".into(),
+        new_id.to_string(),
+        format!("/dev/mapper/{meta}"),
+    ]
+}
+
 /// `vgimport <vg>`: makes an exported VG usable on this host again.
 pub fn import_vg(vg: &str) -> Vec<String> {
     vec!["vgimport".into(), vg.into()]
@@ -244,6 +335,41 @@ mod tests {
     fn growing_a_snapshot_extends_it_to_a_size_in_bytes() {
         let argv = grow_snapshot(&lv("vg0", "vcr-snapplan"), 12 << 20);
         assert_eq!(argv.join(" "), "lvextend --size 12582912b vg0/vcr-snapplan");
+    }
+
+    #[test]
+    fn the_thin_delta_commands_name_the_pools_device_mapper_layers() {
+        let pool = lv("vg-0", "pool");
+        assert_eq!(
+            metadata_snap(&pool, true).join(" "),
+            "dmsetup message vg--0-pool-tpool 0 reserve_metadata_snap"
+        );
+        assert_eq!(
+            metadata_snap(&pool, false).join(" "),
+            "dmsetup message vg--0-pool-tpool 0 release_metadata_snap"
+        );
+        assert_eq!(
+            thin_delta(&pool, 1, 7).join(" "),
+            "thin_delta -m --snap1 1 --snap2 7 /dev/mapper/vg--0-pool_tmeta"
+        );
+        assert_eq!(
+            pool_status(&pool).join(" "),
+            "dmsetup status vg--0-pool-tpool"
+        );
+    }
+
+    #[test]
+    fn a_base_is_renamed_then_retagged_out_of_the_snapshot_role() {
+        let snap = lv("vg0", "vm1-snapplan");
+        assert_eq!(
+            rename_lv(&snap, "vm1-snapplan-base").join(" "),
+            "lvrename vg0/vm1-snapplan vm1-snapplan-base"
+        );
+        assert_eq!(
+            mark_base(&lv("vg0", "vm1-snapplan-base"), "R1").join(" "),
+            "lvchange --deltag snapplan-role:snapshot --deltag snapplan-run:R1 \
+             --addtag snapplan-role:base vg0/vm1-snapplan-base"
+        );
     }
 
     #[test]

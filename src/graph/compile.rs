@@ -188,6 +188,7 @@ fn build_full(plan: &Plan, hooks: &[Hook], copy_order: &[usize]) -> Full {
             }
         }
         let mut last = copy;
+        let mut good = copy;
         if v.verify {
             let verify = g.add(Step::Verify {
                 volume: v.name.clone(),
@@ -196,6 +197,7 @@ fn build_full(plan: &Plan, hooks: &[Hook], copy_order: &[usize]) -> Full {
             });
             g.wait(copy, verify, Needs);
             last = verify;
+            good = verify;
         }
         if let Some(protect) = protect {
             g.wait(protect, copy, Needs);
@@ -208,6 +210,19 @@ fn build_full(plan: &Plan, hooks: &[Hook], copy_order: &[usize]) -> Full {
             g.wait(last, release, After);
             g.rollback.push((protect, release));
             last = release;
+        }
+        // A thin origin's snapshot of a good copy stays as the next
+        // copy's base (it then reads only what changed since it).
+        if v.retain_base {
+            let keep = g.add(Step::KeepBase {
+                volume: v.name.clone(),
+                origin: v.source.clone(),
+                snapshot: snap.clone(),
+                base: commands::base_path(&v.source),
+            });
+            g.wait(good, keep, Needs);
+            g.wait(last, keep, After);
+            last = keep;
         }
         let remove = g.add(Step::RemoveSnapshot {
             volume: v.name.clone(),

@@ -493,16 +493,19 @@ fn a_failed_suspend_blocks_the_snapshots_and_the_later_hooks_only() {
             "copy:vcr",
             "verify:vcr",
             "release:vcr",
+            "keep-base:vcr",
             "remove-snapshot:vcr",
             "protect:root",
             "copy:root",
             "verify:root",
             "release:root",
+            "keep-base:root",
             "remove-snapshot:root",
             "protect:home",
             "copy:home",
             "verify:home",
             "release:home",
+            "keep-base:home",
             "remove-snapshot:home"
         ]
     );
@@ -553,4 +556,29 @@ fn login_and_logout_alone_keep_their_order() {
     let logout = c.find("iscsi-logout").unwrap();
     assert_eq!(c.dependencies(logout).len(), 1);
     assert!(c.on_failure_only().is_empty());
+}
+
+#[test]
+fn a_volume_with_retain_base_off_gets_no_keep_base_step_and_the_others_do() {
+    let mut plan = super::test_plans::home_server();
+    plan.volumes[1].retain_base = false;
+    let c = compile(
+        &plan,
+        &super::test_plans::two_hooks(),
+        &PhaseSet::from_args(&[]),
+    );
+    let off = &plan.volumes[1].name;
+    assert!(c.find(&format!("keep-base:{off}")).is_none());
+    for v in [&plan.volumes[0], &plan.volumes[2]] {
+        let keep = c
+            .find(&format!("keep-base:{}", v.name))
+            .expect("a keep-base step");
+        let remove = c.find(&format!("remove-snapshot:{}", v.name)).unwrap();
+        let order = c.execution_order();
+        let at = |ix| order.iter().position(|&o| o == ix).unwrap();
+        assert!(
+            at(keep) < at(remove),
+            "the base is kept before the snapshot is removed"
+        );
+    }
 }

@@ -195,6 +195,15 @@ pub fn describe(step: &Step) -> String {
         Step::Protect {
             backup, protection, ..
         } => format!("keep the previous backup in {backup} as snapshot {protection}"),
+        Step::KeepBase {
+            origin,
+            snapshot,
+            base,
+            ..
+        } => format!(
+            "thin {origin} only: keep {snapshot} as {base}, the base the next copy reads only \
+             the changes since"
+        ),
         Step::ReleaseProtection {
             backup, protection, ..
         } => format!(

@@ -61,6 +61,15 @@ pub enum Step {
         volume: String,
         snapshot: LvPath,
     },
+    /// After a good copy of a thin origin: its snapshot replaces the
+    /// origin's kept base (the next copy reads only what changed since
+    /// it). Nothing for a classic origin: its snapshot is removed.
+    KeepBase {
+        volume: String,
+        origin: LvPath,
+        snapshot: LvPath,
+        base: LvPath,
+    },
     /// Copies the snapshot onto the backup LV with the copy engine. When the
     /// volume is not verified, the copy is what marks the backup complete.
     Copy {
@@ -154,6 +163,11 @@ pub enum Condition {
     LvMissing {
         lv: LvPath,
     },
+    /// The LV exists and the origin is a thin volume.
+    ThinBaseExists {
+        origin: LvPath,
+        base: LvPath,
+    },
     LvSmallerThan {
         lv: LvPath,
         origin: LvPath,
@@ -202,6 +216,9 @@ impl fmt::Display for Condition {
             Condition::VgExported { vg } => write!(f, "only if VG {vg} is exported"),
             Condition::VgNotExported { vg } => write!(f, "only if VG {vg} is not exported"),
             Condition::LvMissing { lv } => write!(f, "only if {lv} does not exist"),
+            Condition::ThinBaseExists { origin, base } => {
+                write!(f, "only if {origin} is a thin volume and {base} exists")
+            }
             Condition::LvSmallerThan { lv, origin } => {
                 write!(f, "only if {lv} is smaller than {origin}")
             }
@@ -390,6 +407,7 @@ impl Step {
             Step::Resume(hook) => format!("resume:{}", hook.short_name()),
             Step::Snapshot { volume, .. } => format!("snapshot:{volume}"),
             Step::RemoveSnapshot { volume, .. } => format!("remove-snapshot:{volume}"),
+            Step::KeepBase { volume, .. } => format!("keep-base:{volume}"),
             Step::Copy { volume, .. } => format!("copy:{volume}"),
             Step::Verify { volume, .. } => format!("verify:{volume}"),
             Step::Protect { volume, .. } => format!("protect:{volume}"),
@@ -410,6 +428,7 @@ impl Step {
             Step::Resume(_) => "resume",
             Step::Snapshot { .. } => "snapshot",
             Step::RemoveSnapshot { .. } => "remove_snapshot",
+            Step::KeepBase { .. } => "keep_base",
             Step::Copy { .. } => "copy",
             Step::Verify { .. } => "verify",
             Step::Protect { .. } => "protect",
@@ -429,6 +448,7 @@ impl Step {
             | Step::Resume(_)
             | Step::Snapshot { .. }
             | Step::RemoveSnapshot { .. }
+            | Step::KeepBase { .. }
             | Step::Copy { .. }
             | Step::Verify { .. }
             | Step::Protect { .. }
@@ -443,6 +463,7 @@ impl Step {
             | Step::EnsureBackupLv { volume, .. }
             | Step::Snapshot { volume, .. }
             | Step::RemoveSnapshot { volume, .. }
+            | Step::KeepBase { volume, .. }
             | Step::Copy { volume, .. }
             | Step::Verify { volume, .. }
             | Step::Protect { volume, .. }
@@ -483,9 +504,12 @@ impl Step {
             | Step::RemoveSnapshot { .. }
             | Step::TargetDeactivate { .. }
             | Step::IscsiLogout { .. } => OnFailure::CleanupIncomplete,
-            Step::IscsiLogin { .. } | Step::TargetActivate { .. } | Step::RemoveBackupLv { .. } => {
-                OnFailure::Continue
-            }
+            // The backup is good either way; without a base the next copy
+            // reads everything.
+            Step::IscsiLogin { .. }
+            | Step::TargetActivate { .. }
+            | Step::RemoveBackupLv { .. }
+            | Step::KeepBase { .. } => OnFailure::Continue,
         }
     }
 
@@ -588,6 +612,35 @@ impl Step {
                 ]
             }
             Step::RemoveSnapshot { snapshot, .. } => vec![run(commands::remove_lv(snapshot))],
+            Step::KeepBase {
+                origin,
+                snapshot,
+                base,
+                ..
+            } => {
+                let thin = || {
+                    Some(Condition::OriginThin {
+                        origin: origin.clone(),
+                    })
+                };
+                vec![
+                    Action::Run {
+                        argv: commands::remove_lv(base),
+                        only_if: Some(Condition::ThinBaseExists {
+                            origin: origin.clone(),
+                            base: base.clone(),
+                        }),
+                    },
+                    Action::Run {
+                        argv: commands::rename_lv(snapshot, &base.lv),
+                        only_if: thin(),
+                    },
+                    Action::Run {
+                        argv: commands::mark_base(base, &values.run_id()),
+                        only_if: thin(),
+                    },
+                ]
+            }
             Step::Copy {
                 snapshot,
                 backup,
@@ -734,6 +787,27 @@ mod tests {
             text(step(SnapshotSize::PercentOfOrigin(12.5))).contains("--size <12.5% of vg0/root>")
         );
         assert!(text(step(SnapshotSize::Bytes(1))).contains("--addtag snapplan-run:<run>"));
+    }
+
+    #[test]
+    fn a_thin_origins_snapshot_replaces_its_base_old_one_first_and_retagged_last() {
+        let step = Step::KeepBase {
+            volume: "vm1".into(),
+            origin: lv("vg0", "vm1"),
+            snapshot: lv("vg0", "vm1-snapplan"),
+            base: lv("vg0", "vm1-snapplan-base"),
+        };
+        assert_eq!(
+            argvs(&step.actions("p", &PlanTimeValues)),
+            [
+                "lvremove --yes vg0/vm1-snapplan-base",
+                "lvrename vg0/vm1-snapplan vm1-snapplan-base",
+                "lvchange --deltag snapplan-role:snapshot --deltag snapplan-run:<run> \
+                 --addtag snapplan-role:base vg0/vm1-snapplan-base",
+            ]
+        );
+        assert_eq!(step.on_failure(), OnFailure::Continue);
+        assert!(!step.needs_undo());
     }
 
     #[test]

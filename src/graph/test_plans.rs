@@ -20,6 +20,7 @@ pub fn volume(name: &str, lv: &str) -> Volume {
         snapshot_size: SnapshotSize::Bytes(2 * GIB),
         snapshot_size_set: false,
         snapshot_size_max: None,
+        retain_base: true,
         bandwidth: Bandwidth::BytesPerSecond(60 << 20),
         verify: true,
         after: Vec::new(),
@@ -33,6 +34,7 @@ pub fn home_server() -> Plan {
         snapshot_size: SnapshotSize::Bytes(8 * GIB),
         snapshot_size_set: false,
         snapshot_size_max: None,
+        retain_base: true,
         ..volume("vcr", "vcr")
     };
     let home = Volume {
@@ -86,6 +88,7 @@ pub fn minimal() -> Plan {
             snapshot_size: SnapshotSize::PercentOfOrigin(20.0),
             snapshot_size_set: false,
             snapshot_size_max: None,
+            retain_base: true,
             bandwidth: Bandwidth::Unlimited,
             ..volume("root", "root")
         }],

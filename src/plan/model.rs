@@ -85,6 +85,9 @@ pub struct Volume {
     pub snapshot_size_max: Option<SnapshotSize>,
     pub bandwidth: Bandwidth,
     pub verify: bool,
+    /// A thin origin's snapshot of a good copy stays as its base
+    /// (`retain_base`, default true).
+    pub retain_base: bool,
     /// Names of volumes whose copy must finish before this one's starts.
     pub after: Vec<String>,
 }

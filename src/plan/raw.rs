@@ -146,6 +146,11 @@ pub struct RawDefaults {
     /// Default: true.
     #[schemars(extend("default" = true))]
     pub verify: Option<Sp<bool>>,
+    /// Thin origins: keep the snapshot of a good copy as the base the next
+    /// copy reads only the changes since (it holds the pool blocks the
+    /// origin rewrites until the next good run). Default: true.
+    #[schemars(extend("default" = true))]
+    pub retain_base: Option<Sp<bool>>,
 }
 
 /// Hook scripts.
@@ -257,6 +262,9 @@ pub struct RawVolume {
     pub bandwidth: Option<Sp<String>>,
     /// Verify this volume's backup (overrides `defaults.verify`).
     pub verify: Option<Sp<bool>>,
+    /// Keep a thin origin's base for incremental copies (overrides
+    /// `defaults.retain_base`).
+    pub retain_base: Option<Sp<bool>>,
     /// Name of the backup LV inside `target.vg`. Default: the LV name.
     #[schemars(
         regex(pattern = LVM_NAME_PATTERN),
@@ -287,7 +295,13 @@ pub const PLAN_KEYS: &[&str] = &[
     "target",
     "volumes",
 ];
-pub const DEFAULTS_KEYS: &[&str] = &["snapshot_size", "snapshot_size_max", "bandwidth", "verify"];
+pub const DEFAULTS_KEYS: &[&str] = &[
+    "snapshot_size",
+    "snapshot_size_max",
+    "bandwidth",
+    "verify",
+    "retain_base",
+];
 pub const HOOKS_KEYS: &[&str] = &["dir", "timeout"];
 pub const TARGET_KEYS: &[&str] = &["vg", "iscsi", "export", "keep_previous"];
 pub const ISCSI_KEYS: &[&str] = &["portal", "iqn"];
@@ -298,6 +312,7 @@ pub const VOLUME_KEYS: &[&str] = &[
     "snapshot_size_max",
     "bandwidth",
     "verify",
+    "retain_base",
     "target_lv",
     "after",
 ];
@@ -305,7 +320,9 @@ pub const VOLUME_KEYS: &[&str] = &[
 /// Where a key belongs when it is written at the wrong level.
 fn belongs_under(key: &str) -> Option<&'static str> {
     Some(match key {
-        "snapshot_size" | "snapshot_size_max" | "bandwidth" | "verify" => "`defaults:` or a volume",
+        "snapshot_size" | "snapshot_size_max" | "bandwidth" | "verify" | "retain_base" => {
+            "`defaults:` or a volume"
+        }
         "dir" | "timeout" => "`hooks:`",
         "vg" | "iscsi" | "export" | "keep_previous" => "`target:`",
         "portal" | "iqn" => "`target.iscsi:`",
@@ -587,6 +604,9 @@ pub(crate) fn from_tree(reader: &mut Reader, root: &Node) -> Option<RawPlan> {
                 .get("bandwidth")
                 .and_then(|n| reader.unit_string("bandwidth", n, "60MiB/s")),
             verify: f.get("verify").and_then(|n| reader.boolean("verify", n)),
+            retain_base: f
+                .get("retain_base")
+                .and_then(|n| reader.boolean("retain_base", n)),
         })
     });
     let hooks = fields.get("hooks").and_then(|node| {
@@ -804,6 +824,9 @@ fn read_volume(reader: &mut Reader, node: &Node, index: usize) -> Option<RawVolu
             .get("bandwidth")
             .and_then(|n| reader.unit_string("bandwidth", n, "60MiB/s")),
         verify: f.get("verify").and_then(|n| reader.boolean("verify", n)),
+        retain_base: f
+            .get("retain_base")
+            .and_then(|n| reader.boolean("retain_base", n)),
         target_lv: f
             .get("target_lv")
             .and_then(|n| reader.string("target_lv", n)),

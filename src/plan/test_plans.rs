@@ -34,6 +34,7 @@ pub fn plan(sources: &[(&str, SnapshotSize)]) -> Plan {
                     snapshot_size: *size,
                     snapshot_size_set: false,
                     snapshot_size_max: None,
+                    retain_base: true,
                     bandwidth: Bandwidth::Unlimited,
                     verify: true,
                     after: vec![],

@@ -52,6 +52,7 @@ pub fn validate(raw: &RawPlan, problems: &mut Vec<Problem>) -> Option<Plan> {
         .and_then(|s| cx.unit("bandwidth", s, parse_rate))
         .unwrap_or(Bandwidth::Unlimited);
     let default_verify = defaults.verify.as_ref().is_none_or(|v| v.value);
+    let default_retain = defaults.retain_base.as_ref().is_none_or(|v| v.value);
 
     let hooks = raw.hooks.as_ref().map(|h| Hooks {
         dir: cx.absolute_dir("hooks.dir", &h.dir),
@@ -121,6 +122,7 @@ pub fn validate(raw: &RawPlan, problems: &mut Vec<Problem>) -> Option<Plan> {
                 .and_then(|s| cx.unit("bandwidth", s, parse_rate))
                 .unwrap_or(default_rate),
             verify: v.verify.as_ref().map_or(default_verify, |b| b.value),
+            retain_base: v.retain_base.as_ref().map_or(default_retain, |b| b.value),
             after: v.after.iter().flatten().map(|a| a.value.clone()).collect(),
         });
     }
@@ -1032,6 +1034,7 @@ mod tests {
                     snapshot_size: DEFAULT_SNAPSHOT_SIZE,
                     snapshot_size_set: false,
                     snapshot_size_max: None,
+                    retain_base: true,
                     bandwidth: Bandwidth::Unlimited,
                     verify: true,
                     after: vec![],

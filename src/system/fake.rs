@@ -71,6 +71,15 @@ pub struct State {
     pub reports: u32,
     /// Origin LV name -> the copy-on-write use (%) its new snapshots report.
     pub snapshot_use: HashMap<String, f64>,
+    /// Thin LVs ("vg/lv") -> (UUID, thin id); thin snapshots get one when
+    /// created, `lvrename` keeps it.
+    pub thin_ids: BTreeMap<String, (String, u64)>,
+    /// Pools ("vg/pool") holding a metadata snapshot.
+    pub metadata_held: BTreeSet<String>,
+    /// What `thin_delta` answers: changed ranges in 64 KiB blocks...
+    pub thin_delta: Vec<(u64, u64)>,
+    /// ...or this error.
+    pub thin_delta_error: Option<String>,
 }
 
 #[derive(Default)]
@@ -254,6 +263,17 @@ impl Fake {
             .lvs
             .iter()
             .filter(|l| !l.origin.is_empty())
+            .filter(|l| !l.lv_tags.iter().any(|t| t == crate::tags::TAG_ROLE_BASE))
+            .map(|l| format!("{}/{}", l.vg_name, l.lv_name))
+            .collect()
+    }
+
+    /// Kept thin bases (tagged `snapplan-role:base`): not leftovers.
+    pub fn bases(&self) -> Vec<String> {
+        self.state()
+            .lvs
+            .iter()
+            .filter(|l| l.lv_tags.iter().any(|t| t == crate::tags::TAG_ROLE_BASE))
             .map(|l| format!("{}/{}", l.vg_name, l.lv_name))
             .collect()
     }
@@ -436,6 +456,10 @@ impl System for Fake {
                     snap.lv_attr = "Vwi-a-tz-k".into();
                     snap.segtype = "thin".into();
                     snap.pool_lv = found.pool_lv.clone();
+                    let id = state.thin_ids.len() as u64 + 100;
+                    state
+                        .thin_ids
+                        .insert(format!("{}/{name}", origin.vg), (format!("uuid-{id}"), id));
                 }
                 snap.origin = origin.lv.clone();
                 snap.lv_tags = tags_in(argv, "--addtag");
@@ -488,6 +512,26 @@ impl System for Fake {
                 let mut attr: Vec<char> = lv.lv_attr.chars().collect();
                 attr[4] = if on { 'a' } else { '-' };
                 lv.lv_attr = attr.into_iter().collect();
+            }
+            "lvrename" => {
+                let path = parse_path(&argv[1]);
+                let to = last.clone();
+                if state
+                    .lvs
+                    .iter()
+                    .any(|l| l.vg_name == path.vg && l.lv_name == to)
+                {
+                    return Err(fail(format!("{to} already exists")));
+                }
+                let lv = state
+                    .lvs
+                    .iter_mut()
+                    .find(|l| l.vg_name == path.vg && l.lv_name == path.lv)
+                    .ok_or_else(|| fail("no such LV".into()))?;
+                lv.lv_name = to.clone();
+                if let Some(ids) = state.thin_ids.remove(&path.to_string()) {
+                    state.thin_ids.insert(format!("{}/{to}", path.vg), ids);
+                }
             }
             "vgimport" | "vgexport" => {
                 let export = argv[0] == "vgexport";
@@ -552,7 +596,77 @@ impl System for Fake {
         state
             .lvs
             .retain(|l| !(l.vg_name == lv.vg && l.lv_name == lv.lv));
+        state.thin_ids.remove(&lv.to_string());
         Ok(())
+    }
+
+    fn thin_devices(
+        &self,
+        lvs: &[LvPath],
+        _pool: &LvPath,
+    ) -> Result<Vec<Option<super::ThinDevice>>, SystemError> {
+        let mut state = self.state();
+        let names: Vec<String> = lvs.iter().map(LvPath::to_string).collect();
+        let text = format!("thin_id {}", names.join(" "));
+        state.log.push(text.clone());
+        Fake::check_fail(&state, &text)?;
+        Ok(names
+            .iter()
+            .map(|lv| {
+                state.thin_ids.get(lv).map(|(uuid, id)| super::ThinDevice {
+                    lv_uuid: uuid.clone(),
+                    thin_id: *id,
+                    pool_block_bytes: Some(64 << 10),
+                })
+            })
+            .collect())
+    }
+
+    fn metadata_snap(&self, pool: &LvPath, reserve: bool) -> Result<(), SystemError> {
+        let text = if reserve { "reserve" } else { "release" };
+        let text = format!("{text}_metadata_snap {pool}");
+        let mut state = self.state();
+        state.log.push(text.clone());
+        Fake::check_fail(&state, &text)?;
+        let held = state.metadata_held.contains(&pool.to_string());
+        if reserve == held {
+            return Err(failed(
+                &text,
+                "device-mapper: message ioctl failed: Invalid argument",
+            ));
+        }
+        if reserve {
+            state.metadata_held.insert(pool.to_string());
+        } else {
+            state.metadata_held.remove(&pool.to_string());
+        }
+        Ok(())
+    }
+
+    fn metadata_snap_held(&self, pool: &LvPath) -> Result<bool, SystemError> {
+        Ok(self.state().metadata_held.contains(&pool.to_string()))
+    }
+
+    fn thin_delta(
+        &self,
+        pool: &LvPath,
+        base_id: u64,
+        new_id: u64,
+    ) -> Result<super::ThinDelta, SystemError> {
+        let text = format!("thin_delta {pool} {base_id} {new_id}");
+        let mut state = self.state();
+        state.log.push(text.clone());
+        if !state.metadata_held.contains(&pool.to_string()) {
+            return Err(failed(&text, "no metadata snapshot"));
+        }
+        match &state.thin_delta_error {
+            None => Ok(super::ThinDelta {
+                data_block_sectors: Some(128),
+                changed: state.thin_delta.clone(),
+                same_blocks: 0,
+            }),
+            Some(why) => Err(failed(&text, why)),
+        }
     }
 
     fn find_tool(&self, tool: &str) -> Option<PathBuf> {

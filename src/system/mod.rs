@@ -17,6 +17,7 @@ pub mod remove;
 pub mod report;
 pub mod runner;
 pub mod thin;
+pub mod thin_delta;
 pub mod tools;
 
 use std::path::{Path, PathBuf};
@@ -31,6 +32,7 @@ pub use real::{RealSystem, device_path};
 pub use remove::{LvKind, RemoveError, RemovePolicy, Removed};
 pub use report::{Lv, PoolUse, Pv, SystemReport, Vg};
 pub use runner::{CommandLine, Output, ProcessRunner, RunError, Runner};
+pub use thin_delta::{ThinDelta, ThinDeltaError, ThinDevice};
 pub use tools::{ToolMissing, Tools};
 
 /// Why the machine could not do what was asked.
@@ -47,6 +49,10 @@ pub enum SystemError {
     Report(#[from] report::ParseError),
     #[error(transparent)]
     Remove(#[from] RemoveError),
+    /// thin_delta, dmsetup status or the thin_id report printed something
+    /// snapplan cannot read.
+    #[error(transparent)]
+    ThinDelta(#[from] ThinDeltaError),
     #[error("cannot list hooks in {}: {source}", dir.display())]
     Hooks {
         dir: PathBuf,
@@ -63,6 +69,11 @@ pub struct CopyJob {
     pub destination: PathBuf,
     pub manifest: PathBuf,
     pub bytes_per_second: Option<u64>,
+    /// The thin snapshot read, to record in the manifest as the base the
+    /// next copy's changes are relative to.
+    pub base: Option<crate::copy::BaseRef>,
+    /// What changed since the base the previous copy was read from.
+    pub changed: Option<crate::copy::ChangedSince>,
 }
 
 /// What a finished copy did.
@@ -138,6 +149,27 @@ pub trait System: Sync {
     /// Copies with the copy engine; `control.cancel` stops it at the next
     /// chunk, `control.source_check` runs after every chunk read.
     fn copy(&self, job: &CopyJob, control: &CopyControl<'_>) -> Result<CopyStats, CopyFailure>;
+    /// Thin LVs' UUIDs and device ids in `pool`, with the pool's block
+    /// size (one `lvs -o lv_uuid,thin_id,chunk_size`); `None` for one that
+    /// is gone.
+    fn thin_devices(
+        &self,
+        lvs: &[LvPath],
+        pool: &LvPath,
+    ) -> Result<Vec<Option<ThinDevice>>, SystemError>;
+    /// Reserves (or releases) the pool's metadata snapshot, which
+    /// `thin_delta -m` reads.
+    fn metadata_snap(&self, pool: &LvPath, reserve: bool) -> Result<(), SystemError>;
+    /// Whether the pool holds a metadata snapshot (`dmsetup status`).
+    fn metadata_snap_held(&self, pool: &LvPath) -> Result<bool, SystemError>;
+    /// The mapping differences between two thin devices of `pool`, read
+    /// from its reserved metadata snapshot.
+    fn thin_delta(
+        &self,
+        pool: &LvPath,
+        base_id: u64,
+        new_id: u64,
+    ) -> Result<ThinDelta, SystemError>;
     /// Re-reads `device` and compares it with the manifest at `manifest`.
     fn verify(
         &self,

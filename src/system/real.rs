@@ -9,11 +9,14 @@ use super::hooks::{self, HookAction, HookCall, HookEnd};
 use super::lvm::SystemLvm;
 use super::remove::{self, LvKind};
 use super::report::{Lv, SystemReport};
+use super::runner::{CommandLine, Output, ProcessRunner, Runner};
+use super::thin_delta::{self, ThinDelta, ThinDevice};
 use super::tools::{self, ToolMissing};
 use super::{
     CopyFailure, CopyJob, CopyStats, HookResult, System, SystemError, VerifyFailure, iscsi,
 };
 use crate::copy::{self, CopyControl, CopyError, CopyRequest, Manifest};
+use crate::graph::argv;
 use crate::plan::LvPath;
 
 /// The machine itself. Without the `lvm` tool every LVM call fails with
@@ -143,6 +146,8 @@ impl System for RealSystem {
         let mut request = CopyRequest::new(source, destination);
         request.bytes_per_second = job.bytes_per_second;
         request.manifest = Some(job.manifest.clone());
+        request.base = job.base.clone();
+        request.changed = job.changed.clone();
         match copy::run(&request, control) {
             Ok(report) => {
                 for note in &report.notes {
@@ -158,6 +163,38 @@ impl System for RealSystem {
             Err(CopyError::Interrupted { .. }) => Err(CopyFailure::Cancelled),
             Err(e) => Err(CopyFailure::Failed(e)),
         }
+    }
+
+    fn thin_devices(
+        &self,
+        lvs: &[LvPath],
+        pool: &LvPath,
+    ) -> Result<Vec<Option<ThinDevice>>, SystemError> {
+        let out = self.lvm_or_err()?.run(&argv::thin_ids(lvs, pool))?;
+        let names: Vec<&str> = lvs.iter().map(|lv| lv.lv.as_str()).collect();
+        Ok(thin_delta::parse_thin_ids(&out.stdout, &names, &pool.lv)?)
+    }
+
+    fn metadata_snap(&self, pool: &LvPath, reserve: bool) -> Result<(), SystemError> {
+        run_tool(tools::DMSETUP, &argv::metadata_snap(pool, reserve))?;
+        Ok(())
+    }
+
+    fn metadata_snap_held(&self, pool: &LvPath) -> Result<bool, SystemError> {
+        let out = run_tool(tools::DMSETUP, &argv::pool_status(pool))?;
+        Ok(thin_delta::metadata_snap_held(&String::from_utf8_lossy(
+            &out.stdout,
+        ))?)
+    }
+
+    fn thin_delta(
+        &self,
+        pool: &LvPath,
+        base_id: u64,
+        new_id: u64,
+    ) -> Result<ThinDelta, SystemError> {
+        let out = run_tool(tools::THIN_DELTA, &argv::thin_delta(pool, base_id, new_id))?;
+        Ok(thin_delta::parse(&out.stdout)?)
     }
 
     fn verify(
@@ -180,6 +217,13 @@ impl System for RealSystem {
             Err(VerifyFailure::Mismatch(report.summary()))
         }
     }
+}
+
+/// Runs a tool other than lvm (argv as `graph/argv.rs` built it, `argv[0]`
+/// the tool's name), found where cron's PATH may not look.
+fn run_tool(tool: &'static str, argv: &[String]) -> Result<Output, SystemError> {
+    let program = tools::find(tool).ok_or(ToolMissing { tool })?;
+    Ok(ProcessRunner.run(&CommandLine::new(program).args(argv[1..].iter().cloned()))?)
 }
 
 /// `/dev/<vg>/<lv>`: how udev (or lvm itself) names an active LV.

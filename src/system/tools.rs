@@ -16,6 +16,7 @@ pub const DMSETUP: &str = "dmsetup";
 pub const UDEVADM: &str = "udevadm";
 /// open-iscsi's tool, needed only when the plan's target uses iSCSI.
 pub const ISCSIADM: &str = "iscsiadm";
+pub const THIN_DELTA: &str = "thin_delta";
 
 /// The package that provides a tool on Debian-like and RPM-based systems,
 /// for the "install it" advice.
@@ -24,6 +25,7 @@ pub fn package_of(tool: &str) -> &'static str {
         LVM | DMSETUP => "lvm2 (dmsetup)",
         UDEVADM => "udev / systemd",
         ISCSIADM => "open-iscsi (iscsi-initiator-utils)",
+        THIN_DELTA => "thin-provisioning-tools (device-mapper-persistent-data)",
         _ => "the package providing it",
     }
 }

@@ -3,8 +3,9 @@
 # classic LV, both snapshotted in one suspend window. vm1's snapshot is a
 # thin one (no size, attr V, in the pool, no VG extents taken) and alpha's
 # a classic one; the resume hook then rewrites 2 MiB of each origin. Both
-# backups hold the content at snapshot time, no snapshot is left, and the
-# pool gave back the blocks the rewrite took. Then a run SIGKILLed while it
+# backups hold the content at snapshot time, no snapshot is left (vm1's is
+# kept as its base, vm1-snapplan-base, for the next incremental copy), and
+# vg0's free space is as before. Then a run SIGKILLed while it
 # copies vm1 (throttled) leaves the thin snapshot, which `snapplan recover`
 # removes; the next apply backs vm1 up again.
 # vm: ramdisk_mb=64 share timeout=120
@@ -53,7 +54,7 @@ step "backups equal the snapshot-time content, nothing left behind"
 assert_ne "$(recorded_sum "$SUMS" vm1)" "$(sha256 /dev/vg0/vm1)" "vm1 changed after its snapshot"
 assert_backups_match "$SUMS" thin vm1 alpha
 assert_no_snapshot
-assert_eq "alpha pool vm1" \
+assert_eq "alpha pool vm1 vm1-snapplan-base" \
     "$(lvs --reportformat json -o lv_name -O lv_name vg0 | jq -r '[.report[0].lv[].lv_name] | join(" ")')" \
     "LVs in vg0"
 assert_eq "$free_before" "$(vg_field vg0 vg_free)" "vg0 free space after the run"

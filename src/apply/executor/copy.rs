@@ -20,12 +20,34 @@ impl Executor<'_> {
             Bandwidth::Unlimited => None,
             Bandwidth::BytesPerSecond(n) => Some(n),
         };
+        // A thin snapshot: record it, and read only what changed since the
+        // origin's base when there is one to trust.
+        let report = self.sys.report()?;
+        let basis_started = Instant::now();
+        let basis = crate::apply::incremental::thin_basis(
+            self.sys,
+            &self.compiled.plan().name,
+            snapshot,
+            &report,
+        );
+        if let Some(reason) = &basis.full_read {
+            tracing::info!(volume, "full read: {reason}");
+        }
+        if basis.base.is_some() {
+            tracing::info!(
+                volume,
+                "thin snapshot: ids and delta in {:.2} s",
+                basis_started.elapsed().as_secs_f64()
+            );
+        }
         let job = CopyJob {
             volume: volume.to_string(),
             source: device_path(snapshot),
             destination: device_path(backup),
             manifest: (self.manifest_for)(volume),
             bytes_per_second: limit,
+            base: basis.base,
+            changed: basis.changed,
         };
         if let Some(dir) = job.manifest.parent() {
             std::fs::create_dir_all(dir)

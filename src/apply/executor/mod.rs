@@ -21,9 +21,9 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use super::shared_target::{self, SharedTargets};
 use super::grower::{CopyState, Grower};
 use super::growth::Policy;
+use super::shared_target::{self, SharedTargets};
 use super::watchdog::{self, Watch};
 use crate::ExitCode;
 use crate::copy::{ChunkRead, CopyControl, NoProgress, ProgressSink, ProgressUpdate};

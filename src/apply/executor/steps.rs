@@ -69,6 +69,33 @@ impl Executor<'_> {
             Step::RemoveSnapshot { snapshot, .. } => {
                 self.remove_tagged(snapshot, tags::ROLE_SNAPSHOT, LvKind::Snapshot)
             }
+            Step::KeepBase { base, .. } => {
+                self.refresh_report()?;
+                let empty = SystemReport::default();
+                let values = crate::resolve::LiveValues {
+                    run_id: &self.run_id,
+                    report: self.report.as_ref().unwrap_or(&empty),
+                };
+                let actions = step.actions(&self.compiled.plan().name, &values);
+                for action in actions {
+                    let Action::Run { argv, only_if } = action else {
+                        continue;
+                    };
+                    if let Some(condition) = &only_if
+                        && !self.holds(condition, self.report.as_ref().unwrap_or(&empty))
+                    {
+                        tracing::info!(step = %step.id(), "not needed ({condition}): {}", argv.join(" "));
+                        continue;
+                    }
+                    if argv[0] == "lvremove" {
+                        // The old base: only if it is this plan's base.
+                        self.remove_tagged(base, tags::ROLE_BASE, LvKind::Snapshot)?;
+                    } else {
+                        self.run_command(step, &argv, |sys| sys.run_lvm(&argv))?;
+                    }
+                }
+                Ok(())
+            }
             Step::RemoveBackupLv { volume, backup } => {
                 // lvs lists no LV of an exported VG, nor of one not visible
                 // (iSCSI logged out): "not there" would pass for "removed".
@@ -559,6 +586,9 @@ fn holds(condition: &Condition, report: &SystemReport) -> bool {
         Condition::VgExported { vg } => report.vg(vg).is_some_and(|v| v.is_exported()),
         Condition::VgNotExported { vg } => !report.vg(vg).is_some_and(|v| v.is_exported()),
         Condition::LvMissing { lv } => report.lv(lv).is_none(),
+        Condition::ThinBaseExists { origin, base } => {
+            report.lv(origin).is_some_and(|lv| lv.is_thin()) && report.lv(base).is_some()
+        }
         Condition::LvSmallerThan { lv, origin } => match (report.lv(lv), report.lv(origin)) {
             (Some(lv), Some(origin)) => lv.lv_size < origin.lv_size,
             _ => false,

@@ -1,0 +1,193 @@
+//! Incremental copies of thin origins. A good run keeps the thin snapshot
+//! it copied as the origin's base (step `keep-base`); the next run asks the
+//! pool which blocks differ between that base and its new snapshot
+//! (`thin_delta` on a reserved metadata snapshot, released on every path)
+//! and the copy reads only the chunks they touch. The manifest records the
+//! base it was read from: whatever does not match (no base, a base
+//! recreated, another pool, a manifest not trusted) makes a full read,
+//! logged with the reason. Classic origins: nothing here (a classic
+//! snapshot's exception table says what changed since the snapshot, not
+//! since the last backup).
+
+use crate::copy::{BaseRef, ChangedSince, ranges};
+use crate::plan::LvPath;
+use crate::system::{System, SystemReport, ThinDevice};
+use crate::tags;
+
+/// What the copy of one snapshot records and may skip.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ThinBasis {
+    /// The snapshot read: the base of the next copy once kept.
+    pub base: Option<BaseRef>,
+    /// The changes since the kept base; `None` reads everything.
+    pub changed: Option<ChangedSince>,
+    /// Why everything is read, when it is (for the log).
+    pub full_read: Option<String>,
+}
+
+fn base_ref(device: &ThinDevice) -> BaseRef {
+    BaseRef {
+        lv_uuid: device.lv_uuid.clone(),
+        thin_id: device.thin_id,
+    }
+}
+
+/// The basis of the copy of `snapshot` of plan `plan`: nothing for a
+/// classic snapshot; for a thin one its own identity, and the changes
+/// since the origin's base when there is one to trust.
+pub fn thin_basis(
+    sys: &dyn System,
+    plan: &str,
+    snapshot: &LvPath,
+    report: &SystemReport,
+) -> ThinBasis {
+    let Some(snap) = report.lv(snapshot) else {
+        return ThinBasis::default();
+    };
+    let Some(pool) = snap.thin_pool() else {
+        return ThinBasis::default();
+    };
+    let origin = LvPath {
+        vg: snapshot.vg.clone(),
+        lv: snap.origin.clone(),
+    };
+    // The base, when the report has one this copy may be relative to;
+    // both thin ids are then read in one lvs call.
+    let base_path = tags::base_path(&origin);
+    let base = usable_base(plan, &origin, &base_path, &pool, report);
+    let mut asked = vec![snapshot.clone()];
+    if base.is_ok() {
+        asked.push(base_path.clone());
+    }
+    let devices = match sys.thin_devices(&asked, &pool) {
+        Ok(devices) => devices,
+        Err(e) => {
+            return ThinBasis {
+                full_read: Some(format!("cannot read the thin id of {snapshot}: {e}")),
+                ..ThinBasis::default()
+            };
+        }
+    };
+    let Some(Some(new)) = devices.first() else {
+        return ThinBasis {
+            full_read: Some(format!("{snapshot} has no thin device id")),
+            ..ThinBasis::default()
+        };
+    };
+    let mut basis = ThinBasis {
+        base: Some(base_ref(new)),
+        ..ThinBasis::default()
+    };
+    let changed = base.and_then(|()| match devices.get(1) {
+        Some(Some(old)) => changes_since_base(sys, &base_path, &pool, old, new),
+        _ => Err(format!("{base_path} is gone")),
+    });
+    match changed {
+        Ok(changed) => basis.changed = Some(changed),
+        Err(reason) => basis.full_read = Some(reason),
+    }
+    basis
+}
+
+/// Whether the report has a base of this plan at `base_path`, in `pool`.
+fn usable_base(
+    plan: &str,
+    origin: &LvPath,
+    base_path: &LvPath,
+    pool: &LvPath,
+    report: &SystemReport,
+) -> Result<(), String> {
+    let Some(base_lv) = report.lv(base_path) else {
+        return Err(format!(
+            "{origin} has no base {base_path} (its first copy, or the base was removed)"
+        ));
+    };
+    let ours = base_lv.ownership().is_some_and(|o| {
+        o.plan.as_deref() == Some(plan) && o.role.as_deref() == Some(tags::ROLE_BASE)
+    });
+    if !ours {
+        return Err(format!("{base_path} is not tagged as plan {plan}'s base"));
+    }
+    if base_lv.thin_pool().as_ref() != Some(pool) {
+        return Err(format!("{base_path} is not in pool {pool}"));
+    }
+    Ok(())
+}
+
+/// The changes between base `base` and snapshot `new`, from `thin_delta`
+/// on a reserved metadata snapshot that is released whatever happens.
+fn changes_since_base(
+    sys: &dyn System,
+    base_path: &LvPath,
+    pool: &LvPath,
+    base: &ThinDevice,
+    new: &ThinDevice,
+) -> Result<ChangedSince, String> {
+    sys.metadata_snap(pool, true)
+        .map_err(|e| format!("cannot reserve the metadata snapshot of pool {pool}: {e}"))?;
+    let delta = sys.thin_delta(pool, base.thin_id, new.thin_id);
+    if let Err(e) = sys.metadata_snap(pool, false) {
+        tracing::error!(
+            "cannot release the metadata snapshot of pool {pool}: {e}; `snapplan recover` or \
+             `dmsetup message {}-tpool 0 release_metadata_snap` releases it",
+            tags::dm_name(&pool.vg, &pool.lv)
+        );
+    }
+    let delta =
+        delta.map_err(|e| format!("thin_delta between {base_path} and the snapshot: {e}"))?;
+    let block_bytes = delta
+        .data_block_sectors
+        .map(|s| s * 512)
+        .or(new.pool_block_bytes)
+        .ok_or_else(|| format!("the block size of pool {pool} is unknown"))?;
+    let ranges = ranges::blocks_to_bytes(&delta.changed, block_bytes).map_err(|e| e.to_string())?;
+    let changed: u64 = ranges.iter().map(|r| r.len).sum();
+    tracing::info!(
+        "thin_delta {base_path} -> new snapshot: {} changed range(s), {} bytes changed, {} \
+         bytes shared",
+        ranges.len(),
+        changed,
+        delta.same_blocks.saturating_mul(block_bytes)
+    );
+    Ok(ChangedSince {
+        base: base_ref(base),
+        ranges,
+    })
+}
+
+/// After a dead run: a metadata snapshot it reserved on a pool of the
+/// plan's thin origins and never released (SIGKILL between the two) is
+/// released, so the pool's metadata does not stay pinned.
+pub fn release_leftover_metadata_snaps(
+    sys: &dyn System,
+    origins: &[LvPath],
+    report: &SystemReport,
+    actions: &mut Vec<String>,
+    failures: &mut Vec<String>,
+) {
+    let mut pools: Vec<LvPath> = origins
+        .iter()
+        .filter_map(|o| report.lv(o).and_then(|lv| lv.thin_pool()))
+        .collect();
+    pools.sort_by_key(|p| p.to_string());
+    pools.dedup();
+    for pool in pools {
+        match sys.metadata_snap_held(&pool) {
+            Ok(false) => {}
+            Ok(true) => {
+                tracing::warn!("recover: releasing the metadata snapshot of pool {pool}");
+                match sys.metadata_snap(&pool, false) {
+                    Ok(()) => {
+                        actions.push(format!("released the metadata snapshot of pool {pool}"))
+                    }
+                    Err(e) => failures.push(format!(
+                        "cannot release the metadata snapshot of pool {pool}: {e}"
+                    )),
+                }
+            }
+            Err(e) => {
+                tracing::warn!("cannot tell whether pool {pool} holds a metadata snapshot: {e}")
+            }
+        }
+    }
+}
