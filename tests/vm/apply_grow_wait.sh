@@ -16,24 +16,27 @@ SUMS=$PWD/sums-at-snapshot
 WATCH=$PWD/lvm-watch
 export SNAPPLAN_WATCHDOG_INTERVAL_MS=200
 
-# writer_hook [DEADLINE]: the hook `a` records the checksums at snapshot time and, on
-# resume, starts the writer into vg0/bravo in its own session: 3 MiB at
-# once (75% of the 4 MiB snapshot), then 1 MiB at a time whenever lvs shows
-# the snapshot with room for it, or without waiting once DEADLINE seconds
-# (default 120; 0: at once) have passed: this VM's lvm
-# commands take seconds, too slow to race a free-running writer.
+# writer_hook [DEADLINE [FULL]]: the hook `a` records the checksums at snapshot
+# time and, on resume, starts the writer into vg0/bravo in its own session:
+# 3 MiB at once (75% of the 4 MiB snapshot), then 1 MiB at a time whenever
+# lvs shows the snapshot with room for it; all the rest without waiting
+# once the snapshot is FULL bytes big (as far as it can grow) or DEADLINE
+# seconds (default 120; 0: at once) have passed: this VM's lvm commands
+# take seconds, too slow to race a free-running writer, and a fixed
+# deadline races the run on a fast machine.
 writer_hook() {
     rm -f "$PWD/writer.pid" "$HOOK_LOG"
     cat >"$PWD/writer.sh" <<'WRITER'
 dd if=/dev/urandom of=/dev/vg0/bravo bs=1M count=3 conv=fsync,notrunc 2>/dev/null
 written=3
 deadline=$(($(date +%s) + $(cat DEADLINE_FILE)))
+full=$(cat FULL_FILE)
 while [ $written -lt 8 ]; do
     size=
     [ "$(date +%s)" -ge $deadline ] ||
         size=$(lvs --noheadings --units b --nosuffix -o lv_size vg0/bravo-snapplan 2>/dev/null | tr -d ' ')
     # Time is up, or room for one more MiB and the exception table's share.
-    if [ -z "$size" ] || [ $(((written + 2) * 1048576)) -le "$size" ]; then
+    if [ -z "$size" ] || [ "$size" -ge "$full" ] || [ $(((written + 2) * 1048576)) -le "$size" ]; then
         dd if=/dev/urandom of=/dev/vg0/bravo bs=1M count=1 seek=$written conv=fsync,notrunc 2>/dev/null
         written=$((written + 1))
     else
@@ -43,6 +46,8 @@ done
 WRITER
     sed -i "s|DEADLINE_FILE|$PWD/deadline|" "$PWD/writer.sh"
     echo "${1:-120}" >"$PWD/deadline"
+    sed -i "s|FULL_FILE|$PWD/full|" "$PWD/writer.sh"
+    echo "${2:-999999999999}" >"$PWD/full"
     make_hook "$HOOKS" a \
         "$(record_sums_sh "$SUMS" vg0 alpha bravo charlie)" \
         "setsid sh -c 'echo \$\$ >$PWD/writer.pid; exec sh $PWD/writer.sh' </dev/null >/dev/null 2>&1 &
@@ -122,10 +127,12 @@ write_apply_plan grow 30s <<YAML
     bandwidth: 256KiB/s
   - lv: vg0/bravo
     snapshot_size: 4MiB
-    snapshot_size_max: 100%
+    snapshot_size_max: 16MiB
     after: [charlie]
 YAML
-writer_hook 60
+# The reserve, not the max, stops the growth at one extent more: then the
+# writer overruns the snapshot while bravo waits.
+writer_hook 120 $((4 * MIB + extent))
 watch_lvm
 expect_exit 4 snapplan apply /etc/snapplan/grow.yaml
 stop_watch
