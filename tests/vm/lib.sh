@@ -199,7 +199,7 @@ vm_reset() {
         pvremove -q -ff -y "$_dev" >/dev/null 2>&1 || true
         dd if=/dev/zero of="$_dev" bs=1M count=1 conv=fsync 2>/dev/null || true
     done
-    rm -rf /var/lib/snapplan /run/snapplan /etc/snapplan /tmp/work/*
+    rm -rf /var/lib/snapplan /run/snapplan /etc/snapplan /tmp/work/* /tmp/textfile
 }
 
 # ---- apply scenarios -------------------------------------------------------
