@@ -1717,6 +1717,61 @@ fn a_good_run_keeps_the_thin_snapshot_as_the_one_base_and_the_next_reads_only_th
 }
 
 #[test]
+fn an_incremental_run_records_what_changed_since_the_base_and_a_full_read_records_nothing() {
+    let s = thin_setup(10.0);
+    let changed = |f: &Finished| {
+        let record = history::load_record(&history::run_record_path(
+            &s.plan,
+            f.run_id.as_deref().unwrap(),
+        ))
+        .unwrap();
+        record
+            .volumes
+            .iter()
+            .find(|v| v.volume == "t")
+            .unwrap()
+            .thin_changed_bytes
+    };
+    let f = run(&s);
+    assert_eq!(changed(&f), None, "the first copy reads everything");
+    s.fake.state().thin_delta = vec![(16, 16)];
+    std::thread::sleep(std::time::Duration::from_millis(1100)); // run ids are per second
+    let f = run(&s);
+    assert_eq!(f.exit, ExitCode::Success, "{:#?}", f.outcome);
+    assert_eq!(changed(&f), Some(MIB));
+}
+
+#[test]
+fn retain_base_turned_off_removes_the_base_an_earlier_run_kept_and_keeps_none() {
+    let mut s = thin_setup(10.0);
+    assert_eq!(run(&s).exit, ExitCode::Success);
+    assert_eq!(s.fake.bases(), ["vg0/t-snapplan-base"]);
+    s.plan.volumes[0].retain_base = false;
+    let f = run(&s);
+    assert_eq!(f.exit, ExitCode::Success, "{:#?}", f.outcome);
+    assert_eq!(
+        s.fake.bases(),
+        Vec::<String>::new(),
+        "the stale base is gone"
+    );
+    assert_eq!(s.fake.snapshots(), Vec::<String>::new(), "snapshots left");
+    // (That run could still read against the base; from now on every copy
+    // reads in full, and there is nothing left to drop.)
+    s.fake.state().log.clear();
+    let f = run(&s);
+    assert_eq!(f.exit, ExitCode::Success, "{:#?}", f.outcome);
+    assert_eq!(copy_job(&s, "t").changed, None, "no base: a full read");
+    assert!(
+        !s.fake
+            .commands()
+            .iter()
+            .any(|l| l.contains("snapplan-base")),
+        "nothing to drop: {:#?}",
+        s.fake.commands()
+    );
+}
+
+#[test]
 fn a_failing_thin_delta_releases_the_metadata_snapshot_and_reads_everything() {
     let s = thin_setup(10.0);
     assert_eq!(run(&s).exit, ExitCode::Success);

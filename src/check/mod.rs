@@ -37,6 +37,7 @@ pub fn evaluate(plan: &Plan, facts: &Facts) -> CheckReport {
             rows.extend(thin::check(
                 plan,
                 report,
+                &facts.history,
                 crate::system::thin::pool_threshold_percent(),
             ));
             let backup_row = space::backups(plan, report);

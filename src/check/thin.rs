@@ -3,7 +3,10 @@
 //! volume in it: one row per pool with its data and metadata use and the
 //! headroom the run has below the guard's threshold (apply abandons a thin
 //! volume's copy there, see `apply/thin_guard.rs`), and a warning for a
-//! `snapshot_size` that has no effect.
+//! `snapshot_size` that has no effect. The row also names the bases kept
+//! for incremental reads (`retain_base`): each holds in the pool what its
+//! origin changed since its run, about what the last incremental run found
+//! changed, and is already counted in the pool's use.
 
 use std::collections::BTreeMap;
 
@@ -11,12 +14,36 @@ use super::human;
 use super::outcome::{CheckKind, CheckResult, Status};
 use crate::plan::{LvPath, Plan};
 use crate::resolve::resolve_volume;
+use crate::state::runs::RunRecord;
 use crate::system::SystemReport;
+use crate::tags;
+
+/// A thin origin of the plan, as its pool's row shows it.
+struct ThinOrigin {
+    source: String,
+    bytes: u64,
+    base: Option<KeptBase>,
+}
+
+/// A base of this plan's in the report.
+struct KeptBase {
+    path: LvPath,
+    /// The plan no longer keeps one for this volume: the next run drops it.
+    stale: bool,
+    /// What the newest incremental run of the volume found changed.
+    last_changed: Option<u64>,
+}
 
 /// The rows, pools in name order, then the warnings in plan order.
-pub fn check(plan: &Plan, report: &SystemReport, threshold: f64) -> Vec<CheckResult> {
-    // Pool -> the plan's thin origins in it, with their sizes.
-    let mut pools: BTreeMap<LvPath, Vec<(String, u64)>> = BTreeMap::new();
+/// `history`: the last run records, newest first.
+pub fn check(
+    plan: &Plan,
+    report: &SystemReport,
+    history: &[RunRecord],
+    threshold: f64,
+) -> Vec<CheckResult> {
+    // Pool -> the plan's thin origins in it.
+    let mut pools: BTreeMap<LvPath, Vec<ThinOrigin>> = BTreeMap::new();
     let mut warnings = Vec::new();
     for volume in &plan.volumes {
         let Ok(resolved) = resolve_volume(volume, report) else {
@@ -25,10 +52,29 @@ pub fn check(plan: &Plan, report: &SystemReport, threshold: f64) -> Vec<CheckRes
         let Some(pool) = resolved.thin_pool else {
             continue;
         };
-        pools
-            .entry(pool.clone())
-            .or_default()
-            .push((volume.source.to_string(), resolved.origin_bytes));
+        let base_path = tags::base_path(&volume.source);
+        let base = report
+            .lv(&base_path)
+            .filter(|lv| {
+                lv.ownership().is_some_and(|o| {
+                    o.plan.as_deref() == Some(plan.name.as_str())
+                        && o.role.as_deref() == Some(tags::ROLE_BASE)
+                })
+            })
+            .map(|_| KeptBase {
+                path: base_path,
+                stale: !volume.retain_base,
+                last_changed: history
+                    .iter()
+                    .flat_map(|r| r.volumes.iter())
+                    .filter(|v| v.volume == volume.name)
+                    .find_map(|v| v.thin_changed_bytes),
+            });
+        pools.entry(pool.clone()).or_default().push(ThinOrigin {
+            source: volume.source.to_string(),
+            bytes: resolved.origin_bytes,
+            base,
+        });
         if volume.snapshot_size_set {
             warnings.push(
                 CheckResult::new(
@@ -58,7 +104,7 @@ pub fn check(plan: &Plan, report: &SystemReport, threshold: f64) -> Vec<CheckRes
 
 fn pool_row(
     pool: &LvPath,
-    origins: &[(String, u64)],
+    origins: &[ThinOrigin],
     report: &SystemReport,
     threshold: f64,
 ) -> CheckResult {
@@ -77,11 +123,11 @@ fn pool_row(
             "activate it (`lvchange -ay {pool}`) and run check again"
         ));
     };
-    let worst_case: u64 = origins.iter().map(|(_, bytes)| bytes).sum();
+    let worst_case: u64 = origins.iter().map(|o| o.bytes).sum();
     let headroom_percent = (threshold - usage.data_percent).max(0.0);
     let headroom = (lv.lv_size as f64 * headroom_percent / 100.0) as u64;
-    let names: Vec<&str> = origins.iter().map(|(n, _)| n.as_str()).collect();
-    let detail = format!(
+    let names: Vec<&str> = origins.iter().map(|o| o.source.as_str()).collect();
+    let mut detail = format!(
         "data {:.1}%, metadata {:.1}% used; {} of data until the {threshold:.0}% guard; \
          snapshots of {} can take up to {} if every block is rewritten during the run",
         usage.data_percent,
@@ -90,6 +136,7 @@ fn pool_row(
         names.join(", "),
         human::bytes(worst_case),
     );
+    detail.push_str(&bases_note(origins));
     let grow = format!(
         "grow the pool (`lvextend -L +SIZE {pool}`, `lvextend --poolmetadatasize +SIZE {pool}`), \
          free space in it, or run the backup when the volumes change less"
@@ -110,6 +157,43 @@ fn pool_row(
     } else {
         CheckResult::new(CheckKind::ThinPool, subject, Status::Pass, detail)
     }
+}
+
+/// What the kept bases cost: counted in the use above already, as the
+/// blocks their origins changed since their run.
+fn bases_note(origins: &[ThinOrigin]) -> String {
+    let mut kept = Vec::new();
+    let mut stale = Vec::new();
+    for origin in origins {
+        let Some(base) = &origin.base else { continue };
+        if base.stale {
+            stale.push(base.path.to_string());
+            continue;
+        }
+        kept.push(match base.last_changed {
+            Some(bytes) => format!(
+                "{} (the last incremental run found {} changed)",
+                base.path,
+                human::bytes(bytes)
+            ),
+            None => base.path.to_string(),
+        });
+    }
+    let mut note = String::new();
+    if !kept.is_empty() {
+        note.push_str(&format!(
+            "; kept bases, each holding what its origin changed since it was taken \
+             (retain_base: false avoids that, and then every copy reads in full): {}",
+            kept.join(", ")
+        ));
+    }
+    if !stale.is_empty() {
+        note.push_str(&format!(
+            "; bases kept before retain_base was turned off, which the next apply removes: {}",
+            stale.join(", ")
+        ));
+    }
+    note
 }
 
 #[cfg(test)]
@@ -138,6 +222,7 @@ mod tests {
         let rows = check(
             &plan_of(&["vg0/vm1", "vg0/vm2", "vg0/home"]),
             &machine(10.0, 5.0),
+            &[],
             90.0,
         );
         assert_eq!(rows.len(), 1, "{rows:#?}");
@@ -160,9 +245,14 @@ mod tests {
 
     #[test]
     fn too_little_headroom_warns_and_a_pool_at_the_guard_fails() {
-        let rows = check(&plan_of(&["vg0/vm1", "vg0/vm2"]), &machine(50.0, 5.0), 90.0);
+        let rows = check(
+            &plan_of(&["vg0/vm1", "vg0/vm2"]),
+            &machine(50.0, 5.0),
+            &[],
+            90.0,
+        );
         assert_eq!(rows[0].status, Status::Warn, "{rows:#?}");
-        let rows = check(&plan_of(&["vg0/vm1"]), &machine(20.0, 91.0), 90.0);
+        let rows = check(&plan_of(&["vg0/vm1"]), &machine(20.0, 91.0), &[], 90.0);
         assert_eq!(rows[0].status, Status::Fail, "{rows:#?}");
         assert!(
             rows[0]
@@ -171,7 +261,7 @@ mod tests {
                 .unwrap()
                 .contains("poolmetadatasize")
         );
-        let rows = check(&plan_of(&["vg0/vm1"]), &machine(20.0, 30.0), 25.0);
+        let rows = check(&plan_of(&["vg0/vm1"]), &machine(20.0, 30.0), &[], 25.0);
         assert_eq!(
             rows[0].status,
             Status::Fail,
@@ -184,7 +274,7 @@ mod tests {
         let mut p = plan_of(&["vg0/vm1", "vg0/vm2", "vg0/home"]);
         p.volumes[0].snapshot_size_set = true;
         p.volumes[2].snapshot_size_set = true;
-        let rows = check(&p, &machine(10.0, 5.0), 90.0);
+        let rows = check(&p, &machine(10.0, 5.0), &[], 90.0);
         let warned: Vec<_> = rows
             .iter()
             .filter(|r| r.status == Status::Warn)
@@ -194,8 +284,81 @@ mod tests {
         assert!(rows[1].detail.contains("no effect"));
     }
 
+    fn with_bases() -> SystemReport {
+        let base = |plan: &str| crate::tags::for_lv(plan, "r0", crate::tags::ROLE_BASE).to_vec();
+        Fake::builder()
+            .vg("vg0", 15, 2)
+            .thin_pool("vg0", "pool", 48, 10.0, 5.0)
+            .thin_lv("vg0", "vm1", 16, "pool")
+            .thin_lv("vg0", "vm2", 16, "pool")
+            .thin_lv("vg0", "vm1-snapplan-base", 16, "pool")
+            .tags("vg0", "vm1-snapplan-base", &base("nightly"))
+            .thin_lv("vg0", "vm2-snapplan-base", 16, "pool")
+            .tags("vg0", "vm2-snapplan-base", &base("other"))
+            .report()
+    }
+
+    fn run_that_changed(volume: &str, bytes: Option<u64>) -> RunRecord {
+        let mut v = crate::state::runs::VolumeResult::new(volume);
+        v.thin_changed_bytes = bytes;
+        RunRecord {
+            run_id: "r1".into(),
+            plan: "nightly".into(),
+            phases: vec![],
+            started_at: 0,
+            finished_at: 1,
+            exit_code: Some(0),
+            ending: "completed".into(),
+            volumes: vec![v],
+            problems: vec![],
+            notes: vec![],
+            recovery: None,
+        }
+    }
+
+    #[test]
+    fn the_pool_row_names_this_plans_kept_base_with_what_the_last_incremental_run_found_changed() {
+        let p = plan_of(&["vg0/vm1", "vg0/vm2"]);
+        let history = [
+            run_that_changed("vm1", None),
+            run_that_changed("vm1", Some(3 << 20)),
+        ];
+        let rows = check(&p, &with_bases(), &history, 90.0);
+        let detail = &rows[0].detail;
+        assert!(
+            detail.contains("kept bases")
+                && detail.contains(
+                    "vg0/vm1-snapplan-base (the last incremental run found 3.0 MiB changed)"
+                ),
+            "{detail}"
+        );
+        assert!(
+            !detail.contains("vm2-snapplan-base"),
+            "another plan's base is not ours to count: {detail}"
+        );
+    }
+
+    #[test]
+    fn a_base_left_from_before_retain_base_was_turned_off_is_named_as_going() {
+        let mut p = plan_of(&["vg0/vm1"]);
+        p.volumes[0].retain_base = false;
+        let rows = check(&p, &with_bases(), &[], 90.0);
+        assert!(
+            rows[0]
+                .detail
+                .contains("which the next apply removes: vg0/vm1-snapplan-base"),
+            "{}",
+            rows[0].detail
+        );
+        assert!(
+            !rows[0].detail.contains("kept bases,"),
+            "{}",
+            rows[0].detail
+        );
+    }
+
     #[test]
     fn classic_plans_get_no_thin_rows() {
-        assert!(check(&plan_of(&["vg0/home"]), &machine(99.0, 99.0), 90.0).is_empty());
+        assert!(check(&plan_of(&["vg0/home"]), &machine(99.0, 99.0), &[], 90.0).is_empty());
     }
 }

@@ -223,6 +223,14 @@ fn build_full(plan: &Plan, hooks: &[Hook], copy_order: &[usize]) -> Full {
             g.wait(good, keep, Needs);
             g.wait(last, keep, After);
             last = keep;
+        } else {
+            let drop = g.add(Step::DropBase {
+                volume: v.name.clone(),
+                origin: v.source.clone(),
+                base: commands::base_path(&v.source),
+            });
+            g.wait(last, drop, After);
+            last = drop;
         }
         let remove = g.add(Step::RemoveSnapshot {
             volume: v.name.clone(),

@@ -559,7 +559,7 @@ fn login_and_logout_alone_keep_their_order() {
 }
 
 #[test]
-fn a_volume_with_retain_base_off_gets_no_keep_base_step_and_the_others_do() {
+fn a_volume_with_retain_base_off_drops_its_base_instead_of_keeping_one_and_the_others_keep() {
     let mut plan = super::test_plans::home_server();
     plan.volumes[1].retain_base = false;
     let c = compile(
@@ -569,6 +569,19 @@ fn a_volume_with_retain_base_off_gets_no_keep_base_step_and_the_others_do() {
     );
     let off = &plan.volumes[1].name;
     assert!(c.find(&format!("keep-base:{off}")).is_none());
+    let drop = c
+        .find(&format!("drop-base:{off}"))
+        .expect("a drop-base step for the base an earlier run may have kept");
+    assert!(
+        c.find(&format!("drop-base:{}", plan.volumes[0].name))
+            .is_none()
+    );
+    let order = c.execution_order();
+    let remove = c.find(&format!("remove-snapshot:{off}")).unwrap();
+    assert!(
+        order.iter().position(|&o| o == drop) < order.iter().position(|&o| o == remove),
+        "the stale base goes while the run still holds the volume's steps"
+    );
     for v in [&plan.volumes[0], &plan.volumes[2]] {
         let keep = c
             .find(&format!("keep-base:{}", v.name))

@@ -204,6 +204,9 @@ pub fn describe(step: &Step) -> String {
             "thin {origin} only: keep {snapshot} as {base}, the base the next copy reads only \
              the changes since"
         ),
+        Step::DropBase { origin, base, .. } => format!(
+            "thin {origin} only: remove {base}, a base kept before retain_base was turned off"
+        ),
         Step::ReleaseProtection {
             backup, protection, ..
         } => format!(

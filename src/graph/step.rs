@@ -70,6 +70,14 @@ pub enum Step {
         snapshot: LvPath,
         base: LvPath,
     },
+    /// `retain_base: false` on a thin origin: a base an earlier run kept
+    /// (while the plan still said true) is removed, so it does not pin
+    /// pool space that nothing reads any more.
+    DropBase {
+        volume: String,
+        origin: LvPath,
+        base: LvPath,
+    },
     /// Copies the snapshot onto the backup LV with the copy engine. When the
     /// volume is not verified, the copy is what marks the backup complete.
     Copy {
@@ -408,6 +416,7 @@ impl Step {
             Step::Snapshot { volume, .. } => format!("snapshot:{volume}"),
             Step::RemoveSnapshot { volume, .. } => format!("remove-snapshot:{volume}"),
             Step::KeepBase { volume, .. } => format!("keep-base:{volume}"),
+            Step::DropBase { volume, .. } => format!("drop-base:{volume}"),
             Step::Copy { volume, .. } => format!("copy:{volume}"),
             Step::Verify { volume, .. } => format!("verify:{volume}"),
             Step::Protect { volume, .. } => format!("protect:{volume}"),
@@ -429,6 +438,7 @@ impl Step {
             Step::Snapshot { .. } => "snapshot",
             Step::RemoveSnapshot { .. } => "remove_snapshot",
             Step::KeepBase { .. } => "keep_base",
+            Step::DropBase { .. } => "drop_base",
             Step::Copy { .. } => "copy",
             Step::Verify { .. } => "verify",
             Step::Protect { .. } => "protect",
@@ -449,6 +459,7 @@ impl Step {
             | Step::Snapshot { .. }
             | Step::RemoveSnapshot { .. }
             | Step::KeepBase { .. }
+            | Step::DropBase { .. }
             | Step::Copy { .. }
             | Step::Verify { .. }
             | Step::Protect { .. }
@@ -464,6 +475,7 @@ impl Step {
             | Step::Snapshot { volume, .. }
             | Step::RemoveSnapshot { volume, .. }
             | Step::KeepBase { volume, .. }
+            | Step::DropBase { volume, .. }
             | Step::Copy { volume, .. }
             | Step::Verify { volume, .. }
             | Step::Protect { volume, .. }
@@ -505,11 +517,12 @@ impl Step {
             | Step::TargetDeactivate { .. }
             | Step::IscsiLogout { .. } => OnFailure::CleanupIncomplete,
             // The backup is good either way; without a base the next copy
-            // reads everything.
+            // reads everything, and a base left over only costs pool space.
             Step::IscsiLogin { .. }
             | Step::TargetActivate { .. }
             | Step::RemoveBackupLv { .. }
-            | Step::KeepBase { .. } => OnFailure::Continue,
+            | Step::KeepBase { .. }
+            | Step::DropBase { .. } => OnFailure::Continue,
         }
     }
 
@@ -641,6 +654,13 @@ impl Step {
                     },
                 ]
             }
+            Step::DropBase { origin, base, .. } => vec![Action::Run {
+                argv: commands::remove_lv(base),
+                only_if: Some(Condition::ThinBaseExists {
+                    origin: origin.clone(),
+                    base: base.clone(),
+                }),
+            }],
             Step::Copy {
                 snapshot,
                 backup,
@@ -806,6 +826,26 @@ mod tests {
                  --addtag snapplan-role:base vg0/vm1-snapplan-base",
             ]
         );
+        assert_eq!(step.on_failure(), OnFailure::Continue);
+        assert!(!step.needs_undo());
+    }
+
+    #[test]
+    fn retain_base_off_removes_a_base_left_from_before_and_only_that() {
+        let step = Step::DropBase {
+            volume: "vm1".into(),
+            origin: lv("vg0", "vm1"),
+            base: lv("vg0", "vm1-snapplan-base"),
+        };
+        let actions = step.actions("p", &PlanTimeValues);
+        assert_eq!(argvs(&actions), ["lvremove --yes vg0/vm1-snapplan-base"]);
+        assert!(matches!(
+            &actions[0],
+            Action::Run {
+                only_if: Some(Condition::ThinBaseExists { .. }),
+                ..
+            }
+        ));
         assert_eq!(step.on_failure(), OnFailure::Continue);
         assert!(!step.needs_undo());
     }

@@ -73,6 +73,11 @@ pub struct VolumeResult {
     /// snapshot, which could not grow any more, overflowed.
     #[serde(default)]
     pub throttle_lifted: bool,
+    /// A thin origin read incrementally: the bytes `thin_delta` found
+    /// changed since its kept base, i.e. about what that base cost in its
+    /// pool by the time of this run. `None` after a full read.
+    #[serde(default)]
+    pub thin_changed_bytes: Option<u64>,
     pub verified: bool,
     pub status: VolumeStatus,
     pub reason: Option<String>,
@@ -93,6 +98,7 @@ impl VolumeResult {
             snapshot_fill_rate: None,
             snapshot_window_seconds: None,
             throttle_lifted: false,
+            thin_changed_bytes: None,
             verified: false,
             status: VolumeStatus::NotRun,
             reason: None,

@@ -40,6 +40,10 @@ impl Executor<'_> {
                 basis_started.elapsed().as_secs_f64()
             );
         }
+        let thin_changed = basis
+            .changed
+            .as_ref()
+            .map(|c| c.ranges.iter().map(|r| r.len).sum::<u64>());
         let job = CopyJob {
             volume: volume.to_string(),
             source: device_path(snapshot),
@@ -130,6 +134,7 @@ impl Executor<'_> {
         let progress = *recorder.last.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(v) = self.volume_mut(volume) {
             v.snapshot_peak_percent = watch.peak();
+            v.thin_changed_bytes = thin_changed;
             v.duration_seconds = started.elapsed().as_secs_f64();
             // What a stopped copy had done: the backup LV was touched.
             if let Some(p) = progress {

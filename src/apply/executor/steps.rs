@@ -69,7 +69,7 @@ impl Executor<'_> {
             Step::RemoveSnapshot { snapshot, .. } => {
                 self.remove_tagged(snapshot, tags::ROLE_SNAPSHOT, LvKind::Snapshot)
             }
-            Step::KeepBase { base, .. } => {
+            Step::KeepBase { base, .. } | Step::DropBase { base, .. } => {
                 self.refresh_report()?;
                 let empty = SystemReport::default();
                 let values = crate::resolve::LiveValues {
