@@ -274,6 +274,15 @@ impl Grower {
             match growth::decide(&self.policy, &sample) {
                 Decision::Hold => {}
                 Decision::Grow { to } => {
+                    let (ceiling, limit) = growth::ceiling(&self.policy, &sample);
+                    let cap = match limit {
+                        Limit::Max => format!("at most {} (snapshot_size_max)", human::bytes(max)),
+                        Limit::Reserve => format!(
+                            "at most {} now: the reserve of volume group {} is kept",
+                            human::bytes(ceiling),
+                            vg.vg_name
+                        ),
+                    };
                     let argv = commands::grow_snapshot(&t.snapshot, to);
                     tracing::info!(volume = t.volume, "run: {}", argv.join(" "));
                     match sys.run_lvm(&argv) {
@@ -281,12 +290,11 @@ impl Grower {
                             tracing::warn!(
                                 volume = t.volume,
                                 "snapshot {} was {percent:.1}% full: grown from {} to {} \
-                                 (fill rate {}, at most {})",
+                                 (fill rate {}, {cap})",
                                 t.snapshot,
                                 human::bytes(t.size),
                                 human::bytes(to),
                                 human::rate(t.rate),
-                                human::bytes(max)
                             );
                             vg.vg_free = vg.vg_free.saturating_sub(to - t.size);
                             t.size = to;

@@ -96,21 +96,28 @@ pub fn decide(policy: &Policy, s: &Sample) -> Decision {
     let wanted = round_up(by_step.max(by_rate).min(u64::MAX as f64) as u64, s.extent)
         .max(s.size.saturating_add(s.extent.max(1)));
 
+    let (ceiling, limit) = ceiling(policy, s);
+    if ceiling <= s.size {
+        return Decision::AtLimit(limit);
+    }
+    Decision::Grow {
+        to: wanted.min(ceiling),
+    }
+}
+
+/// The largest size the snapshot may grow to now, and which limit sets it:
+/// `snapshot_size_max` (rounded down to extents) or the VG's reserve. On a
+/// tie the max is named: growing the VG would not help.
+pub fn ceiling(policy: &Policy, s: &Sample) -> (u64, Limit) {
     let max = round_down(s.max, s.extent);
     let spare = s
         .vg_free
         .saturating_sub(reserve_bytes(policy, s.vg_size, s.extent));
     let by_reserve = s.size.saturating_add(round_down(spare, s.extent));
-    let ceiling = max.min(by_reserve);
-    if ceiling <= s.size {
-        return Decision::AtLimit(if max <= s.size {
-            Limit::Max
-        } else {
-            Limit::Reserve
-        });
-    }
-    Decision::Grow {
-        to: wanted.min(ceiling),
+    if max <= by_reserve {
+        (max, Limit::Max)
+    } else {
+        (by_reserve, Limit::Reserve)
     }
 }
 
@@ -224,6 +231,17 @@ mod tests {
             &sample(8 * MIB, 7 * MIB, 64 * MIB, 56 * MIB),
         );
         assert_eq!(d, Decision::Grow { to: 12 * MIB });
+    }
+
+    #[test]
+    fn the_ceiling_names_the_limit_that_sets_it() {
+        let policy = Policy::default();
+        // 56 MiB free, 52 MiB reserve: 4 MiB may go, below the 64 MiB max.
+        let s = sample(8 * MIB, 7 * MIB, 64 * MIB, 56 * MIB);
+        assert_eq!(ceiling(&policy, &s), (12 * MIB, Limit::Reserve));
+        // Plenty free: the max is what stops it.
+        let s = sample(8 * MIB, 7 * MIB, 16 * MIB, 512 * MIB);
+        assert_eq!(ceiling(&policy, &s), (16 * MIB, Limit::Max));
     }
 
     #[test]
