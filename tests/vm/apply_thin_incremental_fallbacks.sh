@@ -5,7 +5,9 @@
 # Then a run SIGKILLed while the metadata snapshot is reserved (thin_delta
 # made slow by a wrapper in SNAPPLAN_TOOL_PATH), and `snapplan recover`:
 # the metadata snapshot is released (the pool's status shows "-"), at most
-# one base is left, and the next run's backup equals the origin.
+# one base is left, and the next run's backup equals the origin. check
+# names the kept base with what the last incremental run found changed;
+# retain_base: false removes it and keeps none, and the runs read in full.
 # vm: ramdisk_mb=64 timeout=420
 
 PLAN=/etc/snapplan/incr.yaml
@@ -109,3 +111,26 @@ apply_measured
 assert_backup_is_origin
 assert_eq 1 "$(base_count)" "bases of vm1 after the next run"
 assert_eq "-" "$(held_metadata_snap)" "metadata snapshot after the next run"
+
+step "check names the kept base, with what the last incremental run found changed"
+expect_exit 0 snapplan check "$PLAN" --format json >/dev/null
+jq -e '.checks[] | select(.check == "thin_pool") | .detail
+    | test("kept bases.*vg0/vm1-snapplan-base \\(the last incremental run found 1.0 MiB changed\\)")' \
+    "$VM_OUT" >/dev/null || fail "the pool row does not name the base: $(cat "$VM_OUT")"
+
+step "retain_base: false: the next run removes the base and keeps none; its backup is correct"
+echo "    retain_base: false" >>"$PLAN"
+dd if=/dev/urandom of=/dev/vg0/vm1 bs=1M count=1 seek=8 conv=fsync 2>/dev/null
+run_ok snapplan check "$PLAN" --format json >/dev/null
+jq -e '.checks[] | select(.check == "thin_pool") | .detail
+    | test("which the next apply removes: vg0/vm1-snapplan-base")' \
+    "$VM_OUT" >/dev/null || fail "the pool row does not name the stale base: $(cat "$VM_OUT")"
+apply_measured
+assert_backup_is_origin
+assert_eq 0 "$(base_count)" "bases of vm1 with retain_base: false"
+assert_no_snapshot
+dd if=/dev/urandom of=/dev/vg0/vm1 bs=1M count=1 seek=12 conv=fsync 2>/dev/null
+apply_measured
+grep -q "full read: vg0/vm1 has no base" "$VM_ERR" || fail "no logged reason for the full read"
+assert_backup_is_origin
+assert_eq 0 "$(base_count)" "bases of vm1 after a second run with retain_base: false"
