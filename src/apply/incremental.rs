@@ -5,11 +5,14 @@
 //! and the copy reads only the chunks they touch. The manifest records the
 //! base it was read from: whatever does not match (no base, a base
 //! recreated, another pool, a manifest not trusted) makes a full read,
-//! logged with the reason. Classic origins: nothing here (a classic
+//! logged with the reason; that read, like a first copy, reads only the
+//! snapshot's mapped blocks (`thin_delta` of the snapshot against itself:
+//! its blocks, all `same`), the rest being zeros. Classic origins: nothing
+//! here (a classic
 //! snapshot's exception table says what changed since the snapshot, not
 //! since the last backup).
 
-use crate::copy::{BaseRef, ChangedSince, ranges};
+use crate::copy::{BaseRef, ByteRange, ChangedSince, ranges};
 use crate::plan::LvPath;
 use crate::system::{System, SystemReport, ThinDevice};
 use crate::tags;
@@ -19,8 +22,10 @@ use crate::tags;
 pub struct ThinBasis {
     /// The snapshot read: the base of the next copy once kept.
     pub base: Option<BaseRef>,
-    /// The changes since the kept base; `None` reads everything.
+    /// The changes since the kept base; `None` reads everything...
     pub changed: Option<ChangedSince>,
+    /// ...that is mapped, when the pool said (the rest reads as zeros).
+    pub mapped: Option<Vec<ByteRange>>,
     /// Why everything is read, when it is (for the log).
     pub full_read: Option<String>,
 }
@@ -78,15 +83,110 @@ pub fn thin_basis(
         base: Some(base_ref(new)),
         ..ThinBasis::default()
     };
+    // Unmapped blocks read as zeros only without an external origin.
+    let external = external_origin(&origin, &pool, report);
+    if let Some(external) = &external {
+        tracing::info!(
+            "{origin} reads its unmapped blocks from the external origin {external}: they are \
+             read too"
+        );
+    }
     let changed = base.and_then(|()| match devices.get(1) {
         Some(Some(old)) => changes_since_base(sys, &base_path, &pool, old, new),
         _ => Err(format!("{base_path} is gone")),
     });
     match changed {
-        Ok(changed) => basis.changed = Some(changed),
-        Err(reason) => basis.full_read = Some(reason),
+        Ok((changed, mapped)) => {
+            // The mapped blocks too: the copy reads them alone if it turns
+            // the changes down (its previous manifest is not trusted).
+            basis.changed = Some(changed);
+            basis.mapped = external.is_none().then_some(mapped);
+        }
+        Err(reason) => {
+            if external.is_none() {
+                match mapped_blocks(sys, snapshot, &pool, new) {
+                    Ok(mapped) => basis.mapped = Some(mapped),
+                    Err(why) => tracing::info!("reading unmapped blocks too: {why}"),
+                }
+            }
+            basis.full_read = Some(reason);
+        }
     }
     basis
+}
+
+/// The byte ranges `snapshot` (thin device `device` of `pool`) has blocks
+/// for: the delta of the device against itself, on a reserved metadata
+/// snapshot released whatever happens.
+fn mapped_blocks(
+    sys: &dyn System,
+    snapshot: &LvPath,
+    pool: &LvPath,
+    device: &ThinDevice,
+) -> Result<Vec<ByteRange>, String> {
+    let delta = with_metadata_snap(sys, pool, || {
+        sys.thin_delta(pool, device.thin_id, device.thin_id)
+    })?
+    .map_err(|e| format!("thin_delta of {snapshot} against itself: {e}"))?;
+    let block_bytes = delta
+        .data_block_sectors
+        .map(|s| s * 512)
+        .or(device.pool_block_bytes)
+        .ok_or_else(|| format!("the block size of pool {pool} is unknown"))?;
+    let ranges =
+        ranges::blocks_to_bytes(&delta.mapped(), block_bytes).map_err(|e| e.to_string())?;
+    tracing::info!(
+        "thin_delta {snapshot} against itself: {} mapped range(s), {} bytes mapped",
+        ranges.len(),
+        ranges.iter().map(|r| r.len).sum::<u64>()
+    );
+    Ok(ranges)
+}
+
+/// Runs `f` with the pool's metadata snapshot reserved, and releases it
+/// after, whatever `f` returned (a release that fails is logged with what
+/// releases it by hand; `snapplan recover` does too).
+fn with_metadata_snap<T>(
+    sys: &dyn System,
+    pool: &LvPath,
+    f: impl FnOnce() -> T,
+) -> Result<T, String> {
+    sys.metadata_snap(pool, true)
+        .map_err(|e| format!("cannot reserve the metadata snapshot of pool {pool}: {e}"))?;
+    let out = f();
+    if let Err(e) = sys.metadata_snap(pool, false) {
+        tracing::error!(
+            "cannot release the metadata snapshot of pool {pool}: {e}; `snapplan recover` or \
+             `dmsetup message {}-tpool 0 release_metadata_snap` releases it",
+            tags::dm_name(&pool.vg, &pool.lv)
+        );
+    }
+    Ok(out)
+}
+
+/// The external origin under `origin`'s chain of thin snapshots, if any: a
+/// thin LV made from a read-only LV outside its pool (`lvconvert --thin
+/// --originname`) reads the blocks it has not written from it, not zeros.
+/// Anything the report cannot place (an ancestor missing, a chain too long)
+/// counts as external: reading zeros from it would be guessing.
+fn external_origin(origin: &LvPath, pool: &LvPath, report: &SystemReport) -> Option<LvPath> {
+    let mut at = origin.clone();
+    for _ in 0..64 {
+        let Some(lv) = report.lv(&at) else {
+            return Some(at);
+        };
+        if !lv.is_thin() || lv.thin_pool().as_ref() != Some(pool) {
+            return Some(at);
+        }
+        if lv.origin.is_empty() {
+            return None;
+        }
+        at = LvPath {
+            vg: at.vg.clone(),
+            lv: lv.origin.clone(),
+        };
+    }
+    Some(at)
 }
 
 /// Whether the report has a base of this plan at `base_path`, in `pool`.
@@ -122,37 +222,34 @@ fn changes_since_base(
     pool: &LvPath,
     base: &ThinDevice,
     new: &ThinDevice,
-) -> Result<ChangedSince, String> {
-    sys.metadata_snap(pool, true)
-        .map_err(|e| format!("cannot reserve the metadata snapshot of pool {pool}: {e}"))?;
-    let delta = sys.thin_delta(pool, base.thin_id, new.thin_id);
-    if let Err(e) = sys.metadata_snap(pool, false) {
-        tracing::error!(
-            "cannot release the metadata snapshot of pool {pool}: {e}; `snapplan recover` or \
-             `dmsetup message {}-tpool 0 release_metadata_snap` releases it",
-            tags::dm_name(&pool.vg, &pool.lv)
-        );
-    }
-    let delta =
-        delta.map_err(|e| format!("thin_delta between {base_path} and the snapshot: {e}"))?;
+) -> Result<(ChangedSince, Vec<ByteRange>), String> {
+    let delta = with_metadata_snap(sys, pool, || {
+        sys.thin_delta(pool, base.thin_id, new.thin_id)
+    })?
+    .map_err(|e| format!("thin_delta between {base_path} and the snapshot: {e}"))?;
     let block_bytes = delta
         .data_block_sectors
         .map(|s| s * 512)
         .or(new.pool_block_bytes)
         .ok_or_else(|| format!("the block size of pool {pool} is unknown"))?;
     let ranges = ranges::blocks_to_bytes(&delta.changed, block_bytes).map_err(|e| e.to_string())?;
+    let mapped =
+        ranges::blocks_to_bytes(&delta.mapped(), block_bytes).map_err(|e| e.to_string())?;
     let changed: u64 = ranges.iter().map(|r| r.len).sum();
     tracing::info!(
         "thin_delta {base_path} -> new snapshot: {} changed range(s), {} bytes changed, {} \
          bytes shared",
         ranges.len(),
         changed,
-        delta.same_blocks.saturating_mul(block_bytes)
+        delta.same_blocks().saturating_mul(block_bytes)
     );
-    Ok(ChangedSince {
-        base: base_ref(base),
-        ranges,
-    })
+    Ok((
+        ChangedSince {
+            base: base_ref(base),
+            ranges,
+        },
+        mapped,
+    ))
 }
 
 /// After a dead run: a metadata snapshot it reserved on a pool of the

@@ -1662,20 +1662,38 @@ fn position(log: &[String], what: &str) -> usize {
 #[test]
 fn a_good_run_keeps_the_thin_snapshot_as_the_one_base_and_the_next_reads_only_the_delta() {
     let s = thin_setup(10.0);
+    s.fake.state().thin_mapped = vec![(0, 16), (40, 8)];
     let f = run(&s);
     assert_eq!(f.exit, ExitCode::Success, "{:#?}", f.outcome);
     assert_clean(&s);
     assert_eq!(s.fake.bases(), ["vg0/t-snapplan-base"]);
     let first = copy_job(&s, "t");
     let first_base = first.base.clone().expect("the thin snapshot is recorded");
-    assert_eq!(first.changed, None, "no base yet: a full read");
-    assert_eq!(copy_job(&s, "a").base, None, "classic origins: nothing");
-    assert!(
-        !s.fake
-            .commands()
-            .iter()
-            .any(|l| l.contains("reserve_metadata_snap"))
+    assert_eq!(first.changed, None, "no base yet: a full read...");
+    assert_eq!(
+        first.mapped,
+        Some(vec![
+            crate::copy::ByteRange {
+                offset: 0,
+                len: MIB
+            },
+            crate::copy::ByteRange {
+                offset: 40 * 64 * 1024,
+                len: 512 * 1024
+            }
+        ]),
+        "...of what the snapshot maps"
     );
+    let log = s.fake.commands();
+    let own = format!("thin_delta vg0/pool {id} {id}", id = first_base.thin_id);
+    assert!(
+        position(&log, "reserve_metadata_snap vg0/pool") < position(&log, &own)
+            && position(&log, &own) < position(&log, "release_metadata_snap vg0/pool"),
+        "{log:#?}"
+    );
+    assert!(s.fake.state().metadata_held.is_empty());
+    assert_eq!(copy_job(&s, "a").base, None, "classic origins: nothing");
+    assert_eq!(copy_job(&s, "a").mapped, None);
 
     s.fake.state().thin_delta = vec![(16, 16)];
     s.fake.state().log.clear();
@@ -1772,6 +1790,29 @@ fn retain_base_turned_off_removes_the_base_an_earlier_run_kept_and_keeps_none() 
 }
 
 #[test]
+fn a_thin_origin_with_an_external_origin_reads_its_unmapped_blocks_too() {
+    // Its unmapped blocks come from the read-only LV it was made from, not
+    // zeros: reading only the mapped ones would back up holes.
+    let s = thin_setup(10.0);
+    let mut external = lv("vg0", "golden", 16 * MIB);
+    external.lv_attr = "ori-------".into();
+    s.fake.add_lv(external);
+    s.fake
+        .state()
+        .lvs
+        .iter_mut()
+        .find(|l| l.lv_name == "t")
+        .unwrap()
+        .origin = "golden".into();
+    s.fake.state().thin_mapped = vec![(0, 16)];
+    let f = run(&s);
+    assert_eq!(f.exit, ExitCode::Success, "{:#?}", f.outcome);
+    let job = copy_job(&s, "t");
+    assert!(job.base.is_some());
+    assert_eq!(job.mapped, None, "every block is read");
+}
+
+#[test]
 fn a_failing_thin_delta_releases_the_metadata_snapshot_and_reads_everything() {
     let s = thin_setup(10.0);
     assert_eq!(run(&s).exit, ExitCode::Success);
@@ -1795,12 +1836,12 @@ fn a_removed_base_makes_a_full_read_and_the_run_keeps_a_new_one() {
     let f = run(&s);
     assert_eq!(f.exit, ExitCode::Success, "{:#?}", f.outcome);
     assert_eq!(copy_job(&s, "t").changed, None);
-    assert!(
-        !s.fake
-            .commands()
-            .iter()
-            .any(|l| l.contains("reserve_metadata_snap"))
+    assert_eq!(
+        copy_job(&s, "t").mapped,
+        Some(vec![]),
+        "the full read reads only what is mapped (here: nothing)"
     );
+    assert!(s.fake.state().metadata_held.is_empty());
     assert_eq!(s.fake.bases(), ["vg0/t-snapplan-base"]);
 }
 

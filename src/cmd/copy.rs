@@ -81,6 +81,7 @@ pub fn run(args: Args) -> super::Result {
         length: None,
         base: None,
         changed: None,
+        mapped: None,
     };
     let sink = progress::sink_for(args.progress.into());
     let control = CopyControl {

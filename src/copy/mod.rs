@@ -122,6 +122,11 @@ pub struct CopyRequest {
     /// Ignored, with a note, unless the previous manifest is trusted and
     /// records that same base.
     pub changed: Option<ChangedSince>,
+    /// The only byte ranges of the source that hold data (a thin snapshot's
+    /// mapped blocks; the rest reads as zeros): chunks they do not touch are
+    /// not read, hashed as zeros, and written as zeros unless the previous
+    /// manifest has that hash for them. Ignored when `changed` applies.
+    pub mapped: Option<Vec<ByteRange>>,
 }
 
 /// The byte ranges of the source that may differ from `base`.
@@ -145,6 +150,7 @@ impl CopyRequest {
             length: None,
             base: None,
             changed: None,
+            mapped: None,
         }
     }
 }
@@ -245,6 +251,26 @@ pub fn run(request: &CopyRequest, control: &CopyControl<'_>) -> Result<CopyRepor
     }
     let superseded = superseded_manifest(request, &destination)?;
     let touched = changed_chunks(request, previous.as_ref(), chunking, &mut notes);
+    let unmapped = match (&touched, &request.mapped) {
+        (None, Some(mapped)) => {
+            let unmapped: Vec<bool> = ranges::chunks_touched(mapped, chunking)
+                .into_iter()
+                .map(|touched| !touched)
+                .collect();
+            let zeros = unmapped.iter().filter(|&&z| z).count();
+            notes.push(format!(
+                "reading only the mapped blocks: {} of {}, {zeros} chunk(s) of zeros",
+                crate::human::bytes(
+                    chunking
+                        .size
+                        .saturating_sub(ranges::touched_bytes(&unmapped, chunking))
+                ),
+                crate::human::bytes(chunking.size)
+            ));
+            Some(unmapped)
+        }
+        _ => None,
+    };
 
     let mut manifest = Manifest {
         format: FORMAT.to_string(),
@@ -276,6 +302,8 @@ pub fn run(request: &CopyRequest, control: &CopyControl<'_>) -> Result<CopyRepor
         chunks_skipped: 0,
         bytes_unread: 0,
         chunks_unread: 0,
+        bytes_unmapped: 0,
+        chunks_unmapped: 0,
         chunks_spot_checked: spot.chunks,
         bytes_spot_checked: spot.bytes,
         elapsed: Default::default(),
@@ -294,10 +322,11 @@ pub fn run(request: &CopyRequest, control: &CopyControl<'_>) -> Result<CopyRepor
         },
         previous: previous.as_ref(),
         touched: touched.as_deref(),
+        unmapped: unmapped.as_deref(),
     };
     let update = |report: &CopyReport| ProgressUpdate {
         phase: Phase::Copy,
-        done: report.bytes_read + report.bytes_unread,
+        done: report.bytes_read + report.bytes_unread + report.bytes_unmapped,
         total: chunking.size,
         written: report.bytes_written,
         skipped: report.bytes_skipped,
@@ -308,6 +337,9 @@ pub fn run(request: &CopyRequest, control: &CopyControl<'_>) -> Result<CopyRepor
         manifest.chunks.push(done.hash);
         if done.read {
             report.bytes_read += done.len;
+        } else if done.unmapped {
+            report.bytes_unmapped += done.len;
+            report.chunks_unmapped += 1;
         } else {
             report.bytes_unread += done.len;
             report.chunks_unread += 1;

@@ -85,12 +85,12 @@ pub struct ReadOutcome {
 }
 
 /// Reads every chunk in order into buffers from `free`, sending them to
-/// `out`; with `kept`, not the chunks it has a hash for (unchanged since
-/// the previous copy, so neither read nor written).
+/// `out`; with `skip`, not the chunks it says (unchanged since the previous
+/// copy, or zeros in the source).
 pub fn read_stage(
     device: &mut Device,
     opts: &ReadOptions<'_>,
-    kept: Option<&(dyn Fn(u64) -> Option<ChunkHash> + Sync)>,
+    skip: Option<&(dyn Fn(u64) -> bool + Sync)>,
     free: Receiver<AlignedBuf>,
     out: SyncSender<Chunk>,
 ) -> Result<ReadOutcome, CopyError> {
@@ -104,21 +104,28 @@ pub fn read_stage(
         throttled: Duration::ZERO,
     };
     let cancelled = || opts.cancel.load(Ordering::Relaxed);
+    let lifted = || opts.switch.is_some_and(ThrottleSwitch::is_lifted);
     for index in 0..chunking.count() {
-        if kept.is_some_and(|kept| kept(index).is_some()) {
+        if skip.is_some_and(|skip| skip(index)) {
             continue;
         }
         let (offset, len) = chunking.chunk(index);
-        if opts.switch.is_some_and(ThrottleSwitch::is_lifted) {
+        if lifted() {
             throttle = None;
         }
         if let Some(bucket) = throttle.as_mut() {
             let start = Instant::now();
-            let allowed = bucket.acquire(len, Duration::from_millis(100), cancelled);
+            // A lift ends the wait at once: with 4 MiB chunks at a low rate
+            // one wait is seconds, which a snapshot about to overflow has not.
+            let allowed =
+                bucket.acquire(len, Duration::from_millis(100), || cancelled() || lifted());
             outcome.throttled += start.elapsed();
-            if !allowed {
+            if !allowed && cancelled() {
                 outcome.end = ReadEnd::Cancelled { offset };
                 return Ok(outcome);
+            }
+            if !allowed {
+                throttle = None;
             }
         }
         if cancelled() {
@@ -180,6 +187,18 @@ pub struct Done {
     /// False for a chunk known unchanged (outside the changed ranges): its
     /// hash is the previous manifest's, and the source was not read.
     pub read: bool,
+    /// A chunk the source holds no data in (unmapped in a thin snapshot):
+    /// not read, hashed and written as zeros.
+    pub unmapped: bool,
+}
+
+/// Why a chunk is not read from the source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Skip {
+    /// Unchanged since the copy the previous manifest describes.
+    Kept(ChunkHash),
+    /// It reads as zeros (unmapped blocks of a thin device).
+    Zeros,
 }
 
 pub struct CopyOptions<'a> {
@@ -190,9 +209,27 @@ pub struct CopyOptions<'a> {
     /// describes (`None`: every chunk may have). Chunks marked false keep
     /// their previous hash and are neither read nor written.
     pub touched: Option<&'a [bool]>,
+    /// Per chunk, whether the source holds no data in it (a thin device's
+    /// unmapped blocks read as zeros): such a chunk is not read, its hash is
+    /// that of zeros, and it is written (as zeros) unless the previous
+    /// manifest has that hash for it.
+    pub unmapped: Option<&'a [bool]>,
 }
 
 impl CopyOptions<'_> {
+    /// Whether, and why, the reader leaves chunk `index` alone.
+    pub fn skip(&self, index: u64) -> Option<Skip> {
+        if let Some(hash) = self.kept(index) {
+            return Some(Skip::Kept(hash));
+        }
+        let unmapped = self.unmapped?;
+        unmapped
+            .get(index as usize)
+            .copied()
+            .unwrap_or(false)
+            .then_some(Skip::Zeros)
+    }
+
     /// The previous hash of a chunk that is neither read nor written.
     pub fn kept(&self, index: u64) -> Option<ChunkHash> {
         let touched = self.touched?;
@@ -220,12 +257,12 @@ pub fn copy(
     let buffers = pool_size(chunking.chunk_size);
     let (free_tx, free_rx) = buffer_pool(chunking.chunk_size, buffers);
     let (read_tx, read_rx) = sync_channel::<Chunk>(buffers);
-    let kept_fn = |index| opts.kept(index);
-    let kept: Option<&(dyn Fn(u64) -> Option<ChunkHash> + Sync)> = opts
-        .touched
-        .map(|_| &kept_fn as &(dyn Fn(u64) -> Option<ChunkHash> + Sync));
+    let skip_fn = |index| opts.skip(index).is_some();
+    let skip: Option<&(dyn Fn(u64) -> bool + Sync)> = (opts.touched.is_some()
+        || opts.unmapped.is_some())
+    .then_some(&skip_fn as &(dyn Fn(u64) -> bool + Sync));
     std::thread::scope(|scope| {
-        let reader = scope.spawn(move || read_stage(src, &opts.read, kept, free_rx, read_tx));
+        let reader = scope.spawn(move || read_stage(src, &opts.read, skip, free_rx, read_tx));
         // Consumes (and so, returning early, drops) the queue ends: a
         // failed write stops the reader instead of leaving it blocked.
         let written = hash_and_write(dst, opts, read_rx, free_tx, &mut on_done);
@@ -259,16 +296,49 @@ fn hash_and_write(
     let (mut hash_busy, mut write_busy) = (Duration::ZERO, Duration::ZERO);
     let mut chunks = chunks.into_iter();
     let mut next = 0;
+    // Written where the source holds zeros; made at the first such chunk.
+    let mut zeros: Option<AlignedBuf> = None;
     loop {
         // The chunks the reader skips, in their place in the order.
-        while let Some(hash) = opts.kept(next) {
-            on_done(Done {
-                index: next,
-                len: chunking.chunk(next).1,
-                hash,
-                written: false,
-                read: false,
-            });
+        while let Some(skip) = opts.skip(next) {
+            let (offset, len) = chunking.chunk(next);
+            let done = match skip {
+                Skip::Kept(hash) => Done {
+                    index: next,
+                    len,
+                    hash,
+                    written: false,
+                    read: false,
+                    unmapped: false,
+                },
+                Skip::Zeros => {
+                    let buf = zeros.get_or_insert_with(|| {
+                        let mut buf = AlignedBuf::new(round_up(chunking.chunk_size as usize));
+                        buf.set_len(chunking.chunk_size as usize);
+                        buf
+                    });
+                    let data = &buf.as_slice()[..len as usize];
+                    let start = Instant::now();
+                    let hash = ChunkHash::of(data);
+                    hash_busy += start.elapsed();
+                    let unchanged =
+                        opts.previous.and_then(|m| m.hash_for(chunking, next)) == Some(hash);
+                    if !unchanged {
+                        let start = Instant::now();
+                        dst.write_chunk(offset, data)?;
+                        write_busy += start.elapsed();
+                    }
+                    Done {
+                        index: next,
+                        len,
+                        hash,
+                        written: !unchanged,
+                        read: false,
+                        unmapped: true,
+                    }
+                }
+            };
+            on_done(done);
             next += 1;
         }
         let Some(chunk) = chunks.next() else {
@@ -293,6 +363,7 @@ fn hash_and_write(
             hash,
             written: !unchanged,
             read: true,
+            unmapped: false,
         };
         let _ = free.send(chunk.buf);
         on_done(done);

@@ -49,6 +49,10 @@ pub struct CopyReport {
     /// base the previous copy was read from.
     pub bytes_unread: u64,
     pub chunks_unread: u64,
+    /// Chunks not read because the source holds no data there (unmapped
+    /// in a thin snapshot): zeros, written unless already there.
+    pub bytes_unmapped: u64,
+    pub chunks_unmapped: u64,
     /// Chunks of the destination re-read and compared with the previous
     /// manifest before it was trusted for a delta.
     pub chunks_spot_checked: u64,
@@ -92,6 +96,13 @@ impl CopyReport {
                 "; not read (unchanged since the base): {} ({} chunks)",
                 human::bytes(self.bytes_unread),
                 self.chunks_unread
+            ));
+        }
+        if self.chunks_unmapped > 0 {
+            line.push_str(&format!(
+                "; not read (unmapped in the thin snapshot: zeros): {} ({} chunks)",
+                human::bytes(self.bytes_unmapped),
+                self.chunks_unmapped
             ));
         }
         if self.chunks_spot_checked > 0 {

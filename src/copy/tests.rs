@@ -732,3 +732,120 @@ fn changes_since_another_base_than_the_recorded_one_read_everything_and_say_why(
             .any(|n| n.contains("no trusted previous copy"))
     );
 }
+
+#[test]
+fn only_mapped_ranges_are_read_and_the_rest_is_written_and_hashed_as_zeros() {
+    let files = Files::new();
+    let mut data = vec![0u8; 8 * CHUNK as usize];
+    // Data in chunks 1 and 4; chunk 6 holds bytes too, but the mapping
+    // says it has no blocks: a copy that read it would write them.
+    data[CHUNK as usize..2 * CHUNK as usize].copy_from_slice(&pseudo_random(CHUNK as usize, 7));
+    data[4 * CHUNK as usize + 100] = 1;
+    data[6 * CHUNK as usize + 5] = 0xEE;
+    let src = files.write("src", &data);
+    let dst = files.write("dst", &vec![0xAA; data.len()]);
+    let manifest = files.path("m.json");
+    let mut req = request(&src, &dst, Some(&manifest));
+    req.mapped = Some(vec![
+        ByteRange {
+            offset: CHUNK,
+            len: CHUNK,
+        },
+        ByteRange {
+            offset: 4 * CHUNK,
+            len: 4096,
+        },
+    ]);
+    let report = run_plain(&req).unwrap();
+    assert_eq!(report.bytes_read, 2 * CHUNK, "only chunks 1 and 4 are read");
+    assert_eq!(report.chunks_unmapped, 6);
+    assert_eq!(
+        report.chunks_written, 8,
+        "the stale destination gets its zeros"
+    );
+    let mut expected = data.clone();
+    expected[6 * CHUNK as usize + 5] = 0;
+    assert_eq!(std::fs::read(&dst).unwrap(), expected);
+    let m = Manifest::load(&manifest).unwrap();
+    assert!(m.completed);
+    let zeros = ChunkHash::of(&vec![0; CHUNK as usize]);
+    assert_eq!(m.chunks[0], zeros);
+    assert_eq!(m.chunks[6], zeros);
+    assert_ne!(m.chunks[1], zeros);
+    assert!(
+        report
+            .notes
+            .iter()
+            .any(|n| n.contains("only the mapped blocks")),
+        "{:?}",
+        report.notes
+    );
+
+    // Again, with that manifest: the zeros are there already, nothing is
+    // written, and a later verify of the destination agrees.
+    let again = run_plain(&req).unwrap();
+    assert_eq!(again.chunks_written, 0);
+    assert_eq!(again.bytes_read, 2 * CHUNK);
+    let cancel = AtomicBool::new(false);
+    let verified = verify::verify(&m, &dst, &cancel, &NoProgress).unwrap();
+    assert!(verified.mismatches.is_empty());
+}
+
+#[test]
+fn changes_that_apply_win_over_the_mapping() {
+    let files = Files::new();
+    let data = pseudo_random(4 * CHUNK as usize, 8);
+    let src = files.write("src", &data);
+    let dst = files.write("dst", &vec![0; data.len()]);
+    let manifest = files.path("m.json");
+    let mut req = request(&src, &dst, Some(&manifest));
+    req.base = Some(base(1));
+    run_plain(&req).unwrap();
+    req.changed = Some(ChangedSince {
+        base: base(1),
+        ranges: Vec::new(),
+    });
+    req.mapped = Some(Vec::new()); // would make every chunk zeros
+    let report = run_plain(&req).unwrap();
+    assert_eq!(report.chunks_unread, 4);
+    assert_eq!(report.chunks_unmapped, 0);
+    assert_eq!(std::fs::read(&dst).unwrap(), data);
+}
+
+#[test]
+fn a_lift_ends_a_throttle_wait_already_under_way() {
+    // 4 chunks at an eighth of a chunk per second: the first wait alone is
+    // 8 s. Lifted 0.3 s in, from another thread (the grower's), the copy
+    // must not sit out that wait.
+    let files = Files::new();
+    let data = pseudo_random(4 * CHUNK as usize, 9);
+    let src = files.write("src", &data);
+    let dst = files.write("dst", &vec![0; data.len()]);
+    let mut req = request(&src, &dst, None);
+    req.bytes_per_second = Some(CHUNK / 8);
+    let cancel = AtomicBool::new(false);
+    let switch = throttle::ThrottleSwitch::default();
+    let started = std::time::Instant::now();
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            switch.lift();
+        });
+        run(
+            &req,
+            &CopyControl {
+                cancel: &cancel,
+                progress: &NoProgress,
+                source_check: None,
+                throttle: Some(&switch),
+            },
+        )
+        .unwrap();
+    });
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "the copy waited {:?}",
+        started.elapsed()
+    );
+    assert_eq!(std::fs::read(&dst).unwrap(), data);
+}

@@ -78,6 +78,8 @@ pub struct State {
     pub metadata_held: BTreeSet<String>,
     /// What `thin_delta` answers: changed ranges in 64 KiB blocks...
     pub thin_delta: Vec<(u64, u64)>,
+    /// ...and, for a device against itself, its mapped ranges...
+    pub thin_mapped: Vec<(u64, u64)>,
     /// ...or this error.
     pub thin_delta_error: Option<String>,
 }
@@ -660,10 +662,17 @@ impl System for Fake {
             return Err(failed(&text, "no metadata snapshot"));
         }
         match &state.thin_delta_error {
+            None if base_id == new_id => Ok(super::ThinDelta {
+                data_block_sectors: Some(128),
+                changed: Vec::new(),
+                same: state.thin_mapped.clone(),
+                right_changed: Vec::new(),
+            }),
             None => Ok(super::ThinDelta {
                 data_block_sectors: Some(128),
                 changed: state.thin_delta.clone(),
-                same_blocks: 0,
+                same: state.thin_mapped.clone(),
+                right_changed: state.thin_delta.clone(),
             }),
             Some(why) => Err(failed(&text, why)),
         }

@@ -74,6 +74,8 @@ pub struct CopyJob {
     pub base: Option<crate::copy::BaseRef>,
     /// What changed since the base the previous copy was read from.
     pub changed: Option<crate::copy::ChangedSince>,
+    /// A thin snapshot read without a base: the only ranges holding data.
+    pub mapped: Option<Vec<crate::copy::ByteRange>>,
 }
 
 /// What a finished copy did.

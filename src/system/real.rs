@@ -148,6 +148,7 @@ impl System for RealSystem {
         request.manifest = Some(job.manifest.clone());
         request.base = job.base.clone();
         request.changed = job.changed.clone();
+        request.mapped = job.mapped.clone();
         match copy::run(&request, control) {
             Ok(report) => {
                 for note in &report.notes {

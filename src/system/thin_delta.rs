@@ -14,7 +14,9 @@
 //!
 //! Ranges are in the pool's data blocks of `data_block_size` 512-byte
 //! sectors. `same` ranges share their blocks (identical content); blocks in
-//! no range are unmapped in both (zeros in both); the rest may differ.
+//! no range are unmapped in both (zeros in both); the rest may differ. The
+//! delta of a device against itself is therefore its mapped blocks, all
+//! `same`: what a first copy of a thin snapshot needs to read.
 
 /// More output than this is refused: a delta of a 16 TiB volume in 64 KiB
 /// blocks, every other block changed, is ~4 GiB of XML; far below that a
@@ -37,8 +39,30 @@ pub struct ThinDelta {
     /// `(begin, length)` in blocks: `different`, `left_only` and
     /// `right_only` ranges, in the order printed.
     pub changed: Vec<(u64, u64)>,
+    /// `(begin, length)` in blocks: the `same` ranges, in the order printed.
+    pub same: Vec<(u64, u64)>,
+    /// The changed ranges the right (new) device has blocks in: `different`
+    /// and `right_only`, not `left_only` (unmapped, so zeros, in the new).
+    pub right_changed: Vec<(u64, u64)>,
+}
+
+impl ThinDelta {
     /// Blocks in `same` ranges (for the log: what was not read).
-    pub same_blocks: u64,
+    pub fn same_blocks(&self) -> u64 {
+        self.same
+            .iter()
+            .fold(0u64, |sum, (_, length)| sum.saturating_add(*length))
+    }
+
+    /// Every block the right (new) device maps: `same`, `different` and
+    /// `right_only` ranges.
+    pub fn mapped(&self) -> Vec<(u64, u64)> {
+        self.same
+            .iter()
+            .chain(&self.right_changed)
+            .copied()
+            .collect()
+    }
 }
 
 pub fn parse(xml: &[u8]) -> Result<ThinDelta, ThinDeltaError> {
@@ -51,7 +75,8 @@ pub fn parse(xml: &[u8]) -> Result<ThinDelta, ThinDeltaError> {
     let mut delta = ThinDelta {
         data_block_sectors: None,
         changed: Vec::new(),
-        same_blocks: 0,
+        same: Vec::new(),
+        right_changed: Vec::new(),
     };
     let mut saw_diff = false;
     let mut rest = text;
@@ -89,9 +114,14 @@ pub fn parse(xml: &[u8]) -> Result<ThinDelta, ThinDeltaError> {
             }
             "diff" => saw_diff = true,
             "same" => {
-                delta.same_blocks = delta.same_blocks.saturating_add(number("length")?);
+                delta.same.push((number("begin")?, number("length")?));
             }
-            "different" | "left_only" | "right_only" => {
+            "different" | "right_only" => {
+                let range = (number("begin")?, number("length")?);
+                delta.changed.push(range);
+                delta.right_changed.push(range);
+            }
+            "left_only" => {
                 delta.changed.push((number("begin")?, number("length")?));
             }
             other => return Err(bad(format!("unexpected element <{other}>"))),
@@ -223,7 +253,30 @@ mod tests {
         let delta = parse(MEASURED.as_bytes()).unwrap();
         assert_eq!(delta.data_block_sectors, Some(128));
         assert_eq!(delta.changed, [(48, 32), (300, 2), (400, 3)]);
-        assert_eq!(delta.same_blocks, 224);
+        assert_eq!(delta.same_blocks(), 224);
+        // The new device maps the same blocks, the different and its own,
+        // not the ones only the old one had.
+        assert_eq!(delta.mapped(), [(0, 48), (80, 176), (48, 32), (400, 3)]);
+    }
+
+    #[test]
+    fn a_device_against_itself_is_its_mapped_blocks() {
+        // thin_delta --snap1 1 --snap2 1 of a device mapping blocks 0-9, 50
+        // and 100-108, as thin-provisioning-tools 0.9 prints it.
+        let delta = parse(
+            br#"<superblock uuid="" time="1" transaction="1" data_block_size="128" nr_data_blocks="1000">
+  <diff left="1" right="1">
+    <same begin="0" length="10"/>
+    <same begin="50" length="1"/>
+    <same begin="100" length="9"/>
+  </diff>
+</superblock>
+"#,
+        )
+        .unwrap();
+        assert!(delta.changed.is_empty());
+        assert_eq!(delta.mapped(), [(0, 10), (50, 1), (100, 9)]);
+        assert_eq!(delta.same_blocks(), 20);
     }
 
     #[test]

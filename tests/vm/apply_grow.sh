@@ -7,7 +7,11 @@
 # as it was at snapshot time (sha256), no snapshot is left, and the report
 # shows the final size, the extensions and the fill rate. Without
 # snapshot_size_max the same run fails bravo (exit 4) and `check` then
-# suggests a snapshot_size that would have held it.
+# suggests a snapshot_size that would have held it. Then alpha's snapshot
+# grows to its max while a steady writer would overflow it before the
+# throttled copy ends: the throttle is lifted (report: throttle_lifted), the
+# copy ends well before the throttled time, and the backup is alpha as it
+# was at snapshot time.
 # vm: ramdisk_mb=64 share timeout=500
 
 SUMS=$PWD/sums-at-snapshot
@@ -131,3 +135,38 @@ suggested=$(report_json /etc/snapplan/grow.yaml '.plans[0].sizes[] | select(.vol
 [ "$suggested" -ge $((12 * MIB)) ] || fail "suggested snapshot_size $suggested cannot hold the 8 MiB written"
 assert_eq warn "$(jq -r '.checks[] | select(.check == "snapshot_size" and .subject == "bravo") | .status' "$PWD/check.json")" "check's snapshot size row for bravo"
 echo "check's advice: $(jq -r '.checks[] | select(.check == "snapshot_size") | .advice' "$PWD/check.json")"
+
+step "3. alpha's snapshot grows to its max and can grow no more: the throttle is lifted and the copy beats the overflow"
+# A steady writer: 1 MiB of alpha every 2.5 s, 9 MiB in all, more than the
+# 8 MiB snapshot holds (it would overflow after about 20 s), while the copy
+# of alpha's 16 MiB at 512 KiB/s would take 32 s.
+fill /dev/vg0/alpha
+write_apply_plan grow 30s <<YAML
+  - lv: vg0/alpha
+    snapshot_size: 4MiB
+    snapshot_size_max: 8MiB
+    bandwidth: 512KiB/s
+YAML
+rm -f "$PWD/writer.pid"
+cat >"$PWD/steady.sh" <<'WRITER'
+i=0
+while [ $i -lt 9 ]; do
+    dd if=/dev/urandom of=/dev/vg0/alpha bs=1M count=1 seek=$i conv=fsync,notrunc 2>/dev/null
+    i=$((i + 1))
+    sleep 2.5
+done
+WRITER
+make_hook "$HOOKS" a \
+    "$(record_sums_sh "$SUMS" vg0 alpha bravo charlie)" \
+    "setsid sh -c 'echo \$\$ >$PWD/writer.pid; exec sh $PWD/steady.sh' </dev/null >/dev/null 2>&1 &
+while [ ! -s $PWD/writer.pid ]; do sleep 0.05; done"
+run_ok snapplan apply /etc/snapplan/grow.yaml
+grep "lifting the copy's throttle" "$VM_ERR" || true
+wait_writer
+assert_backups_match "$SUMS" grow alpha
+assert_no_snapshot
+assert_eq true "$(report_json /etc/snapplan/grow.yaml '.plans[0].runs[0].volumes[0].throttle_lifted')" "alpha's throttle lifted"
+assert_eq $((8 * MIB)) "$(report_json /etc/snapplan/grow.yaml '.plans[0].runs[0].volumes[0].snapshot_final_bytes')" \
+    "alpha's snapshot at its max"
+took=$(report_json /etc/snapplan/grow.yaml '.plans[0].runs[0].volumes[0].duration_seconds | floor')
+[ "$took" -lt 28 ] || fail "alpha's copy took $took s: the throttle (32 s for 16 MiB) was not lifted in time"

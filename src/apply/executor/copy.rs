@@ -52,6 +52,7 @@ impl Executor<'_> {
             bytes_per_second: limit,
             base: basis.base,
             changed: basis.changed,
+            mapped: basis.mapped,
         };
         if let Some(dir) = job.manifest.parent() {
             std::fs::create_dir_all(dir)
