@@ -1,7 +1,8 @@
 #!/bin/sh
 # Apply, incremental copies of a thin origin: vm1 is a 32 MiB thin LV
-# holding 24 MiB of data. The first run copies it and keeps its snapshot as
-# vm1's base (tagged, one per origin). After 1 MiB of vm1 is rewritten, the
+# holding 24 MiB of data. The first run reads only the snapshot's mapped
+# 24 MiB (sectors read of the snapshot's device), copies it and keeps the
+# snapshot as vm1's base (tagged, one per origin). After 1 MiB of vm1 is rewritten, the
 # second run reads at most the changed 4 MiB chunks from the pool's data
 # device (sectors read in /sys/block/dm-N/stat of vg0-pool_tdata), against
 # the 24 MiB a full read takes; the backup equals the origin (sha256) and no
@@ -75,6 +76,16 @@ has_tag "$BASE" snapplan-plan:incr || fail "$BASE is not tagged with its plan"
 assert_no_snapshot
 assert_eq "-" "$(held_metadata_snap)" "metadata snapshot after the first run"
 first_read=$READ_SECTORS
+# The snapshot read is now the base (renamed, still active: same device,
+# same counters): the copy read only its mapped 24 MiB (6 of 8 chunks), not
+# the 8 MiB of zeros past them; 4 KiB reads of the superblock by lvm and
+# blkid-like probes are the slack.
+snap_read=$(sectors_read vg0-vm1--snapplan--base)
+echo "read from vm1's snapshot: $snap_read sectors (mapped: $((24 * 2048)), whole LV: $((32 * 2048)))"
+[ "$snap_read" -lt $((25 * 2048)) ] ||
+    fail "the first copy read $snap_read sectors of the snapshot: more than its 24 MiB mapped"
+[ "$snap_read" -ge $((24 * 2048)) ] ||
+    fail "the first copy read only $snap_read sectors: not all of the 24 MiB mapped"
 
 step "1 MiB rewritten: the second run reads only the changed chunks"
 dd if=/dev/urandom of=/dev/vg0/vm1 bs=1M count=1 seek=9 conv=fsync 2>/dev/null
@@ -89,22 +100,34 @@ assert_eq "-" "$(held_metadata_snap)" "metadata snapshot after the second run"
 assert_no_snapshot
 echo "FIGURES: first run $first_read sectors, 1 MiB changed: $READ_SECTORS sectors"
 
-step "100% rewritten: incremental against full, timed"
-write_random /dev/vg0/vm1 24
-apply_measured
-incr_s=$COPY_S incr_total=$TOTAL_S incr_basis=$BASIS_S incr_read=$READ_SECTORS
-assert_backup_is_origin
-write_random /dev/vg0/vm1 24
-lvremove -q -y "$BASE" >/dev/null
-apply_measured
-full_s=$COPY_S full_total=$TOTAL_S full_basis=$BASIS_S full_read=$READ_SECTORS
-assert_backup_is_origin
-ratio=$(awk -v i="$incr_s" -v f="$full_s" 'BEGIN { printf "%.3f", i / f }')
-total_ratio=$(awk -v i="$incr_total" -v f="$full_total" 'BEGIN { printf "%.3f", i / f }')
-echo "FIGURES: 100% changed: copy incremental $incr_s s ($incr_read sectors) against full $full_s s ($full_read sectors), ratio $ratio"
-echo "FIGURES: with finding the delta: incremental $incr_basis + $incr_s s, full $full_basis + $full_s s, ratio $total_ratio"
+step "100% rewritten: incremental against full, timed, three pairs in turn"
+# Both now read the same 24 MiB (a full read skips the unmapped 8 MiB too),
+# so the copies do the same work and a single pair of ~0.3 s copies is
+# mostly scheduling noise under TCG: the sums of three pairs, taken in
+# turn, are compared.
+incr_sum=0 full_sum=0 incr_basis_sum=0 full_basis_sum=0
+for pair in 1 2 3; do
+    write_random /dev/vg0/vm1 24
+    apply_measured
+    grep -q "reading only what changed since base" "$VM_ERR" || fail "pair $pair: not an incremental copy"
+    incr_read=$READ_SECTORS
+    incr_sum=$(awk -v a="$incr_sum" -v b="$COPY_S" 'BEGIN { print a + b }')
+    incr_basis_sum=$(awk -v a="$incr_basis_sum" -v b="$BASIS_S" 'BEGIN { print a + b }')
+    assert_backup_is_origin
+    write_random /dev/vg0/vm1 24
+    lvremove -q -y "$BASE" >/dev/null
+    apply_measured
+    full_read=$READ_SECTORS
+    full_sum=$(awk -v a="$full_sum" -v b="$COPY_S" 'BEGIN { print a + b }')
+    full_basis_sum=$(awk -v a="$full_basis_sum" -v b="$BASIS_S" 'BEGIN { print a + b }')
+    assert_backup_is_origin
+done
+ratio=$(awk -v i="$incr_sum" -v f="$full_sum" 'BEGIN { printf "%.3f", i / f }')
+total_ratio=$(awk -v i="$incr_sum" -v f="$full_sum" -v ib="$incr_basis_sum" -v fb="$full_basis_sum" \
+    'BEGIN { printf "%.3f", (i + ib) / (f + fb) }')
+echo "FIGURES: 100% changed, 3 pairs: copy incremental $incr_sum s ($incr_read sectors each) against full $full_sum s ($full_read sectors each), ratio $ratio"
+echo "FIGURES: with finding the delta: incremental $incr_basis_sum + $incr_sum s, full $full_basis_sum + $full_sum s, ratio $total_ratio"
 # The copy itself (the engine's read, hash and write of what the delta
 # names) must be no slower; finding the delta is a fixed cost of three
 # short commands, printed above (under TCG each process start costs ~0.5 s).
 awk -v r="$ratio" 'BEGIN { exit !(r <= 1.05) }' || fail "incremental copy took ${ratio}x the full one"
-
