@@ -46,7 +46,12 @@ pub fn evaluate(plan: &Plan, facts: &Facts) -> CheckReport {
                 .and_then(|r| r.space.as_ref())
                 .map_or(0, |s| s.needed_extents);
             rows.extend(backup_row);
-            rows.extend(protection::check(plan, report, backups_needed));
+            rows.extend(protection::check(
+                plan,
+                report,
+                backups_needed,
+                &facts.history,
+            ));
             rows.extend(backups::check(plan, report));
             rows.extend(leftovers::check(plan, report));
         }

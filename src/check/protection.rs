@@ -4,19 +4,28 @@
 //! `graph::argv::PROTECTION_PERCENT`), in the backup VG. Volumes are copied
 //! one at a time and each protection is released before the next copy, so
 //! the VG needs room for the largest one, on top of what the backup row
-//! counts (backup LVs to create or extend, snapshots taken there).
+//! counts (backup LVs to create or extend, snapshots taken there). The
+//! row also says what the last runs really overwrote (their
+//! `bytes_written`): the expected use, next to the worst case it reserves.
 
 use super::human;
 use super::outcome::{CheckKind, CheckResult, Space, Status};
 use crate::graph::argv::PROTECTION_PERCENT;
 use crate::plan::{LvPath, Plan, SnapshotSize};
 use crate::resolve::snapshot_extents;
+use crate::state::runs::{RunRecord, VolumeStatus};
 use crate::system::SystemReport;
 use crate::tags;
 
 /// The target VG's protection row. `backups_needed` is the extent count
-/// the backup space row found needed (0 when it has none).
-pub fn check(plan: &Plan, report: &SystemReport, backups_needed: u64) -> Option<CheckResult> {
+/// the backup space row found needed (0 when it has none); `history` the
+/// last run records, newest first.
+pub fn check(
+    plan: &Plan,
+    report: &SystemReport,
+    backups_needed: u64,
+    history: &[RunRecord],
+) -> Option<CheckResult> {
     let name = &plan.target.vg;
     let subject = format!("VG {name}");
     if !plan.target.keep_previous {
@@ -79,6 +88,7 @@ pub fn check(plan: &Plan, report: &SystemReport, backups_needed: u64) -> Option<
         human::space(backups_needed, extent),
         human::space(free, extent),
     );
+    detail.push_str(&expected_overwrites(plan, history));
     let status = if needed <= free {
         Status::Pass
     } else {
@@ -107,6 +117,33 @@ pub fn check(plan: &Plan, report: &SystemReport, backups_needed: u64) -> Option<
     Some(row)
 }
 
+/// What the last runs' good copies overwrote, per volume: the most any
+/// wrote, which is what a protection held for them (the worst case, the
+/// whole LV, is what is reserved).
+fn expected_overwrites(plan: &Plan, history: &[RunRecord]) -> String {
+    let most: Vec<String> = plan
+        .volumes
+        .iter()
+        .filter_map(|v| {
+            let written = history
+                .iter()
+                .flat_map(|r| r.volumes.iter())
+                .filter(|r| r.volume == v.name && r.status == VolumeStatus::Ok)
+                .map(|r| r.bytes_written)
+                .max()?;
+            Some(format!("{} {}", v.name, human::bytes(written)))
+        })
+        .collect();
+    if most.is_empty() {
+        return String::new();
+    }
+    format!(
+        "; expected from the last {} run(s): a copy overwrote at most {}",
+        history.len(),
+        most.join(", ")
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -131,7 +168,7 @@ mod tests {
             .lv("backup", "b", 16, "-wi-a-----")
             .tags("backup", "b", &complete())
             .report();
-        let row = check(&p, &report, 0).unwrap();
+        let row = check(&p, &report, 0, &[]).unwrap();
         assert_eq!(row.status, Status::Pass, "{}", row.detail);
         assert_eq!(row.space.as_ref().unwrap().needed_extents, 9);
         assert!(
@@ -139,7 +176,7 @@ mod tests {
             "{}",
             row.detail
         );
-        let short = check(&p, &report, 1).unwrap();
+        let short = check(&p, &report, 1, &[]).unwrap();
         assert_eq!(short.status, Status::Fail);
         assert!(
             short.detail.contains("short by 4.0 MiB (1 extent)"),
@@ -150,13 +187,60 @@ mod tests {
     }
 
     #[test]
+    fn the_row_says_what_the_last_good_copies_overwrote_next_to_the_worst_case() {
+        let p = plan(&[("vg0/a", pct(20.0)), ("vg0/b", pct(20.0))]);
+        let report = Fake::builder()
+            .vg("backup", 15, 9)
+            .lv("backup", "a", 32, "-wi-a-----")
+            .tags("backup", "a", &complete())
+            .report();
+        let volume = |name: &str, written: u64, status: VolumeStatus| {
+            let mut v = crate::state::runs::VolumeResult::new(name);
+            v.bytes_written = written;
+            v.status = status;
+            v
+        };
+        let run = |volumes| RunRecord {
+            run_id: "r".into(),
+            plan: "nightly".into(),
+            phases: vec![],
+            started_at: 0,
+            finished_at: 1,
+            exit_code: Some(0),
+            ending: "completed".into(),
+            volumes,
+            problems: vec![],
+            notes: vec![],
+            recovery: None,
+        };
+        let history = [
+            run(vec![volume("a", 3 * MIB, VolumeStatus::Ok)]),
+            // A failed copy's bytes are not what a good one overwrites.
+            run(vec![volume("a", 30 * MIB, VolumeStatus::Failed)]),
+            run(vec![volume("a", 5 * MIB, VolumeStatus::Ok)]),
+        ];
+        let row = check(&p, &report, 0, &history).unwrap();
+        assert!(
+            row.detail
+                .ends_with("; expected from the last 3 run(s): a copy overwrote at most a 5.0 MiB"),
+            "{}",
+            row.detail
+        );
+        assert_eq!(
+            row.space.unwrap().needed_extents,
+            9,
+            "the worst case is still what is reserved"
+        );
+    }
+
+    #[test]
     fn a_backup_that_is_not_complete_needs_no_protection() {
         let p = plan(&[("vg0/a", pct(20.0))]);
         let report = Fake::builder()
             .vg("backup", 15, 0)
             .lv("backup", "a", 32, "-wi-a-----")
             .report();
-        let row = check(&p, &report, 0).unwrap();
+        let row = check(&p, &report, 0, &[]).unwrap();
         assert_eq!(row.status, Status::Pass);
         assert!(row.detail.contains("nothing to protect"));
         let _ = MIB;
@@ -167,7 +251,7 @@ mod tests {
         let mut p = plan(&[("vg0/a", pct(20.0))]);
         p.target.keep_previous = false;
         let report = Fake::builder().vg("backup", 15, 0).report();
-        let row = check(&p, &report, 0).unwrap();
+        let row = check(&p, &report, 0, &[]).unwrap();
         assert_eq!(row.status, Status::Warn);
         assert!(row.detail.contains("NOT protected"), "{}", row.detail);
     }

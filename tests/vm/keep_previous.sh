@@ -122,6 +122,10 @@ cp "$VM_OUT" "$PWD/check.json"
 jq -e '.checks[] | select(.check == "protection_space" and .status == "fail")
     | select(.space.needed_extents > .space.free_extents and .space.free_extents == 2)' \
     "$PWD/check.json" >/dev/null || fail "no failing protection_space row with figures: $(cat "$PWD/check.json")"
+# Next to the worst case, what the last good copies really overwrote.
+jq -e '.checks[] | select(.check == "protection_space") | .detail
+    | test("expected from the last [0-9]+ run\\(s\\): a copy overwrote at most alpha [0-9.]+ MiB")' \
+    "$PWD/check.json" >/dev/null || fail "no expected overwrite in the protection_space row: $(cat "$PWD/check.json")"
 
 step "check with keep_previous: false passes and says the previous backup is not protected"
 plan "" "  keep_previous: false"
