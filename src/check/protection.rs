@@ -200,19 +200,7 @@ mod tests {
             v.status = status;
             v
         };
-        let run = |volumes| RunRecord {
-            run_id: "r".into(),
-            plan: "nightly".into(),
-            phases: vec![],
-            started_at: 0,
-            finished_at: 1,
-            exit_code: Some(0),
-            ending: "completed".into(),
-            volumes,
-            problems: vec![],
-            notes: vec![],
-            recovery: None,
-        };
+        let run = |volumes| RunRecord::for_test(0, volumes);
         let history = [
             run(vec![volume("a", 3 * MIB, VolumeStatus::Ok)]),
             // A failed copy's bytes are not what a good one overwrites.

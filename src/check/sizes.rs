@@ -64,19 +64,7 @@ mod tests {
     use crate::system::fake::{Fake, MIB};
 
     fn record(volumes: Vec<VolumeResult>) -> RunRecord {
-        RunRecord {
-            run_id: "r1".into(),
-            plan: "nightly".into(),
-            phases: vec![],
-            started_at: 0,
-            finished_at: 1,
-            exit_code: Some(4),
-            ending: "completed".into(),
-            volumes,
-            problems: vec![],
-            notes: vec![],
-            recovery: None,
-        }
+        RunRecord::for_test(4, volumes)
     }
 
     #[test]

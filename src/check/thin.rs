@@ -301,19 +301,7 @@ mod tests {
     fn run_that_changed(volume: &str, bytes: Option<u64>) -> RunRecord {
         let mut v = crate::state::runs::VolumeResult::new(volume);
         v.thin_changed_bytes = bytes;
-        RunRecord {
-            run_id: "r1".into(),
-            plan: "nightly".into(),
-            phases: vec![],
-            started_at: 0,
-            finished_at: 1,
-            exit_code: Some(0),
-            ending: "completed".into(),
-            volumes: vec![v],
-            problems: vec![],
-            notes: vec![],
-            recovery: None,
-        }
+        RunRecord::for_test(0, vec![v])
     }
 
     #[test]

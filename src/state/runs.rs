@@ -138,6 +138,27 @@ pub struct RunRecord {
 /// The `ending` of a run that died, written by the recovery after it.
 pub const ENDING_DIED: &str = "died";
 
+#[cfg(test)]
+impl RunRecord {
+    /// Run `r1` of plan `nightly`, finished with `exit_code`: the record
+    /// the check and report tests judge.
+    pub fn for_test(exit_code: u8, volumes: Vec<VolumeResult>) -> RunRecord {
+        RunRecord {
+            run_id: "r1".into(),
+            plan: "nightly".into(),
+            phases: vec![],
+            started_at: 0,
+            finished_at: 1,
+            exit_code: Some(exit_code),
+            ending: "completed".into(),
+            volumes,
+            problems: vec![],
+            notes: vec![],
+            recovery: None,
+        }
+    }
+}
+
 /// What the recovery of a dead run found and undid.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Recovered {
