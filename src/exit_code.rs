@@ -136,6 +136,14 @@ pub const RESTORE: CommandCodes = &[
     (ExitCode::Locked, "a run of the plan holds its lock"),
     (ExitCode::Interrupted, "interrupted"),
 ];
+pub const GENERATIONS: CommandCodes = &[
+    (ExitCode::Success, "listed (also when a volume has none)"),
+    (
+        ExitCode::Failed,
+        "LVM or the state directory could not be read, or is not trusted",
+    ),
+    (ExitCode::Usage, "invalid plan or unknown volume"),
+];
 pub const VALIDATE: CommandCodes = &[
     (ExitCode::Success, "every plan is valid"),
     (ExitCode::Usage, "at least one is not (all are reported)"),
@@ -216,7 +224,15 @@ mod tests {
         );
         assert!(text.lines().all(|l| l.len() <= 80), "{text}");
         for codes in [
-            APPLY, CHECK, PLAN, RECOVER, REPORT, RESTORE, VALIDATE, VERIFY,
+            APPLY,
+            CHECK,
+            GENERATIONS,
+            PLAN,
+            RECOVER,
+            REPORT,
+            RESTORE,
+            VALIDATE,
+            VERIFY,
         ] {
             assert!(
                 codes.windows(2).all(|w| w[0].0.code() < w[1].0.code()),

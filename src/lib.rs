@@ -10,6 +10,7 @@ pub mod cmd;
 pub mod contracts;
 pub mod copy;
 pub mod exit_code;
+pub mod generations;
 pub mod graph;
 pub mod human;
 pub mod metrics;

@@ -9,6 +9,7 @@ pub mod check;
 pub mod copy;
 pub mod dist;
 pub mod error;
+pub mod generations;
 pub mod logging;
 pub mod manual;
 pub mod plan;
@@ -98,6 +99,7 @@ pub enum Command {
     Report(report::Args),
     /// Copy a complete backup back onto a device, checked against its manifest.
     Restore(restore::Args),
+    Generations(generations::Args),
     #[command(hide = true)]
     Completions(manual::CompletionsArgs),
     #[command(hide = true)]
@@ -172,6 +174,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Recover(args) => recover::run(args),
         Command::Report(args) => report::run(args),
         Command::Restore(args) => restore::run(args),
+        Command::Generations(args) => generations::run(args),
         Command::Completions(args) => manual::completions(args),
         Command::Man(args) => manual::man(args),
     };
@@ -301,6 +304,7 @@ mod tests {
         for (name, codes) in [
             ("apply", exit_code::APPLY),
             ("check", exit_code::CHECK),
+            ("generations", exit_code::GENERATIONS),
             ("plan", exit_code::PLAN),
             ("recover", exit_code::RECOVER),
             ("report", exit_code::REPORT),

@@ -51,6 +51,11 @@ const RULES: &[(&str, &[&str], &str)] = &[
         "readers of the state directory go through state/",
     ),
     (
+        "src/generations",
+        &["crate::apply", "crate::cmd"],
+        "readers of the state directory go through state/",
+    ),
+    (
         "src/metrics.rs",
         &["crate::apply", "crate::cmd"],
         "readers of the state directory go through state/",

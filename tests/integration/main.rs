@@ -7,6 +7,7 @@ mod check;
 mod contracts;
 mod copy;
 mod dist;
+mod generations;
 mod hostile;
 mod output;
 mod plan;
