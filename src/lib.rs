@@ -14,6 +14,7 @@ pub mod generations;
 pub mod graph;
 pub mod human;
 pub mod metrics;
+pub mod mount;
 pub mod output;
 pub mod plan;
 pub mod printable;

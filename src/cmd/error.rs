@@ -30,6 +30,8 @@ pub enum ExpectedError {
     Restore(#[from] RestoreError),
     #[error(transparent)]
     Generations(#[from] crate::generations::GenerationsError),
+    #[error(transparent)]
+    Mount(#[from] crate::mount::MountError),
     /// `--generation ID` names no generation: a usage error.
     #[error(transparent)]
     UnknownGeneration(#[from] crate::generations::UnknownGeneration),
@@ -53,6 +55,7 @@ impl ExpectedError {
             ExpectedError::Restore(e) => e.exit_code(),
             ExpectedError::Generations(e) => e.exit_code(),
             ExpectedError::UnknownGeneration(_) => ExitCode::Usage,
+            ExpectedError::Mount(e) => e.exit_code(),
             ExpectedError::Lock { .. } | ExpectedError::Signals(_) | ExpectedError::Failed(_) => {
                 ExitCode::Failed
             }

@@ -12,6 +12,7 @@ pub mod error;
 pub mod generations;
 pub mod logging;
 pub mod manual;
+pub mod mount;
 pub mod plan;
 pub mod recover;
 pub mod report;
@@ -100,6 +101,8 @@ pub enum Command {
     /// Copy a complete backup back onto a device, checked against its manifest.
     Restore(restore::Args),
     Generations(generations::Args),
+    Mount(mount::MountArgs),
+    Unmount(mount::UnmountArgs),
     #[command(hide = true)]
     Completions(manual::CompletionsArgs),
     #[command(hide = true)]
@@ -175,6 +178,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Report(args) => report::run(args),
         Command::Restore(args) => restore::run(args),
         Command::Generations(args) => generations::run(args),
+        Command::Mount(args) => mount::mount(args),
+        Command::Unmount(args) => mount::unmount(args),
         Command::Completions(args) => manual::completions(args),
         Command::Man(args) => manual::man(args),
     };
@@ -305,6 +310,8 @@ mod tests {
             ("apply", exit_code::APPLY),
             ("check", exit_code::CHECK),
             ("generations", exit_code::GENERATIONS),
+            ("mount", exit_code::MOUNT),
+            ("unmount", exit_code::UNMOUNT),
             ("plan", exit_code::PLAN),
             ("recover", exit_code::RECOVER),
             ("report", exit_code::REPORT),

@@ -9,6 +9,7 @@ mod copy;
 mod dist;
 mod generations;
 mod hostile;
+mod mount;
 mod output;
 mod plan;
 mod report;
