@@ -170,6 +170,22 @@ pub fn check_thick(
     }
 }
 
+/// The LVs of the backup VG `vg`: from the report, or, when the VG is
+/// exported (`lvs` hides its LVs), from `pvs --segments`, which reports
+/// them with their tags without importing the VG.
+pub fn backup_lvs(
+    sys: &dyn System,
+    report: &crate::system::SystemReport,
+    vg: &str,
+) -> Result<Vec<Lv>, SystemError> {
+    let lvs = if report.vg(vg).is_some_and(|v| v.is_exported()) {
+        sys.exported_lvs()?
+    } else {
+        report.lvs.clone()
+    };
+    Ok(lvs.into_iter().filter(|l| l.vg_name == vg).collect())
+}
+
 /// Lists the generations of every volume of `plan` (or of `only`). Reads
 /// the LVM report once; activates, imports and writes nothing.
 pub fn list(
@@ -191,6 +207,7 @@ pub fn list(
     }
     crate::state::trust::check_dir(&plan.state_dir)?;
     let report = sys.report()?;
+    let lvs = backup_lvs(sys, &report, &plan.target.vg)?;
     let mut notes = Vec::new();
     if report.vg(&plan.target.vg).is_none() {
         notes.push(format!(
@@ -221,7 +238,7 @@ pub fn list(
             lv: volume.target_lv.clone(),
         };
         let mut generations = Vec::new();
-        if let Some(lv) = report.lv(&backup) {
+        if let Some(lv) = lvs.iter().find(|l| l.path() == backup) {
             let manifest_path = runs::manifest_path(plan, &volume.name);
             let manifest = match Manifest::load(&manifest_path) {
                 Ok(m) => Some(m),

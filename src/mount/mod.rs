@@ -123,12 +123,19 @@ pub fn check_mountpoint(path: &Path, mountinfo: &str) -> Result<PathBuf, String>
         return Err(format!("mount point {} is not valid UTF-8", real.display()));
     };
     let mode = meta.mode() & 0o7777;
-    if !crate::state::trust::trusted_owner(meta.uid()) || mode & 0o022 != 0 {
+    if !crate::state::trust::trusted_owner(meta.uid()) {
         return Err(format!(
-            "mount point {text} is owned by uid {} or writable by others (mode {mode:04o}): \
-             a root tool must not mount over a directory another user controls; \
-             use a directory of root's (`mkdir -m 0755 /mnt/restore`)",
+            "mount point {text} is owned by uid {}, not root: a root tool must not mount over \
+             a directory another user controls; use a directory of root's \
+             (`mkdir -m 0755 /mnt/restore`)",
             meta.uid()
+        ));
+    }
+    if mode & 0o022 != 0 {
+        return Err(format!(
+            "mount point {text} is writable by others (mode {mode:04o}): a root tool must not \
+             mount over a directory another user controls; use a directory of root's \
+             (`mkdir -m 0755 /mnt/restore`)"
         ));
     }
     if let Some(parent) = real.parent() {
@@ -154,6 +161,7 @@ pub fn check_mountpoint(path: &Path, mountinfo: &str) -> Result<PathBuf, String>
 fn lv_refusal(
     backup: &LvPath,
     report: &crate::system::SystemReport,
+    lvs: &[crate::system::Lv],
     plan: &Plan,
 ) -> Option<String> {
     if report.vg(&plan.target.vg).is_none() {
@@ -168,7 +176,7 @@ fn lv_refusal(
             }
         ));
     }
-    let Some(lv) = report.lv(backup) else {
+    let Some(lv) = lvs.iter().find(|l| l.path() == *backup) else {
         return Some(format!("there is no backup LV {backup}: nothing to mount"));
     };
     if lv.lv_tags.iter().any(|t| t == TAG_STATE_INCOMPLETE) {
@@ -236,7 +244,9 @@ pub fn mount(request: &MountRequest<'_>, sys: &dyn System) -> Result<MountRecord
     let report = sys
         .report()
         .map_err(|e| refused(format!("cannot ask LVM about {backup}: {e}")))?;
-    if let Some(why) = lv_refusal(&backup, &report, plan) {
+    let lvs = crate::generations::backup_lvs(sys, &report, &plan.target.vg)
+        .map_err(|e| refused(format!("cannot ask LVM about {backup}: {e}")))?;
+    if let Some(why) = lv_refusal(&backup, &report, &lvs, plan) {
         return Err(refused(why));
     }
     let access = crate::verify::backup_access::open(sys, plan, std::slice::from_ref(&backup))

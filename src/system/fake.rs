@@ -398,6 +398,23 @@ fn size_in(argv: &[String], origin: Option<&Lv>) -> u64 {
 }
 
 impl System for Fake {
+    fn exported_lvs(&self) -> Result<Vec<Lv>, SystemError> {
+        let state = self.state();
+        Fake::lvm_installed(&state)?;
+        let exported: Vec<&str> = state
+            .vgs
+            .iter()
+            .filter(|v| v.is_exported())
+            .map(|v| v.vg_name.as_str())
+            .collect();
+        Ok(state
+            .lvs
+            .iter()
+            .filter(|l| exported.contains(&l.vg_name.as_str()))
+            .cloned()
+            .collect())
+    }
+
     fn run_mount(&self, argv: &[String]) -> Result<(), SystemError> {
         let text = argv.join(" ");
         let mut state = self.state();

@@ -56,6 +56,10 @@ impl System for RealSystem {
         self.lvm_or_err()?.report()
     }
 
+    fn exported_lvs(&self) -> Result<Vec<Lv>, SystemError> {
+        self.lvm_or_err()?.exported_lvs()
+    }
+
     fn run_mount(&self, argv: &[String]) -> Result<(), SystemError> {
         super::mount::run(argv)
     }

@@ -25,7 +25,8 @@ const MIB: usize = 1 << 20;
 
 /// A plan whose root volume has a backup (`backup.img`, with its manifest
 /// where apply keeps it) and whose home volume has none; `bin/lvm` reports
-/// backup/root tagged `state` in the exported VG backup.
+/// backup/root tagged `state` in the exported VG backup: as lvm2 does,
+/// `lvs` hides it and `pvs --segments` shows it.
 fn backed_up(state: &str) -> Test {
     let t = Test::new()
         .file("plan.yaml", PLAN)
@@ -43,7 +44,7 @@ fn backed_up(state: &str) -> Test {
     );
     let vg = r#"{"vg_name":"backup", "vg_attr":"wzx-n-", "vg_size":"62914560", "vg_free":"58720256", "vg_extent_size":"4194304", "vg_extent_count":"15", "vg_free_count":"14", "vg_exported":"exported", "vg_tags":""}"#;
     let script = format!(
-        "#!/bin/sh\necho \"$*\" >> \"$(dirname \"$0\")/calls\"\ncase $1 in\n lvs) echo '{{\"report\":[{{\"lv\":[{lv}]}}]}}' ;;\n vgs) echo '{{\"report\":[{{\"vg\":[{vg}]}}]}}' ;;\n *) exit 3 ;;\nesac\n"
+        "#!/bin/sh\necho \"$*\" >> \"$(dirname \"$0\")/calls\"\ncase $1 in\n lvs) echo '{{\"report\":[{{\"lv\":[]}}]}}' ;;\n pvs) echo '{{\"report\":[{{\"pvseg\":[{lv}]}}]}}' ;;\n vgs) echo '{{\"report\":[{{\"vg\":[{vg}]}}]}}' ;;\n *) exit 3 ;;\nesac\n"
     );
     let t = t.file("bin/lvm", &script);
     std::fs::set_permissions(t.path("bin/lvm"), std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -92,7 +93,7 @@ fn a_thick_backup_is_listed_from_an_exported_vg_without_activating_it() {
     assert!(
         calls
             .lines()
-            .all(|l| l.starts_with("lvs ") || l.starts_with("vgs ")),
+            .all(|l| ["lvs ", "vgs ", "pvs "].iter().any(|r| l.starts_with(r))),
         "{calls}"
     );
     let schema: serde_json::Value = serde_json::from_str(
