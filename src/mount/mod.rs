@@ -138,10 +138,10 @@ pub fn check_mountpoint(path: &Path, mountinfo: &str) -> Result<PathBuf, String>
              (`mkdir -m 0755 /mnt/restore`)"
         ));
     }
-    if let Some(parent) = real.parent() {
-        crate::state::trust::check_dir(parent)
-            .map_err(|e| format!("mount point {text} is in an untrusted directory: {e}"))?;
-    }
+    // The directories above it: root's and not writable by others, a
+    // root-owned sticky one (/tmp) allowed, as for the state directory.
+    crate::state::trust::check_dir(&real)
+        .map_err(|e| format!("mount point {text} is in an untrusted directory: {e}"))?;
     let mut entries = std::fs::read_dir(&real).map_err(|e| format!("mount point {text}: {e}"))?;
     if entries.next().is_some() {
         return Err(format!(

@@ -337,6 +337,27 @@ fn mountpoints_a_user_could_control_are_refused() {
     );
 
     assert!(check_mountpoint(&dir.path().join("missing"), "").is_err());
+
+    // Right below a root-owned sticky directory (the tempdir is in /tmp).
+    if rustix::process::geteuid().is_root() {
+        let in_tmp = tempfile::tempdir().unwrap();
+        assert_eq!(
+            check_mountpoint(in_tmp.path(), ""),
+            Ok(in_tmp.path().to_path_buf())
+        );
+    }
+    // Below a directory others can write to (not sticky).
+    let shared = dir.path().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let inside = shared.join("mnt");
+    std::fs::create_dir(&inside).unwrap();
+    std::fs::set_permissions(&inside, std::fs::Permissions::from_mode(0o755)).unwrap();
+    assert!(
+        check_mountpoint(&inside, "")
+            .unwrap_err()
+            .contains("untrusted directory")
+    );
 }
 
 #[test]
