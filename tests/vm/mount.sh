@@ -8,7 +8,8 @@
 # origin (same UUID): the file reads its OLD content, the origin stays
 # mounted and writable; check and apply fail while it is mounted and leave
 # the backup alone. `unmount` leaves LVM exactly as before the mount (VG
-# exported, backup inactive: lvs/vgs JSON) and removes its record. Refused
+# exported, backup inactive: pvs/vgs JSON) and removes its record; verify
+# then passes (the read-only mount wrote nothing to the backup). Refused
 # without a change: an unknown generation, a mount point that is a symlink
 # or writable by everyone, a backup tagged incomplete.
 # vm: ramdisk_mb=64 share timeout=240
@@ -128,6 +129,10 @@ assert_eq "$before" "$(backup_state)" "LVM after unmount (VG exported, backup in
 assert_eq exported "$(vg_field backup vg_exported)" "backup VG after unmount"
 assert_eq 0 "$(records)" "mount records after unmount"
 expect_exit 2 snapplan unmount /mnt/backup
+
+step "the mount wrote nothing to the backup: verify against its manifest passes"
+run_ok snapplan verify "$PLAN"
+assert_eq "$before" "$(backup_state)" "LVM after verify"
 
 step "refused: a backup tagged incomplete (nothing mounted, LVM as it was)"
 vgimport backup >/dev/null
