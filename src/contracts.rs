@@ -20,15 +20,18 @@ pub enum Contract {
     Report,
     /// A run record, `<state_dir>/<plan>/runs/<run id>.json`.
     RunRecord,
+    /// `snapplan generations --format json`.
+    Generations,
 }
 
 impl Contract {
-    pub const ALL: [Contract; 5] = [
+    pub const ALL: [Contract; 6] = [
         Contract::Plan,
         Contract::PlanOutput,
         Contract::Check,
         Contract::Report,
         Contract::RunRecord,
+        Contract::Generations,
     ];
 
     /// Its file under schemas/ (and /usr/share/snapplan/ when installed).
@@ -39,6 +42,7 @@ impl Contract {
             Contract::Check => "check.schema.json",
             Contract::Report => "report.schema.json",
             Contract::RunRecord => "run-record.schema.json",
+            Contract::Generations => "generations.schema.json",
         }
     }
 
@@ -52,6 +56,9 @@ impl Contract {
                 pretty(schema_for::<crate::report::render::ReportDocument<'static>>())
             }
             Contract::RunRecord => pretty(schema_for::<crate::state::runs::RunRecordFile>()),
+            Contract::Generations => {
+                pretty(schema_for::<crate::generations::GenerationsDocument>())
+            }
         }
     }
 }

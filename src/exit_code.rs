@@ -136,6 +136,45 @@ pub const RESTORE: CommandCodes = &[
     (ExitCode::Locked, "a run of the plan holds its lock"),
     (ExitCode::Interrupted, "interrupted"),
 ];
+pub const GENERATIONS: CommandCodes = &[
+    (ExitCode::Success, "listed (also when a volume has none)"),
+    (
+        ExitCode::Failed,
+        "LVM or the state directory could not be read, or is not trusted",
+    ),
+    (ExitCode::Usage, "invalid plan or unknown volume"),
+];
+pub const MOUNT: CommandCodes = &[
+    (ExitCode::Success, "mounted read-only, and recorded"),
+    (
+        ExitCode::Failed,
+        "refused or failed (nothing mounted, the backup VG put back as it was)",
+    ),
+    (
+        ExitCode::Usage,
+        "invalid plan, unknown volume or generation",
+    ),
+    (ExitCode::Locked, "a run of the plan holds its lock"),
+    (
+        ExitCode::CleanupIncomplete,
+        "failed, and the backup VG could not be put back as it was",
+    ),
+];
+pub const UNMOUNT: CommandCodes = &[
+    (
+        ExitCode::Success,
+        "unmounted, and everything mount did undone",
+    ),
+    (
+        ExitCode::Failed,
+        "refused or the umount failed (busy): nothing was undone",
+    ),
+    (ExitCode::Usage, "no mount record for that path"),
+    (
+        ExitCode::CleanupIncomplete,
+        "unmounted, but the backup LV or VG could not be put back (run unmount again)",
+    ),
+];
 pub const VALIDATE: CommandCodes = &[
     (ExitCode::Success, "every plan is valid"),
     (ExitCode::Usage, "at least one is not (all are reported)"),
@@ -216,7 +255,17 @@ mod tests {
         );
         assert!(text.lines().all(|l| l.len() <= 80), "{text}");
         for codes in [
-            APPLY, CHECK, PLAN, RECOVER, REPORT, RESTORE, VALIDATE, VERIFY,
+            APPLY,
+            CHECK,
+            GENERATIONS,
+            MOUNT,
+            UNMOUNT,
+            PLAN,
+            RECOVER,
+            REPORT,
+            RESTORE,
+            VALIDATE,
+            VERIFY,
         ] {
             assert!(
                 codes.windows(2).all(|w| w[0].0.code() < w[1].0.code()),

@@ -29,6 +29,47 @@ pub fn mount_points(mountinfo: &str, major: u32, minor: u32) -> Vec<String> {
         .collect()
 }
 
+/// One line of mountinfo.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MountEntry {
+    pub major: u32,
+    pub minor: u32,
+    /// Unescaped.
+    pub mount_point: String,
+    /// The per-mount options (`ro,relatime`).
+    pub options: String,
+    pub fstype: String,
+}
+
+/// Every mount in a mountinfo text, in its order (a later mount on the
+/// same point is on top of the earlier). Lines that do not parse are
+/// skipped.
+pub fn mounts(mountinfo: &str) -> Vec<MountEntry> {
+    mountinfo
+        .lines()
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split(' ').collect();
+            let (major, minor) = fields.get(2)?.split_once(':')?;
+            let separator = fields.iter().position(|f| *f == "-")?;
+            Some(MountEntry {
+                major: major.parse().ok()?,
+                minor: minor.parse().ok()?,
+                mount_point: unescape_octal(fields.get(4)?),
+                options: fields.get(5)?.to_string(),
+                fstype: fields.get(separator + 1)?.to_string(),
+            })
+        })
+        .collect()
+}
+
+/// What is mounted on `mount_point` now (the topmost mount), if anything.
+pub fn mounted_on(mountinfo: &str, mount_point: &str) -> Option<MountEntry> {
+    mounts(mountinfo)
+        .into_iter()
+        .rev()
+        .find(|m| m.mount_point == mount_point)
+}
+
 /// `\040` -> space, as the kernel escapes mount points.
 fn unescape_octal(text: &str) -> String {
     let bytes = text.as_bytes();
@@ -139,6 +180,10 @@ mod tests {
     #[test]
     fn mount_points_are_found_by_device_number_and_unescaped() {
         assert_eq!(mount_points(MOUNTINFO_TEXT, 253, 0), vec!["/"]);
+        let root = mounted_on(MOUNTINFO_TEXT, "/").unwrap();
+        assert_eq!((root.major, root.minor), (253, 0));
+        assert!(mounted_on(MOUNTINFO_TEXT, "/nowhere").is_none());
+        assert!(!mounts(MOUNTINFO_TEXT).is_empty());
         assert_eq!(
             mount_points(MOUNTINFO_TEXT, 253, 3),
             vec!["/srv/my data", "/mnt/tab\tand\\slash"]

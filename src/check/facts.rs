@@ -29,6 +29,9 @@ pub struct Facts {
     /// Per backup target (its iSCSI target, its VG): the other runs using
     /// it now.
     pub target_users: Vec<TargetUsersFact>,
+    /// This plan's backups mounted by `snapplan mount` (or records that
+    /// cannot be read, as their error).
+    pub mounts: Vec<Result<crate::state::mounts::MountRecord, String>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -170,6 +173,7 @@ pub fn gather(plan: &Plan, sys: &dyn System) -> Facts {
             .map(|p| p.runs)
             .unwrap_or_default(),
         target_users: target_users(plan),
+        mounts: crate::state::mounts::of_plan(plan, &crate::state::mounts::records_dir()),
     }
 }
 

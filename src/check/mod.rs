@@ -9,6 +9,7 @@ mod hooks;
 pub mod human;
 mod leftovers;
 mod lock;
+mod mounts;
 pub mod outcome;
 mod protection;
 pub mod render;
@@ -73,6 +74,7 @@ pub fn evaluate(plan: &Plan, facts: &Facts) -> CheckReport {
     }
     rows.push(state_dir::check(&plan.state_dir, &facts.state_dir));
     rows.push(lock::check(&facts.lock));
+    rows.extend(mounts::check(&facts.mounts));
     rows.extend(shared_target::check(&facts.target_users));
     CheckReport::new(&plan.name, rows)
 }
@@ -104,6 +106,7 @@ mod tests {
                 users: Ok(vec![]),
             }],
             history: vec![],
+            mounts: vec![],
         }
     }
 

@@ -51,6 +51,8 @@ pub enum CheckKind {
     Lock,
     // Other plans' runs using the same backup target now.
     SharedTarget,
+    // A backup LV of the plan mounted by `snapplan mount`.
+    MountedBackup,
 }
 
 impl CheckKind {
@@ -71,6 +73,7 @@ impl CheckKind {
             CheckKind::StateDir => "state directory",
             CheckKind::Lock => "lock",
             CheckKind::SharedTarget => "shared target",
+            CheckKind::MountedBackup => "mounted backup",
         }
     }
 }

@@ -31,7 +31,11 @@ pub const SHELLS: [(Shell, &str); 3] = [
 
 /// Every environment variable snapplan reads, with what it does. A test
 /// greps the sources for `env::var` so that a new one cannot be left out.
-pub const ENVIRONMENT: [(&str, &str); 8] = [
+pub const ENVIRONMENT: [(&str, &str); 9] = [
+    (
+        "SNAPPLAN_MOUNTS_DIR",
+        "Where snapplan mount keeps its records and unmount, check and apply read them (default /run/snapplan/mounts). For tests; it must be root's alone like the state directory.",
+    ),
     (
         "SNAPPLAN_LOG",
         "Log filter in tracing's EnvFilter syntax (e.g. debug, or snapplan=trace); when set and valid it replaces the level chosen with -v.",
@@ -74,7 +78,7 @@ pub const HOOK_ENVIRONMENT: [(&str, &str); 3] = [
 ];
 
 /// The files an installed snapplan reads and writes.
-pub const FILES: [(&str, &str); 9] = [
+pub const FILES: [(&str, &str); 10] = [
     (
         "/etc/snapplan/PLAN.yaml",
         "A plan, one file per backup job, named after its name: key; snapplan@PLAN.service runs this file.",
@@ -90,6 +94,10 @@ pub const FILES: [(&str, &str); 9] = [
     (
         "/run/snapplan/targets/",
         "The locks of shared backup targets, host-wide (vg-VG.lock, iscsi-IQN.lock, and who holds each in LOCK.users/PID): several plans may back up into one target at once, and only the last of their runs to finish deactivates, exports or logs out. Mode 0700, owned by root.",
+    ),
+    (
+        "/run/snapplan/mounts/",
+        "The records of snapplan mount, one per mount point: what it imported, activated and mounted, which unmount undoes and check and apply refuse to run over. Mode 0700, files 0600, owned by root.",
     ),
     (
         "/usr/share/snapplan/plan.schema.json",

@@ -28,6 +28,13 @@ pub enum ExpectedError {
     },
     #[error(transparent)]
     Restore(#[from] RestoreError),
+    #[error(transparent)]
+    Generations(#[from] crate::generations::GenerationsError),
+    #[error(transparent)]
+    Mount(#[from] crate::mount::MountError),
+    /// `--generation ID` names no generation: a usage error.
+    #[error(transparent)]
+    UnknownGeneration(#[from] crate::generations::UnknownGeneration),
     #[error("cannot install the signal handlers: {0}")]
     Signals(std::io::Error),
     /// Anything else that stops the command before it did its work.
@@ -46,6 +53,9 @@ impl ExpectedError {
                 ..
             } => ExitCode::Locked,
             ExpectedError::Restore(e) => e.exit_code(),
+            ExpectedError::Generations(e) => e.exit_code(),
+            ExpectedError::UnknownGeneration(_) => ExitCode::Usage,
+            ExpectedError::Mount(e) => e.exit_code(),
             ExpectedError::Lock { .. } | ExpectedError::Signals(_) | ExpectedError::Failed(_) => {
                 ExitCode::Failed
             }

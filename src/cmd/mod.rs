@@ -9,8 +9,10 @@ pub mod check;
 pub mod copy;
 pub mod dist;
 pub mod error;
+pub mod generations;
 pub mod logging;
 pub mod manual;
+pub mod mount;
 pub mod plan;
 pub mod recover;
 pub mod report;
@@ -98,6 +100,9 @@ pub enum Command {
     Report(report::Args),
     /// Copy a complete backup back onto a device, checked against its manifest.
     Restore(restore::Args),
+    Generations(generations::Args),
+    Mount(mount::MountArgs),
+    Unmount(mount::UnmountArgs),
     #[command(hide = true)]
     Completions(manual::CompletionsArgs),
     #[command(hide = true)]
@@ -172,6 +177,9 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Recover(args) => recover::run(args),
         Command::Report(args) => report::run(args),
         Command::Restore(args) => restore::run(args),
+        Command::Generations(args) => generations::run(args),
+        Command::Mount(args) => mount::mount(args),
+        Command::Unmount(args) => mount::unmount(args),
         Command::Completions(args) => manual::completions(args),
         Command::Man(args) => manual::man(args),
     };
@@ -301,6 +309,9 @@ mod tests {
         for (name, codes) in [
             ("apply", exit_code::APPLY),
             ("check", exit_code::CHECK),
+            ("generations", exit_code::GENERATIONS),
+            ("mount", exit_code::MOUNT),
+            ("unmount", exit_code::UNMOUNT),
             ("plan", exit_code::PLAN),
             ("recover", exit_code::RECOVER),
             ("report", exit_code::REPORT),

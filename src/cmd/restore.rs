@@ -17,7 +17,8 @@ backup, and a DEVICE smaller than the backup. Then fsck the filesystem.
 
 Examples:
   snapplan restore /etc/snapplan/home-server.yaml home --to /dev/vg0/home
-  snapplan restore /etc/snapplan/home-server.yaml home --to /dev/vg0/home-test --yes";
+  snapplan restore /etc/snapplan/home-server.yaml home --to /dev/vg0/home-test --yes
+  snapplan restore /etc/snapplan/home-server.yaml home --generation 20261202T031500Z --to /dev/vg0/home";
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = crate::exit_code::command_help(AFTER_HELP, crate::exit_code::RESTORE))]
@@ -34,6 +35,10 @@ pub struct Args {
     /// checked then; the manifest check still is.
     #[arg(long, value_name = "PATH")]
     pub from: Option<PathBuf>,
+    /// The generation to restore (`snapplan generations PLAN` lists them);
+    /// default: the newest complete one. A thick target has one.
+    #[arg(long, value_name = "ID")]
+    pub generation: Option<String>,
     /// Overwrite DEVICE without asking (needed when stdin is not a terminal).
     #[arg(long)]
     pub yes: bool,
@@ -59,7 +64,13 @@ pub fn run(args: Args) -> super::Result {
             Source::BackupLv(&sys)
         }
     };
-    let prepared = restore::prepare(&plan, &args.volume, &args.to, &source)?;
+    let prepared = restore::prepare(
+        &plan,
+        &args.volume,
+        args.generation.as_deref(),
+        &args.to,
+        &source,
+    )?;
     crate::errln!(
         "restore volume {} of plan {}: {} -> {} ({} of {}), backup of {}",
         prepared.volume,

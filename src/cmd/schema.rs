@@ -16,8 +16,8 @@ The Debian package installs every schema under /usr/share/snapplan/.";
 ///
 /// The plan's schema describes every key of a plan file, so that editors
 /// complete and check plans as you type. The others describe what `plan
-/// --format json`, `check --format json`, `report --format json` and the
-/// run records hold. schemas/ holds this output.
+/// --format json`, `check --format json`, `report --format json`, `generations
+/// --format json` and the run records hold. schemas/ holds this output.
 #[derive(Debug, clap::Args)]
 #[command(after_help = AFTER_HELP)]
 pub struct Args {
@@ -39,6 +39,8 @@ pub enum Kind {
     Report,
     /// A run record, `<state_dir>/<plan>/runs/<run id>.json`.
     RunRecord,
+    /// `snapplan generations --format json`.
+    Generations,
 }
 
 pub fn run(args: Args) -> super::Result {
@@ -48,6 +50,7 @@ pub fn run(args: Args) -> super::Result {
         Kind::Check => Contract::Check,
         Kind::Report => Contract::Report,
         Kind::RunRecord => Contract::RunRecord,
+        Kind::Generations => Contract::Generations,
     };
     crate::out!("{}", contract.schema_json());
     Ok(crate::ExitCode::Success)

@@ -14,6 +14,7 @@ const AFTER_HELP: &str = "\
 Examples:
   snapplan verify /etc/snapplan/home-server.yaml
   snapplan verify /etc/snapplan/home-server.yaml --volume root
+  snapplan verify /etc/snapplan/home-server.yaml --volume root --generation 20261202T031500Z
   snapplan verify --manifest /var/lib/snapplan/home-server/manifests/root.json
   snapplan verify --manifest backup.json /mnt/usb/disk.img";
 
@@ -31,6 +32,13 @@ pub struct Args {
     /// With PLAN: check only this volume (its name in the plan).
     #[arg(long, value_name = "NAME", conflicts_with = "manifest")]
     pub volume: Option<String>,
+    /// With PLAN: check this generation (`snapplan generations PLAN` lists
+    /// them; needs --volume). Default: the newest.
+    #[arg(long, value_name = "ID", requires = "volume", conflicts_with_all = ["manifest", "all"])]
+    pub generation: Option<String>,
+    /// With PLAN: check every generation (a thick target has one per volume).
+    #[arg(long, conflicts_with = "manifest")]
+    pub all: bool,
     /// Progress: a bar on a terminal, plain lines every ~10 s otherwise.
     #[arg(long, value_enum, default_value_t = super::ProgressArg::Auto)]
     pub progress: super::ProgressArg,
@@ -43,7 +51,17 @@ pub fn run(args: Args) -> super::Result {
                 "give PLAN or --manifest FILE".into(),
             ));
         };
-        return verify_plan(&plan, args.volume.as_deref(), args.progress.into());
+        let generations = match (&args.generation, args.all) {
+            (Some(id), _) => crate::verify::Generations::Id(id),
+            (None, true) => crate::verify::Generations::All,
+            (None, false) => crate::verify::Generations::Newest,
+        };
+        return verify_plan(
+            &plan,
+            args.volume.as_deref(),
+            generations,
+            args.progress.into(),
+        );
     };
     let cancel = super::copy::stop_on_signals()?;
     let manifest = match Manifest::load(&manifest_path) {
@@ -91,7 +109,12 @@ pub fn run(args: Args) -> super::Result {
 }
 
 /// One line per volume on stdout as it is checked; exit 1 if any fails.
-fn verify_plan(path: &std::path::Path, only: Option<&str>, mode: ProgressMode) -> super::Result {
+fn verify_plan(
+    path: &std::path::Path,
+    only: Option<&str>,
+    generations: crate::verify::Generations<'_>,
+    mode: ProgressMode,
+) -> super::Result {
     let plan = super::load_plan(path)?;
     let cancel = super::copy::stop_on_signals()?;
     let sys = crate::system::RealSystem::new();
@@ -99,6 +122,7 @@ fn verify_plan(path: &std::path::Path, only: Option<&str>, mode: ProgressMode) -
         &plan,
         &sys,
         only,
+        generations,
         &cancel,
         &|| progress::sink_for(mode),
         &mut |volume, verdict| match verdict {

@@ -251,6 +251,25 @@ pub fn thin_delta(pool: &LvPath, base_id: u64, new_id: u64) -> Vec<String> {
     ]
 }
 
+/// `mount -t <fstype> -o <options> <device> <mountpoint>`: `snapplan
+/// mount`'s read-only mount of a backup LV.
+pub fn mount(device: &str, mountpoint: &str, fstype: &str, options: &str) -> Vec<String> {
+    vec![
+        "mount".into(),
+        "-t".into(),
+        fstype.into(),
+        "-o".into(),
+        options.into(),
+        device.into(),
+        mountpoint.into(),
+    ]
+}
+
+/// `umount <mountpoint>`.
+pub fn umount(mountpoint: &str) -> Vec<String> {
+    vec!["umount".into(), mountpoint.into()]
+}
+
 /// `vgimport <vg>`: makes an exported VG usable on this host again.
 pub fn import_vg(vg: &str) -> Vec<String> {
     vec!["vgimport".into(), vg.into()]

@@ -67,10 +67,13 @@ pub struct Prepared {
     pub destination_size: u64,
 }
 
-/// Every check that needs no long read. Writes nothing.
+/// Every check that needs no long read. Writes nothing. `generation`: the
+/// id `--generation` gave (`None`: the newest complete one); a thick
+/// target has one, its backup's.
 pub fn prepare(
     plan: &Plan,
     volume: &str,
+    generation: Option<&str>,
     destination: &Path,
     source: &Source<'_>,
 ) -> Result<Prepared, RestoreError> {
@@ -82,6 +85,8 @@ pub fn prepare(
             names.join(", ")
         )));
     };
+    crate::generations::check_thick(plan, volume, generation)
+        .map_err(|e| RestoreError::Usage(e.to_string()))?;
     let backup = match source {
         Source::BackupLv(lvm) => {
             let lv = LvPath {

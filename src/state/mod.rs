@@ -22,6 +22,7 @@ pub mod events;
 pub mod files;
 pub mod journal;
 pub mod lock;
+pub mod mounts;
 pub mod protection;
 pub mod runs;
 pub mod target_lock;

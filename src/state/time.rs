@@ -14,15 +14,31 @@ pub fn now() -> u64 {
 /// `YYYYMMDDTHHMMSSZ-<pid>`: sortable, unique per host, and made of
 /// characters LVM allows in tags.
 pub fn new_run_id() -> String {
-    let secs = now();
-    let (days, rem) = (secs / 86_400, secs % 86_400);
+    format!("{}-{}", compact(now()), std::process::id())
+}
+
+/// `20261202T031500Z`: the UTC time in the basic ISO 8601 form run ids and
+/// generation ids use (sortable, and valid in LVM names and tags).
+pub fn compact(unix: u64) -> String {
+    let (days, rem) = (unix / 86_400, unix % 86_400);
     let (y, m, d) = civil_from_days(days as i64);
     format!(
-        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z-{}",
+        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z",
         rem / 3600,
         rem % 3600 / 60,
-        rem % 60,
-        std::process::id()
+        rem % 60
+    )
+}
+
+/// `2026-12-02T03:15:00Z`: RFC 3339 in UTC, for JSON documents.
+pub fn rfc3339(unix: u64) -> String {
+    let (days, rem) = (unix / 86_400, unix % 86_400);
+    let (y, m, d) = civil_from_days(days as i64);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
     )
 }
 
@@ -51,4 +67,19 @@ pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
     let y = yoe + era * 400 + i64::from(m <= 2);
     (y, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compact_and_rfc3339_name_the_same_utc_second() {
+        // 2026-12-02 03:15:00 UTC
+        let t = 1_796_181_300;
+        assert_eq!(compact(t), "20261202T031500Z");
+        assert_eq!(rfc3339(t), "2026-12-02T03:15:00Z");
+        assert_eq!(utc(t), "2026-12-02 03:15:00 UTC");
+        assert_eq!(compact(0), "19700101T000000Z");
+    }
 }

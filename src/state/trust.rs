@@ -48,7 +48,8 @@ impl Untrusted {
 
 /// Who may own what snapplan trusts: root, and the user it runs as (a
 /// non-root `snapplan check` of a user's own test plan).
-fn trusted_owner(uid: u32) -> bool {
+/// Root, or the user snapplan runs as.
+pub fn trusted_owner(uid: u32) -> bool {
     uid == 0 || uid == rustix::process::geteuid().as_raw()
 }
 

@@ -82,6 +82,11 @@ pub struct State {
     pub thin_mapped: Vec<(u64, u64)>,
     /// ...or this error.
     pub thin_delta_error: Option<String>,
+    /// What `probe_device` finds at a device path.
+    pub devices: BTreeMap<PathBuf, super::DeviceInfo>,
+    /// What is mounted (mount point, major, minor, fstype, options), in
+    /// mount order: `mountinfo` prints it.
+    pub mounted: Vec<(String, u32, u32, String, String)>,
 }
 
 #[derive(Default)]
@@ -395,6 +400,83 @@ fn size_in(argv: &[String], origin: Option<&Lv>) -> u64 {
 }
 
 impl System for Fake {
+    fn exported_lvs(&self) -> Result<Vec<Lv>, SystemError> {
+        let state = self.state();
+        Fake::lvm_installed(&state)?;
+        let exported: Vec<&str> = state
+            .vgs
+            .iter()
+            .filter(|v| v.is_exported())
+            .map(|v| v.vg_name.as_str())
+            .collect();
+        Ok(state
+            .lvs
+            .iter()
+            .filter(|l| exported.contains(&l.vg_name.as_str()))
+            .cloned()
+            .collect())
+    }
+
+    fn run_mount(&self, argv: &[String]) -> Result<(), SystemError> {
+        let text = argv.join(" ");
+        let mut state = self.state();
+        state.log.push(text.clone());
+        Fake::check_fail(&state, &text)?;
+        match argv[0].as_str() {
+            "mount" => {
+                let fstype = arg_after(argv, "-t").unwrap_or("?").to_string();
+                let options = arg_after(argv, "-o").unwrap_or("").to_string();
+                let (device, point) = (&argv[argv.len() - 2], &argv[argv.len() - 1]);
+                let info = state
+                    .devices
+                    .get(Path::new(device))
+                    .cloned()
+                    .ok_or_else(|| failed(&text, "special device does not exist"))?;
+                state
+                    .mounted
+                    .push((point.clone(), info.major, info.minor, fstype, options));
+                Ok(())
+            }
+            _ => {
+                let point = argv.last().unwrap();
+                let at = state
+                    .mounted
+                    .iter()
+                    .rposition(|m| &m.0 == point)
+                    .ok_or_else(|| failed(&text, "not mounted"))?;
+                state.mounted.remove(at);
+                Ok(())
+            }
+        }
+    }
+
+    fn probe_device(&self, device: &Path) -> Result<super::DeviceInfo, SystemError> {
+        self.state()
+            .devices
+            .get(device)
+            .cloned()
+            .ok_or_else(|| SystemError::Device {
+                path: device.to_path_buf(),
+                source: std::io::Error::from(std::io::ErrorKind::NotFound),
+            })
+    }
+
+    fn mountinfo(&self) -> Result<String, SystemError> {
+        let state = self.state();
+        Ok(state
+            .mounted
+            .iter()
+            .enumerate()
+            .map(|(i, (point, major, minor, fstype, options))| {
+                format!(
+                    "{} 1 {major}:{minor} / {} {options} - {fstype} /dev/x {options}\n",
+                    100 + i,
+                    point.replace(' ', "\\040")
+                )
+            })
+            .collect())
+    }
+
     fn report(&self) -> Result<SystemReport, SystemError> {
         let mut state = self.state();
         state.reports += 1;

@@ -66,6 +66,14 @@ impl<R: Runner> SystemLvm<R> {
         Ok(SystemReport { lvs, vgs })
     }
 
+    /// The LVs of exported VGs, which `lvs` hides: `pvs --segments` reports
+    /// them (with their tags) without importing the VG.
+    pub fn exported_lvs(&self) -> Result<Vec<Lv>, SystemError> {
+        let cmd = report_command(&self.tools, "pvs", report::LV_FIELDS).arg("--segments");
+        let out = self.runner.run(&cmd)?;
+        Ok(report::parse_segment_lvs(&out.stdout)?)
+    }
+
     pub fn lv(&self, path: &LvPath) -> Result<Option<Lv>, SystemError> {
         let cmd = report_command(&self.tools, "lvs", report::LV_FIELDS).arg(path.to_string());
         match self.runner.run(&cmd) {

@@ -12,6 +12,7 @@ pub mod fake;
 pub mod hooks;
 pub mod iscsi;
 pub mod lvm;
+pub mod mount;
 pub mod real;
 pub mod remove;
 pub mod report;
@@ -28,6 +29,7 @@ use crate::copy::{CopyControl, CopyError, ManifestError};
 use crate::plan::LvPath;
 
 pub use hooks::HookAction;
+pub use mount::{DeviceInfo, FsKind};
 pub use real::{RealSystem, device_path};
 pub use remove::{LvKind, RemoveError, RemovePolicy, Removed};
 pub use report::{Lv, PoolUse, Pv, SystemReport, Vg};
@@ -53,6 +55,18 @@ pub enum SystemError {
     /// snapplan cannot read.
     #[error(transparent)]
     ThinDelta(#[from] ThinDeltaError),
+    /// A device to mount could not be looked at.
+    #[error("cannot read {}: {source}", path.display())]
+    Device {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot read {}: {source}", crate::procfs::MOUNTINFO)]
+    Mountinfo {
+        #[source]
+        source: std::io::Error,
+    },
     #[error("cannot list hooks in {}: {source}", dir.display())]
     Hooks {
         dir: PathBuf,
@@ -121,6 +135,9 @@ pub trait System: Sync {
     /// Every LV and VG: one `lvs` and one `vgs` call, however many volumes
     /// the plan has.
     fn report(&self) -> Result<SystemReport, SystemError>;
+    /// The LVs of exported VGs (which the report's `lvs` hides), read
+    /// without importing them (`pvs --segments`).
+    fn exported_lvs(&self) -> Result<Vec<Lv>, SystemError>;
     /// One LV, `None` when it does not exist: what the watchdog polls while
     /// a snapshot is copied, where a full report each interval is waste.
     fn lv(&self, path: &LvPath) -> Result<Option<Lv>, SystemError>;
@@ -172,6 +189,12 @@ pub trait System: Sync {
         base_id: u64,
         new_id: u64,
     ) -> Result<ThinDelta, SystemError>;
+    /// Runs mount(8) or umount(8) as `graph::argv::mount`/`umount` built it.
+    fn run_mount(&self, argv: &[String]) -> Result<(), SystemError>;
+    /// A block device's number and the filesystem its superblock names.
+    fn probe_device(&self, device: &Path) -> Result<DeviceInfo, SystemError>;
+    /// `/proc/self/mountinfo` (parsed by `procfs` only).
+    fn mountinfo(&self) -> Result<String, SystemError>;
     /// Re-reads `device` and compares it with the manifest at `manifest`.
     fn verify(
         &self,

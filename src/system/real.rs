@@ -56,6 +56,23 @@ impl System for RealSystem {
         self.lvm_or_err()?.report()
     }
 
+    fn exported_lvs(&self) -> Result<Vec<Lv>, SystemError> {
+        self.lvm_or_err()?.exported_lvs()
+    }
+
+    fn run_mount(&self, argv: &[String]) -> Result<(), SystemError> {
+        super::mount::run(argv)
+    }
+
+    fn probe_device(&self, device: &Path) -> Result<super::DeviceInfo, SystemError> {
+        super::mount::probe(device)
+    }
+
+    fn mountinfo(&self) -> Result<String, SystemError> {
+        std::fs::read_to_string(crate::procfs::MOUNTINFO)
+            .map_err(|source| SystemError::Mountinfo { source })
+    }
+
     fn lv(&self, path: &LvPath) -> Result<Option<Lv>, SystemError> {
         self.lvm_or_err()?.lv(path)
     }

@@ -270,7 +270,13 @@ struct Envelope<T> {
 
 #[derive(Deserialize)]
 struct Section<T> {
-    #[serde(alias = "lv", alias = "vg", alias = "pv", default = "Vec::new")]
+    #[serde(
+        alias = "lv",
+        alias = "vg",
+        alias = "pv",
+        alias = "pvseg",
+        default = "Vec::new"
+    )]
     rows: Vec<T>,
 }
 
@@ -285,6 +291,23 @@ fn parse_rows<T: for<'de> Deserialize<'de>>(
 
 pub fn parse_lvs(json: &[u8]) -> Result<Vec<Lv>, ParseError> {
     parse_rows("lvs", json)
+}
+
+/// `pvs --segments` with LV fields: one row per PV segment (an LV on
+/// several segments appears several times, free space with no LV name).
+/// What remains are the LVs, once each.
+pub fn parse_segment_lvs(json: &[u8]) -> Result<Vec<Lv>, ParseError> {
+    let mut lvs: Vec<Lv> = Vec::new();
+    for lv in parse_rows::<Lv>("pvs --segments", json)? {
+        if !lv.lv_name.is_empty()
+            && !lvs
+                .iter()
+                .any(|l| l.vg_name == lv.vg_name && l.lv_name == lv.lv_name)
+        {
+            lvs.push(lv);
+        }
+    }
+    Ok(lvs)
 }
 
 pub fn parse_vgs(json: &[u8]) -> Result<Vec<Vg>, ParseError> {
@@ -330,6 +353,27 @@ fn tags<'de, D: Deserializer<'de>>(d: D) -> Result<Tags, D::Error> {
 
 #[cfg(test)]
 mod tests {
+    /// `pvs --segments --reportformat json -o <LV_FIELDS>` of an exported
+    /// VG, as lvm2 2.03.16 printed it (an LV on two segments, free space).
+    #[test]
+    fn segment_rows_are_the_lvs_of_an_exported_vg_once_each() {
+        let row = |lv: &str, size: &str, tags: &str| {
+            format!(
+                r#"{{"lv_name":"{lv}", "vg_name":"backup", "lv_size":"{size}", "lv_attr":"-wi-------", "segtype":"linear", "origin":"", "pool_lv":"", "lv_tags":"{tags}", "data_percent":"", "snap_percent":"", "metadata_percent":"", "lv_snapshot_invalid":"unknown", "lv_active":"", "lv_device_open":""}}"#
+            )
+        };
+        let json = format!(
+            r#"{{"report":[{{"pvseg":[{},{},{}]}}]}}"#,
+            row("data", "8388608", "snapplan,snapplan-state:complete"),
+            row("data", "8388608", "snapplan,snapplan-state:complete"),
+            row("", "0", "")
+        );
+        let lvs = parse_segment_lvs(json.as_bytes()).unwrap();
+        assert_eq!(lvs.len(), 1);
+        assert_eq!(lvs[0].lv_tags, ["snapplan", "snapplan-state:complete"]);
+        assert_eq!(lvs[0].lv_size, 8 << 20);
+    }
+
     use super::*;
 
     /// Written after lvm2 2.03's format (see LVS_RECORDED for the real thing): `lvs --reportformat json --units b --nosuffix -o

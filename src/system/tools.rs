@@ -17,6 +17,9 @@ pub const UDEVADM: &str = "udevadm";
 /// open-iscsi's tool, needed only when the plan's target uses iSCSI.
 pub const ISCSIADM: &str = "iscsiadm";
 pub const THIN_DELTA: &str = "thin_delta";
+/// mount(8) and umount(8), for `snapplan mount` and `unmount`.
+pub const MOUNT: &str = "mount";
+pub const UMOUNT: &str = "umount";
 
 /// The package that provides a tool on Debian-like and RPM-based systems,
 /// for the "install it" advice.
@@ -26,6 +29,7 @@ pub fn package_of(tool: &str) -> &'static str {
         UDEVADM => "udev / systemd",
         ISCSIADM => "open-iscsi (iscsi-initiator-utils)",
         THIN_DELTA => "thin-provisioning-tools (device-mapper-persistent-data)",
+        MOUNT | UMOUNT => "mount (util-linux)",
         _ => "the package providing it",
     }
 }

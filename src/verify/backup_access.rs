@@ -56,6 +56,16 @@ pub fn open(sys: &dyn System, plan: &Plan, backups: &[LvPath]) -> Result<Access,
 }
 
 impl Access {
+    /// The VG [`open`] imported (it was exported), if it did.
+    pub fn imported_vg(&self) -> Option<&str> {
+        self.imported_vg.as_deref()
+    }
+
+    /// The LVs [`open`] activated (they were inactive).
+    pub fn activated(&self) -> &[LvPath] {
+        &self.activated
+    }
+
     /// Deactivates what was activated, exports what was imported. Returns
     /// what could not be put back.
     pub fn restore(self, sys: &dyn System) -> Vec<String> {

@@ -61,6 +61,26 @@ pub struct UnknownVolume {
     pub known: Vec<String>,
 }
 
+/// What `verify PLAN` was asked that the plan does not have.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyUsage {
+    #[error(transparent)]
+    UnknownVolume(#[from] UnknownVolume),
+    #[error(transparent)]
+    UnknownGeneration(#[from] crate::generations::UnknownGeneration),
+}
+
+/// Which generations of each volume to check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Generations<'a> {
+    /// The newest (the default).
+    Newest,
+    /// The one with this id (`--generation`).
+    Id(&'a str),
+    /// Every one (`--all`); a thick target has one per volume.
+    All,
+}
+
 /// Checks the backup LV of every volume (or of `only`) against the manifest
 /// apply kept for it. `on_volume` hears each verdict as soon as it is known
 /// (a long verify shows its progress volume by volume); `sink` makes the
@@ -69,10 +89,11 @@ pub fn verify_plan(
     plan: &Plan,
     sys: &dyn System,
     only: Option<&str>,
+    generations: Generations<'_>,
     cancel: &AtomicBool,
     sink: &dyn Fn() -> Box<dyn ProgressSink>,
     on_volume: &mut dyn FnMut(&str, &Verdict),
-) -> Result<PlanVerified, UnknownVolume> {
+) -> Result<PlanVerified, VerifyUsage> {
     let volumes: Vec<_> = plan
         .volumes
         .iter()
@@ -83,7 +104,15 @@ pub fn verify_plan(
             plan: plan.name.clone(),
             volume: only.unwrap_or("?").to_string(),
             known: plan.volumes.iter().map(|v| v.name.clone()).collect(),
-        });
+        }
+        .into());
+    }
+    // A thick target's one generation per volume is both the newest and
+    // all of them; an id must be that one's.
+    if let Generations::Id(id) = generations {
+        for volume in &volumes {
+            crate::generations::check_thick(plan, &volume.name, Some(id))?;
+        }
     }
     let mut result = PlanVerified::default();
     let fail = |result: &mut PlanVerified,

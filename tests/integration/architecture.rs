@@ -51,6 +51,16 @@ const RULES: &[(&str, &[&str], &str)] = &[
         "readers of the state directory go through state/",
     ),
     (
+        "src/generations",
+        &["crate::apply", "crate::cmd"],
+        "readers of the state directory go through state/",
+    ),
+    (
+        "src/mount",
+        &["crate::apply", "crate::cmd", "crate::check"],
+        "mount reads the state directory through state/ and the machine through system/",
+    ),
+    (
         "src/metrics.rs",
         &["crate::apply", "crate::cmd"],
         "readers of the state directory go through state/",

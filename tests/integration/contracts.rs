@@ -4,12 +4,13 @@
 
 use crate::support::{Test, repo_root};
 
-const KINDS: [(&str, &str); 5] = [
+const KINDS: [(&str, &str); 6] = [
     ("plan", "plan.schema.json"),
     ("plan-output", "plan-output.schema.json"),
     ("check", "check.schema.json"),
     ("report", "report.schema.json"),
     ("run-record", "run-record.schema.json"),
+    ("generations", "generations.schema.json"),
 ];
 
 const PLAN: &str = "\

@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 /// `lvm`/`dmsetup` binaries packed into the VM, a static busybox as the VM's
 /// userland, cpio to pack it, kmod for depmod, jq for scenario assertions,
 /// thin-provisioning-tools (pdata_tools: lvm's thin_check, snapplan's
-/// thin_delta) for thin pools.
+/// thin_delta) for thin pools, e2fsprogs (mke2fs) for ext4 filesystems.
 pub const PACKAGES: &[&str] = &[
     "qemu-system-x86",
     "lvm2",
@@ -17,6 +17,7 @@ pub const PACKAGES: &[&str] = &[
     "cpio",
     "kmod",
     "jq",
+    "e2fsprogs",
 ];
 
 pub fn is_root() -> bool {

@@ -13,7 +13,8 @@ use super::kernel::Kernel;
 
 /// Modules /init loads, in this order after their dependencies: RAM disks to
 /// put PVs on, loop devices, device-mapper with classic snapshots, and thin
-/// pools. crc32c_generic comes before dm-thin-pool because nothing in
+/// pools, and ext4 (with jbd2, mbcache and crc16 from modules.dep) for
+/// `snapplan mount` (tests/vm/mount.sh). crc32c_generic comes before dm-thin-pool because nothing in
 /// modules.dep names it: dm-persistent-data needs a crc32c implementation
 /// loaded, not a symbol of crc32c_generic ("unknown symbol in module"
 /// otherwise).
@@ -26,6 +27,7 @@ pub const MODULES: &[&str] = &[
     "crc32c_generic",
     "libcrc32c",
     "dm-thin-pool",
+    "ext4",
 ];
 
 /// thin-provisioning-tools is one binary with its tools as symlinks to it:
@@ -57,7 +59,8 @@ const INIT: &str = include_str!("init.sh");
 /// Host binaries packed with the libraries `ldd` names, and where they go:
 /// lvm2, jq for assertions on JSON reports, util-linux's flock (busybox's
 /// lacks it) to hold a lock from a scenario, setpriv for no_new_privs
-/// (apply_hardened).
+/// (apply_hardened), e2fsprogs' mke2fs for ext4 filesystems with a journal
+/// (busybox's makes ext2 only; tests/vm/mount.sh).
 const HOST_TOOLS: &[(&str, &str)] = &[
     ("lvm", "usr/sbin"),
     ("dmsetup", "usr/sbin"),
@@ -65,6 +68,7 @@ const HOST_TOOLS: &[(&str, &str)] = &[
     ("flock", "usr/bin"),
     ("setpriv", "usr/bin"),
     ("pdata_tools", "usr/sbin"),
+    ("mke2fs", "usr/sbin"),
 ];
 
 pub struct Inputs<'a> {

@@ -1,0 +1,339 @@
+//! `snapplan generations PLAN`: each volume's backup generations, newest
+//! first, read from LVM (the backup LVs and their state tags, through the
+//! report, so an inactive or exported target VG is listed without being
+//! activated) and from the state directory (manifests and run records,
+//! through `state/`). A reader: it never imports apply/.
+//!
+//! A thick target (no `target.pool`) keeps one generation per volume: its
+//! backup LV `<target vg>/<target_lv>`. Its id is the UTC time its copy
+//! began reading the volume's snapshot (the manifest's `started_at`,
+//! `YYYYMMDDTHHMMSSZ`, the form thin generations carry in their LV names):
+//! the manifest is what vouches for the backup's content, it is written
+//! before the first byte, so the id names the content and does not change
+//! while that content stays. `written_bytes` and `verified` come from the
+//! newest run record whose run wrote that manifest (started before and
+//! finished after it); 0 and false when no such record is left.
+
+use serde::Serialize;
+
+use crate::copy::Manifest;
+use crate::plan::{LvPath, Plan};
+use crate::state::runs::{self, RunRecord, VolumeStatus};
+use crate::system::{Lv, System, SystemError};
+use crate::tags::{TAG_STATE_COMPLETE, TAG_STATE_INCOMPLETE};
+
+/// The version of the `generations --format json` document.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// The id a generation gets when its manifest cannot be read: its time,
+/// and so its id, is not known.
+pub const UNKNOWN_ID: &str = "unknown";
+
+/// `snapplan generations --format json` (schemas/generations.schema.json).
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
+#[schemars(title = "snapplan generations")]
+pub struct GenerationsDocument {
+    /// The version of this document (1); it changes only when a field
+    /// changes meaning or goes away.
+    pub format_version: u32,
+    /// The plan's name.
+    pub plan: String,
+    /// In plan order (only the one asked for with `--volume`).
+    pub volumes: Vec<VolumeGenerations>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
+pub struct VolumeGenerations {
+    /// The volume's name in the plan.
+    pub name: String,
+    /// Newest first; empty when the volume has no backup LV.
+    pub generations: Vec<Generation>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
+pub struct Generation {
+    /// `YYYYMMDDTHHMMSSZ`: what `--generation` takes. For a thick target the
+    /// time its copy began reading the snapshot; `unknown` when its
+    /// manifest cannot be read.
+    pub id: String,
+    /// The LV holding it, `vg/lv`.
+    pub lv: String,
+    /// The same time as the id, RFC 3339 in UTC; `null` when unknown.
+    pub time: Option<String>,
+    /// `complete` only when the LV is tagged `snapplan-state:complete` and
+    /// its manifest says completed.
+    pub state: GenerationState,
+    /// The LV's size.
+    pub size_bytes: u64,
+    /// Bytes the run that made it wrote (a delta copy writes only what
+    /// changed); 0 when that run's record is gone.
+    pub written_bytes: u64,
+    /// That run verified it against its manifest; false when its record is
+    /// gone.
+    pub verified: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum GenerationState {
+    Complete,
+    Incomplete,
+}
+
+/// The document and what a person should know beside it (a target VG that
+/// is not visible, a manifest that cannot be read).
+#[derive(Debug, Clone)]
+pub struct Listing {
+    pub document: GenerationsDocument,
+    pub notes: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum GenerationsError {
+    #[error("plan {plan} has no volume {volume}; its volumes: {}", .known.join(", "))]
+    UnknownVolume {
+        plan: String,
+        volume: String,
+        known: Vec<String>,
+    },
+    #[error("refusing the state directory: {0}")]
+    Untrusted(#[from] crate::state::trust::Untrusted),
+    #[error("cannot ask LVM about the backup LVs: {0}")]
+    Lvm(#[from] SystemError),
+    #[error("cannot read the run records of plan {plan}: {source}")]
+    Records {
+        plan: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl GenerationsError {
+    pub fn exit_code(&self) -> crate::ExitCode {
+        match self {
+            GenerationsError::UnknownVolume { .. } => crate::ExitCode::Usage,
+            _ => crate::ExitCode::Failed,
+        }
+    }
+}
+
+/// `--generation ID` names no generation of the volume.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "volume {volume} has no generation {wanted}; {}",
+    if .existing.is_empty() { "it has none (no backup with a manifest)".to_string() }
+    else { format!("its generations: {}", .existing.join(", ")) }
+)]
+pub struct UnknownGeneration {
+    pub volume: String,
+    pub wanted: String,
+    pub existing: Vec<String>,
+}
+
+/// The id of the thick generation a manifest describes.
+pub fn thick_id(manifest: &Manifest) -> String {
+    crate::state::time::compact(manifest.started_at)
+}
+
+/// Accepts `wanted` only when it is one of `existing` (newest first).
+pub fn check_id(volume: &str, wanted: &str, existing: &[String]) -> Result<(), UnknownGeneration> {
+    if existing.iter().any(|id| id == wanted) {
+        Ok(())
+    } else {
+        Err(UnknownGeneration {
+            volume: volume.to_string(),
+            wanted: wanted.to_string(),
+            existing: existing.to_vec(),
+        })
+    }
+}
+
+/// The ids of a thick volume's generations, from its manifest alone (what
+/// restore, verify and mount check `--generation` against before touching
+/// LVM): the backup's id when the manifest can be read, none otherwise.
+pub fn thick_ids(plan: &Plan, volume: &str) -> Vec<String> {
+    Manifest::load(&runs::manifest_path(plan, volume))
+        .map(|m| vec![thick_id(&m)])
+        .unwrap_or_default()
+}
+
+/// Checks `wanted` against the thick volume's generations (see
+/// [`thick_ids`]); `None` accepts the newest.
+pub fn check_thick(
+    plan: &Plan,
+    volume: &str,
+    wanted: Option<&str>,
+) -> Result<(), UnknownGeneration> {
+    match wanted {
+        None => Ok(()),
+        Some(wanted) => check_id(volume, wanted, &thick_ids(plan, volume)),
+    }
+}
+
+/// The LVs of the backup VG `vg`: from the report, or, when the VG is
+/// exported (`lvs` hides its LVs), from `pvs --segments`, which reports
+/// them with their tags without importing the VG.
+pub fn backup_lvs(
+    sys: &dyn System,
+    report: &crate::system::SystemReport,
+    vg: &str,
+) -> Result<Vec<Lv>, SystemError> {
+    let lvs = if report.vg(vg).is_some_and(|v| v.is_exported()) {
+        sys.exported_lvs()?
+    } else {
+        report.lvs.clone()
+    };
+    Ok(lvs.into_iter().filter(|l| l.vg_name == vg).collect())
+}
+
+/// Lists the generations of every volume of `plan` (or of `only`). Reads
+/// the LVM report once; activates, imports and writes nothing.
+pub fn list(
+    plan: &Plan,
+    sys: &dyn System,
+    only: Option<&str>,
+) -> Result<Listing, GenerationsError> {
+    let volumes: Vec<_> = plan
+        .volumes
+        .iter()
+        .filter(|v| only.is_none_or(|name| v.name == name))
+        .collect();
+    if volumes.is_empty() {
+        return Err(GenerationsError::UnknownVolume {
+            plan: plan.name.clone(),
+            volume: only.unwrap_or("?").to_string(),
+            known: plan.volumes.iter().map(|v| v.name.clone()).collect(),
+        });
+    }
+    crate::state::trust::check_dir(&plan.state_dir)?;
+    let report = sys.report()?;
+    let lvs = backup_lvs(sys, &report, &plan.target.vg)?;
+    let mut notes = Vec::new();
+    if report.vg(&plan.target.vg).is_none() {
+        notes.push(format!(
+            "the backup VG {} is not visible on this machine{}: its generations cannot be listed",
+            plan.target.vg,
+            if plan.target.iscsi.is_some() {
+                " (log in first: snapplan apply PLAN --phase login)"
+            } else {
+                ""
+            }
+        ));
+    }
+    let records =
+        crate::report::runs::all_records(&plan.state_dir, &plan.name).map_err(|source| {
+            GenerationsError::Records {
+                plan: plan.name.clone(),
+                source,
+            }
+        })?;
+    let mut document = GenerationsDocument {
+        format_version: FORMAT_VERSION,
+        plan: plan.name.clone(),
+        volumes: Vec::new(),
+    };
+    for volume in volumes {
+        let backup = LvPath {
+            vg: plan.target.vg.clone(),
+            lv: volume.target_lv.clone(),
+        };
+        let mut generations = Vec::new();
+        if let Some(lv) = lvs.iter().find(|l| l.path() == backup) {
+            let manifest_path = runs::manifest_path(plan, &volume.name);
+            let manifest = match Manifest::load(&manifest_path) {
+                Ok(m) => Some(m),
+                Err(e) => {
+                    notes.push(format!(
+                        "{}: {e}: its generation is listed as {UNKNOWN_ID} and incomplete",
+                        volume.name
+                    ));
+                    None
+                }
+            };
+            generations.push(thick_generation(
+                &volume.name,
+                lv,
+                manifest.as_ref(),
+                &records,
+            ));
+        }
+        document.volumes.push(VolumeGenerations {
+            name: volume.name.clone(),
+            generations,
+        });
+    }
+    Ok(Listing { document, notes })
+}
+
+/// The one generation of a thick backup LV.
+fn thick_generation(
+    volume: &str,
+    lv: &Lv,
+    manifest: Option<&Manifest>,
+    records: &[RunRecord],
+) -> Generation {
+    let tagged_complete = lv.lv_tags.iter().any(|t| t == TAG_STATE_COMPLETE)
+        && !lv.lv_tags.iter().any(|t| t == TAG_STATE_INCOMPLETE);
+    let complete = tagged_complete && manifest.is_some_and(|m| m.completed);
+    let writer = manifest.and_then(|m| writing_run(volume, m, records));
+    Generation {
+        id: manifest.map_or_else(|| UNKNOWN_ID.to_string(), thick_id),
+        lv: lv.path().to_string(),
+        time: manifest.map(|m| crate::state::time::rfc3339(m.started_at)),
+        state: if complete {
+            GenerationState::Complete
+        } else {
+            GenerationState::Incomplete
+        },
+        size_bytes: lv.lv_size,
+        written_bytes: writer.map_or(0, |v| v.bytes_written),
+        verified: writer.is_some_and(|v| v.verified && v.status == VolumeStatus::Ok),
+    }
+}
+
+/// The volume's entry in the newest record whose run wrote `manifest`.
+fn writing_run<'a>(
+    volume: &str,
+    manifest: &Manifest,
+    records: &'a [RunRecord],
+) -> Option<&'a runs::VolumeResult> {
+    records
+        .iter()
+        .filter(|r| r.started_at <= manifest.started_at && manifest.started_at <= r.finished_at)
+        .find_map(|r| r.volumes.iter().find(|v| v.volume == volume))
+}
+
+/// The listing for people: one block per volume.
+pub fn render_text(document: &GenerationsDocument) -> String {
+    let mut out = format!("plan {}\n", document.plan);
+    for volume in &document.volumes {
+        if volume.generations.is_empty() {
+            out.push_str(&format!("{}: no generation (no backup LV)\n", volume.name));
+            continue;
+        }
+        out.push_str(&format!("{}:\n", volume.name));
+        for g in &volume.generations {
+            let state = match g.state {
+                GenerationState::Complete => "complete",
+                GenerationState::Incomplete => "INCOMPLETE",
+            };
+            out.push_str(&format!(
+                "  {}  {}  {}  {state}  {}  written {}  {}\n",
+                g.id,
+                g.lv,
+                g.time.as_deref().unwrap_or("time unknown"),
+                crate::human::bytes(g.size_bytes),
+                crate::human::bytes(g.written_bytes),
+                if g.verified {
+                    "verified"
+                } else {
+                    "not verified"
+                },
+            ));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,210 @@
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use super::*;
+use crate::copy::identity::{Identity, Kind};
+use crate::copy::manifest::{ChunkHash, FORMAT};
+use crate::plan::test_plans::plan as test_plan;
+use crate::state::runs::{VolumeResult, save_record};
+use crate::system::fake::{Fake, MIB};
+
+const T: u64 = 1_796_181_300; // 2026-12-02 03:15:00 UTC
+
+fn plan(dir: &Path) -> Plan {
+    let mut plan = test_plan(&[
+        ("vg0/root", crate::plan::test_plans::pct(10.0)),
+        ("vg0/home", crate::plan::test_plans::pct(10.0)),
+    ]);
+    plan.state_dir = dir.join("state");
+    plan
+}
+
+fn private_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    dir
+}
+
+fn identity(path: &str) -> Identity {
+    Identity {
+        path: path.into(),
+        kind: Kind::BlockDevice,
+        size: MIB,
+        device: Some("253:9".into()),
+        inode: None,
+        tag: None,
+    }
+}
+
+fn write_manifest(plan: &Plan, volume: &str, started_at: u64, completed: bool) {
+    let manifest = Manifest {
+        format: FORMAT.into(),
+        completed,
+        source: identity("/dev/vg0/snap"),
+        destination: identity(&format!("/dev/backup/{volume}")),
+        size: MIB,
+        chunk_size: MIB,
+        started_at,
+        finished_at: Some(started_at + 5),
+        base: None,
+        chunks: vec![ChunkHash::of(&[0; 16])],
+    };
+    let path = runs::manifest_path(plan, volume);
+    crate::state::files::create_dir(path.parent().unwrap()).unwrap();
+    manifest.save(&path).unwrap();
+}
+
+fn write_record(plan: &Plan, run_id: &str, started: u64, finished: u64, written: u64) {
+    let mut root = VolumeResult::new("root");
+    root.bytes_written = written;
+    root.verified = true;
+    root.status = VolumeStatus::Ok;
+    let record = RunRecord {
+        run_id: run_id.into(),
+        plan: plan.name.clone(),
+        phases: vec!["backup".into()],
+        started_at: started,
+        finished_at: finished,
+        exit_code: Some(0),
+        ending: "completed".into(),
+        volumes: vec![root],
+        problems: vec![],
+        notes: vec![],
+        recovery: None,
+    };
+    save_record(&runs::run_record_path(plan, run_id), &record).unwrap();
+}
+
+fn tags(state: &str) -> Vec<String> {
+    let mut tags = crate::tags::backup_tags("nightly");
+    tags.push(state.to_string());
+    tags
+}
+
+#[test]
+fn a_thick_backup_is_one_generation_from_its_manifest_and_the_run_that_wrote_it() {
+    let dir = private_dir();
+    let plan = plan(dir.path());
+    write_manifest(&plan, "root", T, true);
+    // No backup LV for home: no generation, even with a manifest.
+    write_manifest(&plan, "home", T, true);
+    // The run that wrote it, and an older one that did not.
+    write_record(&plan, "20261202T031000Z-1", T - 300, T + 60, 3 * MIB);
+    write_record(&plan, "20261201T031000Z-1", T - 86_700, T - 86_000, 7 * MIB);
+    // Exported and inactive: listed from the report without activating.
+    let fake = Fake::builder()
+        .lv("backup", "root", 16, "-wi-------")
+        .tags("backup", "root", &tags(TAG_STATE_COMPLETE))
+        .exported("backup")
+        .build();
+    let listing = list(&plan, &fake, None).unwrap();
+    assert!(fake.commands().is_empty(), "{:?}", fake.commands());
+    assert_eq!(listing.notes, Vec::<String>::new());
+    let doc = listing.document;
+    assert_eq!(doc.format_version, 1);
+    assert_eq!(doc.volumes.len(), 2);
+    assert_eq!(
+        doc.volumes[0].generations,
+        vec![Generation {
+            id: "20261202T031500Z".into(),
+            lv: "backup/root".into(),
+            time: Some("2026-12-02T03:15:00Z".into()),
+            state: GenerationState::Complete,
+            size_bytes: 16 * MIB,
+            written_bytes: 3 * MIB,
+            verified: true,
+        }]
+    );
+    assert_eq!(doc.volumes[1].name, "home");
+    assert!(doc.volumes[1].generations.is_empty());
+    let text = render_text(&doc);
+    assert!(text.contains("20261202T031500Z  backup/root"), "{text}");
+    assert!(text.contains("home: no generation"), "{text}");
+}
+
+#[test]
+fn an_incomplete_tag_or_manifest_makes_an_incomplete_generation() {
+    let dir = private_dir();
+    let plan = plan(dir.path());
+    write_manifest(&plan, "root", T, true);
+    let fake = Fake::builder()
+        .lv("backup", "root", 16, "-wi-a-----")
+        .tags("backup", "root", &tags(TAG_STATE_INCOMPLETE))
+        .build();
+    let doc = list(&plan, &fake, Some("root")).unwrap().document;
+    assert_eq!(doc.volumes.len(), 1);
+    let g = &doc.volumes[0].generations[0];
+    assert_eq!(g.state, GenerationState::Incomplete);
+    // No record of the run: nothing known of what it wrote.
+    assert_eq!((g.written_bytes, g.verified), (0, false));
+
+    write_manifest(&plan, "root", T, false);
+    let fake = Fake::builder()
+        .lv("backup", "root", 16, "-wi-a-----")
+        .tags("backup", "root", &tags(TAG_STATE_COMPLETE))
+        .build();
+    let doc = list(&plan, &fake, Some("root")).unwrap().document;
+    assert_eq!(
+        doc.volumes[0].generations[0].state,
+        GenerationState::Incomplete
+    );
+}
+
+#[test]
+fn a_backup_without_a_readable_manifest_is_unknown_and_named_in_a_note() {
+    let dir = private_dir();
+    let plan = plan(dir.path());
+    let fake = Fake::builder()
+        .lv("backup", "root", 16, "-wi-a-----")
+        .tags("backup", "root", &tags(TAG_STATE_COMPLETE))
+        .build();
+    let listing = list(&plan, &fake, Some("root")).unwrap();
+    let g = &listing.document.volumes[0].generations[0];
+    assert_eq!((g.id.as_str(), g.time.as_deref()), (UNKNOWN_ID, None));
+    assert_eq!(g.state, GenerationState::Incomplete);
+    assert!(
+        listing.notes[0].starts_with("root: "),
+        "{:?}",
+        listing.notes
+    );
+}
+
+#[test]
+fn an_unknown_volume_is_a_usage_error_and_an_invisible_vg_a_note() {
+    let dir = private_dir();
+    let plan = plan(dir.path());
+    let fake = Fake::new();
+    let err = list(&plan, &fake, Some("nope")).unwrap_err();
+    assert_eq!(err.exit_code(), crate::ExitCode::Usage);
+    assert!(err.to_string().contains("its volumes: root, home"), "{err}");
+    fake.state().vgs.retain(|v| v.vg_name != "backup");
+    let listing = list(&plan, &fake, None).unwrap();
+    assert!(listing.notes[0].contains("backup VG backup is not visible"));
+}
+
+#[test]
+fn an_untrusted_state_dir_is_refused() {
+    let dir = private_dir();
+    let plan = plan(dir.path());
+    std::fs::create_dir(&plan.state_dir).unwrap();
+    std::fs::set_permissions(&plan.state_dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let err = list(&plan, &Fake::new(), None).unwrap_err();
+    assert!(matches!(err, GenerationsError::Untrusted(_)), "{err}");
+    assert_eq!(err.exit_code(), crate::ExitCode::Failed);
+}
+
+#[test]
+fn generation_ids_are_checked_against_the_manifest() {
+    let dir = private_dir();
+    let plan = plan(dir.path());
+    assert_eq!(check_thick(&plan, "root", None), Ok(()));
+    let none = check_thick(&plan, "root", Some("20261202T031500Z")).unwrap_err();
+    assert!(none.to_string().contains("it has none"), "{none}");
+    write_manifest(&plan, "root", T, true);
+    assert_eq!(check_thick(&plan, "root", Some("20261202T031500Z")), Ok(()));
+    let wrong = check_thick(&plan, "root", Some("20261101T000000Z")).unwrap_err();
+    assert_eq!(
+        wrong.to_string(),
+        "volume root has no generation 20261101T000000Z; its generations: 20261202T031500Z"
+    );
+}
