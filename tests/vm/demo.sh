@@ -4,7 +4,9 @@
 # whole apply lifecycle (login, activate, hooks, snapshots, copies,
 # deactivate/export, logout), an independent proof by hand, a second run
 # that copies only what changed, a run killed mid-copy that `snapplan
-# recover` undoes back to the last good backup, report, verify and a restore. Each part is a
+# recover` undoes back to the last good backup, report, verify, the
+# generations list, a file read from root's backup mounted read-only beside
+# its original (`snapplan mount`/`unmount`) and a restore. Each part is a
 # function: add one and call it below. A snapplan command that fails is shown
 # and the demo goes on, but the demo then fails at the end.
 # vm: iscsi ramdisk_mb=64 timeout=900
@@ -40,13 +42,20 @@ IQN=iqn.2026-11.org.snapplan:offsite
 VOLUMES="root home db"
 
 build_system() {
-    step "The server: VG vg0 with three LVs holding data (and an empty LV 'spare' for the restore)"
+    step "The server: VG vg0 with three LVs holding data, root an ext4 filesystem (and an empty LV 'spare' for the restore)"
     make_vg vg0 "$(ram_disk 0)" "$(ram_disk 1)"
     make_lv vg0 root 16m
     make_lv vg0 home 16m
     make_lv vg0 db 8m
     make_lv vg0 spare 16m
-    for lv in $VOLUMES; do fill "/dev/vg0/$lv"; done
+    for lv in home db; do fill "/dev/vg0/$lv"; done
+    /usr/sbin/mke2fs -q -F -t ext4 -L root /dev/vg0/root
+    mkdir -p /srv/root
+    mount -t ext4 /dev/vg0/root /srv/root
+    mkdir -p /srv/root/etc
+    echo "listen = 8080   # as it was backed up" >/srv/root/etc/app.conf
+    sync
+    umount /srv/root
     lvs -o vg_name,lv_name,lv_size,lv_attr vg0
 }
 
@@ -282,6 +291,31 @@ run_verify() {
     echo "verify left VG backup as it found it: exported, $(active_lv_count backup) LVs active"
 }
 
+# mount_backup: file-level restore. root's origin is mounted and edited;
+# its backup, a block-for-block clone with the same ext4 UUID, is mounted
+# read-only beside it (ro,noload: no journal replay) and shows the file as
+# it was backed up; unmount leaves the disk as mount found it.
+mount_backup() {
+    step "snapplan generations: each volume's backup, its id, time and state (the disk is still exported)"
+    shown snapplan generations "$PLAN"
+    step "snapplan mount: root's backup read-only beside the edited original, for one file"
+    mkdir -p /srv/root /mnt/root-backup
+    mount -t ext4 /dev/vg0/root /srv/root
+    echo "listen = 9090   # edited after the backup" >/srv/root/etc/app.conf
+    shown snapplan mount "$PLAN" root /mnt/root-backup
+    grep " /mnt/root-backup " /proc/mounts
+    echo "origin /srv/root/etc/app.conf:        $(cat /srv/root/etc/app.conf)"
+    echo "backup /mnt/root-backup/etc/app.conf: $(cat /mnt/root-backup/etc/app.conf 2>&1)"
+    assert_eq "listen = 8080   # as it was backed up" "$(cat /mnt/root-backup/etc/app.conf)" \
+        "app.conf in root's mounted backup"
+    grep -q " /mnt/root-backup ext4 ro," /proc/mounts || fail "root's backup is not mounted read-only"
+    shown snapplan unmount /mnt/root-backup
+    umount /srv/root
+    ! grep -q " /mnt/root-backup " /proc/mounts || fail "root's backup is still mounted"
+    assert_vg_exported backup
+    echo "unmount left VG backup as mount found it: exported, $(active_lv_count backup) LVs active"
+}
+
 run_restore() {
     step "snapplan restore: vg0/home's backup onto the spare LV vg0/spare"
     shown_piped snapplan apply --phase activate "$PLAN"
@@ -314,6 +348,7 @@ second_apply
 killed_run
 show_report
 run_verify
+mount_backup
 run_restore
 
 step "Result"
@@ -321,4 +356,4 @@ if [ -n "$failed" ]; then
     echo "DEMO FAIL"
     fail "these snapplan commands failed:$failed"
 fi
-echo "DEMO PASS: validate, plan, check, apply over iSCSI, proof by hand, delta run, a killed run recovered to the last good backup, report, verify, restore"
+echo "DEMO PASS: validate, plan, check, apply over iSCSI, proof by hand, delta run, a killed run recovered to the last good backup, report, verify, generations, a file from a mounted backup, restore"
