@@ -47,6 +47,11 @@ macro_rules! role_backup {
         "backup"
     };
 }
+macro_rules! role_generation {
+    () => {
+        "generation"
+    };
+}
 macro_rules! state_incomplete {
     () => {
         "incomplete"
@@ -78,6 +83,9 @@ pub const ROLE_BASE: &str = role_base!();
 /// backup is overwritten: merged back if the new copy fails, removed once
 /// it verified.
 pub const ROLE_PROTECTION: &str = role_protection!();
+/// A thin-pool generation of a volume (issue 11; not yet created by any
+/// run): one thin LV per volume and run, named by [`generation_name`].
+pub const ROLE_GENERATION: &str = role_generation!();
 /// `snapplan-state:complete|incomplete` on a backup LV: whether its last
 /// copy finished (and verified).
 pub const STATE_PREFIX: &str = state_prefix!();
@@ -90,6 +98,8 @@ pub const TAG_ROLE_SNAPSHOT: &str = concat!(role_prefix!(), role_snapshot!());
 pub const TAG_ROLE_BASE: &str = concat!(role_prefix!(), role_base!());
 /// The role tag of a backup LV (never removed except by the `remove` phase).
 pub const TAG_ROLE_BACKUP: &str = concat!(role_prefix!(), role_backup!());
+/// The role tag of a thin-pool generation.
+pub const TAG_ROLE_GENERATION: &str = concat!(role_prefix!(), role_generation!());
 /// On a backup LV while it is being written, or after a failed copy or verify.
 pub const TAG_STATE_INCOMPLETE: &str = concat!(state_prefix!(), state_incomplete!());
 /// On a backup LV whose last copy finished (and verified when verify is on).
@@ -242,6 +252,47 @@ fn name_with_suffix(origin: &LvPath, suffix: &str) -> String {
     }
 }
 
+/// Length of a generation id, `YYYYMMDDTHHMMSSZ`.
+pub const GENERATION_ID_LEN: usize = 16;
+
+/// The tags of a generation made by run `run_id`: the run tag lets
+/// rollback and recover remove only what that run made; it is created
+/// `incomplete`.
+pub fn generation_tags(plan: &str, run_id: &str) -> Vec<String> {
+    let mut tags = for_lv(plan, run_id, ROLE_GENERATION).to_vec();
+    tags.push(TAG_STATE_INCOMPLETE.to_string());
+    tags
+}
+
+/// The LV name of a volume's generation: `<target_lv>.<id>`, the id being
+/// the run's UTC start time as `YYYYMMDDTHHMMSSZ` (`state::time::compact`).
+/// LVM allows `.` in LV names, and the name sorts by time.
+pub fn generation_name(target_lv: &str, id: &str) -> String {
+    format!("{target_lv}.{id}")
+}
+
+/// The id of generation LV `lv` of a volume backed up to `target_lv`, when
+/// `lv` is named like one: `<target_lv>.` and sixteen characters of the
+/// form `YYYYMMDDTHHMMSSZ`. A name alone proves nothing: the tags do.
+pub fn generation_id<'a>(target_lv: &str, lv: &'a str) -> Option<&'a str> {
+    let id = lv.strip_prefix(target_lv)?.strip_prefix('.')?;
+    let b = id.as_bytes();
+    let shaped = b.len() == GENERATION_ID_LEN
+        && b.iter().enumerate().all(|(i, c)| match i {
+            8 => *c == b'T',
+            15 => *c == b'Z',
+            _ => c.is_ascii_digit(),
+        });
+    shaped.then_some(id)
+}
+
+/// Whether the generations of `target_lv` in `vg` have names LVM and
+/// device-mapper accept (validate's question).
+pub fn generation_fits(vg: &str, target_lv: &str) -> bool {
+    let longest = generation_name(target_lv, "20261202T031500Z");
+    longest.len() <= MAX_LV_NAME && dm_name_len(vg, &longest) <= MAX_DM_NAME
+}
+
 /// The snapshot of `origin` as `vg/lv`.
 pub fn snapshot_path(origin: &LvPath) -> LvPath {
     LvPath {
@@ -294,6 +345,37 @@ mod tests {
             && tag
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || "_+.-/=!:&#".contains(c))
+    }
+
+    #[test]
+    fn a_generation_is_named_after_its_volume_and_time_and_its_id_reads_back() {
+        let name = generation_name("root", "20261202T031500Z");
+        assert_eq!(name, "root.20261202T031500Z");
+        assert!(crate::plan::names::check_lv(&name).is_ok());
+        assert_eq!(generation_id("root", &name), Some("20261202T031500Z"));
+        // Another volume's, a different shape, or not ours by name: no id.
+        assert_eq!(generation_id("roo", &name), None);
+        assert_eq!(generation_id("root", "root.2026120T031500Z"), None);
+        assert_eq!(generation_id("root", "root-20261202T031500Z"), None);
+        assert_eq!(generation_id("root", "root.20261202T031500ZZ"), None);
+        assert!(generation_fits("backup", "root"));
+        assert!(!generation_fits("backup", &"a".repeat(120)));
+    }
+
+    #[test]
+    fn generation_tags_name_the_plan_the_run_the_role_and_start_incomplete() {
+        let tags = generation_tags("home", "20261202T031500Z-42");
+        assert_eq!(
+            tags,
+            [
+                "snapplan",
+                "snapplan-plan:home",
+                "snapplan-run:20261202T031500Z-42",
+                "snapplan-role:generation",
+                "snapplan-state:incomplete",
+            ]
+        );
+        assert!(tags.iter().all(|t| valid_tag(t)));
     }
 
     #[test]
