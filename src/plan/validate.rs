@@ -135,6 +135,7 @@ pub fn validate(raw: &RawPlan, problems: &mut Vec<Problem>) -> Option<Plan> {
         &raw.volumes.value,
         &volumes,
         target_vg.flatten().map(|_| &raw.target.vg),
+        raw.target.pool.is_some(),
     );
     if !raw.incomplete.volumes {
         // With a volume left out, `after:` may name it: no guessing.
@@ -615,7 +616,13 @@ impl Checker<'_> {
     /// and exported at the end of the run), device-mapper names too long,
     /// and LVs the plan names that share a name with a snapshot apply
     /// creates. `target_vg` is `None` when it is missing or invalid.
-    fn lvm_names(&mut self, raw: &[RawVolume], volumes: &[Volume], target_vg: Option<&Sp<String>>) {
+    fn lvm_names(
+        &mut self,
+        raw: &[RawVolume],
+        volumes: &[Volume],
+        target_vg: Option<&Sp<String>>,
+        pool: bool,
+    ) {
         // Only names that are valid LVM names (the others are reported).
         let valid: Vec<bool> = volumes
             .iter()
@@ -694,6 +701,28 @@ impl Checker<'_> {
                 && check_lv(&v.target_lv).is_ok()
             {
                 let len = tags::dm_name_len(&tvg.value, &v.target_lv);
+                let generation = tags::generation_name(&v.target_lv, "YYYYMMDDTHHMMSSZ");
+                if len <= tags::MAX_DM_NAME
+                    && pool
+                    && !tags::generation_fits(&tvg.value, &v.target_lv)
+                {
+                    self.problems.push(
+                        Problem::new(
+                            "plan::name_too_long",
+                            format!(
+                                "the generations of {} would be named `{}/{}`, too long for LVM ({} bytes) or device-mapper ({} bytes)",
+                                v.name,
+                                tvg.value,
+                                shown(&generation),
+                                tags::MAX_LV_NAME,
+                                tags::MAX_DM_NAME
+                            ),
+                            target_span(i),
+                        )
+                        .label("name too long for a generation")
+                        .help("set a shorter `target_lv:`: a generation adds `.` and 16 characters of time to it"),
+                    );
+                }
                 if len > tags::MAX_DM_NAME {
                     self.problems.push(
                         Problem::new(
@@ -1196,6 +1225,19 @@ mod tests {
             "{}",
             problem.message
         );
+    }
+
+    #[test]
+    fn a_target_lv_too_long_for_its_generation_names_is_refused_with_a_pool_only() {
+        let long = "r".repeat(115);
+        let volume = format!("volumes:\n  - lv: vg0/root\n    target_lv: {long}\n");
+        let with_pool =
+            format!("version: 1\nname: m\ntarget:\n  vg: backup\n  pool: gens\n{volume}");
+        let mut found = codes(&with_pool);
+        found.sort();
+        assert_eq!(found, ["plan::name_too_long", "plan::not_yet_supported"]);
+        let without = format!("version: 1\nname: m\ntarget:\n  vg: backup\n{volume}");
+        assert_eq!(codes(&without), Vec::<&str>::new());
     }
 
     #[test]
