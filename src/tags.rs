@@ -286,6 +286,57 @@ pub fn generation_id<'a>(target_lv: &str, lv: &'a str) -> Option<&'a str> {
     shaped.then_some(id)
 }
 
+/// What the tags of an LV say about it as a generation of plan `plan`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GenerationState {
+    /// Tagged complete (and not incomplete): never removed but by
+    /// retention, never written again.
+    Complete,
+    /// Tagged incomplete and not complete: rollback (its own run's only)
+    /// and recover remove it.
+    Incomplete,
+}
+
+/// The state of a generation of `plan`, from all of an LV's tags: `None`
+/// unless it carries `snapplan`, this plan's tag and the generation role,
+/// and exactly one of the two state tags (an LV tagged both, which snapplan
+/// never makes, is neither: nothing removes it, nothing trusts it).
+pub fn generation_state<S: AsRef<str>>(tags: &[S], plan: &str) -> Option<GenerationState> {
+    let has = |wanted: &str| tags.iter().any(|t| t.as_ref() == wanted);
+    if !has(SNAPPLAN) || !has(&plan_tag(plan)) || !has(TAG_ROLE_GENERATION) {
+        return None;
+    }
+    match (has(TAG_STATE_COMPLETE), has(TAG_STATE_INCOMPLETE)) {
+        (true, false) => Some(GenerationState::Complete),
+        (false, true) => Some(GenerationState::Incomplete),
+        _ => None,
+    }
+}
+
+/// Whether the rollback of run `run_id` may remove this LV: an incomplete
+/// generation of `plan` that this very run made.
+pub fn rollback_may_remove_generation<S: AsRef<str>>(tags: &[S], plan: &str, run_id: &str) -> bool {
+    generation_state(tags, plan) == Some(GenerationState::Incomplete)
+        && tags.iter().any(|t| t.as_ref() == run_tag(run_id))
+}
+
+/// The newest complete generation of `target_lv` among `lvs` (name, tags):
+/// by the time in its name, which is the run's start. What a new
+/// generation is a snapshot of, and what retention never removes.
+pub fn newest_complete_generation<'a, S: AsRef<str>>(
+    target_lv: &str,
+    plan: &str,
+    lvs: &[(&'a str, &[S])],
+) -> Option<&'a str> {
+    lvs.iter()
+        .filter(|(name, tags)| {
+            generation_id(target_lv, name).is_some()
+                && generation_state(tags, plan) == Some(GenerationState::Complete)
+        })
+        .map(|(name, _)| *name)
+        .max_by_key(|name| generation_id(target_lv, name))
+}
+
 /// Whether the generations of `target_lv` in `vg` have names LVM and
 /// device-mapper accept (validate's question).
 pub fn generation_fits(vg: &str, target_lv: &str) -> bool {
@@ -360,6 +411,70 @@ mod tests {
         assert_eq!(generation_id("root", "root.20261202T031500ZZ"), None);
         assert!(generation_fits("backup", "root"));
         assert!(!generation_fits("backup", &"a".repeat(120)));
+    }
+
+    fn complete(tags: &[String]) -> Vec<String> {
+        tags.iter()
+            .map(|t| {
+                if t == TAG_STATE_INCOMPLETE {
+                    TAG_STATE_COMPLETE.to_string()
+                } else {
+                    t.clone()
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn only_an_incomplete_generation_of_this_plan_and_run_may_be_rolled_back() {
+        let made = generation_tags("home", "r1");
+        assert_eq!(
+            generation_state(&made, "home"),
+            Some(GenerationState::Incomplete)
+        );
+        assert!(rollback_may_remove_generation(&made, "home", "r1"));
+        // Another run's, another plan's, a complete one, a thick backup.
+        assert!(!rollback_may_remove_generation(&made, "home", "r2"));
+        assert!(!rollback_may_remove_generation(&made, "other", "r1"));
+        assert_eq!(generation_state(&made, "other"), None);
+        let done = complete(&made);
+        assert_eq!(
+            generation_state(&done, "home"),
+            Some(GenerationState::Complete)
+        );
+        assert!(!rollback_may_remove_generation(&done, "home", "r1"));
+        let mut backup = backup_tags("home");
+        backup.push(TAG_STATE_INCOMPLETE.to_string());
+        assert_eq!(generation_state(&backup, "home"), None);
+        // Both state tags (never made by snapplan): neither removed nor trusted.
+        let mut both = made.clone();
+        both.push(TAG_STATE_COMPLETE.to_string());
+        assert_eq!(generation_state(&both, "home"), None);
+        assert!(!rollback_may_remove_generation(&both, "home", "r1"));
+        // Without the snapplan tag, not ours whatever else it says.
+        let forged: Vec<String> = made.iter().skip(1).cloned().collect();
+        assert_eq!(generation_state(&forged, "home"), None);
+    }
+
+    #[test]
+    fn the_newest_complete_generation_is_chosen_by_the_time_in_its_name() {
+        let done = complete(&generation_tags("home", "r"));
+        let open = generation_tags("home", "r");
+        let other_plan = complete(&generation_tags("work", "r"));
+        let lvs: Vec<(&str, &[String])> = vec![
+            ("root.20261201T031500Z", &done),
+            ("root.20261203T031500Z", &done),
+            ("root.20261204T031500Z", &open),
+            ("root.20261205T031500Z", &other_plan),
+            ("root.2026120XT031500Z", &done),
+            ("rootfs.20261209T031500Z", &done),
+            ("root", &done),
+        ];
+        assert_eq!(
+            newest_complete_generation("root", "home", &lvs),
+            Some("root.20261203T031500Z")
+        );
+        assert_eq!(newest_complete_generation("home", "home", &lvs), None);
     }
 
     #[test]
