@@ -121,7 +121,8 @@ pub struct CopyRequest {
     /// block reads as zeros until written (a new thin LV): a chunk of zeros
     /// is then not written, so it takes no pool space. Only when no
     /// previous manifest is trusted (with one, the destination holds what
-    /// it says instead, and a chunk that turned to zeros is written).
+    /// it says instead, and a chunk that turned to zeros is written), and
+    /// never with `destination_snapshot_of`.
     pub destination_zeroed: bool,
     /// Copy only the first `length` bytes of the source (`None`: all of
     /// it). A restore copies what the backup's manifest covers: the backup
@@ -270,6 +271,9 @@ pub fn run(request: &CopyRequest, control: &CopyControl<'_>) -> Result<CopyRepor
     // nothing but zeros, when there is no trusted one (a spot check that
     // found the destination changed leaves its content unknown).
     let zeroed = request.destination_zeroed
+        // A snapshot holds what its origin held, not zeros, even when the
+        // manifest of that origin is not trusted.
+        && request.destination_snapshot_of.is_none()
         && previous.is_none()
         && matches!(&delta, DeltaBasis::Full { .. })
         && spot.mismatch.is_none();

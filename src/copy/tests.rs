@@ -982,3 +982,20 @@ fn a_zeroed_destination_with_a_trusted_previous_copy_writes_chunks_that_became_z
     assert_eq!(report.chunks_written, 1);
     assert_eq!(std::fs::read(&dst).unwrap(), data);
 }
+
+/// A snapshot whose origin's manifest is not trusted holds that origin's
+/// data, not zeros: `destination_zeroed` does not apply to it.
+#[test]
+fn a_snapshot_is_never_taken_for_a_destination_of_zeros() {
+    let files = Files::new();
+    let data = vec![0u8; 2 * CHUNK as usize];
+    let src = files.write("src", &data);
+    let b = files.write("b", &vec![0xEE; data.len()]);
+    let mut req = request(&src, &b, Some(&files.path("b.json")));
+    req.destination_tag = Some("uuid-b".into());
+    req.destination_snapshot_of = Some("uuid-a".into());
+    req.destination_zeroed = true;
+    let report = run_plain(&req).unwrap();
+    assert_eq!(report.chunks_written, 2);
+    assert_eq!(std::fs::read(&b).unwrap(), data);
+}
