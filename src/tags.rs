@@ -271,19 +271,33 @@ pub fn generation_name(target_lv: &str, id: &str) -> String {
     format!("{target_lv}.{id}")
 }
 
+/// The generation id of run `run_id` (`YYYYMMDDTHHMMSSZ-<pid>`, see
+/// `state::time::new_run_id`): its UTC start time, so every volume's
+/// generation of one run has the same id. `None` for a run id of another
+/// shape (a test's `r1`), which cannot name a generation.
+pub fn generation_id_of_run(run_id: &str) -> Option<&str> {
+    let time = run_id.get(..GENERATION_ID_LEN)?;
+    let rest = &run_id[GENERATION_ID_LEN..];
+    ((rest.is_empty() || rest.starts_with('-')) && is_generation_id(time)).then_some(time)
+}
+
+/// `YYYYMMDDTHHMMSSZ`: digits, with `T` and `Z` in their places.
+fn is_generation_id(id: &str) -> bool {
+    let b = id.as_bytes();
+    b.len() == GENERATION_ID_LEN
+        && b.iter().enumerate().all(|(i, c)| match i {
+            8 => *c == b'T',
+            15 => *c == b'Z',
+            _ => c.is_ascii_digit(),
+        })
+}
+
 /// The id of generation LV `lv` of a volume backed up to `target_lv`, when
 /// `lv` is named like one: `<target_lv>.` and sixteen characters of the
 /// form `YYYYMMDDTHHMMSSZ`. A name alone proves nothing: the tags do.
 pub fn generation_id<'a>(target_lv: &str, lv: &'a str) -> Option<&'a str> {
     let id = lv.strip_prefix(target_lv)?.strip_prefix('.')?;
-    let b = id.as_bytes();
-    let shaped = b.len() == GENERATION_ID_LEN
-        && b.iter().enumerate().all(|(i, c)| match i {
-            8 => *c == b'T',
-            15 => *c == b'Z',
-            _ => c.is_ascii_digit(),
-        });
-    shaped.then_some(id)
+    is_generation_id(id).then_some(id)
 }
 
 /// What the tags of an LV say about it as a generation of plan `plan`.
@@ -409,6 +423,12 @@ mod tests {
         assert_eq!(generation_id("root", "root.2026120T031500Z"), None);
         assert_eq!(generation_id("root", "root-20261202T031500Z"), None);
         assert_eq!(generation_id("root", "root.20261202T031500ZZ"), None);
+        assert_eq!(
+            generation_id_of_run("20261202T031500Z-4242"),
+            Some("20261202T031500Z")
+        );
+        assert_eq!(generation_id_of_run("r1"), None);
+        assert_eq!(generation_id_of_run("20261202T031500Zx"), None);
         assert!(generation_fits("backup", "root"));
         assert!(!generation_fits("backup", &"a".repeat(120)));
     }
