@@ -22,6 +22,7 @@ pub mod procfs;
 pub mod report;
 pub mod resolve;
 pub mod restore;
+pub mod retention;
 pub mod sizing;
 pub mod state;
 pub mod system;

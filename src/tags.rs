@@ -47,6 +47,11 @@ macro_rules! role_backup {
         "backup"
     };
 }
+macro_rules! role_generation {
+    () => {
+        "generation"
+    };
+}
 macro_rules! state_incomplete {
     () => {
         "incomplete"
@@ -78,6 +83,9 @@ pub const ROLE_BASE: &str = role_base!();
 /// backup is overwritten: merged back if the new copy fails, removed once
 /// it verified.
 pub const ROLE_PROTECTION: &str = role_protection!();
+/// A thin-pool generation of a volume (issue 11; not yet created by any
+/// run): one thin LV per volume and run, named by [`generation_name`].
+pub const ROLE_GENERATION: &str = role_generation!();
 /// `snapplan-state:complete|incomplete` on a backup LV: whether its last
 /// copy finished (and verified).
 pub const STATE_PREFIX: &str = state_prefix!();
@@ -90,6 +98,8 @@ pub const TAG_ROLE_SNAPSHOT: &str = concat!(role_prefix!(), role_snapshot!());
 pub const TAG_ROLE_BASE: &str = concat!(role_prefix!(), role_base!());
 /// The role tag of a backup LV (never removed except by the `remove` phase).
 pub const TAG_ROLE_BACKUP: &str = concat!(role_prefix!(), role_backup!());
+/// The role tag of a thin-pool generation.
+pub const TAG_ROLE_GENERATION: &str = concat!(role_prefix!(), role_generation!());
 /// On a backup LV while it is being written, or after a failed copy or verify.
 pub const TAG_STATE_INCOMPLETE: &str = concat!(state_prefix!(), state_incomplete!());
 /// On a backup LV whose last copy finished (and verified when verify is on).
@@ -242,6 +252,112 @@ fn name_with_suffix(origin: &LvPath, suffix: &str) -> String {
     }
 }
 
+/// Length of a generation id, `YYYYMMDDTHHMMSSZ`.
+pub const GENERATION_ID_LEN: usize = 16;
+
+/// The tags of a generation made by run `run_id`: the run tag lets
+/// rollback and recover remove only what that run made; it is created
+/// `incomplete`.
+pub fn generation_tags(plan: &str, run_id: &str) -> Vec<String> {
+    let mut tags = for_lv(plan, run_id, ROLE_GENERATION).to_vec();
+    tags.push(TAG_STATE_INCOMPLETE.to_string());
+    tags
+}
+
+/// The LV name of a volume's generation: `<target_lv>.<id>`, the id being
+/// the run's UTC start time as `YYYYMMDDTHHMMSSZ` (`state::time::compact`).
+/// LVM allows `.` in LV names, and the name sorts by time.
+pub fn generation_name(target_lv: &str, id: &str) -> String {
+    format!("{target_lv}.{id}")
+}
+
+/// The generation id of run `run_id` (`YYYYMMDDTHHMMSSZ-<pid>`, see
+/// `state::time::new_run_id`): its UTC start time, so every volume's
+/// generation of one run has the same id. `None` for a run id of another
+/// shape (a test's `r1`), which cannot name a generation.
+pub fn generation_id_of_run(run_id: &str) -> Option<&str> {
+    let time = run_id.get(..GENERATION_ID_LEN)?;
+    let rest = &run_id[GENERATION_ID_LEN..];
+    ((rest.is_empty() || rest.starts_with('-')) && is_generation_id(time)).then_some(time)
+}
+
+/// `YYYYMMDDTHHMMSSZ`: digits, with `T` and `Z` in their places.
+fn is_generation_id(id: &str) -> bool {
+    let b = id.as_bytes();
+    b.len() == GENERATION_ID_LEN
+        && b.iter().enumerate().all(|(i, c)| match i {
+            8 => *c == b'T',
+            15 => *c == b'Z',
+            _ => c.is_ascii_digit(),
+        })
+}
+
+/// The id of generation LV `lv` of a volume backed up to `target_lv`, when
+/// `lv` is named like one: `<target_lv>.` and sixteen characters of the
+/// form `YYYYMMDDTHHMMSSZ`. A name alone proves nothing: the tags do.
+pub fn generation_id<'a>(target_lv: &str, lv: &'a str) -> Option<&'a str> {
+    let id = lv.strip_prefix(target_lv)?.strip_prefix('.')?;
+    is_generation_id(id).then_some(id)
+}
+
+/// What the tags of an LV say about it as a generation of plan `plan`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GenerationState {
+    /// Tagged complete (and not incomplete): never removed but by
+    /// retention, never written again.
+    Complete,
+    /// Tagged incomplete and not complete: rollback (its own run's only)
+    /// and recover remove it.
+    Incomplete,
+}
+
+/// The state of a generation of `plan`, from all of an LV's tags: `None`
+/// unless it carries `snapplan`, this plan's tag and the generation role,
+/// and exactly one of the two state tags (an LV tagged both, which snapplan
+/// never makes, is neither: nothing removes it, nothing trusts it).
+pub fn generation_state<S: AsRef<str>>(tags: &[S], plan: &str) -> Option<GenerationState> {
+    let has = |wanted: &str| tags.iter().any(|t| t.as_ref() == wanted);
+    if !has(SNAPPLAN) || !has(&plan_tag(plan)) || !has(TAG_ROLE_GENERATION) {
+        return None;
+    }
+    match (has(TAG_STATE_COMPLETE), has(TAG_STATE_INCOMPLETE)) {
+        (true, false) => Some(GenerationState::Complete),
+        (false, true) => Some(GenerationState::Incomplete),
+        _ => None,
+    }
+}
+
+/// Whether the rollback of run `run_id` may remove this LV: an incomplete
+/// generation of `plan` that this very run made.
+pub fn rollback_may_remove_generation<S: AsRef<str>>(tags: &[S], plan: &str, run_id: &str) -> bool {
+    generation_state(tags, plan) == Some(GenerationState::Incomplete)
+        && tags.iter().any(|t| t.as_ref() == run_tag(run_id))
+}
+
+/// The newest complete generation of `target_lv` among `lvs` (name, tags):
+/// by the time in its name, which is the run's start. What a new
+/// generation is a snapshot of, and what retention never removes.
+pub fn newest_complete_generation<'a, S: AsRef<str>>(
+    target_lv: &str,
+    plan: &str,
+    lvs: &[(&'a str, &[S])],
+) -> Option<&'a str> {
+    lvs.iter()
+        .filter(|(name, tags)| {
+            generation_id(target_lv, name).is_some()
+                && generation_state(tags, plan) == Some(GenerationState::Complete)
+        })
+        .map(|(name, _)| *name)
+        .max_by_key(|name| generation_id(target_lv, name))
+}
+
+/// Whether the generations of `target_lv` in `vg` have names LVM and
+/// device-mapper accept (validate's question).
+pub fn generation_fits(vg: &str, target_lv: &str) -> bool {
+    let longest = generation_name(target_lv, "20261202T031500Z");
+    longest.len() <= MAX_LV_NAME && dm_name_len(vg, &longest) <= MAX_DM_NAME
+}
+
 /// The snapshot of `origin` as `vg/lv`.
 pub fn snapshot_path(origin: &LvPath) -> LvPath {
     LvPath {
@@ -294,6 +410,107 @@ mod tests {
             && tag
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || "_+.-/=!:&#".contains(c))
+    }
+
+    #[test]
+    fn a_generation_is_named_after_its_volume_and_time_and_its_id_reads_back() {
+        let name = generation_name("root", "20261202T031500Z");
+        assert_eq!(name, "root.20261202T031500Z");
+        assert!(crate::plan::names::check_lv(&name).is_ok());
+        assert_eq!(generation_id("root", &name), Some("20261202T031500Z"));
+        // Another volume's, a different shape, or not ours by name: no id.
+        assert_eq!(generation_id("roo", &name), None);
+        assert_eq!(generation_id("root", "root.2026120T031500Z"), None);
+        assert_eq!(generation_id("root", "root-20261202T031500Z"), None);
+        assert_eq!(generation_id("root", "root.20261202T031500ZZ"), None);
+        assert_eq!(
+            generation_id_of_run("20261202T031500Z-4242"),
+            Some("20261202T031500Z")
+        );
+        assert_eq!(generation_id_of_run("r1"), None);
+        assert_eq!(generation_id_of_run("20261202T031500Zx"), None);
+        assert!(generation_fits("backup", "root"));
+        assert!(!generation_fits("backup", &"a".repeat(120)));
+    }
+
+    fn complete(tags: &[String]) -> Vec<String> {
+        tags.iter()
+            .map(|t| {
+                if t == TAG_STATE_INCOMPLETE {
+                    TAG_STATE_COMPLETE.to_string()
+                } else {
+                    t.clone()
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn only_an_incomplete_generation_of_this_plan_and_run_may_be_rolled_back() {
+        let made = generation_tags("home", "r1");
+        assert_eq!(
+            generation_state(&made, "home"),
+            Some(GenerationState::Incomplete)
+        );
+        assert!(rollback_may_remove_generation(&made, "home", "r1"));
+        // Another run's, another plan's, a complete one, a thick backup.
+        assert!(!rollback_may_remove_generation(&made, "home", "r2"));
+        assert!(!rollback_may_remove_generation(&made, "other", "r1"));
+        assert_eq!(generation_state(&made, "other"), None);
+        let done = complete(&made);
+        assert_eq!(
+            generation_state(&done, "home"),
+            Some(GenerationState::Complete)
+        );
+        assert!(!rollback_may_remove_generation(&done, "home", "r1"));
+        let mut backup = backup_tags("home");
+        backup.push(TAG_STATE_INCOMPLETE.to_string());
+        assert_eq!(generation_state(&backup, "home"), None);
+        // Both state tags (never made by snapplan): neither removed nor trusted.
+        let mut both = made.clone();
+        both.push(TAG_STATE_COMPLETE.to_string());
+        assert_eq!(generation_state(&both, "home"), None);
+        assert!(!rollback_may_remove_generation(&both, "home", "r1"));
+        // Without the snapplan tag, not ours whatever else it says.
+        let forged: Vec<String> = made.iter().skip(1).cloned().collect();
+        assert_eq!(generation_state(&forged, "home"), None);
+    }
+
+    #[test]
+    fn the_newest_complete_generation_is_chosen_by_the_time_in_its_name() {
+        let done = complete(&generation_tags("home", "r"));
+        let open = generation_tags("home", "r");
+        let other_plan = complete(&generation_tags("work", "r"));
+        let lvs: Vec<(&str, &[String])> = vec![
+            ("root.20261201T031500Z", &done),
+            ("root.20261203T031500Z", &done),
+            ("root.20261204T031500Z", &open),
+            ("root.20261205T031500Z", &other_plan),
+            ("root.2026120XT031500Z", &done),
+            ("rootfs.20261209T031500Z", &done),
+            ("root", &done),
+        ];
+        assert_eq!(
+            newest_complete_generation("root", "home", &lvs),
+            Some("root.20261203T031500Z")
+        );
+        assert_eq!(newest_complete_generation("home", "home", &lvs), None);
+    }
+
+    #[test]
+    fn generation_tags_name_the_plan_the_run_the_role_and_start_incomplete() {
+        let tags = generation_tags("home", "20261202T031500Z-42");
+        assert_eq!(
+            tags,
+            [
+                "snapplan",
+                "snapplan-plan:home",
+                "snapplan-run:20261202T031500Z-42",
+                "snapplan-role:generation",
+                "snapplan-state:incomplete",
+            ]
+        );
+        assert!(tags.iter().all(|t| valid_tag(t)));
     }
 
     #[test]

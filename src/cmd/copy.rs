@@ -78,6 +78,8 @@ pub fn run(args: Args) -> super::Result {
         manifest: args.manifest,
         previous_manifest: args.previous_manifest,
         destination_tag: None,
+        destination_snapshot_of: None,
+        destination_zeroed: false,
         length: None,
         base: None,
         changed: None,

@@ -350,6 +350,44 @@ impl Manifest {
         None
     }
 
+    /// Why this manifest cannot stand for `destination`, a snapshot the
+    /// caller just made of the device whose tag is `origin` (see
+    /// `CopyRequest::destination_snapshot_of`), if it cannot. Only a
+    /// completed copy to a device tagged `origin`, of the destination's
+    /// kind and size, with the same chunk size, qualifies: the path and
+    /// tag differ by design (a new LV), and the caller vouches that the
+    /// destination was made from that device and not written since.
+    pub fn untrusted_for_snapshot(
+        &self,
+        destination: &Identity,
+        origin: &str,
+        chunk_size: u64,
+    ) -> Option<String> {
+        let old = &self.destination;
+        if !self.completed {
+            return Some("the previous copy did not complete".into());
+        }
+        if old.tag.as_deref() != Some(origin) {
+            return Some(format!(
+                "it describes {:?}, not {origin:?}, the device the destination is a snapshot of",
+                old.tag
+            ));
+        }
+        if old.kind != destination.kind || old.size != destination.size {
+            return Some(format!(
+                "the snapshot differs from what it describes (size {} then, {} now)",
+                old.size, destination.size
+            ));
+        }
+        if self.chunk_size != chunk_size {
+            return Some(format!(
+                "its chunk size is {}, this copy uses {chunk_size}",
+                self.chunk_size
+            ));
+        }
+        None
+    }
+
     /// The trusted hash of chunk `index` of `chunking`: present only when
     /// the previous copy had a chunk at the same place of the same length.
     pub fn hash_for(&self, chunking: Chunking, index: u64) -> Option<ChunkHash> {

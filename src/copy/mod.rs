@@ -108,6 +108,22 @@ pub struct CopyRequest {
     /// LV's UUID), recorded in the manifest; a previous manifest is only
     /// trusted if it recorded the same.
     pub destination_tag: Option<String>,
+    /// The destination was made by the caller as a snapshot of the device
+    /// whose identity tag is this (apply: a new thin-pool generation, made
+    /// as a thin snapshot of the newest complete one, whose LV UUID this
+    /// is), and nothing has written to it since: it holds what that device
+    /// held. A previous manifest (given by `previous_manifest`) that
+    /// recorded this tag for its destination then stands for this
+    /// destination too, although its path and tag differ, and it is not
+    /// marked incomplete: this copy does not touch the device it describes.
+    pub destination_snapshot_of: Option<String>,
+    /// The caller made the destination just now as a device whose every
+    /// block reads as zeros until written (a new thin LV): a chunk of zeros
+    /// is then not written, so it takes no pool space. Only when no
+    /// previous manifest is trusted (with one, the destination holds what
+    /// it says instead, and a chunk that turned to zeros is written), and
+    /// never with `destination_snapshot_of`.
+    pub destination_zeroed: bool,
     /// Copy only the first `length` bytes of the source (`None`: all of
     /// it). A restore copies what the backup's manifest covers: the backup
     /// LV may be larger than the volume it holds (extent rounding, a grown
@@ -147,6 +163,8 @@ impl CopyRequest {
             manifest: None,
             previous_manifest: None,
             destination_tag: None,
+            destination_snapshot_of: None,
+            destination_zeroed: false,
             length: None,
             base: None,
             changed: None,
@@ -249,6 +267,19 @@ pub fn run(request: &CopyRequest, control: &CopyControl<'_>) -> Result<CopyRepor
             previous = None;
         }
     }
+    // A destination that reads as zeros stands in for a previous copy of
+    // nothing but zeros, when there is no trusted one (a spot check that
+    // found the destination changed leaves its content unknown).
+    let zeroed = request.destination_zeroed
+        // A snapshot holds what its origin held, not zeros, even when the
+        // manifest of that origin is not trusted.
+        && request.destination_snapshot_of.is_none()
+        && previous.is_none()
+        && matches!(&delta, DeltaBasis::Full { .. })
+        && spot.mismatch.is_none();
+    if zeroed {
+        notes.push("the destination reads as zeros: chunks of zeros are not written".to_string());
+    }
     let superseded = superseded_manifest(request, &destination)?;
     let touched = changed_chunks(request, previous.as_ref(), chunking, &mut notes);
     let unmapped = match (&touched, &request.mapped) {
@@ -321,6 +352,7 @@ pub fn run(request: &CopyRequest, control: &CopyControl<'_>) -> Result<CopyRepor
             switch: control.throttle,
         },
         previous: previous.as_ref(),
+        zeroed,
         touched: touched.as_deref(),
         unmapped: unmapped.as_deref(),
     };
@@ -475,6 +507,11 @@ fn superseded_manifest(
     let Some(path) = &request.previous_manifest else {
         return Ok(None);
     };
+    // It describes the device the destination is a snapshot of, which
+    // this copy does not write.
+    if request.destination_snapshot_of.is_some() {
+        return Ok(None);
+    }
     if request.manifest.as_ref() == Some(path) {
         return Ok(None);
     }
@@ -510,7 +547,11 @@ fn previous_manifest(
         (None, None) => return full("no manifest given".to_string()),
     };
     let (path, manifest) = path;
-    match manifest.untrusted_for(destination, request.chunk_size) {
+    let untrusted = match &request.destination_snapshot_of {
+        Some(origin) => manifest.untrusted_for_snapshot(destination, origin, request.chunk_size),
+        None => manifest.untrusted_for(destination, request.chunk_size),
+    };
+    match untrusted {
         Some(reason) => full(format!("not trusting {}: {reason}", path.display())),
         None => Ok((Some(manifest), DeltaBasis::Previous { manifest: path })),
     }

@@ -205,6 +205,9 @@ pub struct CopyOptions<'a> {
     pub read: ReadOptions<'a>,
     /// A trusted manifest of what the destination holds now.
     pub previous: Option<&'a Manifest>,
+    /// No `previous`, and the destination reads as zeros where nothing was
+    /// written (a new thin LV): a chunk of zeros is not written.
+    pub zeroed: bool,
     /// Per chunk, whether it may have changed since the copy `previous`
     /// describes (`None`: every chunk may have). Chunks marked false keep
     /// their previous hash and are neither read nor written.
@@ -228,6 +231,16 @@ impl CopyOptions<'_> {
             .copied()
             .unwrap_or(false)
             .then_some(Skip::Zeros)
+    }
+
+    /// Whether the destination already holds chunk `index` with `hash`:
+    /// the previous manifest says so, or the destination reads as zeros
+    /// and so does the chunk.
+    fn holds(&self, index: u64, hash: ChunkHash, data: &[u8]) -> bool {
+        match self.previous {
+            Some(m) => m.hash_for(self.read.chunking, index) == Some(hash),
+            None => self.zeroed && data.iter().all(|&b| b == 0),
+        }
     }
 
     /// The previous hash of a chunk that is neither read nor written.
@@ -321,8 +334,7 @@ fn hash_and_write(
                     let start = Instant::now();
                     let hash = ChunkHash::of(data);
                     hash_busy += start.elapsed();
-                    let unchanged =
-                        opts.previous.and_then(|m| m.hash_for(chunking, next)) == Some(hash);
+                    let unchanged = opts.holds(next, hash, data);
                     if !unchanged {
                         let start = Instant::now();
                         dst.write_chunk(offset, data)?;
@@ -348,10 +360,7 @@ fn hash_and_write(
         let start = Instant::now();
         let hash = ChunkHash::of(chunk.buf.as_slice());
         hash_busy += start.elapsed();
-        let unchanged = opts
-            .previous
-            .and_then(|m| m.hash_for(chunking, chunk.index))
-            == Some(hash);
+        let unchanged = opts.holds(chunk.index, hash, chunk.buf.as_slice());
         if !unchanged {
             let start = Instant::now();
             dst.write_chunk(chunk.offset, chunk.buf.as_slice())?;

@@ -849,3 +849,153 @@ fn a_lift_ends_a_throttle_wait_already_under_way() {
     );
     assert_eq!(std::fs::read(&dst).unwrap(), data);
 }
+
+/// The copy of generation A, then B made as a snapshot of A (here: a copy
+/// of the file): with `destination_snapshot_of` naming A's tag, A's manifest
+/// stands for B, only the changed chunks are written to B, and A's manifest
+/// still says complete (A was not touched).
+#[test]
+fn a_snapshot_of_a_copy_is_written_only_where_the_source_changed_and_the_copy_it_came_from_stays_trusted()
+ {
+    let files = Files::new();
+    let mut data = pseudo_random(6 * CHUNK as usize, 11);
+    let src = files.write("src", &data);
+    let a = files.write("a", &vec![0; data.len()]);
+    let a_manifest = files.path("a.json");
+    let mut first = request(&src, &a, Some(&a_manifest));
+    first.destination_tag = Some("uuid-a".into());
+    run_plain(&first).unwrap();
+    let a_before = std::fs::read(&a).unwrap();
+
+    let b = files.write("b", &a_before);
+    data[2 * CHUNK as usize + 9] ^= 0x55;
+    data[5 * CHUNK as usize] ^= 0x55;
+    std::fs::write(&src, &data).unwrap();
+    let b_manifest = files.path("b.json");
+    let mut second = request(&src, &b, Some(&b_manifest));
+    second.destination_tag = Some("uuid-b".into());
+    second.previous_manifest = Some(a_manifest.clone());
+    second.destination_snapshot_of = Some("uuid-a".into());
+    second.verify = true;
+    let report = run_plain(&second).unwrap();
+    assert!(
+        matches!(&report.delta, DeltaBasis::Previous { manifest } if *manifest == a_manifest),
+        "{:?}",
+        report.delta
+    );
+    assert_eq!(report.chunks_written, 2);
+    assert_eq!(std::fs::read(&b).unwrap(), data);
+    assert_eq!(std::fs::read(&a).unwrap(), a_before, "A is untouched");
+    assert!(Manifest::load(&a_manifest).unwrap().completed);
+    let b_saved = Manifest::load(&b_manifest).unwrap();
+    assert!(b_saved.completed);
+    assert_eq!(b_saved.destination.tag.as_deref(), Some("uuid-b"));
+}
+
+#[test]
+fn a_snapshot_of_another_device_than_the_manifest_describes_is_copied_in_full() {
+    let files = Files::new();
+    let data = pseudo_random(3 * CHUNK as usize, 12);
+    let src = files.write("src", &data);
+    let a = files.write("a", &vec![0; data.len()]);
+    let a_manifest = files.path("a.json");
+    let mut first = request(&src, &a, Some(&a_manifest));
+    first.destination_tag = Some("uuid-a".into());
+    run_plain(&first).unwrap();
+
+    let b = files.write("b", &vec![0; data.len()]);
+    let mut second = request(&src, &b, Some(&files.path("b.json")));
+    second.destination_tag = Some("uuid-b".into());
+    second.previous_manifest = Some(a_manifest.clone());
+    second.destination_snapshot_of = Some("uuid-other".into());
+    let report = run_plain(&second).unwrap();
+    assert!(
+        matches!(&report.delta, DeltaBasis::Full { reason } if reason.contains("snapshot of")),
+        "{:?}",
+        report.delta
+    );
+    assert_eq!(report.chunks_written, 3);
+    assert_eq!(std::fs::read(&b).unwrap(), data);
+
+    // Nor does a manifest of A stand for B without the caller saying B is
+    // a snapshot of A.
+    second.destination_snapshot_of = None;
+    let report = run_plain(&second).unwrap();
+    assert!(
+        matches!(report.delta, DeltaBasis::Full { .. }),
+        "{:?}",
+        report.delta
+    );
+    assert!(Manifest::load(&a_manifest).unwrap().completed);
+}
+
+#[test]
+fn a_destination_that_reads_as_zeros_gets_no_chunk_of_zeros_written() {
+    let files = Files::new();
+    let mut data = vec![0u8; 6 * CHUNK as usize];
+    data[CHUNK as usize..2 * CHUNK as usize].copy_from_slice(&pseudo_random(CHUNK as usize, 13));
+    data[4 * CHUNK as usize + 7] = 1;
+    let src = files.write("src", &data);
+    // A sparse file reads as zeros, as a new thin LV does.
+    let dst = files.path("dst");
+    std::fs::File::create(&dst)
+        .unwrap()
+        .set_len(data.len() as u64)
+        .unwrap();
+    let manifest = files.path("m.json");
+    let mut req = request(&src, &dst, Some(&manifest));
+    req.destination_zeroed = true;
+    req.verify = true;
+    let report = run_plain(&req).unwrap();
+    assert_eq!(report.chunks_written, 2, "only chunks 1 and 4 hold data");
+    assert_eq!(report.bytes_read, data.len() as u64);
+    assert_eq!(std::fs::read(&dst).unwrap(), data);
+    assert!(report.verify.unwrap().mismatches.is_empty());
+    assert!(
+        report.notes.iter().any(|n| n.contains("reads as zeros")),
+        "{:?}",
+        report.notes
+    );
+}
+
+/// With a trusted previous manifest the destination holds what it says, not
+/// zeros: a chunk that turned to zeros in the source is written.
+#[test]
+fn a_zeroed_destination_with_a_trusted_previous_copy_writes_chunks_that_became_zeros() {
+    let files = Files::new();
+    let mut data = pseudo_random(3 * CHUNK as usize, 14);
+    let src = files.write("src", &data);
+    let dst = files.write("dst", &vec![0; data.len()]);
+    let manifest = files.path("m.json");
+    run_plain(&request(&src, &dst, Some(&manifest))).unwrap();
+
+    data[..CHUNK as usize].fill(0);
+    std::fs::write(&src, &data).unwrap();
+    let mut req = request(&src, &dst, Some(&manifest));
+    req.destination_zeroed = true;
+    let report = run_plain(&req).unwrap();
+    assert!(
+        matches!(report.delta, DeltaBasis::Previous { .. }),
+        "{:?}",
+        report.delta
+    );
+    assert_eq!(report.chunks_written, 1);
+    assert_eq!(std::fs::read(&dst).unwrap(), data);
+}
+
+/// A snapshot whose origin's manifest is not trusted holds that origin's
+/// data, not zeros: `destination_zeroed` does not apply to it.
+#[test]
+fn a_snapshot_is_never_taken_for_a_destination_of_zeros() {
+    let files = Files::new();
+    let data = vec![0u8; 2 * CHUNK as usize];
+    let src = files.write("src", &data);
+    let b = files.write("b", &vec![0xEE; data.len()]);
+    let mut req = request(&src, &b, Some(&files.path("b.json")));
+    req.destination_tag = Some("uuid-b".into());
+    req.destination_snapshot_of = Some("uuid-a".into());
+    req.destination_zeroed = true;
+    let report = run_plain(&req).unwrap();
+    assert_eq!(report.chunks_written, 2);
+    assert_eq!(std::fs::read(&b).unwrap(), data);
+}

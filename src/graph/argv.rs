@@ -90,6 +90,67 @@ pub fn create_thin_snapshot(origin: &LvPath, name: &str, tags: &[String]) -> Vec
     argv
 }
 
+/// `lvcreate --snapshot --name <name> --setactivationskip n --addtag
+/// <tag>... vg/<newest>`: a volume's new thin-pool generation as a thin
+/// snapshot of its newest complete one, so it starts with that content and
+/// the copy writes only what changed (issue 11; no step runs it yet). No
+/// size: a thin snapshot, in the pool. The activation-skip flag LVM gives
+/// thin snapshots is cleared, so a generation activates like any LV (for
+/// `vgchange -ay`, restore and mount), not only with `-K`.
+pub fn create_generation_snapshot(newest: &LvPath, name: &str, tags: &[String]) -> Vec<String> {
+    let mut argv = vec![
+        "lvcreate".into(),
+        "--snapshot".into(),
+        "--name".into(),
+        name.into(),
+        "--setactivationskip".into(),
+        "n".into(),
+    ];
+    push_tags(&mut argv, tags);
+    argv.push(newest.to_string());
+    argv
+}
+
+/// `lvcreate --thin --virtualsize <size> --name <name> --addtag <tag>...
+/// vg/<pool>`: a volume's first generation, a new thin LV of the origin's
+/// size whose every block reads as zeros until written (issue 11; no step
+/// runs it yet). `virtual_size` is `<bytes>b`, or a placeholder at plan
+/// time.
+pub fn create_generation(
+    pool: &LvPath,
+    name: &str,
+    virtual_size: &str,
+    tags: &[String],
+) -> Vec<String> {
+    let mut argv = vec![
+        "lvcreate".into(),
+        "--thin".into(),
+        "--virtualsize".into(),
+        virtual_size.into(),
+        "--name".into(),
+        name.into(),
+    ];
+    push_tags(&mut argv, tags);
+    argv.push(pool.to_string());
+    argv
+}
+
+/// `lvcreate --type thin-pool --size <bytes>b --name <pool> <vg>`: the
+/// thin pool the admin creates for generations, as check would suggest it
+/// (issue 11; not suggested yet).
+pub fn create_thin_pool(pool: &LvPath, bytes: u64) -> Vec<String> {
+    vec![
+        "lvcreate".into(),
+        "--type".into(),
+        "thin-pool".into(),
+        "--size".into(),
+        format!("{bytes}b"),
+        "--name".into(),
+        pool.lv.clone(),
+        pool.vg.clone(),
+    ]
+}
+
 /// `lvremove --yes vg/lv`. The caller must have checked the LV's tags: the
 /// name alone does not prove snapplan made it.
 pub fn remove_lv(lv: &LvPath) -> Vec<String> {
@@ -348,6 +409,37 @@ mod tests {
             vg: vg.into(),
             lv: lv.into(),
         }
+    }
+
+    #[test]
+    fn generations_are_thin_snapshots_of_the_newest_or_new_thin_lvs_in_the_pool() {
+        let tags = crate::tags::generation_tags("home", "20261202T031500Z-7");
+        assert_eq!(
+            create_generation_snapshot(
+                &lv("backup", "root.20261201T031500Z"),
+                "root.20261202T031500Z",
+                &tags
+            )
+            .join(" "),
+            "lvcreate --snapshot --name root.20261202T031500Z --setactivationskip n \
+             --addtag snapplan --addtag snapplan-plan:home --addtag snapplan-run:20261202T031500Z-7 \
+             --addtag snapplan-role:generation --addtag snapplan-state:incomplete \
+             backup/root.20261201T031500Z"
+        );
+        assert_eq!(
+            create_generation(
+                &lv("backup", "gens"),
+                "root.20261202T031500Z",
+                "16777216b",
+                &tags[..1]
+            )
+            .join(" "),
+            "lvcreate --thin --virtualsize 16777216b --name root.20261202T031500Z --addtag snapplan backup/gens"
+        );
+        assert_eq!(
+            create_thin_pool(&lv("backup", "gens"), 50 << 20).join(" "),
+            "lvcreate --type thin-pool --size 52428800b --name gens backup"
+        );
     }
 
     #[test]

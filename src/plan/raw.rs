@@ -86,6 +86,9 @@ pub struct RawPlan {
     pub hooks: Option<RawHooks>,
     /// Where the backups go.
     pub target: RawTarget,
+    /// Not yet supported (only with `target.pool`): how many generations of
+    /// each volume to keep.
+    pub retention: Option<RawRetention>,
     /// The volumes to back up. Snapshots are taken in this order, inside one
     /// suspend window: put the fastest-changing volume first.
     #[schemars(length(min = 1))]
@@ -201,6 +204,39 @@ pub struct RawTarget {
     /// `false` overwrites the backup in place. Default: true.
     #[schemars(extend("default" = true))]
     pub keep_previous: Option<Sp<bool>>,
+    /// Not yet supported: `snapplan validate` refuses it, and so does this
+    /// schema (`not: {}`). Reserved for a thin pool in `target.vg` that will
+    /// hold every volume's generations, one thin LV per run, so that plans
+    /// written for it get a clear answer instead of "unknown key".
+    #[schemars(extend("not" = {}))]
+    pub pool: Option<Sp<String>>,
+    /// Not yet supported (only with `target.pool`): the pool's data or
+    /// metadata use, in percent, at which a run would stop writing a
+    /// volume. Default: 95.
+    #[schemars(range(min = 1, max = 99), extend("default" = 95))]
+    pub pool_threshold: Option<Sp<u64>>,
+}
+
+/// How many generations to keep (only with `target.pool`, which is not yet
+/// supported).
+#[derive(Debug, Clone, PartialEq, JsonSchema)]
+#[schemars(rename = "Retention", deny_unknown_fields)]
+pub struct RawRetention {
+    /// The newest complete generations kept, at least 1. Default: 7.
+    #[schemars(range(min = 1), extend("default" = 7))]
+    pub keep_last: Option<Sp<u64>>,
+    /// Also keep the newest complete generation of each of this many days.
+    #[schemars(range(min = 0))]
+    pub keep_daily: Option<Sp<u64>>,
+    /// Also keep the newest complete generation of each of this many weeks.
+    #[schemars(range(min = 0))]
+    pub keep_weekly: Option<Sp<u64>>,
+    /// Also keep the newest complete generation of each of this many months.
+    #[schemars(range(min = 0))]
+    pub keep_monthly: Option<Sp<u64>>,
+    /// Where `retention:` is written.
+    #[schemars(skip)]
+    pub at: SourceSpan,
 }
 
 /// An iSCSI target.
@@ -293,6 +329,7 @@ pub const PLAN_KEYS: &[&str] = &[
     "defaults",
     "hooks",
     "target",
+    "retention",
     "volumes",
 ];
 pub const DEFAULTS_KEYS: &[&str] = &[
@@ -303,7 +340,15 @@ pub const DEFAULTS_KEYS: &[&str] = &[
     "retain_base",
 ];
 pub const HOOKS_KEYS: &[&str] = &["dir", "timeout"];
-pub const TARGET_KEYS: &[&str] = &["vg", "iscsi", "export", "keep_previous"];
+pub const TARGET_KEYS: &[&str] = &[
+    "vg",
+    "iscsi",
+    "export",
+    "keep_previous",
+    "pool",
+    "pool_threshold",
+];
+pub const RETENTION_KEYS: &[&str] = &["keep_last", "keep_daily", "keep_weekly", "keep_monthly"];
 pub const ISCSI_KEYS: &[&str] = &["portal", "iqn"];
 pub const VOLUME_KEYS: &[&str] = &[
     "lv",
@@ -324,12 +369,12 @@ fn belongs_under(key: &str) -> Option<&'static str> {
             "`defaults:` or a volume"
         }
         "dir" | "timeout" => "`hooks:`",
-        "vg" | "iscsi" | "export" | "keep_previous" => "`target:`",
+        "vg" | "iscsi" | "export" | "keep_previous" | "pool" | "pool_threshold" => "`target:`",
+        "keep_last" | "keep_daily" | "keep_weekly" | "keep_monthly" => "`retention:`",
         "portal" | "iqn" => "`target.iscsi:`",
         "lv" | "target_lv" | "after" => "a volume in `volumes:`",
-        "version" | "name" | "state_dir" | "defaults" | "hooks" | "target" | "volumes" => {
-            "the top level of the plan"
-        }
+        "version" | "name" | "state_dir" | "defaults" | "hooks" | "target" | "retention"
+        | "volumes" => "the top level of the plan",
         _ => return None,
     })
 }
@@ -503,6 +548,20 @@ impl Reader {
         }
     }
 
+    /// A whole number, zero or more.
+    fn count(&mut self, key: &str, node: &Node) -> Option<Sp<u64>> {
+        match &node.value {
+            Value::Int(v) if *v >= 0 && *v <= i128::from(u64::MAX) => Some(Sp {
+                value: *v as u64,
+                span: node.span,
+            }),
+            _ => {
+                self.type_error(node, key, "a whole number, zero or more", "");
+                None
+            }
+        }
+    }
+
     fn unit_string(&mut self, key: &str, node: &Node, example: &str) -> Option<Sp<String>> {
         match &node.value {
             Value::Int(_) | Value::Float(_) => {
@@ -642,6 +701,18 @@ pub(crate) fn from_tree(reader: &mut Reader, root: &Node) -> Option<RawPlan> {
             read_target(reader, node, owner)
         }
     };
+    let retention = fields.get("retention").and_then(|node| {
+        let at = fields.key_span("retention").unwrap_or(node.span);
+        let f = reader.fields(node, "retention", "`retention`".into(), at, RETENTION_KEYS)?;
+        let mut count = |key: &str| f.get(key).and_then(|n| reader.count(key, n));
+        Some(RawRetention {
+            keep_last: count("keep_last"),
+            keep_daily: count("keep_daily"),
+            keep_weekly: count("keep_weekly"),
+            keep_monthly: count("keep_monthly"),
+            at,
+        })
+    });
     let volumes = match fields.get("volumes") {
         None => {
             reader.missing(
@@ -690,7 +761,10 @@ pub(crate) fn from_tree(reader: &mut Reader, root: &Node) -> Option<RawPlan> {
             iscsi: None,
             export: None,
             keep_previous: None,
+            pool: None,
+            pool_threshold: None,
         }),
+        retention,
         volumes,
         incomplete,
     })
@@ -702,6 +776,10 @@ fn read_target(reader: &mut Reader, node: &Node, owner: SourceSpan) -> Option<Ra
     let keep_previous = f
         .get("keep_previous")
         .and_then(|n| reader.boolean("keep_previous", n));
+    let pool = f.get("pool").and_then(|n| reader.string("pool", n));
+    let pool_threshold = f
+        .get("pool_threshold")
+        .and_then(|n| reader.count("pool_threshold", n));
     let iscsi = f.get("iscsi").map(|node| {
         let owner = f.key_span("iscsi").unwrap_or(node.span);
         let i = reader.fields(node, "iscsi", "`target.iscsi`".into(), owner, ISCSI_KEYS)?;
@@ -741,6 +819,8 @@ fn read_target(reader: &mut Reader, node: &Node, owner: SourceSpan) -> Option<Ra
         iscsi: iscsi.flatten(),
         export,
         keep_previous,
+        pool,
+        pool_threshold,
     })
 }
 

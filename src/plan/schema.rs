@@ -98,6 +98,7 @@ mod tests {
         assert_eq!(keys(&d["Hooks"]), sorted(raw::HOOKS_KEYS));
         assert_eq!(keys(&d["Target"]), sorted(raw::TARGET_KEYS));
         assert_eq!(keys(&d["Iscsi"]), sorted(raw::ISCSI_KEYS));
+        assert_eq!(keys(&d["Retention"]), sorted(raw::RETENTION_KEYS));
         assert_eq!(keys(&d["Volume"]), sorted(raw::VOLUME_KEYS));
     }
 

@@ -11,7 +11,7 @@ use miette::SourceSpan;
 use super::diagnostic::{Problem, did_you_mean, quoted, shown, some_of};
 use super::model::*;
 use super::names::{check_lv, check_plan_name, check_vg};
-use super::raw::{RawIscsi, RawPlan, RawVolume, Sp};
+use super::raw::{RawIscsi, RawPlan, RawTarget, RawVolume, Sp};
 use super::units::{UnitError, parse_duration, parse_rate, parse_size};
 use crate::tags;
 
@@ -74,6 +74,7 @@ pub fn validate(raw: &RawPlan, problems: &mut Vec<Problem>) -> Option<Plan> {
             "the volume group that holds the backups, e.g. `backup`",
         );
     }
+    cx.generations(raw);
     let target = Target {
         vg: target_vg.value.clone(),
         iscsi: raw.target.iscsi.as_ref().map(|i| cx.iscsi(i)),
@@ -134,6 +135,7 @@ pub fn validate(raw: &RawPlan, problems: &mut Vec<Problem>) -> Option<Plan> {
         &raw.volumes.value,
         &volumes,
         target_vg.flatten().map(|_| &raw.target.vg),
+        raw.target.pool.is_some(),
     );
     if !raw.incomplete.volumes {
         // With a volume left out, `after:` may name it: no guessing.
@@ -167,6 +169,100 @@ impl Checker<'_> {
                 .help("the supported plan versions are: 1"),
             );
         }
+    }
+
+    /// `target.pool`, `target.pool_threshold` and `retention:`: their own
+    /// rules are checked, so that a plan written for thin-pool generations
+    /// learns everything at once, and then `target.pool` is refused: this
+    /// version does not back up into generations yet (issue 11).
+    fn generations(&mut self, raw: &RawPlan) {
+        let RawTarget {
+            pool,
+            pool_threshold,
+            keep_previous,
+            ..
+        } = &raw.target;
+        if let Some(retention) = &raw.retention {
+            if pool.is_none() {
+                self.problems.push(
+                    Problem::new(
+                        "plan::retention_without_pool",
+                        "`retention` applies only with `target.pool`",
+                        retention.at,
+                    )
+                    .label("no `target.pool` in this plan")
+                    .help("without a pool each volume has one backup LV, rewritten by every run: remove `retention:`"),
+                );
+            }
+            if let Some(keep_last) = &retention.keep_last
+                && keep_last.value == 0
+            {
+                self.problems.push(
+                    Problem::new(
+                        "plan::bad_retention",
+                        "`retention.keep_last` must be at least 1",
+                        keep_last.span,
+                    )
+                    .label("0 would keep no generation")
+                    .help("the newest complete generation is always kept: write `keep_last: 1` or more"),
+                );
+            }
+        }
+        if let Some(threshold) = pool_threshold {
+            if pool.is_none() {
+                self.problems.push(
+                    Problem::new(
+                        "plan::threshold_without_pool",
+                        "`target.pool_threshold` applies only with `target.pool`",
+                        threshold.span,
+                    )
+                    .label("no `target.pool` in this plan")
+                    .help("remove `pool_threshold:`"),
+                );
+            } else if !(1..=99).contains(&threshold.value) {
+                self.problems.push(
+                    Problem::new(
+                        "plan::bad_pool_threshold",
+                        format!(
+                            "`target.pool_threshold` must be a percentage from 1 to 99, not {}",
+                            threshold.value
+                        ),
+                        threshold.span,
+                    )
+                    .label("out of range")
+                    .help("the default, 95, stops a volume's copy before the pool's data or metadata is 95% full"),
+                );
+            }
+        }
+        let Some(pool) = pool else { return };
+        if let Err(why) = check_lv(&pool.value) {
+            self.bad_name(
+                "target.pool",
+                pool,
+                &why,
+                "the thin pool's LV name inside `target.vg`, e.g. `generations`",
+            );
+        }
+        if let Some(keep_previous) = keep_previous {
+            self.problems.push(
+                Problem::new(
+                    "plan::keep_previous_with_pool",
+                    "`target.keep_previous` does not apply with `target.pool`",
+                    keep_previous.span,
+                )
+                .label("set here")
+                .help("with a pool every run adds a new generation and never rewrites an older one, so there is no previous backup to keep: remove `keep_previous:`"),
+            );
+        }
+        self.problems.push(
+            Problem::new(
+                "plan::not_yet_supported",
+                "`target.pool` (thin-pool generations) is not yet supported by this version of snapplan",
+                pool.span,
+            )
+            .label("not supported yet")
+            .help("remove `target.pool` (and `retention:`): each volume is then backed up to one LV in `target.vg`, its previous backup protected by `target.keep_previous` while it is rewritten"),
+        );
     }
 
     fn bad_name(&mut self, key: &str, name: &Sp<String>, why: &str, help: &str) {
@@ -520,7 +616,13 @@ impl Checker<'_> {
     /// and exported at the end of the run), device-mapper names too long,
     /// and LVs the plan names that share a name with a snapshot apply
     /// creates. `target_vg` is `None` when it is missing or invalid.
-    fn lvm_names(&mut self, raw: &[RawVolume], volumes: &[Volume], target_vg: Option<&Sp<String>>) {
+    fn lvm_names(
+        &mut self,
+        raw: &[RawVolume],
+        volumes: &[Volume],
+        target_vg: Option<&Sp<String>>,
+        pool: bool,
+    ) {
         // Only names that are valid LVM names (the others are reported).
         let valid: Vec<bool> = volumes
             .iter()
@@ -599,6 +701,28 @@ impl Checker<'_> {
                 && check_lv(&v.target_lv).is_ok()
             {
                 let len = tags::dm_name_len(&tvg.value, &v.target_lv);
+                let generation = tags::generation_name(&v.target_lv, "YYYYMMDDTHHMMSSZ");
+                if len <= tags::MAX_DM_NAME
+                    && pool
+                    && !tags::generation_fits(&tvg.value, &v.target_lv)
+                {
+                    self.problems.push(
+                        Problem::new(
+                            "plan::name_too_long",
+                            format!(
+                                "the generations of {} would be named `{}/{}`, too long for LVM ({} bytes) or device-mapper ({} bytes)",
+                                v.name,
+                                tvg.value,
+                                shown(&generation),
+                                tags::MAX_LV_NAME,
+                                tags::MAX_DM_NAME
+                            ),
+                            target_span(i),
+                        )
+                        .label("name too long for a generation")
+                        .help("set a shorter `target_lv:`: a generation adds `.` and 16 characters of time to it"),
+                    );
+                }
                 if len > tags::MAX_DM_NAME {
                     self.problems.push(
                         Problem::new(
@@ -1084,6 +1208,87 @@ mod tests {
 
     fn plan_with(target_vg: &str, volumes: &str) -> String {
         format!("version: 1\nname: m\ntarget:\n  vg: {target_vg}\nvolumes:\n{volumes}")
+    }
+
+    const ROOT: &str = "volumes:\n  - lv: vg0/root\n";
+
+    #[test]
+    fn a_pool_is_refused_as_not_yet_supported_and_nothing_else_is_wrong_with_it() {
+        let text = format!(
+            "version: 1\nname: m\ntarget:\n  vg: backup\n  pool: generations\n  pool_threshold: 90\nretention:\n  keep_last: 2\n  keep_weekly: 4\n{ROOT}"
+        );
+        assert_eq!(codes(&text), ["plan::not_yet_supported"]);
+        let error = parse("t.yaml", &text).unwrap_err();
+        let problem = &error.problems()[0];
+        assert!(
+            problem.message.contains("not yet supported"),
+            "{}",
+            problem.message
+        );
+    }
+
+    #[test]
+    fn a_target_lv_too_long_for_its_generation_names_is_refused_with_a_pool_only() {
+        let long = "r".repeat(115);
+        let volume = format!("volumes:\n  - lv: vg0/root\n    target_lv: {long}\n");
+        let with_pool =
+            format!("version: 1\nname: m\ntarget:\n  vg: backup\n  pool: gens\n{volume}");
+        let mut found = codes(&with_pool);
+        found.sort();
+        assert_eq!(found, ["plan::name_too_long", "plan::not_yet_supported"]);
+        let without = format!("version: 1\nname: m\ntarget:\n  vg: backup\n{volume}");
+        assert_eq!(codes(&without), Vec::<&str>::new());
+    }
+
+    #[test]
+    fn retention_without_a_pool_is_refused() {
+        let text = format!(
+            "version: 1\nname: m\ntarget:\n  vg: backup\nretention:\n  keep_last: 3\n{ROOT}"
+        );
+        assert_eq!(codes(&text), ["plan::retention_without_pool"]);
+    }
+
+    #[test]
+    fn a_pool_threshold_without_a_pool_is_refused() {
+        let text =
+            format!("version: 1\nname: m\ntarget:\n  vg: backup\n  pool_threshold: 90\n{ROOT}");
+        assert_eq!(codes(&text), ["plan::threshold_without_pool"]);
+    }
+
+    #[test]
+    fn keep_last_zero_an_out_of_range_threshold_and_keep_previous_with_a_pool_are_each_refused() {
+        let text = format!(
+            "version: 1\nname: m\ntarget:\n  vg: backup\n  pool: gens\n  pool_threshold: 100\n  keep_previous: true\nretention:\n  keep_last: 0\n{ROOT}"
+        );
+        let mut found = codes(&text);
+        found.sort();
+        assert_eq!(
+            found,
+            [
+                "plan::bad_pool_threshold",
+                "plan::bad_retention",
+                "plan::keep_previous_with_pool",
+                "plan::not_yet_supported",
+            ]
+        );
+    }
+
+    #[test]
+    fn retention_counts_must_be_whole_numbers() {
+        let text = format!(
+            "version: 1\nname: m\ntarget:\n  vg: backup\n  pool: gens\nretention:\n  keep_daily: -1\n  keep_weekly: two\n  keep_yearly: 1\n{ROOT}"
+        );
+        let mut found = codes(&text);
+        found.sort();
+        assert_eq!(
+            found,
+            [
+                "plan::not_yet_supported",
+                "plan::unknown_key",
+                "plan::wrong_type",
+                "plan::wrong_type",
+            ]
+        );
     }
 
     #[test]

@@ -22,6 +22,16 @@ pub fn manifest_path(plan: &Plan, volume: &str) -> PathBuf {
     manifests_dir(plan).join(format!("{volume}.json"))
 }
 
+/// The manifest of one thin-pool generation of `volume` (issue 11; no run
+/// writes one yet): `manifests/<volume>/<generation id>.json`, a directory
+/// beside the thick backup's `manifests/<volume>.json`, so neither can
+/// shadow the other.
+pub fn generation_manifest_path(plan: &Plan, volume: &str, generation: &str) -> PathBuf {
+    manifests_dir(plan)
+        .join(volume)
+        .join(format!("{generation}.json"))
+}
+
 pub fn run_record_path(plan: &Plan, run_id: &str) -> PathBuf {
     plan_dir(plan).join("runs").join(format!("{run_id}.json"))
 }
@@ -234,4 +244,26 @@ pub fn load_record(path: &Path) -> Result<RunRecord, String> {
         ));
     }
     Ok(file.record)
+}
+
+#[cfg(test)]
+mod path_tests {
+    use super::*;
+
+    #[test]
+    fn a_generation_manifest_lives_beside_the_thick_manifest_and_never_is_it() {
+        let plan = crate::plan::parse(
+            "t.yaml",
+            "version: 1\nname: home\nstate_dir: /s\ntarget:\n  vg: backup\nvolumes:\n  - lv: vg0/root\n",
+        )
+        .unwrap();
+        let thick = manifest_path(&plan, "root");
+        let generation = generation_manifest_path(&plan, "root", "20261202T031500Z");
+        assert_eq!(thick, Path::new("/s/home/manifests/root.json"));
+        assert_eq!(
+            generation,
+            Path::new("/s/home/manifests/root/20261202T031500Z.json")
+        );
+        assert_ne!(thick, generation);
+    }
 }

@@ -103,6 +103,18 @@ const RULES: &[(&str, &[&str], &str)] = &[
         ],
         "the copy engine is driven by apply, restore and verify, and knows none of them",
     ),
+    (
+        "src/retention.rs",
+        &[
+            "crate::apply",
+            "crate::cmd",
+            "crate::system",
+            "crate::check",
+            "crate::generations",
+            "crate::plan",
+        ],
+        "which generations a policy keeps is a pure function of their times",
+    ),
     ("src/human.rs", &["crate::"], "text formatting is a leaf"),
     (
         "src/procfs.rs",
