@@ -90,12 +90,8 @@ pub struct Listing {
 
 #[derive(Debug, thiserror::Error)]
 pub enum GenerationsError {
-    #[error("plan {plan} has no volume {volume}; its volumes: {}", .known.join(", "))]
-    UnknownVolume {
-        plan: String,
-        volume: String,
-        known: Vec<String>,
-    },
+    #[error(transparent)]
+    UnknownVolume(#[from] crate::plan::UnknownVolume),
     #[error("refusing the state directory: {0}")]
     Untrusted(#[from] crate::state::trust::Untrusted),
     #[error("cannot ask LVM about the backup LVs: {0}")]
@@ -111,7 +107,7 @@ pub enum GenerationsError {
 impl GenerationsError {
     pub fn exit_code(&self) -> crate::ExitCode {
         match self {
-            GenerationsError::UnknownVolume { .. } => crate::ExitCode::Usage,
+            GenerationsError::UnknownVolume(_) => crate::ExitCode::Usage,
             _ => crate::ExitCode::Failed,
         }
     }
@@ -193,18 +189,7 @@ pub fn list(
     sys: &dyn System,
     only: Option<&str>,
 ) -> Result<Listing, GenerationsError> {
-    let volumes: Vec<_> = plan
-        .volumes
-        .iter()
-        .filter(|v| only.is_none_or(|name| v.name == name))
-        .collect();
-    if volumes.is_empty() {
-        return Err(GenerationsError::UnknownVolume {
-            plan: plan.name.clone(),
-            volume: only.unwrap_or("?").to_string(),
-            known: plan.volumes.iter().map(|v| v.name.clone()).collect(),
-        });
-    }
+    let volumes = plan.volumes_named(only)?;
     crate::state::trust::check_dir(&plan.state_dir)?;
     let report = sys.report()?;
     let lvs = backup_lvs(sys, &report, &plan.target.vg)?;

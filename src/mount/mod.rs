@@ -197,15 +197,9 @@ fn lv_refusal(
 /// and records what it did. On any failure, what it did is undone.
 pub fn mount(request: &MountRequest<'_>, sys: &dyn System) -> Result<MountRecord, MountError> {
     let plan = request.plan;
-    let Some(volume) = plan.volumes.iter().find(|v| v.name == request.volume) else {
-        let names: Vec<_> = plan.volumes.iter().map(|v| v.name.as_str()).collect();
-        return Err(MountError::Usage(format!(
-            "plan {} has no volume {}; its volumes: {}",
-            plan.name,
-            request.volume,
-            names.join(", ")
-        )));
-    };
+    let volume = plan
+        .volume(request.volume)
+        .map_err(|e| MountError::Usage(e.to_string()))?;
     crate::generations::check_thick(plan, &volume.name, request.generation)
         .map_err(|e| MountError::Usage(e.to_string()))?;
     let refused = |why: String| MountError::Refused(format!("{why}; nothing was mounted"));

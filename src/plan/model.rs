@@ -40,6 +40,42 @@ pub struct Plan {
     pub volumes: Vec<Volume>,
 }
 
+/// A command named a volume the plan does not back up (restore, verify,
+/// generations, mount all say it the same way).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("plan {plan} has no volume {volume}; its volumes: {}", .known.join(", "))]
+pub struct UnknownVolume {
+    pub plan: String,
+    pub volume: String,
+    pub known: Vec<String>,
+}
+
+impl Plan {
+    /// The volume called `name`.
+    pub fn volume(&self, name: &str) -> Result<&Volume, UnknownVolume> {
+        self.volumes
+            .iter()
+            .find(|v| v.name == name)
+            .ok_or_else(|| self.unknown_volume(name))
+    }
+
+    /// Every volume, or only the one called `only`.
+    pub fn volumes_named(&self, only: Option<&str>) -> Result<Vec<&Volume>, UnknownVolume> {
+        match only {
+            None => Ok(self.volumes.iter().collect()),
+            Some(name) => self.volume(name).map(|v| vec![v]),
+        }
+    }
+
+    fn unknown_volume(&self, name: &str) -> UnknownVolume {
+        UnknownVolume {
+            plan: self.name.clone(),
+            volume: name.to_string(),
+            known: self.volumes.iter().map(|v| v.name.clone()).collect(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Hooks {
     /// Every executable file in it is a hook: `suspend` in name order,
@@ -121,4 +157,26 @@ pub enum SnapshotSize {
 pub enum Bandwidth {
     Unlimited,
     BytesPerSecond(u64),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::test_plans::plan;
+
+    #[test]
+    fn a_volume_is_found_by_name_and_an_unknown_one_names_the_plans_volumes() {
+        let p = plan(&[
+            ("vg0/root", SnapshotSize::Bytes(1 << 20)),
+            ("vg0/home", SnapshotSize::Bytes(1 << 20)),
+        ]);
+        assert_eq!(p.volume("home").unwrap().name, "home");
+        assert_eq!(p.volumes_named(None).unwrap().len(), 2);
+        assert_eq!(p.volumes_named(Some("root")).unwrap()[0].name, "root");
+        let e = p.volumes_named(Some("srv")).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "plan nightly has no volume srv; its volumes: root, home"
+        );
+    }
 }

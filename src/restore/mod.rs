@@ -77,14 +77,9 @@ pub fn prepare(
     destination: &Path,
     source: &Source<'_>,
 ) -> Result<Prepared, RestoreError> {
-    let Some(v) = plan.volumes.iter().find(|v| v.name == volume) else {
-        let names: Vec<_> = plan.volumes.iter().map(|v| v.name.as_str()).collect();
-        return Err(RestoreError::Usage(format!(
-            "plan {} has no volume {volume}; its volumes: {}",
-            plan.name,
-            names.join(", ")
-        )));
-    };
+    let v = plan
+        .volume(volume)
+        .map_err(|e| RestoreError::Usage(e.to_string()))?;
     crate::generations::check_thick(plan, volume, generation)
         .map_err(|e| RestoreError::Usage(e.to_string()))?;
     let backup = match source {

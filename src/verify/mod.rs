@@ -53,19 +53,11 @@ impl PlanVerified {
 }
 
 /// `only` names a volume not in the plan.
-#[derive(Debug, thiserror::Error)]
-#[error("plan {plan} has no volume {volume}; its volumes: {}", .known.join(", "))]
-pub struct UnknownVolume {
-    pub plan: String,
-    pub volume: String,
-    pub known: Vec<String>,
-}
-
 /// What `verify PLAN` was asked that the plan does not have.
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyUsage {
     #[error(transparent)]
-    UnknownVolume(#[from] UnknownVolume),
+    UnknownVolume(#[from] crate::plan::UnknownVolume),
     #[error(transparent)]
     UnknownGeneration(#[from] crate::generations::UnknownGeneration),
 }
@@ -94,19 +86,7 @@ pub fn verify_plan(
     sink: &dyn Fn() -> Box<dyn ProgressSink>,
     on_volume: &mut dyn FnMut(&str, &Verdict),
 ) -> Result<PlanVerified, VerifyUsage> {
-    let volumes: Vec<_> = plan
-        .volumes
-        .iter()
-        .filter(|v| only.is_none_or(|name| v.name == name))
-        .collect();
-    if volumes.is_empty() {
-        return Err(UnknownVolume {
-            plan: plan.name.clone(),
-            volume: only.unwrap_or("?").to_string(),
-            known: plan.volumes.iter().map(|v| v.name.clone()).collect(),
-        }
-        .into());
-    }
+    let volumes = plan.volumes_named(only)?;
     // A thick target's one generation per volume is both the newest and
     // all of them; an id must be that one's.
     if let Generations::Id(id) = generations {
