@@ -30,15 +30,8 @@ const MIB: usize = 1 << 20;
 fn backed_up(state: &str) -> Test {
     let t = Test::new()
         .file("plan.yaml", PLAN)
-        .file("origin.img", "")
-        .file("backup.img", "");
-    std::fs::write(t.path("origin.img"), vec![7u8; 2 * MIB]).unwrap();
-    std::fs::write(t.path("backup.img"), vec![0u8; 2 * MIB]).unwrap();
-    std::fs::create_dir_all(t.path("state/nightly/manifests")).unwrap();
+        .backup_of(&vec![7u8; 2 * MIB], MANIFEST);
     std::fs::set_permissions(t.path("state"), std::fs::Permissions::from_mode(0o700)).unwrap();
-    t.snapplan(&["copy", "origin.img", "backup.img", "--manifest", MANIFEST])
-        .assert()
-        .code(0);
     let lv = format!(
         r#"{{"lv_name":"root", "vg_name":"backup", "lv_size":"4194304", "lv_attr":"-wi-------", "segtype":"linear", "origin":"", "lv_tags":"snapplan,snapplan-plan:nightly,snapplan-role:backup,snapplan-state:{state}", "data_percent":"", "snap_percent":"", "lv_snapshot_invalid":"unknown", "lv_active":"", "lv_device_open":""}}"#
     );

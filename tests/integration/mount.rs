@@ -24,16 +24,9 @@ const MANIFEST: &str = "state/nightly/manifests/root.json";
 fn with_backup() -> Test {
     let t = Test::new()
         .file("plan.yaml", PLAN)
-        .file("origin.img", "")
-        .file("backup.img", "");
-    std::fs::write(t.path("origin.img"), vec![3u8; 1 << 20]).unwrap();
-    std::fs::write(t.path("backup.img"), vec![0u8; 1 << 20]).unwrap();
-    std::fs::create_dir_all(t.path("state/nightly/manifests")).unwrap();
+        .backup_of(&vec![3u8; 1 << 20], MANIFEST);
     std::fs::set_permissions(t.dir(), std::fs::Permissions::from_mode(0o755)).unwrap();
     std::fs::set_permissions(t.path("state"), std::fs::Permissions::from_mode(0o700)).unwrap();
-    t.snapplan(&["copy", "origin.img", "backup.img", "--manifest", MANIFEST])
-        .assert()
-        .code(0);
     std::fs::create_dir_all(t.path("no-tools")).unwrap();
     t
 }

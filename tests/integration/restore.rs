@@ -31,14 +31,7 @@ const MANIFEST: &str = "state/nightly/manifests/root.json";
 fn backed_up(size: u64) -> Test {
     let t = Test::new()
         .file("plan.yaml", PLAN)
-        .file("origin.img", "")
-        .file("backup.img", "");
-    std::fs::write(t.path("origin.img"), random(size, 1)).unwrap();
-    std::fs::write(t.path("backup.img"), vec![0u8; size as usize]).unwrap();
-    std::fs::create_dir_all(t.path("state/nightly/manifests")).unwrap();
-    t.snapplan(&["copy", "origin.img", "backup.img", "--manifest", MANIFEST])
-        .assert()
-        .code(0);
+        .backup_of(&random(size, 1), MANIFEST);
     std::fs::write(t.path("origin.img"), random(size, 2)).unwrap();
     t
 }

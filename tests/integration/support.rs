@@ -39,6 +39,21 @@ impl Test {
         self.dir.path()
     }
 
+    /// A backup made without LVM: `origin.img` holding `origin`, copied
+    /// by `snapplan copy` onto a zeroed `backup.img` of its size, with the
+    /// manifest at `manifest` (where apply keeps it for the plan's volume).
+    pub fn backup_of(self, origin: &[u8], manifest: &str) -> Self {
+        std::fs::write(self.path("origin.img"), origin).expect("write origin.img");
+        std::fs::write(self.path("backup.img"), vec![0u8; origin.len()]).expect("write backup.img");
+        if let Some(dir) = self.path(manifest).parent() {
+            std::fs::create_dir_all(dir).expect("create the manifests dir");
+        }
+        self.snapplan(&["copy", "origin.img", "backup.img", "--manifest", manifest])
+            .assert()
+            .code(0);
+        self
+    }
+
     /// `snapplan ARGS...` run inside the test directory, no colour.
     pub fn snapplan(&self, args: &[&str]) -> Command {
         let mut cmd = Command::cargo_bin("snapplan").expect("snapplan binary");
