@@ -20,38 +20,28 @@ pub fn new_run_id() -> String {
 /// `20261202T031500Z`: the UTC time in the basic ISO 8601 form run ids and
 /// generation ids use (sortable, and valid in LVM names and tags).
 pub fn compact(unix: u64) -> String {
-    let (days, rem) = (unix / 86_400, unix % 86_400);
-    let (y, m, d) = civil_from_days(days as i64);
-    format!(
-        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    let (y, m, d, h, min, s) = civil(unix);
+    format!("{y:04}{m:02}{d:02}T{h:02}{min:02}{s:02}Z")
 }
 
 /// `2026-12-02T03:15:00Z`: RFC 3339 in UTC, for JSON documents.
 pub fn rfc3339(unix: u64) -> String {
-    let (days, rem) = (unix / 86_400, unix % 86_400);
-    let (y, m, d) = civil_from_days(days as i64);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    let (y, m, d, h, min, s) = civil(unix);
+    format!("{y:04}-{m:02}-{d:02}T{h:02}:{min:02}:{s:02}Z")
 }
 
 /// `2026-11-27 03:00:00 UTC`.
 pub fn utc(unix: u64) -> String {
+    let (y, m, d, h, min, s) = civil(unix);
+    format!("{y:04}-{m:02}-{d:02} {h:02}:{min:02}:{s:02} UTC")
+}
+
+/// Year, month, day, hour, minute and second of a Unix time, in UTC: what
+/// every format above writes, in its own punctuation.
+fn civil(unix: u64) -> (i64, u32, u32, u64, u64, u64) {
     let (days, rem) = (unix / 86_400, unix % 86_400);
     let (y, m, d) = civil_from_days(days as i64);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    (y, m, d, rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
 /// Days since 1970-01-01 to (year, month, day), proleptic Gregorian
