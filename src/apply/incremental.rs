@@ -14,7 +14,7 @@
 
 use crate::copy::{BaseRef, ByteRange, ChangedSince, ranges};
 use crate::plan::LvPath;
-use crate::system::{System, SystemReport, ThinDevice};
+use crate::system::{System, SystemReport, ThinDelta, ThinDevice};
 use crate::tags;
 
 /// What the copy of one snapshot records and may skip.
@@ -124,23 +124,41 @@ fn mapped_blocks(
     pool: &LvPath,
     device: &ThinDevice,
 ) -> Result<Vec<ByteRange>, String> {
-    let delta = with_metadata_snap(sys, pool, || {
-        sys.thin_delta(pool, device.thin_id, device.thin_id)
-    })?
-    .map_err(|e| format!("thin_delta of {snapshot} against itself: {e}"))?;
-    let block_bytes = delta
-        .data_block_sectors
-        .map(|s| s * 512)
-        .or(device.pool_block_bytes)
-        .ok_or_else(|| format!("the block size of pool {pool} is unknown"))?;
-    let ranges =
-        ranges::blocks_to_bytes(&delta.mapped(), block_bytes).map_err(|e| e.to_string())?;
+    let what = format!("thin_delta of {snapshot} against itself");
+    let (delta, block_bytes) = pool_delta(sys, pool, device, device, &what)?;
+    let ranges = to_bytes(&delta.mapped(), block_bytes)?;
     tracing::info!(
         "thin_delta {snapshot} against itself: {} mapped range(s), {} bytes mapped",
         ranges.len(),
         ranges.iter().map(|r| r.len).sum::<u64>()
     );
     Ok(ranges)
+}
+
+/// `thin_delta` between thin devices `left` and `right` of `pool`, on its
+/// reserved metadata snapshot, with the pool's block size in bytes (from
+/// the output, else from lvs). `what` names a failing `thin_delta`.
+fn pool_delta(
+    sys: &dyn System,
+    pool: &LvPath,
+    left: &ThinDevice,
+    right: &ThinDevice,
+    what: &str,
+) -> Result<(ThinDelta, u64), String> {
+    let delta = with_metadata_snap(sys, pool, || {
+        sys.thin_delta(pool, left.thin_id, right.thin_id)
+    })?
+    .map_err(|e| format!("{what}: {e}"))?;
+    let block_bytes = delta
+        .data_block_sectors
+        .map(|s| s * 512)
+        .or(right.pool_block_bytes)
+        .ok_or_else(|| format!("the block size of pool {pool} is unknown"))?;
+    Ok((delta, block_bytes))
+}
+
+fn to_bytes(blocks: &[(u64, u64)], block_bytes: u64) -> Result<Vec<ByteRange>, String> {
+    ranges::blocks_to_bytes(blocks, block_bytes).map_err(|e| e.to_string())
 }
 
 /// Runs `f` with the pool's metadata snapshot reserved, and releases it
@@ -223,18 +241,10 @@ fn changes_since_base(
     base: &ThinDevice,
     new: &ThinDevice,
 ) -> Result<(ChangedSince, Vec<ByteRange>), String> {
-    let delta = with_metadata_snap(sys, pool, || {
-        sys.thin_delta(pool, base.thin_id, new.thin_id)
-    })?
-    .map_err(|e| format!("thin_delta between {base_path} and the snapshot: {e}"))?;
-    let block_bytes = delta
-        .data_block_sectors
-        .map(|s| s * 512)
-        .or(new.pool_block_bytes)
-        .ok_or_else(|| format!("the block size of pool {pool} is unknown"))?;
-    let ranges = ranges::blocks_to_bytes(&delta.changed, block_bytes).map_err(|e| e.to_string())?;
-    let mapped =
-        ranges::blocks_to_bytes(&delta.mapped(), block_bytes).map_err(|e| e.to_string())?;
+    let what = format!("thin_delta between {base_path} and the snapshot");
+    let (delta, block_bytes) = pool_delta(sys, pool, base, new, &what)?;
+    let ranges = to_bytes(&delta.changed, block_bytes)?;
+    let mapped = to_bytes(&delta.mapped(), block_bytes)?;
     let changed: u64 = ranges.iter().map(|r| r.len).sum();
     tracing::info!(
         "thin_delta {base_path} -> new snapshot: {} changed range(s), {} bytes changed, {} \
