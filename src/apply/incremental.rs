@@ -220,10 +220,7 @@ fn usable_base(
             "{origin} has no base {base_path} (its first copy, or the base was removed)"
         ));
     };
-    let ours = base_lv.ownership().is_some_and(|o| {
-        o.plan.as_deref() == Some(plan) && o.role.as_deref() == Some(tags::ROLE_BASE)
-    });
-    if !ours {
+    if !base_lv.is_plans(plan, tags::ROLE_BASE) {
         return Err(format!("{base_path} is not tagged as plan {plan}'s base"));
     }
     if base_lv.thin_pool().as_ref() != Some(pool) {

@@ -55,12 +55,7 @@ pub fn check(
         let base_path = tags::base_path(&volume.source);
         let base = report
             .lv(&base_path)
-            .filter(|lv| {
-                lv.ownership().is_some_and(|o| {
-                    o.plan.as_deref() == Some(plan.name.as_str())
-                        && o.role.as_deref() == Some(tags::ROLE_BASE)
-                })
-            })
+            .filter(|lv| lv.is_plans(&plan.name, tags::ROLE_BASE))
             .map(|_| KeptBase {
                 path: base_path,
                 stale: !volume.retain_base,

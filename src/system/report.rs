@@ -162,6 +162,13 @@ impl Lv {
     pub fn ownership(&self) -> Option<crate::tags::Ownership> {
         crate::tags::ownership(&self.lv_tags)
     }
+
+    /// Tagged as plan `plan`'s `role` (`tags::ROLE_BASE`, ...): the one
+    /// test before snapplan reads from, or removes, an LV it made.
+    pub fn is_plans(&self, plan: &str, role: &str) -> bool {
+        self.ownership()
+            .is_some_and(|o| o.plan.as_deref() == Some(plan) && o.role.as_deref() == Some(role))
+    }
 }
 
 /// How full a thin pool is. Both halves matter: a pool whose data or whose

@@ -511,10 +511,7 @@ impl Executor<'_> {
             return Ok(());
         };
         let plan = &self.compiled.plan().name;
-        let ours = found
-            .ownership()
-            .is_some_and(|o| o.plan.as_deref() == Some(plan) && o.role.as_deref() == Some(role));
-        if !ours {
+        if !found.is_plans(plan, role) {
             return Err(StepError::Failed(format!(
                 "not removing {lv}: it is not tagged as plan {plan}'s {role}"
             )));
