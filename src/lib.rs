@@ -19,6 +19,7 @@ pub mod output;
 pub mod plan;
 pub mod printable;
 pub mod procfs;
+pub mod prune;
 pub mod report;
 pub mod resolve;
 pub mod restore;

@@ -60,6 +60,7 @@ fn setup() -> Setup {
             iscsi: None,
             export: false,
             keep_previous: false,
+            generations: None,
         },
         volumes: vec![volume("a"), volume("b"), volume("c")],
     };

@@ -182,6 +182,54 @@ pub fn backup_lvs(
     Ok(lvs.into_iter().filter(|l| l.vg_name == vg).collect())
 }
 
+/// One thin-pool generation of a volume, as LVM shows it: an LV of the
+/// target VG named `<target_lv>.<id>` and tagged as one of this plan's
+/// generations (a name alone proves nothing).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PoolGeneration {
+    pub id: String,
+    pub lv: LvPath,
+    /// The id as a Unix time (the run's start).
+    pub time: u64,
+    pub state: crate::tags::GenerationState,
+    pub size_bytes: u64,
+}
+
+/// The thin-pool generations of `volume` among `lvs` (the target VG's),
+/// newest first. An LV named like one but not tagged as this plan's
+/// generation (or tagged both complete and incomplete) is not one.
+pub fn pool_generations(
+    plan: &Plan,
+    volume: &crate::plan::Volume,
+    lvs: &[Lv],
+) -> Vec<PoolGeneration> {
+    let mut found: Vec<PoolGeneration> = lvs
+        .iter()
+        .filter(|lv| lv.vg_name == plan.target.vg)
+        .filter_map(|lv| {
+            let id = crate::tags::generation_id(&volume.target_lv, &lv.lv_name)?;
+            let state = crate::tags::generation_state(&lv.lv_tags, &plan.name)?;
+            Some(PoolGeneration {
+                id: id.to_string(),
+                lv: lv.path(),
+                time: crate::state::time::parse_compact(id)?,
+                state,
+                size_bytes: lv.lv_size,
+            })
+        })
+        .collect();
+    found.sort_by(|a, b| b.id.cmp(&a.id));
+    found
+}
+
+/// The newest complete one of [`pool_generations`]: what a new generation
+/// is a snapshot of, and the default of restore, verify and mount.
+pub fn newest_complete(generations: &[PoolGeneration]) -> Option<&PoolGeneration> {
+    generations
+        .iter()
+        .find(|g| g.state == crate::tags::GenerationState::Complete)
+}
+
 /// Lists the generations of every volume of `plan` (or of `only`). Reads
 /// the LVM report once; activates, imports and writes nothing.
 pub fn list(

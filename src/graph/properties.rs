@@ -64,6 +64,7 @@ fn plans() -> impl Strategy<Value = Plan> {
                     export,
                     // Half the plans protect their backups: odd volume counts.
                     keep_previous: n % 2 == 1,
+                    generations: None,
                 },
                 volumes,
             }

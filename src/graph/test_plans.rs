@@ -59,6 +59,7 @@ pub fn home_server() -> Plan {
             }),
             export: true,
             keep_previous: true,
+            generations: None,
         },
         volumes: vec![vcr, volume("root", "root"), home],
     }
@@ -83,6 +84,7 @@ pub fn minimal() -> Plan {
             iscsi: None,
             export: false,
             keep_previous: true,
+            generations: None,
         },
         volumes: vec![Volume {
             snapshot_size: SnapshotSize::PercentOfOrigin(20.0),

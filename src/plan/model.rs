@@ -92,9 +92,53 @@ pub struct Target {
     /// Deactivate and `vgexport` the backup VG when done.
     pub export: bool,
     /// Protect the previous backup with a snapshot while a volume is copied
-    /// (`target.keep_previous`, default true).
+    /// (`target.keep_previous`, default true). Always false with
+    /// `generations`: a run never rewrites an older generation.
     pub keep_previous: bool,
+    /// `target.pool`: every run adds each volume's generation to this thin
+    /// pool instead of rewriting one backup LV.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub generations: Option<Generations>,
 }
+
+/// Thin-pool generations (`target.pool`, `target.pool_threshold`,
+/// `retention:`). It names the pool; it does not say the pool exists or
+/// how full it is: check and apply find that on the machine.
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
+pub struct Generations {
+    /// The thin pool's LV name in `target.vg`.
+    pub pool: String,
+    /// The pool's data or metadata use, in percent, at which a run stops
+    /// writing a volume (default 95).
+    pub threshold_percent: u8,
+    pub retention: Retention,
+}
+
+/// How many complete generations of each volume retention keeps
+/// (`retention:`; the rules are `retention::decide`'s).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+pub struct Retention {
+    /// The newest complete generations kept; at least 1.
+    pub keep_last: u32,
+    pub keep_daily: u32,
+    pub keep_weekly: u32,
+    pub keep_monthly: u32,
+}
+
+impl Default for Retention {
+    /// `retention:` left out: the 7 newest.
+    fn default() -> Self {
+        Retention {
+            keep_last: 7,
+            keep_daily: 0,
+            keep_weekly: 0,
+            keep_monthly: 0,
+        }
+    }
+}
+
+/// The default of `target.pool_threshold`.
+pub const DEFAULT_POOL_THRESHOLD: u8 = 95;
 
 #[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Iscsi {

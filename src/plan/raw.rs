@@ -86,7 +86,7 @@ pub struct RawPlan {
     pub hooks: Option<RawHooks>,
     /// Where the backups go.
     pub target: RawTarget,
-    /// Not yet supported (only with `target.pool`): how many generations of
+    /// Only with `target.pool`: how many generations of
     /// each volume to keep.
     pub retention: Option<RawRetention>,
     /// The volumes to back up. Snapshots are taken in this order, inside one
@@ -204,21 +204,20 @@ pub struct RawTarget {
     /// `false` overwrites the backup in place. Default: true.
     #[schemars(extend("default" = true))]
     pub keep_previous: Option<Sp<bool>>,
-    /// Not yet supported: `snapplan validate` refuses it, and so does this
-    /// schema (`not: {}`). Reserved for a thin pool in `target.vg` that will
-    /// hold every volume's generations, one thin LV per run, so that plans
-    /// written for it get a clear answer instead of "unknown key".
-    #[schemars(extend("not" = {}))]
+    /// A thin pool in `target.vg` (the admin creates it; `snapplan check`
+    /// says how) that holds every volume's generations: each run adds one
+    /// thin LV per volume, `<target_lv>.<YYYYMMDDTHHMMSSZ>`, sharing the
+    /// blocks that did not change, and retention removes old ones.
     pub pool: Option<Sp<String>>,
-    /// Not yet supported (only with `target.pool`): the pool's data or
-    /// metadata use, in percent, at which a run would stop writing a
-    /// volume. Default: 95.
+    /// Only with `target.pool`: the pool's data or metadata use, in
+    /// percent, at which a run stops writing a volume (its new generation
+    /// is removed, the older ones stay). Default: 95.
     #[schemars(range(min = 1, max = 99), extend("default" = 95))]
     pub pool_threshold: Option<Sp<u64>>,
 }
 
-/// How many generations to keep (only with `target.pool`, which is not yet
-/// supported).
+/// How many complete generations of each volume to keep (only with
+/// `target.pool`). The newest complete one is always kept.
 #[derive(Debug, Clone, PartialEq, JsonSchema)]
 #[schemars(rename = "Retention", deny_unknown_fields)]
 pub struct RawRetention {

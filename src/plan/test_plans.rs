@@ -19,6 +19,7 @@ pub fn plan(sources: &[(&str, SnapshotSize)]) -> Plan {
             iscsi: None,
             export: false,
             keep_previous: true,
+            generations: None,
         },
         volumes: sources
             .iter()

@@ -79,7 +79,17 @@ pub fn validate(raw: &RawPlan, problems: &mut Vec<Problem>) -> Option<Plan> {
         vg: target_vg.value.clone(),
         iscsi: raw.target.iscsi.as_ref().map(|i| cx.iscsi(i)),
         export: raw.target.export.as_ref().is_some_and(|e| e.value),
-        keep_previous: raw.target.keep_previous.as_ref().is_none_or(|k| k.value),
+        keep_previous: raw.target.pool.is_none()
+            && raw.target.keep_previous.as_ref().is_none_or(|k| k.value),
+        generations: raw.target.pool.as_ref().map(|pool| Generations {
+            pool: pool.value.clone(),
+            threshold_percent: raw
+                .target
+                .pool_threshold
+                .as_ref()
+                .map_or(DEFAULT_POOL_THRESHOLD, |t| t.value.clamp(1, 99) as u8),
+            retention: retention(raw.retention.as_ref()),
+        }),
     };
 
     if raw.volumes.value.is_empty() && !raw.incomplete.volumes {
@@ -171,10 +181,8 @@ impl Checker<'_> {
         }
     }
 
-    /// `target.pool`, `target.pool_threshold` and `retention:`: their own
-    /// rules are checked, so that a plan written for thin-pool generations
-    /// learns everything at once, and then `target.pool` is refused: this
-    /// version does not back up into generations yet (issue 11).
+    /// `target.pool`, `target.pool_threshold` and `retention:`: each one's
+    /// own rules, and the keys that do not go together.
     fn generations(&mut self, raw: &RawPlan) {
         let RawTarget {
             pool,
@@ -254,15 +262,6 @@ impl Checker<'_> {
                 .help("with a pool every run adds a new generation and never rewrites an older one, so there is no previous backup to keep: remove `keep_previous:`"),
             );
         }
-        self.problems.push(
-            Problem::new(
-                "plan::not_yet_supported",
-                "`target.pool` (thin-pool generations) is not yet supported by this version of snapplan",
-                pool.span,
-            )
-            .label("not supported yet")
-            .help("remove `target.pool` (and `retention:`): each volume is then backed up to one LV in `target.vg`, its previous backup protected by `target.keep_previous` while it is rewritten"),
-        );
     }
 
     fn bad_name(&mut self, key: &str, name: &Sp<String>, why: &str, help: &str) {
@@ -952,6 +951,29 @@ const MAX_CYCLES_REPORTED: usize = 10;
 /// [`MAX_CYCLES_REPORTED`]), each as (waiting volume, awaited volume, where
 /// it is written) steps. Iterative, so that a plan with thousands of
 /// chained volumes cannot exhaust the stack.
+/// `retention:` with its defaults: left out, the 7 newest; a key left out
+/// keeps nothing by its rule, but `keep_last`, which keeps 7.
+fn retention(raw: Option<&super::raw::RawRetention>) -> Retention {
+    let Some(raw) = raw else {
+        return Retention::default();
+    };
+    let count = |n: &Option<Sp<u64>>| {
+        n.as_ref()
+            .map_or(0, |n| n.value.min(u32::MAX as u64) as u32)
+    };
+    Retention {
+        keep_last: raw
+            .keep_last
+            .as_ref()
+            .map_or(Retention::default().keep_last, |n| {
+                n.value.clamp(1, u32::MAX as u64) as u32
+            }),
+        keep_daily: count(&raw.keep_daily),
+        keep_weekly: count(&raw.keep_weekly),
+        keep_monthly: count(&raw.keep_monthly),
+    }
+}
+
 fn find_cycles(edges: &[Vec<(usize, SourceSpan)>]) -> Vec<Vec<(usize, usize, SourceSpan)>> {
     #[derive(Clone, Copy, PartialEq)]
     enum State {
@@ -1147,6 +1169,7 @@ mod tests {
                     iscsi: None,
                     export: false,
                     keep_previous: true,
+                    generations: None,
                 },
                 volumes: vec![Volume {
                     name: "root".into(),
@@ -1213,18 +1236,40 @@ mod tests {
     const ROOT: &str = "volumes:\n  - lv: vg0/root\n";
 
     #[test]
-    fn a_pool_is_refused_as_not_yet_supported_and_nothing_else_is_wrong_with_it() {
+    fn a_pool_becomes_generations_with_its_threshold_and_retention() {
         let text = format!(
             "version: 1\nname: m\ntarget:\n  vg: backup\n  pool: generations\n  pool_threshold: 90\nretention:\n  keep_last: 2\n  keep_weekly: 4\n{ROOT}"
         );
-        assert_eq!(codes(&text), ["plan::not_yet_supported"]);
-        let error = parse("t.yaml", &text).unwrap_err();
-        let problem = &error.problems()[0];
-        assert!(
-            problem.message.contains("not yet supported"),
-            "{}",
-            problem.message
+        let plan = parse("t.yaml", &text).unwrap();
+        assert_eq!(
+            plan.target.generations,
+            Some(Generations {
+                pool: "generations".into(),
+                threshold_percent: 90,
+                retention: Retention {
+                    keep_last: 2,
+                    keep_daily: 0,
+                    keep_weekly: 4,
+                    keep_monthly: 0,
+                },
+            })
         );
+        assert!(
+            !plan.target.keep_previous,
+            "nothing to keep: no LV is rewritten"
+        );
+        let bare = format!("version: 1\nname: m\ntarget:\n  vg: backup\n  pool: gens\n{ROOT}");
+        let plan = parse("t.yaml", &bare).unwrap();
+        let generations = plan.target.generations.unwrap();
+        assert_eq!(generations.threshold_percent, DEFAULT_POOL_THRESHOLD);
+        assert_eq!(generations.retention, Retention::default());
+        let thick = parse(
+            "t.yaml",
+            &format!("version: 1\nname: m\ntarget:\n  vg: backup\n{ROOT}"),
+        )
+        .unwrap();
+        assert_eq!(thick.target.generations, None);
+        assert!(thick.target.keep_previous);
     }
 
     #[test]
@@ -1235,7 +1280,7 @@ mod tests {
             format!("version: 1\nname: m\ntarget:\n  vg: backup\n  pool: gens\n{volume}");
         let mut found = codes(&with_pool);
         found.sort();
-        assert_eq!(found, ["plan::name_too_long", "plan::not_yet_supported"]);
+        assert_eq!(found, ["plan::name_too_long"]);
         let without = format!("version: 1\nname: m\ntarget:\n  vg: backup\n{volume}");
         assert_eq!(codes(&without), Vec::<&str>::new());
     }
@@ -1268,7 +1313,6 @@ mod tests {
                 "plan::bad_pool_threshold",
                 "plan::bad_retention",
                 "plan::keep_previous_with_pool",
-                "plan::not_yet_supported",
             ]
         );
     }
@@ -1282,12 +1326,7 @@ mod tests {
         found.sort();
         assert_eq!(
             found,
-            [
-                "plan::not_yet_supported",
-                "plan::unknown_key",
-                "plan::wrong_type",
-                "plan::wrong_type",
-            ]
+            ["plan::unknown_key", "plan::wrong_type", "plan::wrong_type",]
         );
     }
 

@@ -36,6 +36,42 @@ pub fn utc(unix: u64) -> String {
     format!("{y:04}-{m:02}-{d:02} {h:02}:{min:02}:{s:02} UTC")
 }
 
+/// The Unix time a [`compact`] time names (a generation id), `None` for
+/// anything else.
+pub fn parse_compact(text: &str) -> Option<u64> {
+    let b = text.as_bytes();
+    if b.len() != 16 || b[8] != b'T' || b[15] != b'Z' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<u64> {
+        let part = text.get(r)?;
+        part.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| part.parse().ok())?
+    };
+    let (y, m, d) = (num(0..4)?, num(4..6)?, num(6..8)?);
+    let (h, min, s) = (num(9..11)?, num(11..13)?, num(13..15)?);
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) || h > 23 || min > 59 || s > 59 {
+        return None;
+    }
+    let days = days_from_civil(y as i64, m as u32, d as u32);
+    let unix = u64::try_from(days).ok()? * 86_400 + h * 3600 + min * 60 + s;
+    // 31 February does not come back as itself.
+    (compact(unix) == text).then_some(unix)
+}
+
+/// (year, month, day) to days since 1970-01-01: the inverse of
+/// [`civil_from_days`] (the same algorithm, run backwards).
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = i64::from(if m > 2 { m - 3 } else { m + 9 });
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 /// Year, month, day, hour, minute and second of a Unix time, in UTC: what
 /// every format above writes, in its own punctuation.
 fn civil(unix: u64) -> (i64, u32, u32, u64, u64, u64) {
@@ -71,5 +107,21 @@ mod tests {
         assert_eq!(rfc3339(t), "2026-12-02T03:15:00Z");
         assert_eq!(utc(t), "2026-12-02 03:15:00 UTC");
         assert_eq!(compact(0), "19700101T000000Z");
+    }
+
+    #[test]
+    fn a_compact_time_parses_back_to_its_second_and_nothing_else_parses() {
+        for t in [0, 1_796_181_300, 951_782_400, 4_102_444_799] {
+            assert_eq!(parse_compact(&compact(t)), Some(t), "{}", compact(t));
+        }
+        for bad in [
+            "20260231T000000Z",
+            "20261202T031500",
+            "2026120XT031500Z",
+            "20261202T246000Z",
+            "",
+        ] {
+            assert_eq!(parse_compact(bad), None, "{bad}");
+        }
     }
 }

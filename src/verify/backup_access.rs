@@ -100,6 +100,7 @@ mod tests {
                 iscsi: None,
                 export: true,
                 keep_previous: true,
+                generations: None,
             },
             volumes: vec![],
         }
