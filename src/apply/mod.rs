@@ -163,7 +163,7 @@ pub fn apply(
             }
         },
     };
-    let compiled = graph::compile(plan, &hooks, phases);
+    let compiled = graph::compile_for_run(plan, &hooks, phases, &run_id);
     let plan_dir = history::plan_dir(plan);
     let mut journal = match Journal::open(&journal_events::current_path(&plan_dir)) {
         Ok(j) => j,
@@ -197,7 +197,14 @@ pub fn apply(
         &run_id,
         interrupt,
         options,
-        |volume| history::manifest_path(plan, volume),
+        |volume| match (
+            &plan.target.generations,
+            crate::tags::generation_id_of_run(&run_id),
+        ) {
+            // Each generation has its own manifest; the parent's is read.
+            (Some(_), Some(id)) => history::generation_manifest_path(plan, volume, id),
+            _ => history::manifest_path(plan, volume),
+        },
     )
     .sharing(&mut targets)
     .execute();

@@ -34,6 +34,38 @@ impl Recovery {
     }
 }
 
+/// Removes every generation of `plan` tagged incomplete, with its manifest.
+fn remove_incomplete_generations(
+    plan: &Plan,
+    sys: &dyn System,
+    report: &crate::system::SystemReport,
+    out: &mut Recovery,
+) {
+    for volume in &plan.volumes {
+        for g in crate::generations::pool_generations(plan, volume, &report.lvs) {
+            if g.state != tags::GenerationState::Incomplete {
+                continue;
+            }
+            tracing::warn!("recover: removing incomplete generation {}", g.lv);
+            match sys.remove_lv(&g.lv, LvKind::Plain) {
+                Ok(()) => {
+                    out.actions
+                        .push(format!("removed incomplete generation {}", g.lv));
+                    let manifest = history::generation_manifest_path(plan, &volume.name, &g.id);
+                    if let Err(e) = std::fs::remove_file(&manifest)
+                        && e.kind() != std::io::ErrorKind::NotFound
+                    {
+                        tracing::warn!("cannot remove {}: {e}", manifest.display());
+                    }
+                }
+                Err(e) => out
+                    .failures
+                    .push(format!("cannot remove incomplete generation {}: {e}", g.lv)),
+            }
+        }
+    }
+}
+
 /// What a journal says is still to undo.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Leftovers {
@@ -236,6 +268,15 @@ pub fn recover(plan: &Plan, sys: &dyn System) -> Recovery {
                 tracing::warn!("cannot look for leftover snapshots: {e}");
             }
         }
+    }
+
+    // Thin-pool generations a dead run left incomplete: never a backup, and
+    // the next generation must not be a snapshot of one. Under the lock no
+    // run of this plan is alive, so every incomplete one is a dead run's.
+    if plan.target.generations.is_some()
+        && let Ok(report) = sys.report()
+    {
+        remove_incomplete_generations(plan, sys, &report, &mut out);
     }
 
     // A metadata snapshot the dead run reserved for thin_delta and never

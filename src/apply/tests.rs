@@ -17,6 +17,7 @@ use crate::state::events::{self as events, Event};
 use crate::state::journal::Journal;
 use crate::state::runs::{self as history, VolumeStatus};
 use crate::state::target_lock::{LastUser, Resource, TargetLock};
+use crate::system::System;
 use crate::system::fake::{CopyScript, Fake, MIB, lv};
 use crate::tags;
 
@@ -1879,4 +1880,244 @@ fn recover_releases_a_metadata_snapshot_a_dead_run_held() {
         "{r:#?}"
     );
     assert!(s.fake.state().metadata_held.is_empty());
+}
+
+/// `setup()` with `target.pool: gens` (keep_last 2) and a thin pool there.
+fn pool_setup() -> Setup {
+    let mut s = setup();
+    s.plan.target.generations = Some(crate::plan::Generations {
+        pool: "gens".into(),
+        threshold_percent: 95,
+        retention: crate::plan::Retention {
+            keep_last: 2,
+            ..crate::plan::Retention::default()
+        },
+    });
+    s.fake = Fake::builder()
+        .vg("vg0", 256, 128)
+        .vg("backup", 256, 128)
+        .lv("vg0", "a", 16, "-wi-a-----")
+        .lv("vg0", "b", 16, "-wi-a-----")
+        .lv("vg0", "c", 16, "-wi-a-----")
+        .thin_pool("backup", "gens", 128, 10.0, 5.0)
+        .hooks(&["/hooks/10-a", "/hooks/20-b"])
+        .build();
+    s.fake.state().signal = Some(Arc::clone(&s.interrupt));
+    s
+}
+
+/// The generations of `volume` in VG backup: (name, complete).
+fn generations_of(s: &Setup, volume: &str) -> Vec<(String, bool)> {
+    let mut found: Vec<(String, bool)> = s
+        .fake
+        .state()
+        .lvs
+        .iter()
+        .filter(|l| l.vg_name == "backup" && tags::generation_id(volume, &l.lv_name).is_some())
+        .map(|l| {
+            let state = tags::generation_state(&l.lv_tags, "nightly");
+            (
+                l.lv_name.clone(),
+                state == Some(tags::GenerationState::Complete),
+            )
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+/// Generation names come from the run's start second: a run in the
+/// same second as the previous one would find its name taken.
+fn next_second() {
+    std::thread::sleep(Duration::from_millis(1100));
+}
+
+#[test]
+fn a_pool_plans_first_run_makes_each_volume_a_complete_thin_generation_of_zeros() {
+    let s = pool_setup();
+    let f = run(&s);
+    assert_eq!(f.exit, ExitCode::Success, "{:#?}", f.outcome);
+    assert_clean(&s);
+    let id = tags::generation_id_of_run(f.run_id.as_deref().unwrap())
+        .unwrap()
+        .to_string();
+    for v in ["a", "b", "c"] {
+        assert_eq!(generations_of(&s, v), [(format!("{v}.{id}"), true)]);
+        let lv = s.fake.lv_named("backup", &format!("{v}.{id}"));
+        assert_eq!(lv.pool_lv, "gens");
+        assert!(lv.origin.is_empty(), "the first is no snapshot");
+    }
+    assert!(
+        s.fake
+            .state()
+            .lvs
+            .iter()
+            .all(|l| l.vg_name != "backup" || l.lv_name != "a"),
+        "no thick backup LV"
+    );
+    let jobs = s.fake.state().copy_jobs.clone();
+    assert!(
+        jobs.iter()
+            .all(|j| j.destination_zeroed && j.destination_snapshot_of.is_none())
+    );
+    assert!(jobs.iter().all(|j| j.destination_tag.is_some()));
+    assert!(
+        jobs[0].manifest.ends_with(format!("manifests/a/{id}.json")),
+        "{:?}",
+        jobs[0].manifest
+    );
+}
+
+#[test]
+fn the_next_generation_is_a_snapshot_of_the_newest_complete_one_and_retention_keeps_two() {
+    let s = pool_setup();
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let f = run(&s);
+        assert_eq!(f.exit, ExitCode::Success, "{:#?}", f.outcome);
+        ids.push(
+            tags::generation_id_of_run(f.run_id.as_deref().unwrap())
+                .unwrap()
+                .to_string(),
+        );
+        next_second();
+    }
+    assert_eq!(s.fake.snapshots(), Vec::<String>::new(), "snapshots left");
+    for v in ["a", "b", "c"] {
+        assert_eq!(
+            generations_of(&s, v),
+            [
+                (format!("{v}.{}", ids[1]), true),
+                (format!("{v}.{}", ids[2]), true)
+            ],
+            "keep_last 2 removed the oldest"
+        );
+        let newest = s.fake.lv_named("backup", &format!("{v}.{}", ids[2]));
+        assert_eq!(newest.origin, format!("{v}.{}", ids[1]));
+    }
+    let jobs = s.fake.state().copy_jobs.clone();
+    let last = jobs.last().unwrap();
+    assert!(!last.destination_zeroed);
+    assert!(last.destination_snapshot_of.is_some());
+    assert_ne!(last.destination_snapshot_of, last.destination_tag);
+}
+
+#[test]
+fn a_failed_copy_into_a_generation_removes_it_and_leaves_the_older_one_as_it_was() {
+    let s = pool_setup();
+    assert_eq!(run(&s).exit, ExitCode::Success);
+    let before = generations_of(&s, "b");
+    let tags_before = s.fake.tags_of("backup", &before[0].0);
+    next_second();
+    s.fake
+        .state()
+        .copy_script
+        .insert("b".into(), CopyScript::Fail);
+    let f = run(&s);
+    assert_eq!(f.exit, ExitCode::Partial, "{:#?}", f.outcome);
+    assert_eq!(s.fake.snapshots(), Vec::<String>::new(), "snapshots left");
+    assert_eq!(
+        generations_of(&s, "b"),
+        before,
+        "no incomplete generation left"
+    );
+    assert_eq!(s.fake.tags_of("backup", &before[0].0), tags_before);
+    assert_eq!(generations_of(&s, "a").len(), 2);
+    let b = &f.outcome.unwrap().volumes[1];
+    assert_eq!(b.status, VolumeStatus::Failed);
+    assert!(
+        b.reason
+            .as_deref()
+            .unwrap()
+            .contains("incomplete generation"),
+        "{:?}",
+        b.reason
+    );
+}
+
+#[test]
+fn a_failed_verify_of_a_generation_removes_it() {
+    let s = pool_setup();
+    assert_eq!(run(&s).exit, ExitCode::Success);
+    next_second();
+    s.fake.state().verify_fail.push("c.*".into());
+    let f = run(&s);
+    // Every generation of c fails verify: this run's one is the one verified.
+    assert_eq!(f.exit, ExitCode::Partial, "{:#?}", f.outcome);
+    assert_eq!(generations_of(&s, "c").len(), 1);
+    assert!(generations_of(&s, "c")[0].1);
+}
+
+#[test]
+fn a_pool_past_its_threshold_stops_the_copy_and_removes_that_generation() {
+    let s = pool_setup();
+    s.fake
+        .state()
+        .lvs
+        .iter_mut()
+        .find(|l| l.lv_name == "gens")
+        .unwrap()
+        .data_percent = Some(96.0);
+    let f = run(&s);
+    assert_eq!(f.exit, ExitCode::Failed, "{:#?}", f.outcome);
+    assert_clean(&s);
+    for v in ["a", "b", "c"] {
+        assert_eq!(generations_of(&s, v), Vec::<(String, bool)>::new());
+    }
+    let out = f.outcome.unwrap();
+    assert!(
+        out.volumes[0]
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("target.pool_threshold"),
+        "{:?}",
+        out.volumes[0].reason
+    );
+}
+
+#[test]
+fn a_missing_pool_fails_every_volume_before_anything_is_written() {
+    let mut s = pool_setup();
+    s.plan.target.generations.as_mut().unwrap().pool = "nope".into();
+    let f = run(&s);
+    assert_eq!(f.exit, ExitCode::Failed);
+    assert_clean(&s);
+    assert!(!s.fake.commands().iter().any(|c| c.starts_with("copy")));
+    let out = f.outcome.unwrap();
+    assert!(
+        out.volumes[0]
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("does not exist")
+    );
+}
+
+#[test]
+fn recover_removes_a_dead_runs_incomplete_generation_and_no_complete_one() {
+    let s = pool_setup();
+    assert_eq!(run(&s).exit, ExitCode::Success);
+    let kept = generations_of(&s, "a");
+    // What a SIGKILL mid-copy leaves: an incomplete generation.
+    let dead = "20991231T235959Z-1";
+    let name = tags::generation_name("a", "20991231T235959Z");
+    s.fake
+        .run_lvm(&commands::create_generation_snapshot(
+            &LvPath {
+                vg: "backup".into(),
+                lv: kept[0].0.clone(),
+            },
+            &name,
+            &tags::generation_tags("nightly", dead),
+        ))
+        .unwrap();
+    assert_eq!(generations_of(&s, "a").len(), 2);
+    let r = recover::recover(&s.plan, &s.fake);
+    assert!(
+        r.actions.iter().any(|a| a.contains(&name)),
+        "{:?}",
+        r.actions
+    );
+    assert_eq!(generations_of(&s, "a"), kept);
 }

@@ -54,6 +54,47 @@ pub fn sample(
     Ok(())
 }
 
+/// Reads the thin pool a volume's new generation is written into (a
+/// `target.pool`): the copy stops at or over `threshold` percent of data
+/// or metadata, before the pool fills and damages every generation in it.
+/// The generation it was writing is then removed (the discard step), the
+/// older ones keep their blocks.
+pub fn sample_target(
+    watch: &Watch,
+    sys: &dyn System,
+    volume: &str,
+    pool: &LvPath,
+    threshold: f64,
+) -> Result<(), String> {
+    let found = sys.lv(pool).map_err(|e| e.to_string())?;
+    let Some(usage) = found.as_ref().and_then(|lv| lv.pool_use()) else {
+        let why = format!(
+            "the generations' thin pool {pool} reports no data or metadata use: cannot guard \
+              it, so the copy is abandoned"
+        );
+        watch.fail(why.clone());
+        return Err(why);
+    };
+    if usage.worst_percent() >= threshold {
+        let why = format!(
+            "the generations' thin pool {pool} reached {:.1}% data, {:.1}% metadata \
+              (target.pool_threshold is {threshold:.0}%): the copy stopped before the pool \
+              fills, this run's generation of {volume} is removed and the older ones are intact; \
+              grow the pool (lvextend) or keep fewer generations",
+            usage.data_percent, usage.metadata_percent
+        );
+        watch.fail(why.clone());
+        return Err(why);
+    }
+    tracing::debug!(
+        volume,
+        "generations' pool {pool}: data {:.1}%, metadata {:.1}% (stops at {threshold:.0}%)",
+        usage.data_percent,
+        usage.metadata_percent
+    );
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::Ordering;

@@ -25,7 +25,10 @@ pub struct Watch {
     pub invalid: AtomicBool,
     pub reason: Mutex<Option<String>>,
     pub peak: Mutex<Option<f64>>,
-    warned: Mutex<usize>,
+    pub(super) warned: Mutex<usize>,
+    /// A thin-pool target the copy writes into, and the percentage of data
+    /// or metadata use at which the copy stops (`target.pool_threshold`).
+    pub target_pool: Option<(LvPath, f64)>,
 }
 
 impl Watch {
@@ -51,6 +54,9 @@ impl Watch {
     /// Reads the snapshot's state once: records its usage, warns at the
     /// thresholds, and returns an error when it is invalid or gone.
     pub fn sample(&self, sys: &dyn System, volume: &str, snapshot: &LvPath) -> Result<(), String> {
+        if let Some((pool, threshold)) = &self.target_pool {
+            super::thin_guard::sample_target(self, sys, volume, pool, *threshold)?;
+        }
         // One LV, not a full report: this runs every few seconds.
         let found = sys.lv(snapshot).map_err(|e| e.to_string())?;
         let Some(lv) = found else {

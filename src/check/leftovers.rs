@@ -17,6 +17,13 @@ pub fn check(plan: &Plan, report: &SystemReport) -> Vec<CheckResult> {
         if owner.role.as_deref() == Some(tags::ROLE_BASE) && lv.is_thin() {
             continue; // a thin origin's kept base: the next copy reads only what changed since
         }
+        if owner.role.as_deref() == Some(tags::ROLE_GENERATION)
+            && owner.plan.as_deref().is_some_and(|p| {
+                tags::generation_state(&lv.lv_tags, p) == Some(tags::GenerationState::Complete)
+            })
+        {
+            continue; // a complete generation: a backup, meant to stay
+        }
         let ours = owner.plan.as_deref() == Some(plan.name.as_str());
         let path = lv.path();
         let mut detail = format!(

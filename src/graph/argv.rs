@@ -93,7 +93,7 @@ pub fn create_thin_snapshot(origin: &LvPath, name: &str, tags: &[String]) -> Vec
 /// `lvcreate --snapshot --name <name> --setactivationskip n --addtag
 /// <tag>... vg/<newest>`: a volume's new thin-pool generation as a thin
 /// snapshot of its newest complete one, so it starts with that content and
-/// the copy writes only what changed (issue 11; no step runs it yet). No
+/// the copy writes only what changed. No
 /// size: a thin snapshot, in the pool. The activation-skip flag LVM gives
 /// thin snapshots is cleared, so a generation activates like any LV (for
 /// `vgchange -ay`, restore and mount), not only with `-K`.
@@ -113,22 +113,30 @@ pub fn create_generation_snapshot(newest: &LvPath, name: &str, tags: &[String]) 
 
 /// `lvcreate --thin --virtualsize <size> --name <name> --addtag <tag>...
 /// vg/<pool>`: a volume's first generation, a new thin LV of the origin's
-/// size whose every block reads as zeros until written (issue 11; no step
-/// runs it yet). `virtual_size` is `<bytes>b`, or a placeholder at plan
-/// time.
+/// size whose every block reads as zeros until written. `--setactivationskip
+/// n` as for its later siblings: LVM sets no skip flag on a new thin LV,
+/// but an admin's lvm.conf may ask for one.
 pub fn create_generation(
     pool: &LvPath,
     name: &str,
-    virtual_size: &str,
+    virtual_size: &SizeArg,
     tags: &[String],
 ) -> Vec<String> {
+    let size = match virtual_size {
+        SizeArg::Bytes(n) => format!("{n}b"),
+        SizeArg::Deferred(text) => text.clone(),
+        // Not a snapshot: no origin to take a percentage of.
+        SizeArg::PercentOfOrigin(p) => format!("{p}%ORIGIN"),
+    };
     let mut argv = vec![
         "lvcreate".into(),
         "--thin".into(),
         "--virtualsize".into(),
-        virtual_size.into(),
+        size,
         "--name".into(),
         name.into(),
+        "--setactivationskip".into(),
+        "n".into(),
     ];
     push_tags(&mut argv, tags);
     argv.push(pool.to_string());
@@ -136,8 +144,7 @@ pub fn create_generation(
 }
 
 /// `lvcreate --type thin-pool --size <bytes>b --name <pool> <vg>`: the
-/// thin pool the admin creates for generations, as check would suggest it
-/// (issue 11; not suggested yet).
+/// thin pool the admin creates for generations, as check suggests it.
 pub fn create_thin_pool(pool: &LvPath, bytes: u64) -> Vec<String> {
     vec![
         "lvcreate".into(),
@@ -430,11 +437,12 @@ mod tests {
             create_generation(
                 &lv("backup", "gens"),
                 "root.20261202T031500Z",
-                "16777216b",
+                &SizeArg::Bytes(16 << 20),
                 &tags[..1]
             )
             .join(" "),
-            "lvcreate --thin --virtualsize 16777216b --name root.20261202T031500Z --addtag snapplan backup/gens"
+            "lvcreate --thin --virtualsize 16777216b --name root.20261202T031500Z \
+             --setactivationskip n --addtag snapplan backup/gens"
         );
         assert_eq!(
             create_thin_pool(&lv("backup", "gens"), 50 << 20).join(" "),

@@ -17,14 +17,37 @@ use super::argv as commands;
 use super::compiled::{CompiledPlan, Dependency, Edge, Node};
 use super::hooks::HookList;
 use super::phase::PhaseSet;
-use super::step::{Hook, Step};
+use super::step::{GENERATION_PLACEHOLDER, Hook, Step};
 use crate::plan::{LvPath, Plan, Volume};
 
-/// Compiles `plan` for `phases`, with the hook programs the caller found.
+/// Compiles `plan` for `phases`, with the hook programs the caller found,
+/// as `snapplan plan` shows it: a thin-pool generation's name ends in
+/// [`GENERATION_PLACEHOLDER`].
 pub fn compile(plan: &Plan, hooks: &HookList, phases: &PhaseSet) -> CompiledPlan {
+    compile_generation(plan, hooks, phases, GENERATION_PLACEHOLDER)
+}
+
+/// Compiles `plan` for run `run_id`, whose generations (with
+/// `target.pool`) are named after its start (`tags::generation_id_of_run`).
+pub fn compile_for_run(
+    plan: &Plan,
+    hooks: &HookList,
+    phases: &PhaseSet,
+    run_id: &str,
+) -> CompiledPlan {
+    let id = crate::tags::generation_id_of_run(run_id).unwrap_or(GENERATION_PLACEHOLDER);
+    compile_generation(plan, hooks, phases, id)
+}
+
+fn compile_generation(
+    plan: &Plan,
+    hooks: &HookList,
+    phases: &PhaseSet,
+    generation_id: &str,
+) -> CompiledPlan {
     let copy_order = copy_order(&plan.volumes);
     let hooks = hook_steps(plan, hooks);
-    let full = build_full(plan, &hooks, &copy_order);
+    let full = build_full(plan, &hooks, &copy_order, generation_id);
     let graph = select(&full, phases);
     CompiledPlan::new(plan.clone(), phases.clone(), graph, copy_order, hooks)
 }
@@ -58,7 +81,7 @@ impl Full {
     }
 }
 
-fn build_full(plan: &Plan, hooks: &[Hook], copy_order: &[usize]) -> Full {
+fn build_full(plan: &Plan, hooks: &[Hook], copy_order: &[usize], generation_id: &str) -> Full {
     use Dependency::{After, Needs};
     let mut g = Full {
         steps: Vec::new(),
@@ -84,8 +107,15 @@ fn build_full(plan: &Plan, hooks: &[Hook], copy_order: &[usize]) -> Full {
         vg: target.vg.clone(),
         lv: v.target_lv.clone(),
     };
+    // This run's generation of a volume, with `target.pool`.
+    let generation_lv = |v: &Volume| LvPath {
+        vg: target.vg.clone(),
+        lv: crate::tags::generation_name(&v.target_lv, generation_id),
+    };
     let mut ensure = Vec::new();
-    for v in &plan.volumes {
+    // With a pool there is no one backup LV to make or delete: each
+    // volume's generation is made just before its copy.
+    for v in plan.volumes.iter().filter(|_| target.generations.is_none()) {
         let remove = g.add(Step::RemoveBackupLv {
             volume: v.name.clone(),
             backup: backup_lv(v),
@@ -159,8 +189,28 @@ fn build_full(plan: &Plan, hooks: &[Hook], copy_order: &[usize]) -> Full {
     let mut finish: HashMap<&str, usize> = HashMap::new();
     for &i in copy_order {
         let v = &plan.volumes[i];
-        let backup = backup_lv(v);
         let snap = commands::snapshot_path(&v.source);
+        let generation = target.generations.as_ref().map(|generations| {
+            let lv = generation_lv(v);
+            let step = g.add(Step::NewGeneration {
+                volume: v.name.clone(),
+                origin: v.source.clone(),
+                pool: LvPath {
+                    vg: target.vg.clone(),
+                    lv: generations.pool.clone(),
+                },
+                series: backup_lv(v),
+                generation: lv.clone(),
+            });
+            g.wait(activate, step, Needs);
+            g.wait(snapshot[i], step, Needs);
+            g.wait_all(&tail, step, After);
+            (step, lv)
+        });
+        let backup = match &generation {
+            Some((_, lv)) => lv.clone(),
+            None => backup_lv(v),
+        };
         let protect = target.keep_previous.then(|| {
             let step = g.add(Step::Protect {
                 volume: v.name.clone(),
@@ -172,6 +222,11 @@ fn build_full(plan: &Plan, hooks: &[Hook], copy_order: &[usize]) -> Full {
             g.wait_all(&tail, step, After);
             step
         });
+        // The backup LV (thick) or the new generation the copy writes.
+        let destination = match &generation {
+            Some((step, _)) => *step,
+            None => ensure[i],
+        };
         let copy = g.add(Step::Copy {
             volume: v.name.clone(),
             snapshot: snap.clone(),
@@ -180,7 +235,7 @@ fn build_full(plan: &Plan, hooks: &[Hook], copy_order: &[usize]) -> Full {
             verify: v.verify,
         });
         g.wait(snapshot[i], copy, Needs);
-        g.wait(ensure[i], copy, Needs);
+        g.wait(destination, copy, Needs);
         g.wait_all(&tail, copy, After);
         for name in &v.after {
             if let Some(&done) = finish.get(name.as_str()) {
@@ -210,6 +265,22 @@ fn build_full(plan: &Plan, hooks: &[Hook], copy_order: &[usize]) -> Full {
             g.wait(last, release, After);
             g.rollback.push((protect, release));
             last = release;
+        }
+        if let Some((made, lv)) = &generation {
+            let prune = g.add(Step::Prune {
+                volume: v.name.clone(),
+                series: backup_lv(v),
+            });
+            g.wait(good, prune, Needs);
+            g.wait(last, prune, After);
+            let discard = g.add(Step::DiscardGeneration {
+                volume: v.name.clone(),
+                generation: lv.clone(),
+            });
+            g.wait(*made, discard, Needs);
+            g.wait(prune, discard, After);
+            g.rollback.push((*made, discard));
+            last = discard;
         }
         // A thin origin's snapshot of a good copy stays as the next
         // copy's base (it then reads only what changed since it).

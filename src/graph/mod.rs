@@ -27,7 +27,7 @@ mod properties;
 #[cfg(test)]
 pub(crate) mod test_plans;
 
-pub use compile::compile;
+pub use compile::{compile, compile_for_run};
 pub use compiled::{CompiledPlan, Dependency, Edge, Node, StepIndex};
 pub use hooks::HookList;
 pub use phase::{Phase, PhaseSet};

@@ -59,7 +59,29 @@ fn header(compiled: &CompiledPlan, out: &mut String) {
         t.push_str(", exported when done");
     }
     say!(out, "target: {t}");
-    if target.keep_previous {
+    if let Some(g) = &target.generations {
+        let r = g.retention;
+        let mut rules = vec![format!("the {} newest", r.keep_last)];
+        for (n, what) in [
+            (r.keep_daily, "day"),
+            (r.keep_weekly, "week"),
+            (r.keep_monthly, "month"),
+        ] {
+            if n > 0 {
+                rules.push(format!("the newest of each of {n} {what}s"));
+            }
+        }
+        say!(
+            out,
+            "generations: thin pool {}/{}, one new generation per volume and run (older ones are \
+             never written); retention keeps {} (only complete ones count, the newest complete \
+             one always stays); a copy stops at {}% pool data or metadata",
+            target.vg,
+            g.pool,
+            rules.join(", "),
+            g.threshold_percent
+        );
+    } else if target.keep_previous {
         out.push_str(
             "previous backup: kept (a snapshot of each backup LV while it is overwritten, \
              merged back if the new copy fails)\n",
@@ -115,12 +137,14 @@ fn header(compiled: &CompiledPlan, out: &mut String) {
             Bandwidth::Unlimited => "unlimited".to_string(),
             Bandwidth::BytesPerSecond(n) => format!("{}/s", human::exact_bytes(n)),
         };
+        let destination = match &target.generations {
+            Some(_) => format!("{}/{}.<generation>", target.vg, v.target_lv),
+            None => format!("{}/{}", target.vg, v.target_lv),
+        };
         let mut line = format!(
-            "  {}: {} -> {}/{}, snapshot {snapshot}, bandwidth {bandwidth}, {}",
+            "  {}: {} -> {destination}, snapshot {snapshot}, bandwidth {bandwidth}, {}",
             v.name,
             v.source,
-            target.vg,
-            v.target_lv,
             if v.verify { "verified" } else { "NOT verified" }
         );
         if !v.after.is_empty() {
@@ -212,6 +236,21 @@ pub fn describe(step: &Step) -> String {
         } => format!(
             "remove {protection} when the new copy is good, else merge it back into {backup}"
         ),
+        Step::NewGeneration {
+            origin,
+            pool,
+            generation,
+            ..
+        } => format!(
+            "new generation {generation} in pool {pool}: a thin snapshot of the newest complete \
+              one, or the first, a thin LV of {origin}'s size"
+        ),
+        Step::DiscardGeneration { generation, .. } => {
+            format!("remove {generation} unless it is complete: a failed copy leaves no generation")
+        }
+        Step::Prune { series, .. } => {
+            format!("remove the generations of {series} the retention policy no longer keeps")
+        }
     }
 }
 

@@ -102,6 +102,35 @@ pub enum Step {
         backup: LvPath,
         protection: LvPath,
     },
+    /// A thin-pool target (`target.pool`): the volume's new generation,
+    /// made just before its copy, tagged incomplete and with this run's
+    /// tag. A thin snapshot of the newest complete generation when there
+    /// is one (the copy then writes only what changed), else a new thin LV
+    /// of the origin's size in the pool; extended when the origin grew.
+    NewGeneration {
+        volume: String,
+        origin: LvPath,
+        pool: LvPath,
+        /// `<target vg>/<target_lv>`: what the generations' names start
+        /// with (`<target_lv>.<id>`).
+        series: LvPath,
+        generation: LvPath,
+    },
+    /// After the copy and verify, and on rollback: the generation this run
+    /// made is removed unless it became complete (its copy or verify
+    /// failed, the pool guard stopped it, or the run is rolled back). No
+    /// other generation is ever touched.
+    DiscardGeneration {
+        volume: String,
+        generation: LvPath,
+    },
+    /// Retention, once the volume's new generation is complete and
+    /// verified: the complete generations no rule keeps are removed
+    /// (`prune::decide`), never the newest complete one.
+    Prune {
+        volume: String,
+        series: LvPath,
+    },
     /// After the copy (and verify): a good new copy removes the protection;
     /// otherwise (copy or verify failed, or the run is rolled back) the
     /// protection is merged back, so the backup LV holds the previous
@@ -206,6 +235,17 @@ pub enum Condition {
     All {
         all: Vec<Condition>,
     },
+    /// The volume has a complete generation (of this plan, in its series).
+    HasCompleteGeneration {
+        series: LvPath,
+    },
+    NoCompleteGeneration {
+        series: LvPath,
+    },
+    /// The generation exists, this run made it, and it is not complete.
+    GenerationNotComplete {
+        generation: LvPath,
+    },
     /// The protection snapshot exists and the volume's new copy is good.
     NewCopyGood {
         volume: String,
@@ -253,6 +293,16 @@ impl fmt::Display for Condition {
                     .collect();
                 write!(f, "{}", parts.join(" and "))
             }
+            Condition::HasCompleteGeneration { series } => {
+                write!(f, "only if {series} has a complete generation")
+            }
+            Condition::NoCompleteGeneration { series } => {
+                write!(f, "only if {series} has no complete generation")
+            }
+            Condition::GenerationNotComplete { generation } => write!(
+                f,
+                "only if {generation} exists, was made by this run and is not complete"
+            ),
             Condition::NewCopyGood { volume, protection } => write!(
                 f,
                 "only if {protection} exists and the new copy of {volume} is good"
@@ -331,6 +381,9 @@ pub trait RunValues {
     /// `percent` of `origin`'s size, for fractional percentages, which LVM's
     /// `--extents N%ORIGIN` cannot express.
     fn percent_of(&self, origin: &LvPath, percent: f64) -> SizeArg;
+    /// The newest complete generation of plan `plan` in `series` (see
+    /// [`Step::NewGeneration`]), which a new generation is a snapshot of.
+    fn newest_generation(&self, plan: &str, series: &LvPath) -> LvPath;
 }
 
 /// Placeholders for what is known only at run time: stable, machine-free.
@@ -339,6 +392,12 @@ pub struct PlanTimeValues;
 
 /// How the run id shows at plan time.
 pub const RUN_ID_PLACEHOLDER: &str = "<run>";
+
+/// How a generation id (the run's start, `YYYYMMDDTHHMMSSZ`) shows at plan
+/// time, in generation LV names (`root.<generation>`).
+pub const GENERATION_PLACEHOLDER: &str = "<generation>";
+
+const NEWEST_PREFIX: &str = "<newest complete generation of ";
 
 impl RunValues for PlanTimeValues {
     fn run_id(&self) -> String {
@@ -349,6 +408,12 @@ impl RunValues for PlanTimeValues {
     }
     fn percent_of(&self, origin: &LvPath, percent: f64) -> SizeArg {
         SizeArg::Deferred(format!("<{percent}% of {origin}>"))
+    }
+    fn newest_generation(&self, _plan: &str, series: &LvPath) -> LvPath {
+        LvPath {
+            vg: series.vg.clone(),
+            lv: format!("{NEWEST_PREFIX}{}>", series.lv),
+        }
     }
 }
 
@@ -371,6 +436,12 @@ pub enum Placeholder {
         percent: f64,
         lv: String,
     },
+    /// The run's generation id (`YYYYMMDDTHHMMSSZ`, its UTC start), at
+    /// the end of a generation LV's name after `prefix`.
+    GenerationId { text: String, prefix: String },
+    /// The newest complete generation of `series` (`vg/target_lv`) when
+    /// the run starts, `vg/<target_lv>.<id>`.
+    NewestGeneration { text: String, series: String },
 }
 
 impl PlanTimeValues {
@@ -382,6 +453,21 @@ impl PlanTimeValues {
             return Some(Placeholder::RunId {
                 text: arg.into(),
                 prefix: prefix.into(),
+            });
+        }
+        if let Some(prefix) = arg.strip_suffix(GENERATION_PLACEHOLDER) {
+            return Some(Placeholder::GenerationId {
+                text: arg.into(),
+                prefix: prefix.into(),
+            });
+        }
+        if let Some((vg, rest)) = arg.split_once('/')
+            && let Some(lv) = rest.strip_prefix(NEWEST_PREFIX)
+            && let Some(lv) = lv.strip_suffix('>')
+        {
+            return Some(Placeholder::NewestGeneration {
+                text: arg.into(),
+                series: format!("{vg}/{lv}"),
             });
         }
         let inner = arg.strip_prefix('<')?.strip_suffix('>')?;
@@ -421,6 +507,9 @@ impl Step {
             Step::Verify { volume, .. } => format!("verify:{volume}"),
             Step::Protect { volume, .. } => format!("protect:{volume}"),
             Step::ReleaseProtection { volume, .. } => format!("release:{volume}"),
+            Step::NewGeneration { volume, .. } => format!("generation:{volume}"),
+            Step::DiscardGeneration { volume, .. } => format!("discard-generation:{volume}"),
+            Step::Prune { volume, .. } => format!("prune:{volume}"),
         }
     }
 
@@ -443,6 +532,9 @@ impl Step {
             Step::Verify { .. } => "verify",
             Step::Protect { .. } => "protect",
             Step::ReleaseProtection { .. } => "release_protection",
+            Step::NewGeneration { .. } => "new_generation",
+            Step::DiscardGeneration { .. } => "discard_generation",
+            Step::Prune { .. } => "prune",
         }
     }
 
@@ -463,7 +555,10 @@ impl Step {
             | Step::Copy { .. }
             | Step::Verify { .. }
             | Step::Protect { .. }
-            | Step::ReleaseProtection { .. } => Phase::Backup,
+            | Step::ReleaseProtection { .. }
+            | Step::NewGeneration { .. }
+            | Step::DiscardGeneration { .. }
+            | Step::Prune { .. } => Phase::Backup,
         }
     }
 
@@ -479,7 +574,10 @@ impl Step {
             | Step::Copy { volume, .. }
             | Step::Verify { volume, .. }
             | Step::Protect { volume, .. }
-            | Step::ReleaseProtection { volume, .. } => Some(volume),
+            | Step::ReleaseProtection { volume, .. }
+            | Step::NewGeneration { volume, .. }
+            | Step::DiscardGeneration { volume, .. }
+            | Step::Prune { volume, .. } => Some(volume),
             _ => None,
         }
     }
@@ -494,6 +592,7 @@ impl Step {
                 | Step::Suspend(_)
                 | Step::Snapshot { .. }
                 | Step::Protect { .. }
+                | Step::NewGeneration { .. }
         )
     }
 
@@ -507,7 +606,11 @@ impl Step {
             Step::Copy { .. }
             | Step::Verify { .. }
             | Step::EnsureBackupLv { .. }
-            | Step::Protect { .. } => OnFailure::FailVolume,
+            | Step::Protect { .. }
+            | Step::NewGeneration { .. } => OnFailure::FailVolume,
+            // An incomplete generation left behind is a leftover check
+            // fails on; recover or the next apply remove it.
+            Step::DiscardGeneration { .. } => OnFailure::CleanupIncomplete,
             // A protection neither removed nor merged back holds the
             // previous backup still: snapplan recover or the next apply
             // decide, an admin may restore from it by hand.
@@ -523,12 +626,15 @@ impl Step {
             | Step::RemoveBackupLv { .. }
             | Step::KeepBase { .. }
             | Step::DropBase { .. } => OnFailure::Continue,
+            // The new generation is good; an old one kept one run longer
+            // costs pool space, which check counts.
+            Step::Prune { .. } => OnFailure::Continue,
         }
     }
 
     /// Whether the step destroys data a user may still want (backups).
     pub fn is_destructive(&self) -> bool {
-        matches!(self, Step::RemoveBackupLv { .. })
+        matches!(self, Step::RemoveBackupLv { .. } | Step::Prune { .. })
     }
 
     /// What the step does, with run-time values from `values`.
@@ -710,6 +816,51 @@ impl Step {
                     },
                 ]
             }
+            Step::NewGeneration {
+                origin,
+                pool,
+                series,
+                generation,
+                ..
+            } => {
+                let tags = crate::tags::generation_tags(plan_name, &values.run_id());
+                let size = values.size_of(origin);
+                vec![
+                    Action::Run {
+                        argv: commands::create_generation_snapshot(
+                            &values.newest_generation(plan_name, series),
+                            &generation.lv,
+                            &tags,
+                        ),
+                        only_if: Some(Condition::HasCompleteGeneration {
+                            series: series.clone(),
+                        }),
+                    },
+                    Action::Run {
+                        argv: commands::create_generation(pool, &generation.lv, &size, &tags),
+                        only_if: Some(Condition::NoCompleteGeneration {
+                            series: series.clone(),
+                        }),
+                    },
+                    Action::Run {
+                        argv: commands::extend_lv(generation, &size),
+                        only_if: Some(Condition::LvSmallerThan {
+                            lv: generation.clone(),
+                            origin: origin.clone(),
+                        }),
+                    },
+                ]
+            }
+            Step::DiscardGeneration { generation, .. } => vec![Action::Run {
+                argv: commands::remove_lv(generation),
+                only_if: Some(Condition::GenerationNotComplete {
+                    generation: generation.clone(),
+                }),
+            }],
+            Step::Prune { series, .. } => vec![work(format!(
+                "apply the plan's retention to the complete generations of {series}: remove \
+                  each one no rule keeps, with its manifest (never the newest complete one)"
+            ))],
             Step::ReleaseProtection {
                 volume,
                 backup,

@@ -88,6 +88,14 @@ pub struct VolumeResult {
     /// pool by the time of this run. `None` after a full read.
     #[serde(default)]
     pub thin_changed_bytes: Option<u64>,
+    /// With `target.pool`: the generation this run made of the volume
+    /// (`vg/<target_lv>.<id>`), whether it became complete or not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generation: Option<String>,
+    /// With `target.pool`: the ids of the generations retention removed
+    /// after this run's one was complete.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub generations_pruned: Vec<String>,
     pub verified: bool,
     pub status: VolumeStatus,
     pub reason: Option<String>,
@@ -109,6 +117,8 @@ impl VolumeResult {
             snapshot_window_seconds: None,
             throttle_lifted: false,
             thin_changed_bytes: None,
+            generation: None,
+            generations_pruned: Vec::new(),
             verified: false,
             status: VolumeStatus::NotRun,
             reason: None,

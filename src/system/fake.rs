@@ -271,8 +271,24 @@ impl Fake {
             .iter()
             .filter(|l| !l.origin.is_empty())
             .filter(|l| !l.lv_tags.iter().any(|t| t == crate::tags::TAG_ROLE_BASE))
+            // A generation is a thin snapshot of the one before: a backup.
+            .filter(|l| {
+                !l.lv_tags
+                    .iter()
+                    .any(|t| t == crate::tags::TAG_ROLE_GENERATION)
+            })
             .map(|l| format!("{}/{}", l.vg_name, l.lv_name))
             .collect()
+    }
+
+    /// The LV `vg/name`; panics when there is none (tests only).
+    pub fn lv_named(&self, vg: &str, name: &str) -> Lv {
+        self.state()
+            .lvs
+            .iter()
+            .find(|l| l.vg_name == vg && l.lv_name == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no LV {vg}/{name}"))
     }
 
     /// Kept thin bases (tagged `snapplan-role:base`): not leftovers.
@@ -551,6 +567,38 @@ impl System for Fake {
                     Some(state.snapshot_use.get(&origin.lv).copied().unwrap_or(0.0));
                 snap.lv_snapshot_invalid = String::new();
                 state.lvs.push(snap);
+            }
+            "lvcreate" if argv.iter().any(|a| a == "--thin") => {
+                // A new thin LV in vg/pool, `--virtualsize <bytes>b`.
+                let pool = parse_path(&last);
+                let name = arg_after(argv, "--name").unwrap_or("?").to_string();
+                let size = arg_after(argv, "--virtualsize")
+                    .and_then(|s| s.trim_end_matches('b').parse().ok())
+                    .ok_or_else(|| fail("no --virtualsize in bytes".into()))?;
+                if !state
+                    .lvs
+                    .iter()
+                    .any(|l| l.path() == pool && l.is_thin_pool())
+                {
+                    return Err(fail(format!("thin pool {last} not found")));
+                }
+                if state
+                    .lvs
+                    .iter()
+                    .any(|l| l.vg_name == pool.vg && l.lv_name == name)
+                {
+                    return Err(fail(format!("{name} already exists")));
+                }
+                let mut new = lv(&pool.vg, &name, size);
+                new.lv_attr = "Vwi-a-tz--".into();
+                new.segtype = "thin".into();
+                new.pool_lv = pool.lv.clone();
+                new.lv_tags = tags_in(argv, "--addtag");
+                let id = state.thin_ids.len() as u64 + 100;
+                state
+                    .thin_ids
+                    .insert(format!("{}/{name}", pool.vg), (format!("uuid-{id}"), id));
+                state.lvs.push(new);
             }
             "lvcreate" => {
                 let name = arg_after(argv, "--name").unwrap_or("?").to_string();
@@ -949,11 +997,13 @@ impl System for Fake {
         let mut state = self.state();
         let text = format!("verify {}", device.display());
         state.log.push(text.clone());
-        if state
-            .verify_fail
-            .iter()
-            .any(|v| device.ends_with(v.as_str()))
-        {
+        // `name` fails the device of that name; `prefix*` every device
+        // whose name starts so (a volume's generations: `c.*`).
+        let name = device.file_name().map(|n| n.to_string_lossy().into_owned());
+        if state.verify_fail.iter().any(|v| match v.strip_suffix('*') {
+            Some(prefix) => name.as_deref().is_some_and(|n| n.starts_with(prefix)),
+            None => device.ends_with(v.as_str()),
+        }) {
             return Err(VerifyFailure::Mismatch(format!(
                 "{text}: 1 chunk differs (bytes 0..4194304)"
             )));

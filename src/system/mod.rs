@@ -90,6 +90,16 @@ pub struct CopyJob {
     pub changed: Option<crate::copy::ChangedSince>,
     /// A thin snapshot read without a base: the only ranges holding data.
     pub mapped: Option<Vec<crate::copy::ByteRange>>,
+    /// The manifest of the device `destination_snapshot_of` names (a
+    /// thin-pool generation's parent), to compare against instead of
+    /// `manifest`.
+    pub previous_manifest: Option<PathBuf>,
+    /// The destination's identity to record (a generation's LV UUID).
+    pub destination_tag: Option<String>,
+    /// See `CopyRequest::destination_snapshot_of`.
+    pub destination_snapshot_of: Option<String>,
+    /// See `CopyRequest::destination_zeroed`.
+    pub destination_zeroed: bool,
 }
 
 /// What a finished copy did.

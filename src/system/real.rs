@@ -166,6 +166,10 @@ impl System for RealSystem {
         request.base = job.base.clone();
         request.changed = job.changed.clone();
         request.mapped = job.mapped.clone();
+        request.previous_manifest = job.previous_manifest.clone();
+        request.destination_tag = job.destination_tag.clone();
+        request.destination_snapshot_of = job.destination_snapshot_of.clone();
+        request.destination_zeroed = job.destination_zeroed;
         match copy::run(&request, control) {
             Ok(report) => {
                 for note in &report.notes {

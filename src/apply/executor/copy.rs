@@ -44,7 +44,7 @@ impl Executor<'_> {
             .changed
             .as_ref()
             .map(|c| c.ranges.iter().map(|r| r.len).sum::<u64>());
-        let job = CopyJob {
+        let mut job = CopyJob {
             volume: volume.to_string(),
             source: device_path(snapshot),
             destination: device_path(backup),
@@ -53,12 +53,29 @@ impl Executor<'_> {
             base: basis.base,
             changed: basis.changed,
             mapped: basis.mapped,
+            previous_manifest: None,
+            destination_tag: None,
+            destination_snapshot_of: None,
+            destination_zeroed: false,
         };
+        self.generation_copy(volume, &mut job)?;
         if let Some(dir) = job.manifest.parent() {
             std::fs::create_dir_all(dir)
                 .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         }
-        let watch = Watch::default();
+        let watch = Watch {
+            target_pool: self.generations.get(volume).map(|made| {
+                let threshold = self
+                    .compiled
+                    .plan()
+                    .target
+                    .generations
+                    .as_ref()
+                    .map_or(crate::plan::DEFAULT_POOL_THRESHOLD, |g| g.threshold_percent);
+                (made.pool.clone(), f64::from(threshold))
+            }),
+            ..Watch::default()
+        };
         let cancel = AtomicBool::new(false);
         let done = AtomicBool::new(false);
         let sys = self.sys;

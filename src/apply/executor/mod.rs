@@ -38,6 +38,7 @@ use crate::system::{CopyFailure, CopyJob, LvKind, System, SystemError, SystemRep
 use crate::tags;
 
 mod copy;
+mod generation;
 mod hooks;
 mod rollback;
 mod span;
@@ -158,6 +159,8 @@ pub struct Executor<'a> {
     notes: Vec<String>,
     /// Watches and grows every snapshot of the run while the walk goes on.
     grower: std::sync::Arc<Grower>,
+    /// The thin-pool generations this run made, by volume.
+    generations: HashMap<String, generation::GenerationMade>,
 }
 
 impl<'a> Executor<'a> {
@@ -205,6 +208,7 @@ impl<'a> Executor<'a> {
             targets: None,
             notes: Vec::new(),
             grower: std::sync::Arc::new(Grower::new(Policy::default())),
+            generations: HashMap::new(),
         }
     }
 

@@ -209,6 +209,9 @@ impl Executor<'_> {
                 self.run_actions(step)
             }
             Step::IscsiLogin { .. } | Step::IscsiLogout { .. } => self.iscsi_step(step),
+            Step::NewGeneration { .. } => self.new_generation(step),
+            Step::DiscardGeneration { .. } => self.discard_generation(step),
+            Step::Prune { .. } => self.prune(step),
             Step::Protect { .. } | Step::ReleaseProtection { .. } => {
                 // Conditions are decided on the report from before the
                 // step: a merge makes the protection disappear, and the
@@ -552,7 +555,7 @@ impl Executor<'_> {
 
     /// Whether a command's condition holds on the system now (and, for a
     /// protection, given how the volume's copy went in this run).
-    fn holds(&self, condition: &Condition, report: &SystemReport) -> bool {
+    pub(super) fn holds(&self, condition: &Condition, report: &SystemReport) -> bool {
         let ours = |protection: &LvPath| {
             report.lv(protection).is_some_and(|lv| {
                 super::super::protection::is_trusted(lv, &self.compiled.plan().name, &self.run_id)
@@ -572,6 +575,9 @@ impl Executor<'_> {
             Condition::NoOtherPlanUsesVg { vg } => self.alone(&Resource::Vg(vg.clone())),
             Condition::NoOtherPlanUsesIscsi { iqn } => self.alone(&Resource::Iscsi(iqn.clone())),
             Condition::All { all } => all.iter().all(|c| self.holds(c, report)),
+            Condition::HasCompleteGeneration { .. }
+            | Condition::NoCompleteGeneration { .. }
+            | Condition::GenerationNotComplete { .. } => self.generation_holds(condition, report),
             other => holds(other, report),
         }
     }
@@ -599,7 +605,10 @@ fn holds(condition: &Condition, report: &SystemReport) -> bool {
         Condition::NoOtherPlanUsesVg { .. } | Condition::NoOtherPlanUsesIscsi { .. } => false,
         Condition::LvComplete { .. }
         | Condition::NewCopyGood { .. }
-        | Condition::NewCopyNotGood { .. } => false,
+        | Condition::NewCopyNotGood { .. }
+        | Condition::HasCompleteGeneration { .. }
+        | Condition::NoCompleteGeneration { .. }
+        | Condition::GenerationNotComplete { .. } => false,
     }
 }
 
