@@ -5,6 +5,7 @@
 
 mod backups;
 pub mod facts;
+mod generations;
 mod hooks;
 pub mod human;
 mod leftovers;
@@ -41,19 +42,24 @@ pub fn evaluate(plan: &Plan, facts: &Facts) -> CheckReport {
                 &facts.history,
                 crate::system::thin::pool_threshold_percent(),
             ));
-            let backup_row = space::backups(plan, report);
-            let backups_needed = backup_row
-                .as_ref()
-                .and_then(|r| r.space.as_ref())
-                .map_or(0, |s| s.needed_extents);
-            rows.extend(backup_row);
-            rows.extend(protection::check(
-                plan,
-                report,
-                backups_needed,
-                &facts.history,
-            ));
-            rows.extend(backups::check(plan, report));
+            if plan.target.generations.is_some() {
+                // No backup LV to make or protect: generations in a pool.
+                rows.extend(generations::check(plan, report, &facts.history));
+            } else {
+                let backup_row = space::backups(plan, report);
+                let backups_needed = backup_row
+                    .as_ref()
+                    .and_then(|r| r.space.as_ref())
+                    .map_or(0, |s| s.needed_extents);
+                rows.extend(backup_row);
+                rows.extend(protection::check(
+                    plan,
+                    report,
+                    backups_needed,
+                    &facts.history,
+                ));
+                rows.extend(backups::check(plan, report));
+            }
             rows.extend(leftovers::check(plan, report));
         }
         Err(why) => {

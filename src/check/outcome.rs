@@ -53,6 +53,8 @@ pub enum CheckKind {
     SharedTarget,
     // A backup LV of the plan mounted by `snapplan mount`.
     MountedBackup,
+    // The thin pool of `target.pool`: its use and the room the next run needs.
+    GenerationsPool,
 }
 
 impl CheckKind {
@@ -63,6 +65,7 @@ impl CheckKind {
             CheckKind::SourceLv => "source LV",
             CheckKind::SnapshotSpace => "snapshot space",
             CheckKind::ThinPool => "thin pool",
+            CheckKind::GenerationsPool => "generations pool",
             CheckKind::BackupSpace => "backup space",
             CheckKind::ProtectionSpace => "protection space",
             CheckKind::SnapshotSize => "snapshot size",
