@@ -160,6 +160,25 @@ pub const MOUNT: CommandCodes = &[
         "failed, and the backup VG could not be put back as it was",
     ),
 ];
+pub const PRUNE: CommandCodes = &[
+    (
+        ExitCode::Success,
+        "pruned (or nothing to prune, or a dry run)",
+    ),
+    (
+        ExitCode::Failed,
+        "the backup VG could not be reached, or a generation could not be removed",
+    ),
+    (
+        ExitCode::Usage,
+        "invalid plan, no `target.pool`, or unknown volume",
+    ),
+    (ExitCode::Locked, "a run of the plan holds its lock"),
+    (
+        ExitCode::CleanupIncomplete,
+        "the backup VG could not be put back as it was",
+    ),
+];
 pub const UNMOUNT: CommandCodes = &[
     (
         ExitCode::Success,
@@ -261,6 +280,7 @@ mod tests {
             MOUNT,
             UNMOUNT,
             PLAN,
+            PRUNE,
             RECOVER,
             REPORT,
             RESTORE,

@@ -32,6 +32,8 @@ pub enum ExpectedError {
     Generations(#[from] crate::generations::GenerationsError),
     #[error(transparent)]
     Mount(#[from] crate::mount::MountError),
+    #[error(transparent)]
+    Prune(#[from] crate::prune::PruneRunError),
     /// `--generation ID` names no generation: a usage error.
     #[error(transparent)]
     UnknownGeneration(#[from] crate::generations::UnknownGeneration),
@@ -56,6 +58,7 @@ impl ExpectedError {
             ExpectedError::Generations(e) => e.exit_code(),
             ExpectedError::UnknownGeneration(_) => ExitCode::Usage,
             ExpectedError::Mount(e) => e.exit_code(),
+            ExpectedError::Prune(e) => e.exit_code(),
             ExpectedError::Lock { .. } | ExpectedError::Signals(_) | ExpectedError::Failed(_) => {
                 ExitCode::Failed
             }

@@ -14,6 +14,7 @@ pub mod logging;
 pub mod manual;
 pub mod mount;
 pub mod plan;
+pub mod prune;
 pub mod recover;
 pub mod report;
 pub mod restore;
@@ -101,6 +102,7 @@ pub enum Command {
     /// Copy a complete backup back onto a device, checked against its manifest.
     Restore(restore::Args),
     Generations(generations::Args),
+    Prune(prune::Args),
     Mount(mount::MountArgs),
     Unmount(mount::UnmountArgs),
     #[command(hide = true)]
@@ -178,6 +180,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Report(args) => report::run(args),
         Command::Restore(args) => restore::run(args),
         Command::Generations(args) => generations::run(args),
+        Command::Prune(args) => prune::run(args),
         Command::Mount(args) => mount::mount(args),
         Command::Unmount(args) => mount::unmount(args),
         Command::Completions(args) => manual::completions(args),
@@ -313,6 +316,7 @@ mod tests {
             ("mount", exit_code::MOUNT),
             ("unmount", exit_code::UNMOUNT),
             ("plan", exit_code::PLAN),
+            ("prune", exit_code::PRUNE),
             ("recover", exit_code::RECOVER),
             ("report", exit_code::REPORT),
             ("restore", exit_code::RESTORE),

@@ -33,10 +33,12 @@ pub struct Args {
     #[arg(long, value_name = "NAME", conflicts_with = "manifest")]
     pub volume: Option<String>,
     /// With PLAN: check this generation (`snapplan generations PLAN` lists
-    /// them; needs --volume). Default: the newest.
+    /// them; needs --volume). Default: the newest (of a pool target, the
+    /// newest complete one).
     #[arg(long, value_name = "ID", requires = "volume", conflicts_with_all = ["manifest", "all"])]
     pub generation: Option<String>,
-    /// With PLAN: check every generation (a thick target has one per volume).
+    /// With PLAN: check every generation (a thick target has one per
+    /// volume; of a pool target, every complete one).
     #[arg(long, conflicts_with = "manifest")]
     pub all: bool,
     /// Progress: a bar on a terminal, plain lines every ~10 s otherwise.

@@ -13,6 +13,13 @@
 //! while that content stays. `written_bytes` and `verified` come from the
 //! newest run record whose run wrote that manifest (started before and
 //! finished after it); 0 and false when no such record is left.
+//!
+//! A thin-pool target (`target.pool`) keeps many: each run adds an LV
+//! `<target_lv>.<id>` tagged as this plan's generation, its manifest at
+//! `manifests/<volume>/<id>.json`; the id is the run's start, so
+//! `written_bytes` and `verified` come from the record of the run whose id
+//! begins with it. [`choose_pool`] picks the one restore, verify and mount
+//! read (`--generation`, default the newest complete one).
 
 use serde::Serialize;
 
@@ -266,6 +273,17 @@ pub fn list(
         volumes: Vec::new(),
     };
     for volume in volumes {
+        if plan.target.generations.is_some() {
+            let generations = pool_generations(plan, volume, &lvs)
+                .iter()
+                .map(|g| pool_generation(plan, &volume.name, g, &records, &mut notes))
+                .collect();
+            document.volumes.push(VolumeGenerations {
+                name: volume.name.clone(),
+                generations,
+            });
+            continue;
+        }
         let backup = LvPath {
             vg: plan.target.vg.clone(),
             lv: volume.target_lv.clone(),
@@ -322,6 +340,132 @@ fn thick_generation(
         written_bytes: writer.map_or(0, |v| v.bytes_written),
         verified: writer.is_some_and(|v| v.verified && v.status == VolumeStatus::Ok),
     }
+}
+
+/// One thin-pool generation as listed: `complete` only when tagged so and
+/// its manifest (`manifests/<volume>/<id>.json`) says completed; written
+/// bytes and verified from the record of the run that made it (its run id
+/// begins with the generation id).
+fn pool_generation(
+    plan: &Plan,
+    volume: &str,
+    g: &PoolGeneration,
+    records: &[RunRecord],
+    notes: &mut Vec<String>,
+) -> Generation {
+    let manifest_path = runs::generation_manifest_path(plan, volume, &g.id);
+    let manifest_completed = match Manifest::load(&manifest_path) {
+        Ok(m) => m.completed,
+        Err(e) => {
+            if g.state == crate::tags::GenerationState::Complete {
+                notes.push(format!(
+                    "{volume}: generation {}: {e}: it is listed as incomplete",
+                    g.id
+                ));
+            }
+            false
+        }
+    };
+    let complete = g.state == crate::tags::GenerationState::Complete && manifest_completed;
+    let writer = generation_run(volume, &g.id, records);
+    Generation {
+        id: g.id.clone(),
+        lv: g.lv.to_string(),
+        time: Some(crate::state::time::rfc3339(g.time)),
+        state: if complete {
+            GenerationState::Complete
+        } else {
+            GenerationState::Incomplete
+        },
+        size_bytes: g.size_bytes,
+        written_bytes: writer.map_or(0, |v| v.bytes_written),
+        verified: writer.is_some_and(|v| v.verified && v.status == VolumeStatus::Ok),
+    }
+}
+
+/// The volume's entry in the record of the run that made generation `id`.
+fn generation_run<'a>(
+    volume: &str,
+    id: &str,
+    records: &'a [RunRecord],
+) -> Option<&'a runs::VolumeResult> {
+    records
+        .iter()
+        .filter(|r| crate::tags::generation_id_of_run(&r.run_id) == Some(id))
+        .find_map(|r| r.volumes.iter().find(|v| v.volume == volume))
+}
+
+/// Why a thin-pool generation cannot be the one restore, verify or mount
+/// read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PoolChoiceError {
+    /// `--generation` names none of the volume's generations (a usage error).
+    #[error(transparent)]
+    Unknown(#[from] UnknownGeneration),
+    /// No `--generation`, and no generation of the volume is complete.
+    #[error(
+        "volume {volume} has no complete generation in the pool {pool}{}",
+        if .existing.is_empty() { String::new() }
+        else { format!(" (incomplete ones: {})", .existing.join(", ")) }
+    )]
+    NoneComplete {
+        volume: String,
+        pool: String,
+        existing: Vec<String>,
+    },
+    /// `--generation` names an incomplete generation.
+    #[error(
+        "generation {id} of volume {volume} ({lv}) is incomplete: its copy did not finish \
+         (or failed its verification), so it holds no consistent image"
+    )]
+    Incomplete {
+        volume: String,
+        id: String,
+        lv: String,
+    },
+}
+
+/// The ids of `generations`, in their order (newest first).
+pub fn ids(generations: &[PoolGeneration]) -> Vec<String> {
+    generations.iter().map(|g| g.id.clone()).collect()
+}
+
+/// The generation of `volume` that restore, verify and mount read: the one
+/// `wanted` names, or the newest complete one; never an incomplete one.
+/// Only the tags are read here; the caller checks its manifest
+/// (`runs::generation_manifest_path`) says completed.
+pub fn choose_pool<'a>(
+    plan: &Plan,
+    volume: &str,
+    generations: &'a [PoolGeneration],
+    wanted: Option<&str>,
+) -> Result<&'a PoolGeneration, PoolChoiceError> {
+    let chosen = match wanted {
+        None => newest_complete(generations).ok_or_else(|| PoolChoiceError::NoneComplete {
+            volume: volume.to_string(),
+            pool: plan
+                .target
+                .generations
+                .as_ref()
+                .map_or_else(String::new, |g| format!("{}/{}", plan.target.vg, g.pool)),
+            existing: ids(generations),
+        })?,
+        Some(wanted) => {
+            check_id(volume, wanted, &ids(generations))?;
+            generations
+                .iter()
+                .find(|g| g.id == wanted)
+                .expect("check_id found it")
+        }
+    };
+    if chosen.state != crate::tags::GenerationState::Complete {
+        return Err(PoolChoiceError::Incomplete {
+            volume: volume.to_string(),
+            id: chosen.id.clone(),
+            lv: chosen.lv.to_string(),
+        });
+    }
+    Ok(chosen)
 }
 
 /// The volume's entry in the newest record whose run wrote `manifest`.

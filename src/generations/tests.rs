@@ -208,3 +208,156 @@ fn generation_ids_are_checked_against_the_manifest() {
         "volume root has no generation 20261101T000000Z; its generations: 20261202T031500Z"
     );
 }
+
+fn pool_plan(dir: &Path) -> Plan {
+    let mut plan = plan(dir);
+    plan.target.keep_previous = false;
+    plan.target.generations = Some(crate::plan::Generations {
+        pool: "gens".into(),
+        threshold_percent: 95,
+        retention: crate::plan::Retention::default(),
+    });
+    plan
+}
+
+fn write_generation_manifest(plan: &Plan, volume: &str, id: &str, completed: bool) {
+    write_manifest(
+        plan,
+        volume,
+        crate::state::time::parse_compact(id).unwrap(),
+        completed,
+    );
+    let thick = runs::manifest_path(plan, volume);
+    let path = runs::generation_manifest_path(plan, volume, id);
+    crate::state::files::create_dir(path.parent().unwrap()).unwrap();
+    std::fs::rename(thick, path).unwrap();
+}
+
+fn generation_tags(state: &str) -> Vec<String> {
+    let mut tags = crate::tags::generation_tags("nightly", "20261202T031500Z-1");
+    tags.retain(|t| t != TAG_STATE_INCOMPLETE);
+    tags.push(state.to_string());
+    tags
+}
+
+/// root: three generations (complete, complete with an incomplete
+/// manifest, incomplete) and an LV named like one but not tagged; the
+/// pool is exported with the VG.
+fn pool_fake() -> Fake {
+    let tagged = |b: crate::system::fake::FakeBuilder, name: &str, state: &str| {
+        b.thin_lv("backup", name, 16, "gens")
+            .tags("backup", name, &generation_tags(state))
+    };
+    let b = Fake::builder().thin_pool("backup", "gens", 64, 40.0, 10.0);
+    let b = tagged(b, "root.20261201T031500Z", TAG_STATE_COMPLETE);
+    let b = tagged(b, "root.20261202T031500Z", TAG_STATE_COMPLETE);
+    let b = tagged(b, "root.20261203T031500Z", TAG_STATE_INCOMPLETE);
+    b.thin_lv("backup", "root.20261204T031500Z", 16, "gens")
+        .exported("backup")
+        .build()
+}
+
+#[test]
+fn pool_generations_are_listed_newest_first_with_the_record_of_the_run_that_made_each() {
+    let dir = private_dir();
+    let plan = pool_plan(dir.path());
+    write_generation_manifest(&plan, "root", "20261201T031500Z", true);
+    write_generation_manifest(&plan, "root", "20261202T031500Z", false);
+    write_record(
+        &plan,
+        "20261201T031500Z-77",
+        T - 86_400,
+        T - 86_000,
+        5 * MIB,
+    );
+    let fake = pool_fake();
+    let listing = list(&plan, &fake, Some("root")).unwrap();
+    assert!(fake.commands().is_empty(), "{:?}", fake.commands());
+    let shown: Vec<(&str, &str, GenerationState, u64, bool)> = listing.document.volumes[0]
+        .generations
+        .iter()
+        .map(|g| {
+            (
+                g.id.as_str(),
+                g.lv.as_str(),
+                g.state,
+                g.written_bytes,
+                g.verified,
+            )
+        })
+        .collect();
+    use GenerationState::{Complete, Incomplete};
+    assert_eq!(
+        shown,
+        [
+            (
+                "20261203T031500Z",
+                "backup/root.20261203T031500Z",
+                Incomplete,
+                0,
+                false
+            ),
+            (
+                "20261202T031500Z",
+                "backup/root.20261202T031500Z",
+                Incomplete,
+                0,
+                false
+            ),
+            (
+                "20261201T031500Z",
+                "backup/root.20261201T031500Z",
+                Complete,
+                5 * MIB,
+                true
+            ),
+        ],
+        "the untagged LV is not listed; a manifest that is not completed makes it incomplete"
+    );
+    let oldest = &listing.document.volumes[0].generations[2];
+    assert_eq!(oldest.time.as_deref(), Some("2026-12-01T03:15:00Z"));
+    assert_eq!(oldest.size_bytes, 16 * MIB);
+    assert!(listing.notes.is_empty(), "{:?}", listing.notes);
+}
+
+#[test]
+fn a_complete_pool_generation_without_its_manifest_is_incomplete_and_named_in_a_note() {
+    let dir = private_dir();
+    let plan = pool_plan(dir.path());
+    let listing = list(&plan, &pool_fake(), Some("root")).unwrap();
+    let g = &listing.document.volumes[0].generations;
+    assert!(g.iter().all(|g| g.state == GenerationState::Incomplete));
+    assert_eq!(listing.notes.len(), 2, "{:?}", listing.notes);
+    assert!(listing.notes[0].starts_with("root: generation 20261202T031500Z: "));
+}
+
+#[test]
+fn the_newest_complete_pool_generation_is_chosen_and_an_incomplete_one_refused() {
+    let dir = private_dir();
+    let plan = pool_plan(dir.path());
+    let fake = pool_fake();
+    let lvs = backup_lvs(&fake, &fake.report().unwrap(), "backup").unwrap();
+    let found = pool_generations(&plan, &plan.volumes[0], &lvs);
+    let chosen = choose_pool(&plan, "root", &found, None).unwrap();
+    assert_eq!(chosen.id, "20261202T031500Z");
+    let older = choose_pool(&plan, "root", &found, Some("20261201T031500Z")).unwrap();
+    assert_eq!(older.lv.to_string(), "backup/root.20261201T031500Z");
+    let incomplete = choose_pool(&plan, "root", &found, Some("20261203T031500Z")).unwrap_err();
+    assert!(
+        matches!(incomplete, PoolChoiceError::Incomplete { .. }),
+        "{incomplete}"
+    );
+    assert!(incomplete.to_string().contains("is incomplete"));
+    let unknown = choose_pool(&plan, "root", &found, Some("20260101T000000Z")).unwrap_err();
+    assert_eq!(
+        unknown.to_string(),
+        "volume root has no generation 20260101T000000Z; its generations: \
+         20261203T031500Z, 20261202T031500Z, 20261201T031500Z"
+    );
+    let none = choose_pool(&plan, "root", &found[..1], None).unwrap_err();
+    assert_eq!(
+        none.to_string(),
+        "volume root has no complete generation in the pool backup/gens \
+         (incomplete ones: 20261203T031500Z)"
+    );
+}

@@ -157,15 +157,10 @@ pub fn check_mountpoint(path: &Path, mountinfo: &str) -> Result<PathBuf, String>
     Ok(real)
 }
 
-/// Why the backup LV is not one to mount, if it is not.
-fn lv_refusal(
-    backup: &LvPath,
-    report: &crate::system::SystemReport,
-    lvs: &[crate::system::Lv],
-    plan: &Plan,
-) -> Option<String> {
-    if report.vg(&plan.target.vg).is_none() {
-        return Some(format!(
+/// Why nothing of the backup VG can be mounted, if it is not visible.
+fn vg_refusal(report: &crate::system::SystemReport, plan: &Plan) -> Option<String> {
+    report.vg(&plan.target.vg).is_none().then(|| {
+        format!(
             "the backup VG {} is not visible on this machine{}",
             plan.target.vg,
             if plan.target.iscsi.is_some() {
@@ -174,7 +169,49 @@ fn lv_refusal(
             } else {
                 ""
             }
-        ));
+        )
+    })
+}
+
+/// A pool plan's generation to mount, from the LVM report: the one
+/// `--generation` names or the newest complete one, never an incomplete one.
+fn pool_backup(
+    plan: &Plan,
+    volume: &crate::plan::Volume,
+    wanted: Option<&str>,
+    sys: &dyn System,
+) -> Result<crate::generations::PoolGeneration, MountError> {
+    use crate::generations::{PoolChoiceError, choose_pool, pool_generations};
+    let refused = |why: String| MountError::Refused(format!("{why}; nothing was mounted"));
+    let asking = |e: crate::system::SystemError| {
+        refused(format!(
+            "cannot ask LVM about the generations of {}: {e}",
+            volume.name
+        ))
+    };
+    let report = sys.report().map_err(asking)?;
+    if let Some(why) = vg_refusal(&report, plan) {
+        return Err(refused(why));
+    }
+    let lvs = crate::generations::backup_lvs(sys, &report, &plan.target.vg).map_err(asking)?;
+    let found = pool_generations(plan, volume, &lvs);
+    choose_pool(plan, &volume.name, &found, wanted)
+        .cloned()
+        .map_err(|e| match e {
+            PoolChoiceError::Unknown(_) => MountError::Usage(e.to_string()),
+            _ => refused(e.to_string()),
+        })
+}
+
+/// Why the backup LV is not one to mount, if it is not.
+fn lv_refusal(
+    backup: &LvPath,
+    report: &crate::system::SystemReport,
+    lvs: &[crate::system::Lv],
+    plan: &Plan,
+) -> Option<String> {
+    if let Some(why) = vg_refusal(report, plan) {
+        return Some(why);
     }
     let Some(lv) = lvs.iter().find(|l| l.path() == *backup) else {
         return Some(format!("there is no backup LV {backup}: nothing to mount"));
@@ -200,10 +237,19 @@ pub fn mount(request: &MountRequest<'_>, sys: &dyn System) -> Result<MountRecord
     let volume = plan
         .volume(request.volume)
         .map_err(|e| MountError::Usage(e.to_string()))?;
-    crate::generations::check_thick(plan, &volume.name, request.generation)
-        .map_err(|e| MountError::Usage(e.to_string()))?;
+    let pool = match &plan.target.generations {
+        None => {
+            crate::generations::check_thick(plan, &volume.name, request.generation)
+                .map_err(|e| MountError::Usage(e.to_string()))?;
+            None
+        }
+        Some(_) => Some(pool_backup(plan, volume, request.generation, sys)?),
+    };
     let refused = |why: String| MountError::Refused(format!("{why}; nothing was mounted"));
-    let manifest_path = crate::state::runs::manifest_path(plan, &volume.name);
+    let manifest_path = match &pool {
+        None => crate::state::runs::manifest_path(plan, &volume.name),
+        Some(g) => crate::state::runs::generation_manifest_path(plan, &volume.name, &g.id),
+    };
     let manifest = Manifest::load(&manifest_path).map_err(|e| {
         refused(format!(
             "{e}: without its manifest the backup is not trusted"
@@ -215,7 +261,10 @@ pub fn mount(request: &MountRequest<'_>, sys: &dyn System) -> Result<MountRecord
             manifest_path.display()
         )));
     }
-    let generation = crate::generations::thick_id(&manifest);
+    let generation = match &pool {
+        None => crate::generations::thick_id(&manifest),
+        Some(g) => g.id.clone(),
+    };
     let mountinfo = sys.mountinfo().map_err(|e| refused(e.to_string()))?;
     let mountpoint = check_mountpoint(request.mountpoint, &mountinfo).map_err(refused)?;
     match mounts::load(request.records_dir, &mountpoint) {
@@ -231,9 +280,12 @@ pub fn mount(request: &MountRequest<'_>, sys: &dyn System) -> Result<MountRecord
         }
         Err(e) => return Err(refused(e.to_string())),
     }
-    let backup = LvPath {
-        vg: plan.target.vg.clone(),
-        lv: volume.target_lv.clone(),
+    let backup = match &pool {
+        None => LvPath {
+            vg: plan.target.vg.clone(),
+            lv: volume.target_lv.clone(),
+        },
+        Some(g) => g.lv.clone(),
     };
     let report = sys
         .report()

@@ -378,3 +378,113 @@ fn options_keep_the_backup_unwritten() {
     );
     assert!(options_for(&FsKind::Unknown, dev).is_err());
 }
+
+/// A pool plan whose root has a complete generation (with its manifest,
+/// inactive, in an exported VG), an older complete one and a newer
+/// incomplete one.
+fn pool_setup() -> (Setup, Fake) {
+    let mut s = Setup::new(true);
+    s.plan.target.keep_previous = false;
+    s.plan.target.generations = Some(crate::plan::Generations {
+        pool: "gens".into(),
+        threshold_percent: 95,
+        retention: crate::plan::Retention::default(),
+    });
+    let id = "20261202T031500Z";
+    let generation = crate::state::runs::generation_manifest_path(&s.plan, "root", id);
+    crate::state::files::create_dir(generation.parent().unwrap()).unwrap();
+    std::fs::rename(
+        crate::state::runs::manifest_path(&s.plan, "root"),
+        &generation,
+    )
+    .unwrap();
+    let tags = |state: &str| {
+        let mut tags = crate::tags::generation_tags("nightly", "20261202T031500Z-1");
+        tags.retain(|t| t != TAG_STATE_INCOMPLETE);
+        tags.push(state.into());
+        tags
+    };
+    let mut b = Fake::builder().thin_pool("backup", "gens", 64, 10.0, 5.0);
+    for (name, state) in [
+        ("root.20261201T031500Z", TAG_STATE_COMPLETE),
+        ("root.20261202T031500Z", TAG_STATE_COMPLETE),
+        ("root.20261203T031500Z", TAG_STATE_INCOMPLETE),
+    ] {
+        b = b
+            .thin_lv("backup", name, 16, "gens")
+            .tags("backup", name, &tags(state));
+    }
+    let fake = b.exported("backup").build();
+    fake.state()
+        .lvs
+        .iter_mut()
+        .filter(|l| l.lv_name.starts_with("root."))
+        .for_each(|l| l.lv_attr = "Vwi---tz--".into());
+    fake.state().devices.insert(
+        "/dev/backup/root.20261202T031500Z".into(),
+        DeviceInfo {
+            major: 253,
+            minor: 12,
+            fs: FsKind::Ext,
+        },
+    );
+    (s, fake)
+}
+
+#[test]
+fn a_pool_plan_mounts_its_newest_complete_generation_and_unmount_puts_it_back() {
+    let (s, fake) = pool_setup();
+    let record = mount(&s.request(), &fake).unwrap();
+    assert_eq!(record.generation, "20261202T031500Z");
+    assert_eq!(record.lv, "backup/root.20261202T031500Z");
+    let point = s.mountpoint().display().to_string();
+    assert_eq!(
+        fake.commands(),
+        [
+            "vgimport backup".to_string(),
+            "lvchange --activate y backup/root.20261202T031500Z".into(),
+            format!("mount -t ext4 -o ro,noload /dev/backup/root.20261202T031500Z {point}"),
+        ]
+    );
+    let done = unmount(&s.mountpoint(), &s.records(), &fake).unwrap();
+    assert_eq!(
+        done.done,
+        [
+            format!("umount {point}"),
+            "lvchange --activate n backup/root.20261202T031500Z".into(),
+            "vgexport backup".into(),
+        ]
+    );
+}
+
+#[test]
+fn a_pool_plan_refuses_an_incomplete_generation_or_one_without_its_manifest_and_an_unknown_id_is_usage()
+ {
+    let (s, fake) = pool_setup();
+    let ask = |id: &'static str| {
+        let mut request = s.request();
+        request.generation = Some(id);
+        mount(&request, &fake).unwrap_err()
+    };
+    let incomplete = ask("20261203T031500Z");
+    assert_eq!(incomplete.exit_code(), ExitCode::Failed);
+    assert!(
+        incomplete.to_string().contains("is incomplete"),
+        "{incomplete}"
+    );
+    let no_manifest = ask("20261201T031500Z");
+    assert_eq!(no_manifest.exit_code(), ExitCode::Failed);
+    assert!(
+        no_manifest.to_string().contains("20261201T031500Z.json"),
+        "{no_manifest}"
+    );
+    let unknown = ask("20260101T000000Z");
+    assert_eq!(unknown.exit_code(), ExitCode::Usage);
+    assert!(
+        unknown
+            .to_string()
+            .contains("its generations: 20261203T031500Z, 20261202T031500Z, 20261201T031500Z"),
+        "{unknown}"
+    );
+    assert!(fake.commands().is_empty(), "{:?}", fake.commands());
+}

@@ -69,7 +69,9 @@ pub struct Prepared {
 
 /// Every check that needs no long read. Writes nothing. `generation`: the
 /// id `--generation` gave (`None`: the newest complete one); a thick
-/// target has one, its backup's.
+/// target has one, its backup's; of a pool target it picks the generation
+/// LV and its manifest (`manifests/<volume>/<id>.json`), and an incomplete
+/// one is refused.
 pub fn prepare(
     plan: &Plan,
     volume: &str,
@@ -80,6 +82,10 @@ pub fn prepare(
     let v = plan
         .volume(volume)
         .map_err(|e| RestoreError::Usage(e.to_string()))?;
+    if plan.target.generations.is_some() {
+        let (backup, manifest_path) = pool_backup(plan, v, generation, source)?;
+        return prepare_from(volume, backup, manifest_path, destination);
+    }
     crate::generations::check_thick(plan, volume, generation)
         .map_err(|e| RestoreError::Usage(e.to_string()))?;
     let backup = match source {
@@ -99,6 +105,76 @@ pub fn prepare(
         Source::Path(path) => path.clone(),
     };
     let manifest_path = history::manifest_path(plan, volume);
+    prepare_from(volume, backup, manifest_path, destination)
+}
+
+/// A pool plan's generation to restore and its manifest: the one
+/// `generation` names, or the newest complete one; an incomplete one is
+/// refused. From the plan's LVs and their tags, or with `--from` (no LVM)
+/// from the generation manifests alone.
+fn pool_backup(
+    plan: &Plan,
+    volume: &crate::plan::Volume,
+    generation: Option<&str>,
+    source: &Source<'_>,
+) -> Result<(PathBuf, PathBuf), RestoreError> {
+    use crate::generations::{PoolChoiceError, check_id, choose_pool, pool_generations};
+    let manifest = |id: &str| history::generation_manifest_path(plan, &volume.name, id);
+    match source {
+        Source::BackupLv(lvm) => {
+            let asking = |e: crate::system::SystemError| {
+                RestoreError::Refused(format!(
+                    "cannot ask LVM about the generations of {}: {e}",
+                    volume.name
+                ))
+            };
+            let report = lvm.report().map_err(asking)?;
+            let lvs =
+                crate::generations::backup_lvs(*lvm, &report, &plan.target.vg).map_err(asking)?;
+            let found = pool_generations(plan, volume, &lvs);
+            let chosen =
+                choose_pool(plan, &volume.name, &found, generation).map_err(|e| match e {
+                    PoolChoiceError::Unknown(_) => RestoreError::Usage(e.to_string()),
+                    _ => RestoreError::Refused(format!("{e}; nothing was written")),
+                })?;
+            if let Some(why) = backup::refusal(&chosen.lv, &lvs) {
+                return Err(RestoreError::Refused(why));
+            }
+            Ok((device_path(&chosen.lv), manifest(&chosen.id)))
+        }
+        Source::Path(path) => {
+            let ids = history::generation_manifest_ids(plan, &volume.name);
+            let id = match generation {
+                Some(id) => {
+                    check_id(&volume.name, id, &ids)
+                        .map_err(|e| RestoreError::Usage(e.to_string()))?;
+                    id.to_string()
+                }
+                None => ids
+                    .iter()
+                    .find(|id| Manifest::load(&manifest(id)).is_ok_and(|m| m.completed))
+                    .cloned()
+                    .ok_or_else(|| {
+                        RestoreError::Refused(format!(
+                            "volume {} has no generation with a completed manifest under {}; \
+                             nothing was written",
+                            volume.name,
+                            history::manifests_dir(plan).join(&volume.name).display()
+                        ))
+                    })?,
+            };
+            Ok((path.clone(), manifest(&id)))
+        }
+    }
+}
+
+/// The checks of [`prepare`] once the backup and its manifest are known.
+fn prepare_from(
+    volume: &str,
+    backup: PathBuf,
+    manifest_path: PathBuf,
+    destination: &Path,
+) -> Result<Prepared, RestoreError> {
     let manifest = Manifest::load(&manifest_path).map_err(|e| {
         RestoreError::Refused(format!(
             "{e}: without its manifest the backup cannot be checked; nothing was written"

@@ -256,6 +256,24 @@ pub fn load_record(path: &Path) -> Result<RunRecord, String> {
     Ok(file.record)
 }
 
+/// The ids of `volume`'s generation manifests
+/// (`manifests/<volume>/<id>.json`), newest first: what `restore --from`
+/// of a pool plan chooses among, with no LVM to list the generations.
+pub fn generation_manifest_ids(plan: &Plan, volume: &str) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(manifests_dir(plan).join(volume)) else {
+        return Vec::new();
+    };
+    let mut ids: Vec<String> = entries
+        .filter_map(|e| {
+            let name = e.ok()?.file_name().into_string().ok()?;
+            let id = name.strip_suffix(".json")?;
+            super::time::parse_compact(id).map(|_| id.to_string())
+        })
+        .collect();
+    ids.sort_by(|a, b| b.cmp(a));
+    ids
+}
+
 #[cfg(test)]
 mod path_tests {
     use super::*;

@@ -23,14 +23,7 @@ pub fn open(sys: &dyn System, plan: &Plan, backups: &[LvPath]) -> Result<Access,
     let vg = &plan.target.vg;
     let report = sys.report().map_err(|e| e.to_string())?;
     let Some(found) = report.vg(vg) else {
-        return Err(format!(
-            "the backup VG {vg} is not visible on this machine{}",
-            if plan.target.iscsi.is_some() {
-                "; log in first: snapplan apply --phase login PLAN"
-            } else {
-                ""
-            }
-        ));
+        return Err(not_visible(plan));
     };
     let mut access = Access::default();
     if found.is_exported() {
@@ -53,6 +46,19 @@ pub fn open(sys: &dyn System, plan: &Plan, backups: &[LvPath]) -> Result<Access,
         }
     }
     Ok(access)
+}
+
+/// Why the plan's backups cannot be read when its VG is not there.
+pub fn not_visible(plan: &Plan) -> String {
+    format!(
+        "the backup VG {} is not visible on this machine{}",
+        plan.target.vg,
+        if plan.target.iscsi.is_some() {
+            "; log in first: snapplan apply --phase login PLAN"
+        } else {
+            ""
+        }
+    )
 }
 
 impl Access {

@@ -61,6 +61,16 @@ const RULES: &[(&str, &[&str], &str)] = &[
         "mount reads the state directory through state/ and the machine through system/",
     ),
     (
+        "src/prune.rs",
+        &[
+            "crate::apply",
+            "crate::cmd",
+            "crate::check",
+            "crate::graph::compile",
+        ],
+        "prune is called by apply's prune step and by `snapplan prune`, and knows neither",
+    ),
+    (
         "src/metrics.rs",
         &["crate::apply", "crate::cmd"],
         "readers of the state directory go through state/",

@@ -199,3 +199,162 @@ fn restore_and_verify_take_the_backups_id_and_refuse_another_listing_it() {
         vec![7u8; 2 * MIB]
     );
 }
+
+const POOL_PLAN: &str = "\
+version: 1
+name: nightly
+state_dir: {dir}/state
+target:
+  vg: backup
+  pool: gens
+retention:
+  keep_last: 1
+volumes:
+  - lv: vg0/root
+";
+
+/// A pool plan whose root has generations `(id, state)` in the (imported,
+/// visible) VG backup, answered by a stand-in `lvm` that logs its calls
+/// and fails anything but a report.
+fn pool(generations: &[(&str, &str)]) -> Test {
+    let t = Test::new().file("plan.yaml", POOL_PLAN);
+    std::fs::create_dir_all(t.path("state")).unwrap();
+    std::fs::set_permissions(t.path("state"), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let lvs: Vec<String> = generations
+        .iter()
+        .map(|(id, state)| {
+            format!(
+                r#"{{"lv_name":"root.{id}", "vg_name":"backup", "lv_size":"4194304", "lv_attr":"Vwi---tz--", "segtype":"thin", "origin":"", "pool_lv":"gens", "lv_tags":"snapplan,snapplan-plan:nightly,snapplan-run:{id}-1,snapplan-role:generation,snapplan-state:{state}", "data_percent":"", "snap_percent":"", "lv_snapshot_invalid":"unknown", "lv_active":"", "lv_device_open":""}}"#
+            )
+        })
+        .collect();
+    let vg = r#"{"vg_name":"backup", "vg_attr":"wz--n-", "vg_size":"62914560", "vg_free":"58720256", "vg_extent_size":"4194304", "vg_extent_count":"15", "vg_free_count":"14", "vg_exported":"", "vg_tags":""}"#;
+    let script = format!(
+        "#!/bin/sh\necho \"$*\" >> \"$(dirname \"$0\")/calls\"\ncase $1 in\n lvs) echo '{{\"report\":[{{\"lv\":[{}]}}]}}' ;;\n pvs) echo '{{\"report\":[{{\"pvseg\":[]}}]}}' ;;\n vgs) echo '{{\"report\":[{{\"vg\":[{vg}]}}]}}' ;;\n *) exit 3 ;;\nesac\n",
+        lvs.join(",")
+    );
+    let t = t.file("bin/lvm", &script);
+    std::fs::set_permissions(t.path("bin/lvm"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    t
+}
+
+fn with_lvm(t: &Test, args: &[&str]) -> assert_cmd::assert::Assert {
+    t.snapplan(args)
+        .env("SNAPPLAN_TOOL_PATH", t.path("bin"))
+        .env("SNAPPLAN_MOUNTS_DIR", t.path("mounts"))
+        .assert()
+}
+
+#[test]
+fn a_pool_plans_generations_are_listed_newest_first_from_their_thin_lvs() {
+    let t = pool(&[
+        ("20261201T031500Z", "complete"),
+        ("20261203T031500Z", "incomplete"),
+    ]);
+    // The older one's manifest says completed (made by the copy engine).
+    let t = t.backup_of(
+        &vec![5u8; MIB],
+        "state/nightly/manifests/root/20261201T031500Z.json",
+    );
+    let doc = json(&t, &[]);
+    let g = &doc["volumes"][0]["generations"];
+    assert_eq!(g[0]["id"], "20261203T031500Z");
+    assert_eq!(g[0]["state"], "incomplete");
+    assert_eq!(g[1]["id"], "20261201T031500Z");
+    assert_eq!(g[1]["lv"], "backup/root.20261201T031500Z");
+    assert_eq!(g[1]["time"], "2026-12-01T03:15:00Z");
+    assert_eq!(g[1]["state"], "complete");
+    let schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo_root().join("schemas/generations.schema.json")).unwrap(),
+    )
+    .unwrap();
+    let validator = jsonschema::draft7::new(&schema).unwrap();
+    assert!(validator.is_valid(&doc));
+}
+
+#[test]
+fn prune_of_a_plan_without_a_pool_exits_2_and_does_nothing() {
+    let t = backed_up("complete");
+    with_lvm(&t, &["prune", "plan.yaml"])
+        .code(2)
+        .stderr(predicate::str::contains("has no `target.pool`"));
+    assert!(!t.path("bin/calls").exists(), "LVM was not asked");
+}
+
+#[test]
+fn prune_dry_run_shows_every_generation_with_its_verdict_and_removes_nothing() {
+    let t = pool(&[
+        ("20261201T031500Z", "complete"),
+        ("20261202T031500Z", "complete"),
+        ("20261203T031500Z", "incomplete"),
+    ]);
+    with_lvm(&t, &["prune", "plan.yaml", "--dry-run"])
+        .code(0)
+        .stdout(predicate::str::contains("plan nightly (dry run: nothing removed)"))
+        .stdout(predicate::str::contains(
+            "  20261203T031500Z  backup/root.20261203T031500Z  incomplete: incomplete: not counted",
+        ))
+        .stdout(predicate::str::contains(
+            "  20261202T031500Z  backup/root.20261202T031500Z  keep: kept by newest, keep_last",
+        ))
+        .stdout(predicate::str::contains(
+            "  20261201T031500Z  backup/root.20261201T031500Z  would remove: removed: no retention rule keeps it",
+        ));
+    let out = with_lvm(&t, &["prune", "plan.yaml", "--dry-run", "--format", "json"]).code(0);
+    let doc: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(doc["format_version"], 1);
+    assert_eq!(doc["dry_run"], true);
+    assert_eq!(doc["volumes"][0]["generations"][2]["verdict"], "remove");
+    assert_eq!(doc["volumes"][0]["generations"][2]["removed"], false);
+    let calls = std::fs::read_to_string(t.path("bin/calls")).unwrap();
+    assert!(
+        calls
+            .lines()
+            .all(|l| ["lvs ", "vgs ", "pvs "].iter().any(|r| l.starts_with(r))),
+        "{calls}"
+    );
+    with_lvm(&t, &["prune", "plan.yaml", "--volume", "nope"])
+        .code(2)
+        .stderr(predicate::str::contains("its volumes: root"));
+}
+
+#[test]
+fn prune_while_a_run_holds_the_lock_exits_3_and_does_nothing() {
+    let t = pool(&[("20261201T031500Z", "complete")]);
+    let _held = snapplan::state::lock::RunLock::acquire(&t.path("state"), "nightly").unwrap();
+    with_lvm(&t, &["prune", "plan.yaml"])
+        .code(3)
+        .stderr(predicate::str::contains("nothing was pruned"));
+    assert!(!t.path("bin/calls").exists(), "LVM was not asked");
+}
+
+#[test]
+fn restore_from_an_image_of_a_pool_plan_takes_the_newest_completed_generation_manifest() {
+    let t = pool(&[]).backup_of(
+        &vec![9u8; MIB],
+        "state/nightly/manifests/root/20261202T031500Z.json",
+    );
+    std::fs::write(t.path("target.img"), vec![0u8; MIB]).unwrap();
+    let restore = |extra: &[&str]| {
+        let mut args = vec![
+            "restore",
+            "plan.yaml",
+            "root",
+            "--from",
+            "backup.img",
+            "--to",
+            "target.img",
+            "--yes",
+        ];
+        args.extend_from_slice(extra);
+        t.snapplan(&args).assert()
+    };
+    restore(&["--generation", "20261101T000000Z"])
+        .code(2)
+        .stderr(predicate::str::contains(
+            "volume root has no generation 20261101T000000Z; its generations: 20261202T031500Z",
+        ));
+    assert_eq!(std::fs::read(t.path("target.img")).unwrap(), vec![0u8; MIB]);
+    restore(&[]).code(0);
+    assert_eq!(std::fs::read(t.path("target.img")).unwrap(), vec![9u8; MIB]);
+}
