@@ -228,12 +228,7 @@ pub fn run(
     }
     let volumes = plan.volumes_named(options.only)?;
     crate::state::trust::check_dir(&plan.state_dir)?;
-    let mounted: Vec<(String, String)> = crate::state::mounts::list(options.records_dir)
-        .into_iter()
-        .filter_map(Result::ok)
-        .filter(|r| r.plan == plan.name)
-        .map(|r| (r.lv, r.mountpoint.display().to_string()))
-        .collect();
+    let mounted = mounted(plan, options.records_dir);
     let access =
         crate::verify::backup_access::open(sys, plan, &[]).map_err(PruneRunError::Unreachable)?;
     let lvs = sys
@@ -368,6 +363,18 @@ pub fn render_text(document: &PruneDocument) -> String {
         }
     }
     out
+}
+
+/// The LVs of `plan` that `snapplan mount` recorded as mounted, with
+/// their mount points: retention keeps them (an open LV cannot be
+/// removed, and someone is reading it).
+pub fn mounted(plan: &Plan, records_dir: &std::path::Path) -> Vec<(String, String)> {
+    crate::state::mounts::list(records_dir)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|r| r.plan == plan.name)
+        .map(|r| (r.lv, r.mountpoint.display().to_string()))
+        .collect()
 }
 
 #[cfg(test)]

@@ -97,10 +97,7 @@ pub fn check(plan: &Plan, report: &SystemReport, history: &[RunRecord]) -> Vec<C
             format!("{pool} reports no data or metadata use (inactive?); {counts}"),
         )];
     };
-    let expected = history
-        .iter()
-        .map(|r| r.volumes.iter().map(|v| v.bytes_written).sum::<u64>())
-        .max();
+    let expected = expected_writes(plan, report, history);
     let row = pool_row(
         &pool,
         found.lv_size,
@@ -112,6 +109,33 @@ pub fn check(plan: &Plan, report: &SystemReport, history: &[RunRecord]) -> Vec<C
     );
     let detail = format!("{}; {counts}", row.detail);
     vec![CheckResult { detail, ..row }]
+}
+
+/// What the next run is expected to write: for a volume with a complete
+/// generation, the most one of the last runs wrote into a generation that
+/// was a snapshot of another (a delta); for one without, its whole size.
+/// `None` when the last runs say nothing about any volume's deltas.
+fn expected_writes(plan: &Plan, report: &SystemReport, history: &[RunRecord]) -> Option<u64> {
+    let mut known = false;
+    let mut total = 0u64;
+    for v in &plan.volumes {
+        let has_complete = newest_complete(&pool_generations(plan, v, &report.lvs)).is_some();
+        if !has_complete {
+            total += report.lv(&v.source).map_or(0, |lv| lv.lv_size);
+            continue;
+        }
+        let deltas = history
+            .iter()
+            .flat_map(|r| r.volumes.iter())
+            .filter(|r| r.volume == v.name && r.generation_parent.is_some())
+            .map(|r| r.bytes_written)
+            .max();
+        if let Some(d) = deltas {
+            known = true;
+            total += d;
+        }
+    }
+    known.then_some(total)
 }
 
 /// The verdict on the pool's room, from its size and use.

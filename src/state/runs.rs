@@ -92,6 +92,11 @@ pub struct VolumeResult {
     /// (`vg/<target_lv>.<id>`), whether it became complete or not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub generation: Option<String>,
+    /// The complete generation it was made a thin snapshot of; `None` for a
+    /// first one (written in full), so check counts only deltas as the
+    /// room a next run is expected to need.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generation_parent: Option<String>,
     /// With `target.pool`: the ids of the generations retention removed
     /// after this run's one was complete.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -118,6 +123,7 @@ impl VolumeResult {
             throttle_lifted: false,
             thin_changed_bytes: None,
             generation: None,
+            generation_parent: None,
             generations_pruned: Vec::new(),
             verified: false,
             status: VolumeStatus::NotRun,

@@ -11,7 +11,9 @@
 # byte-identical. The same after a snapshot overflow. A pool about to
 # fill (an admin's thin LV in it, pool_threshold 80): the copies stop
 # before the threshold, exit 1, the pool stays below 100%, the older
-# generations and the admin's thin LV are intact.
+# generations and the admin's thin LV are intact. An older generation
+# restored onto a spare LV is byte-identical to the origin at its time, and
+# `verify --all` reads every complete generation.
 # vm: ramdisk_mb=64 share timeout=420
 
 PLAN=/etc/snapplan/gens.yaml
@@ -87,6 +89,7 @@ newest() {
 
 # KEPT: "LV SHA" lines of the generations that must stay byte-identical.
 remember_generations() {
+    activate_backup
     KEPT=$PWD/kept
     : >"$KEPT"
     for _v in alpha bravo; do
@@ -201,12 +204,20 @@ assert_generation "backup/$g2a" "$(recorded_sum "$SUMS.2" alpha)"
 assert_no_incomplete
 assert_no_snapshot
 
+step "restore the older generation of alpha onto a spare LV: the same bytes"
+make_lv vg0 spare 16m
+activate_backup
+run_ok snapplan restore "$PLAN" alpha --generation "${g2a#alpha.}" --to /dev/vg0/spare --yes
+assert_eq "$(recorded_sum "$SUMS.2" alpha)" "$(sha256 /dev/vg0/spare)" "sha256 of the restored generation $g2a"
+run_ok snapplan verify "$PLAN" --all
+vgchange -q -an backup >/dev/null
+
 step "a pool about to fill: the copies stop below pool_threshold, exit 1, nothing lost"
 sleep 1
 plan 80
 make_hook "$HOOKS" a "$(record_sums_sh "$SUMS" vg0 alpha bravo)"
 lvcreate -q -y --thin -V 16m -n admin backup/gens >/dev/null
-write_random /dev/backup/admin 10 0
+write_random /dev/backup/admin 4 0
 admin=$(sha256 /dev/backup/admin)
 remember_generations
 fill /dev/vg0/alpha
@@ -218,6 +229,12 @@ activate_backup
 after=$(lv_field backup/gens data_percent)
 echo "pool data after the run: $after%"
 awk -v p="$after" 'BEGIN { exit !(p < 100) }' || fail "the pool is full: $after%"
+# Not the pre-flight: the run made alpha's generation, the guard stopped
+# its copy, and the generation was removed.
+record=$(ls /var/lib/snapplan/gens/runs/*.json | sort | tail -n 1)
+jq -e '.volumes[] | select(.volume == "alpha") | select(.status == "failed" and .generation != null)
+    | select(.reason | test("pool_threshold"))' "$record" >/dev/null ||
+    fail "the run record does not show alpha's copy stopped by the pool guard: $(cat "$record")"
 assert_generations_kept
 assert_eq "$admin" "$(sha256 /dev/backup/admin)" "the admin's thin LV in the pool"
 assert_no_incomplete

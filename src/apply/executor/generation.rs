@@ -97,6 +97,7 @@ impl Executor<'_> {
         }
         if let Some(v) = self.volume_mut(volume) {
             v.generation = Some(generation.to_string());
+            v.generation_parent = parent.as_ref().map(LvPath::to_string);
         }
         self.generations.insert(
             volume.clone(),
@@ -209,10 +210,24 @@ impl Executor<'_> {
             .volume(volume)
             .map_err(|e| StepError::Failed(e.to_string()))?;
         let report = self.sys.report()?;
-        let decisions = crate::prune::decide(plan, planned, &report.lvs);
+        let mounted = crate::prune::mounted(plan, &crate::state::mounts::records_dir());
+        let mut decisions = crate::prune::decide(plan, planned, &report.lvs);
         for d in &decisions {
             tracing::info!(step = %step.id(), "{}: {}", d.generation.lv, d.why());
         }
+        decisions.retain(|d| {
+            let lv = d.generation.lv.to_string();
+            match mounted.iter().find(|(m, _)| *m == lv) {
+                Some((_, on)) if d.verdict == crate::retention::Verdict::Remove => {
+                    tracing::warn!(
+                        step = %step.id(),
+                        "{lv} is mounted on {on} (snapplan mount): kept until it is unmounted"
+                    );
+                    false
+                }
+                _ => true,
+            }
+        });
         let removed = crate::prune::remove(self.sys, plan, planned, &decisions)
             .map_err(|e| StepError::Failed(e.to_string()))?;
         if let Some(v) = self.volume_mut(volume) {
