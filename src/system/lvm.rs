@@ -71,7 +71,52 @@ impl<R: Runner> SystemLvm<R> {
     pub fn exported_lvs(&self) -> Result<Vec<Lv>, SystemError> {
         let cmd = report_command(&self.tools, "pvs", report::LV_FIELDS).arg("--segments");
         let out = self.runner.run(&cmd)?;
-        Ok(report::parse_segment_lvs(&out.stdout)?)
+        let mut lvs = report::parse_segment_lvs(&out.stdout)?;
+        // Thin LVs have no segment on a PV: their VG's text metadata names
+        // them (a pool target's generations).
+        let vgs = report::parse_vgs(&self.read("vgs", report::VG_FIELDS)?)?;
+        for vg in vgs.iter().filter(|v| v.is_exported()) {
+            if !lvs
+                .iter()
+                .any(|l| l.vg_name == vg.vg_name && l.is_thin_pool_part())
+            {
+                continue;
+            }
+            for found in self.metadata_lvs(&vg.vg_name)? {
+                if !lvs
+                    .iter()
+                    .any(|l| l.vg_name == vg.vg_name && l.lv_name == found.name)
+                {
+                    lvs.push(super::vg_metadata::to_lv(&vg.vg_name, found));
+                }
+            }
+        }
+        Ok(lvs)
+    }
+
+    /// `vgcfgbackup -f <private file> <vg>`, read back (bounded) and parsed.
+    fn metadata_lvs(&self, vg: &str) -> Result<Vec<super::vg_metadata::MetadataLv>, SystemError> {
+        let dir = tempfile::Builder::new()
+            .prefix("snapplan-vgmeta")
+            .tempdir()
+            .map_err(|source| SystemError::Device {
+                path: std::env::temp_dir(),
+                source,
+            })?;
+        let file = dir.path().join("metadata");
+        self.runner.run(
+            &CommandLine::new(&self.tools.lvm)
+                .arg("vgcfgbackup")
+                .arg("-f")
+                .arg(file.display().to_string())
+                .arg(vg),
+        )?;
+        let text =
+            super::vg_metadata::read_bounded(&file).map_err(|source| SystemError::Device {
+                path: file.clone(),
+                source,
+            })?;
+        Ok(super::vg_metadata::parse(vg, &text)?)
     }
 
     pub fn lv(&self, path: &LvPath) -> Result<Option<Lv>, SystemError> {

@@ -20,6 +20,7 @@ pub mod runner;
 pub mod thin;
 pub mod thin_delta;
 pub mod tools;
+pub mod vg_metadata;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
@@ -55,6 +56,9 @@ pub enum SystemError {
     /// snapplan cannot read.
     #[error(transparent)]
     ThinDelta(#[from] ThinDeltaError),
+    /// `vgcfgbackup` wrote metadata snapplan cannot read.
+    #[error(transparent)]
+    Metadata(#[from] vg_metadata::MetadataError),
     /// A device to mount could not be looked at.
     #[error("cannot read {}: {source}", path.display())]
     Device {

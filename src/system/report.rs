@@ -112,6 +112,15 @@ impl Lv {
         })
     }
 
+    /// A thin pool's data or metadata LV (`[pool_tdata]`, attr `T`/`e`
+    /// named `_tmeta`), the only sign of a pool `pvs --segments` gives.
+    pub fn is_thin_pool_part(&self) -> bool {
+        self.is_thin_pool()
+            || self.attr(0) == 'T'
+            || self.lv_name.ends_with("_tdata]")
+            || self.lv_name.ends_with("_tdata")
+    }
+
     /// A thin pool (segtype `thin-pool`, attr `t`).
     pub fn is_thin_pool(&self) -> bool {
         self.segtype == "thin-pool" || self.attr(0) == 't'
