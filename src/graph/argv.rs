@@ -158,6 +158,13 @@ pub fn create_thin_pool(pool: &LvPath, bytes: u64) -> Vec<String> {
     ]
 }
 
+/// `vgcfgbackup -f <file> <vg>`: the VG's text metadata into `file`, which
+/// lvm2 writes for an exported VG too (its thin LVs, which `lvs` and `pvs
+/// --segments` do not show). Reads the metadata, changes nothing.
+pub fn vg_metadata_backup(vg: &str, file: &str) -> Vec<String> {
+    vec!["vgcfgbackup".into(), "-f".into(), file.into(), vg.into()]
+}
+
 /// `lvremove --yes vg/lv`. The caller must have checked the LV's tags: the
 /// name alone does not prove snapplan made it.
 pub fn remove_lv(lv: &LvPath) -> Vec<String> {

@@ -104,13 +104,10 @@ impl<R: Runner> SystemLvm<R> {
                 source,
             })?;
         let file = dir.path().join("metadata");
-        self.runner.run(
-            &CommandLine::new(&self.tools.lvm)
-                .arg("vgcfgbackup")
-                .arg("-f")
-                .arg(file.display().to_string())
-                .arg(vg),
-        )?;
+        self.run(&crate::graph::argv::vg_metadata_backup(
+            vg,
+            &file.display().to_string(),
+        ))?;
         let text =
             super::vg_metadata::read_bounded(&file).map_err(|source| SystemError::Device {
                 path: file.clone(),
