@@ -8,7 +8,8 @@
 # hook); keep_last 2 leaves exactly the two newest; the pool holds them
 # in under 1.5x one full set. SIGKILL mid-copy, then `snapplan recover`:
 # no incomplete generation, no snapshot, every earlier generation
-# byte-identical. The same after a snapshot overflow. A pool about to
+# byte-identical. The same after a failed verify (the new generation
+# corrupted behind the copy) and after a snapshot overflow. A pool about to
 # fill (an admin's thin LV in it, pool_threshold 80): the copies stop
 # before the threshold, exit 1, the pool stays below 100%, the older
 # generations and the admin's thin LV are intact. An older generation
@@ -184,6 +185,31 @@ assert_no_lv "backup/$killed"
 assert_no_incomplete
 assert_no_snapshot
 assert_generations_kept
+
+step "a failed verify (the new generation corrupted after its copy passed): it is removed"
+sleep 1
+vgchange -q -an backup >/dev/null
+start_bg "$PWD/verify" snapplan apply "$PLAN" --bandwidth 2MiB/s
+pid=$BG_PID
+wait_for 90 incomplete_alpha
+# copied_past BYTES: the journal says alpha's copy has done that much (it
+# journals its progress every 2 s). The first MiB is then written for
+# good: the copy never writes it again, the verify that follows reads it.
+copied_past() {
+    grep '"copy_progress"' /var/lib/snapplan/gens/journal.jsonl 2>/dev/null |
+        jq -se --argjson n "$1" 'any(.[]; .volume == "alpha" and .done >= $n)' >/dev/null
+}
+wait_for 90 copied_past 8388608
+bad=$(newest alpha)
+dd if=/dev/urandom of="/dev/backup/$bad" bs=1M count=1 oflag=direct conv=notrunc 2>/dev/null
+wait_bg "$pid" "$PWD/verify"
+assert_eq 4 "$BG_STATUS" "exit status with alpha's verify failed"
+activate_backup
+assert_no_lv "backup/$bad"
+assert_eq "$(printf '%s\n%s' "$g2a" "$g3a")" "$(generations alpha)" "alpha's generations after the failed verify"
+assert_generation "backup/$g3a" "$(recorded_sum "$SUMS.3" alpha)"
+assert_no_incomplete
+assert_no_snapshot
 
 step "alpha's snapshot overflows mid-copy: its generation is removed, bravo's is made"
 sleep 1
