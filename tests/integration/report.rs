@@ -208,3 +208,111 @@ fn apply_writes_metrics_even_when_it_fails() {
         .collect();
     assert_eq!(files, ["snapplan-nightly.prom"], "no temp file left");
 }
+
+const POOL_PLAN: &str = "\
+version: 1
+name: nightly
+state_dir: {dir}/state
+target:
+  vg: backup
+  pool: gens
+retention:
+  keep_last: 2
+volumes:
+  - lv: vg0/root
+  - lv: vg0/home
+";
+
+/// A pool plan whose VG backup (imported, visible) holds the pool gens
+/// (`pool_use` as lvm2's data/metadata percent, `""` when inactive) and
+/// root's generations `(id, state)`, answered by a stand-in `lvm` that
+/// fails anything but a report. home has none.
+fn pool(pool_use: (&str, &str), generations: &[(&str, &str)]) -> Test {
+    use std::os::unix::fs::PermissionsExt;
+    let t = Test::new().file("plan.yaml", POOL_PLAN);
+    std::fs::create_dir_all(t.path("state")).unwrap();
+    std::fs::set_permissions(t.path("state"), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let (data, meta) = pool_use;
+    let mut lvs = vec![format!(
+        r#"{{"lv_name":"gens", "vg_name":"backup", "lv_size":"67108864", "lv_attr":"twi-aotz--", "segtype":"thin-pool", "origin":"", "pool_lv":"", "lv_tags":"", "data_percent":"{data}", "snap_percent":"", "metadata_percent":"{meta}", "lv_snapshot_invalid":"unknown", "lv_active":"active", "lv_device_open":""}}"#
+    )];
+    lvs.extend(generations.iter().map(|(id, state)| {
+        format!(
+            r#"{{"lv_name":"root.{id}", "vg_name":"backup", "lv_size":"4194304", "lv_attr":"Vwi---tz--", "segtype":"thin", "origin":"", "pool_lv":"gens", "lv_tags":"snapplan,snapplan-plan:nightly,snapplan-run:{id}-1,snapplan-role:generation,snapplan-state:{state}", "data_percent":"", "snap_percent":"", "metadata_percent":"", "lv_snapshot_invalid":"unknown", "lv_active":"", "lv_device_open":""}}"#
+        )
+    }));
+    let vg = r#"{"vg_name":"backup", "vg_attr":"wz--n-", "vg_size":"62914560", "vg_free":"58720256", "vg_extent_size":"4194304", "vg_extent_count":"15", "vg_free_count":"14", "vg_exported":"", "vg_tags":""}"#;
+    let script = format!(
+        "#!/bin/sh\necho \"$*\" >> \"$(dirname \"$0\")/calls\"\ncase $1 in\n lvs) echo '{{\"report\":[{{\"lv\":[{}]}}]}}' ;;\n pvs) echo '{{\"report\":[{{\"pvseg\":[]}}]}}' ;;\n vgs) echo '{{\"report\":[{{\"vg\":[{vg}]}}]}}' ;;\n *) exit 3 ;;\nesac\n",
+        lvs.join(",")
+    );
+    let t = t.file("bin/lvm", &script);
+    std::fs::set_permissions(t.path("bin/lvm"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    t
+}
+
+/// root: two complete generations, the newest of 2026-12-02 03:15:00
+/// UTC. (An incomplete one would be removed by the recovery apply and
+/// recover begin with, which the stand-in refuses.)
+const ROOT_GENERATIONS: &[(&str, &str)] = &[
+    ("20261201T031500Z", "complete"),
+    ("20261202T031500Z", "complete"),
+];
+const NEWEST_COMPLETE_AT: u64 = 1_796_181_300;
+
+fn metrics_of(t: &Test, command: &str, code: i32) -> String {
+    let metrics = t.path("snapplan-nightly.prom");
+    t.snapplan(&[command, "plan.yaml", "--metrics"])
+        .arg(&metrics)
+        .env("SNAPPLAN_TOOL_PATH", t.path("bin"))
+        .assert()
+        .code(code);
+    std::fs::read_to_string(&metrics).unwrap()
+}
+
+/// The pre-flight fails (the stand-in has no origins), and still the
+/// metrics read the generations and the pool from LVM.
+#[test]
+fn apply_metrics_of_a_pool_plan_have_each_volumes_generations_and_the_pools_use() {
+    let t = pool(("45.50", "12.25"), ROOT_GENERATIONS);
+    let text = metrics_of(&t, "apply", 1);
+    for line in [
+        "snapplan_generations{plan=\"nightly\",volume=\"root\"} 2\n".to_string(),
+        "snapplan_generations{plan=\"nightly\",volume=\"home\"} 0\n".to_string(),
+        format!(
+            "snapplan_generation_newest_timestamp_seconds{{plan=\"nightly\",volume=\"root\"}} {NEWEST_COMPLETE_AT}\n"
+        ),
+        "snapplan_generation_newest_timestamp_seconds{plan=\"nightly\",volume=\"home\"} 0\n"
+            .to_string(),
+        "snapplan_pool_data_ratio{plan=\"nightly\",pool=\"backup/gens\"} 0.455\n".to_string(),
+        "snapplan_pool_metadata_ratio{plan=\"nightly\",pool=\"backup/gens\"} 0.1225\n".to_string(),
+        "snapplan_last_run_exit_code{plan=\"nightly\"} 1\n".to_string(),
+    ] {
+        assert!(text.contains(&line), "{line} missing in:\n{text}");
+    }
+}
+
+#[test]
+fn an_inactive_pool_has_no_ratio_and_lvm_failing_loses_no_other_metric() {
+    let t = pool(("", ""), ROOT_GENERATIONS);
+    save(&t, &run("nightly", 1, 0, vec![ok("root"), ok("home")]));
+    let text = metrics_of(&t, "recover", 0);
+    assert!(
+        text.contains("snapplan_generations{plan=\"nightly\",volume=\"root\"} 2\n"),
+        "{text}"
+    );
+    assert!(!text.contains("snapplan_pool_"), "{text}");
+
+    // An lvm that fails every report.
+    std::fs::write(t.path("bin/lvm"), "#!/bin/sh\necho broken >&2\nexit 5\n").unwrap();
+    let text = metrics_of(&t, "recover", 0);
+    assert!(!text.contains("snapplan_generation"), "{text}");
+    assert!(
+        text.contains("snapplan_last_run_exit_code{plan=\"nightly\"} 0\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("snapplan_volume_last_run_success{plan=\"nightly\",volume=\"home\"} 1\n"),
+        "{text}"
+    );
+}
