@@ -316,3 +316,89 @@ fn an_inactive_pool_has_no_ratio_and_lvm_failing_loses_no_other_metric() {
         "{text}"
     );
 }
+
+#[test]
+fn report_of_a_pool_plan_shows_each_volumes_generations_the_pools_use_and_what_a_run_made() {
+    let t = pool(("45.50", "12.25"), ROOT_GENERATIONS);
+    let mut root = ok("root");
+    root.generation = Some("backup/root.20261202T031500Z".into());
+    root.generation_parent = Some("backup/root.20261201T031500Z".into());
+    root.generations_pruned = vec!["20261125T031500Z".into()];
+    save(&t, &run("nightly", 2, 0, vec![root, ok("home")]));
+    let report = |extra: &[&str]| {
+        let mut args = vec!["report", "plan.yaml"];
+        args.extend_from_slice(extra);
+        let out = t
+            .snapplan(&args)
+            .env("SNAPPLAN_TOOL_PATH", t.path("bin"))
+            .assert()
+            .code(0)
+            .get_output()
+            .clone();
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let text = report(&[]);
+    assert!(
+        text.contains(
+            "  generations in pool backup/gens (data 45.5%, metadata 12.2%):\n    \
+             root: 2 complete, newest 20261202T031500Z (2026-12-02 03:15:00 UTC)\n    \
+             home: no complete generation\n"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("generation: backup/root.20261202T031500Z; pruned: 20261125T031500Z\n"),
+        "{text}"
+    );
+
+    let doc: serde_json::Value = serde_json::from_str(&report(&["--format", "json"])).unwrap();
+    assert_eq!(doc["format_version"], 2);
+    let g = &doc["plans"][0]["generations"];
+    assert_eq!(g["pool"], "backup/gens");
+    assert_eq!(g["data_percent"], 45.5);
+    assert_eq!(g["metadata_percent"], 12.25);
+    assert_eq!(g["volumes"][0]["volume"], "root");
+    assert_eq!(g["volumes"][0]["complete"], 2);
+    assert_eq!(g["volumes"][0]["newest_complete"], "20261202T031500Z");
+    assert_eq!(g["volumes"][0]["newest_complete_at"], NEWEST_COMPLETE_AT);
+    assert_eq!(g["volumes"][1]["complete"], 0);
+    let schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(crate::support::repo_root().join("schemas/report.schema.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    let validator = jsonschema::draft7::new(&schema).unwrap();
+    let errors: Vec<String> = validator.iter_errors(&doc).map(|e| e.to_string()).collect();
+    assert_eq!(errors, Vec::<String>::new());
+    // Only reports were asked for.
+    let calls = std::fs::read_to_string(t.path("bin/calls")).unwrap();
+    assert!(
+        calls
+            .lines()
+            .all(|l| ["lvs ", "vgs ", "pvs "].iter().any(|r| l.starts_with(r))),
+        "{calls}"
+    );
+}
+
+#[test]
+fn report_of_a_pool_plan_without_lvm_is_shown_with_a_note_and_exits_0() {
+    let t = pool(("", ""), &[]);
+    save(&t, &run("nightly", 2, 0, vec![ok("root"), ok("home")]));
+    std::fs::create_dir_all(t.path("no-tools")).unwrap();
+    let text = t
+        .snapplan(&["report", "plan.yaml"])
+        .env("SNAPPLAN_TOOL_PATH", t.path("no-tools"))
+        .assert()
+        .code(0)
+        .get_output()
+        .stdout
+        .clone();
+    let text = String::from_utf8(text).unwrap();
+    assert!(text.contains("run 20261102T030000Z-1002: OK"), "{text}");
+    assert!(
+        text.contains(
+            "  generations in pool backup/gens (use not readable):\n    note: cannot read the generations from LVM: "
+        ),
+        "{text}"
+    );
+}
