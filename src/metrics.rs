@@ -10,6 +10,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use crate::generations::PoolSummary;
 use crate::state::runs::{RunRecord, VolumeStatus};
 
 /// How the run that writes the metrics ended. Runs that stopped before
@@ -40,8 +41,15 @@ pub const DIED_EXIT_CODE: f64 = -1.0;
 
 /// The exposition text: plan-level figures of `run`, and per volume of
 /// `volumes` (the plan's) the figures of the newest record of `history`
-/// (newest first) that lists it.
-pub fn render(plan: &str, volumes: &[String], run: &RunEnd, history: &[RunRecord]) -> String {
+/// (newest first) that lists it; for a plan with `target.pool`, what
+/// `pool` (read from LVM by the caller) says of its generations and pool.
+pub fn render(
+    plan: &str,
+    volumes: &[String],
+    run: &RunEnd,
+    history: &[RunRecord],
+    pool: Option<&PoolSummary>,
+) -> String {
     let mut out = Metrics::default();
     out.gauge(
         "snapplan_build_info",
@@ -180,7 +188,53 @@ pub fn render(plan: &str, volumes: &[String], run: &RunEnd, history: &[RunRecord
         "1 if the backup was re-read and matched its manifest in the volume's last run.",
         &per_volume(&|_, v| Some(f64::from(u8::from(v.verified)))),
     );
+    if let Some(pool) = pool {
+        pool_metrics(&mut out, plan, pool);
+    }
     out.text
+}
+
+/// The generations of each volume and the pool's use. What LVM did not
+/// show (a VG not visible, a pool inactive) is left out, never 0.
+fn pool_metrics(out: &mut Metrics, plan: &str, pool: &PoolSummary) {
+    let labels: Vec<[(&str, &str); 2]> = pool
+        .volumes
+        .iter()
+        .map(|v| [("plan", plan), ("volume", v.volume.as_str())])
+        .collect();
+    let per_volume = |value: &dyn Fn(&crate::generations::VolumePoolSummary) -> f64| {
+        pool.volumes
+            .iter()
+            .zip(&labels)
+            .map(|(v, l)| (&l[..], value(v)))
+            .collect::<Vec<_>>()
+    };
+    out.gauge(
+        "snapplan_generations",
+        "Complete generations of the volume in the plan's thin pool (target.pool).",
+        &per_volume(&|v| v.complete as f64),
+    );
+    out.gauge(
+        "snapplan_generation_newest_timestamp_seconds",
+        "When the run that made the volume's newest complete generation started (Unix time, its id); 0: none.",
+        &per_volume(&|v| v.newest_complete_at.map_or(0.0, |at| at as f64)),
+    );
+    let pool_labels = [("plan", plan), ("pool", pool.pool.as_str())];
+    let ratio = |percent: Option<f64>| {
+        percent
+            .map(|p| vec![(&pool_labels[..], (p / 100.0).clamp(0.0, 1.0))])
+            .unwrap_or_default()
+    };
+    out.gauge(
+        "snapplan_pool_data_ratio",
+        "How full the data of the plan's thin pool is, 0 to 1; absent when the pool is inactive or its VG exported.",
+        &ratio(pool.data_percent),
+    );
+    out.gauge(
+        "snapplan_pool_metadata_ratio",
+        "How full the metadata of the plan's thin pool is, 0 to 1; absent when the pool is inactive or its VG exported.",
+        &ratio(pool.metadata_percent),
+    );
 }
 
 #[derive(Default)]
@@ -380,7 +434,7 @@ mod tests {
             ),
         ];
         let volumes = ["root".to_string(), "home".to_string(), "new".to_string()];
-        let text = render("p", &volumes, &RunEnd::of(&history[0]), &history);
+        let text = render("p", &volumes, &RunEnd::of(&history[0]), &history, None);
         let samples = parse(&text);
         let last_success = "snapplan_volume_last_success_timestamp_seconds";
         assert_eq!(value(&samples, last_success, Some("root")), Some(3000.0));
@@ -439,7 +493,7 @@ mod tests {
             started_at: 6000,
             finished_at: 6000,
         };
-        let samples = parse(&render("p", &["root".into()], &early, &history));
+        let samples = parse(&render("p", &["root".into()], &early, &history, None));
         assert_eq!(
             value(&samples, "snapplan_last_run_exit_code", None),
             Some(3.0)
@@ -491,7 +545,13 @@ mod tests {
             ),
         ];
         let volumes = ["root".to_string(), "home".to_string()];
-        let samples = parse(&render("p", &volumes, &RunEnd::of(&history[0]), &history));
+        let samples = parse(&render(
+            "p",
+            &volumes,
+            &RunEnd::of(&history[0]),
+            &history,
+            None,
+        ));
         assert_eq!(
             value(&samples, "snapplan_last_run_exit_code", None),
             Some(DIED_EXIT_CODE)
@@ -524,7 +584,7 @@ mod tests {
             started_at: 10,
             finished_at: 20,
         };
-        let samples = parse(&render("p", &["root".into()], &good, &[]));
+        let samples = parse(&render("p", &["root".into()], &good, &[], None));
         let (_, labels, one) = samples
             .iter()
             .find(|(n, _, _)| n == "snapplan_build_info")
@@ -553,8 +613,20 @@ mod tests {
             0,
             vec![volume("root", VolumeStatus::Ok, Some(12.0))],
         )];
-        let text = render("p", &["root".into()], &RunEnd::of(&history[0]), &history);
-        for (name, _, value) in parse(&text) {
+        let text = render(
+            "p",
+            &["root".into()],
+            &RunEnd::of(&history[0]),
+            &history,
+            Some(&pool()),
+        );
+        let samples = parse(&text);
+        assert!(
+            samples
+                .iter()
+                .any(|(n, _, _)| n == "snapplan_pool_data_ratio")
+        );
+        for (name, _, value) in samples {
             assert!(!name.contains("percent"), "{name}: use _ratio (0-1)");
             if name.ends_with("_ratio") {
                 assert!((0.0..=1.0).contains(&value), "{name} = {value}");
@@ -567,12 +639,140 @@ mod tests {
                 "_success",
                 "_verified",
                 "_exit_code",
+                // A count: the unit is the thing counted.
+                "_generations",
             ];
             assert!(
                 unit.iter().any(|u| name.ends_with(u)),
                 "{name}: no unit suffix"
             );
         }
+    }
+
+    /// A pool plan: root with 3 complete generations, the newest made at
+    /// 4000; home with none; the pool 45.5% / 12% full.
+    fn pool() -> PoolSummary {
+        use crate::generations::VolumePoolSummary;
+        PoolSummary {
+            pool: "backup/gens".into(),
+            data_percent: Some(45.5),
+            metadata_percent: Some(12.0),
+            volumes: vec![
+                VolumePoolSummary {
+                    volume: "root".into(),
+                    complete: 3,
+                    incomplete: 1,
+                    newest_complete: Some("19700101T010640Z".into()),
+                    newest_complete_at: Some(4000),
+                },
+                VolumePoolSummary {
+                    volume: "home".into(),
+                    complete: 0,
+                    incomplete: 0,
+                    newest_complete: None,
+                    newest_complete_at: None,
+                },
+            ],
+            notes: vec![],
+        }
+    }
+
+    fn pool_value(samples: &[Sample], name: &str) -> Option<(Vec<(String, String)>, f64)> {
+        samples
+            .iter()
+            .find(|(n, _, _)| n == name)
+            .map(|(_, l, v)| (l.clone(), *v))
+    }
+
+    #[test]
+    fn a_pool_plan_has_each_volumes_complete_generations_the_newest_time_and_the_pools_use() {
+        let history = [record(
+            5000,
+            0,
+            vec![volume("root", VolumeStatus::Ok, None)],
+        )];
+        let volumes = ["root".to_string(), "home".to_string()];
+        let text = render(
+            "p",
+            &volumes,
+            &RunEnd::of(&history[0]),
+            &history,
+            Some(&pool()),
+        );
+        let samples = parse(&text);
+        assert_eq!(
+            value(&samples, "snapplan_generations", Some("root")),
+            Some(3.0)
+        );
+        assert_eq!(
+            value(&samples, "snapplan_generations", Some("home")),
+            Some(0.0)
+        );
+        let newest = "snapplan_generation_newest_timestamp_seconds";
+        assert_eq!(value(&samples, newest, Some("root")), Some(4000.0));
+        assert_eq!(
+            value(&samples, newest, Some("home")),
+            Some(0.0),
+            "none: 0, so an age alert fires"
+        );
+        let pool_labels = vec![
+            ("plan".to_string(), "p".to_string()),
+            ("pool".to_string(), "backup/gens".to_string()),
+        ];
+        assert_eq!(
+            pool_value(&samples, "snapplan_pool_data_ratio"),
+            Some((pool_labels.clone(), 0.455))
+        );
+        assert_eq!(
+            pool_value(&samples, "snapplan_pool_metadata_ratio"),
+            Some((pool_labels, 0.12))
+        );
+        assert!(
+            text.contains("snapplan_generations{plan=\"p\",volume=\"root\"} 3\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("# TYPE snapplan_pool_data_ratio gauge\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn an_inactive_pool_or_a_vg_not_visible_leaves_out_what_lvm_did_not_show() {
+        let history = [record(5000, 0, vec![])];
+        let volumes = ["root".to_string(), "home".to_string()];
+        let mut inactive = pool();
+        inactive.data_percent = None;
+        inactive.metadata_percent = None;
+        let samples = parse(&render(
+            "p",
+            &volumes,
+            &RunEnd::of(&history[0]),
+            &history,
+            Some(&inactive),
+        ));
+        assert_eq!(pool_value(&samples, "snapplan_pool_data_ratio"), None);
+        assert_eq!(pool_value(&samples, "snapplan_pool_metadata_ratio"), None);
+        assert_eq!(
+            value(&samples, "snapplan_generations", Some("root")),
+            Some(3.0)
+        );
+
+        let mut invisible = inactive;
+        invisible.volumes.clear();
+        let text = render(
+            "p",
+            &volumes,
+            &RunEnd::of(&history[0]),
+            &history,
+            Some(&invisible),
+        );
+        assert!(!text.contains("snapplan_generation"), "{text}");
+        assert!(!text.contains("snapplan_pool_"), "{text}");
+        assert!(
+            text.contains("snapplan_last_run_exit_code{plan=\"p\"} 0\n"),
+            "the rest is written: {text}"
+        );
     }
 
     #[test]
@@ -593,6 +793,7 @@ mod tests {
                 finished_at: 2,
             },
             &[],
+            None,
         );
         let samples = parse(&text);
         let (_, labels, _) = samples

@@ -80,7 +80,7 @@ pub fn run(args: Args) -> super::Result {
         crate::out!("{summary}");
     }
     if let Some(path) = &args.metrics {
-        write_metrics(path, &plan, &finished, started_at);
+        write_metrics(path, &plan, &sys, &finished, started_at);
     }
     Ok(finished.exit)
 }
@@ -92,6 +92,7 @@ pub fn run(args: Args) -> super::Result {
 fn write_metrics(
     path: &std::path::Path,
     plan: &crate::plan::Plan,
+    sys: &dyn crate::system::System,
     finished: &apply::Finished,
     started_at: u64,
 ) {
@@ -115,20 +116,34 @@ fn write_metrics(
             finished_at: crate::state::time::now(),
         },
     };
-    render_metrics(path, plan, &run, &history);
+    render_metrics(path, plan, sys, &run, &history);
 }
 
 /// Writes the metrics of `plan`, `run` as its last run, logging the
-/// outcome (apply's and recover's `--metrics`).
+/// outcome (apply's and recover's `--metrics`). A pool plan's generations
+/// and pool are read from LVM here (the target VG may be exported, the
+/// pool inactive: what cannot be read is left out); LVM failing to answer
+/// is logged and the other metrics are written.
 pub(super) fn render_metrics(
     path: &std::path::Path,
     plan: &crate::plan::Plan,
+    sys: &dyn crate::system::System,
     run: &crate::metrics::RunEnd,
     history: &[crate::state::runs::RunRecord],
 ) {
     use crate::metrics;
+    let pool = match crate::generations::pool_summary(plan, sys) {
+        Ok(pool) => pool,
+        Err(e) => {
+            tracing::warn!("cannot read the generations for the metrics: {e}");
+            None
+        }
+    };
+    for note in pool.iter().flat_map(|p| &p.notes) {
+        tracing::info!("metrics: {note}");
+    }
     let volumes: Vec<String> = plan.volumes.iter().map(|v| v.name.clone()).collect();
-    let text = metrics::render(&plan.name, &volumes, run, history);
+    let text = metrics::render(&plan.name, &volumes, run, history, pool.as_ref());
     match metrics::write(path, &text) {
         Ok(()) => tracing::info!("metrics written to {}", path.display()),
         Err(e) => tracing::error!("cannot write the metrics to {}: {e}", path.display()),

@@ -59,7 +59,7 @@ pub fn run(args: Args) -> super::Result {
         crate::outln!("nothing to recover for plan {}", plan.name);
     }
     if let Some(path) = &args.metrics {
-        write_metrics(path, &plan);
+        write_metrics(path, &plan, &sys);
     }
     Ok(if recovery.failures.is_empty() {
         ExitCode::Success
@@ -71,7 +71,11 @@ pub fn run(args: Args) -> super::Result {
 /// The metrics from the run history, its newest record (the dead run's,
 /// when this recovery wrote one) as the last run. Without a history there
 /// is no last run to show: nothing is written.
-fn write_metrics(path: &std::path::Path, plan: &crate::plan::Plan) {
+fn write_metrics(
+    path: &std::path::Path,
+    plan: &crate::plan::Plan,
+    sys: &dyn crate::system::System,
+) {
     let history = match crate::report::runs::all_records(&plan.state_dir, &plan.name) {
         Ok(history) => history,
         Err(e) => {
@@ -87,7 +91,7 @@ fn write_metrics(path: &std::path::Path, plan: &crate::plan::Plan) {
         return;
     };
     let run = crate::metrics::RunEnd::of(newest);
-    super::apply::render_metrics(path, plan, &run, &history);
+    super::apply::render_metrics(path, plan, sys, &run, &history);
 }
 
 fn discard_journal(plan: &crate::plan::Plan) -> super::Result {

@@ -38,41 +38,46 @@ pub struct Args {
 
 pub fn run(args: Args) -> super::Result {
     let last = usize::try_from(args.last).unwrap_or(usize::MAX);
-    let (state_dir, names) = match &args.plan {
+    let cannot_read = |name: &str, dir: &std::path::Path, e: std::io::Error| {
+        super::ExpectedError::Failed(format!(
+            "cannot read the history of plan {name} in {}: {e}",
+            dir.join(name).display()
+        ))
+    };
+    let plans = match &args.plan {
         Some(path) => {
             let plan = super::load_plan(path)?;
-            (plan.state_dir, vec![plan.name])
+            let sys = crate::system::RealSystem::new();
+            vec![
+                crate::report::of_plan(&plan, &sys, last)
+                    .map_err(|e| cannot_read(&plan.name, &plan.state_dir, e))?,
+            ]
         }
         None => {
-            let names = runs::plans_in(&args.state_dir).map_err(|e| {
-                super::ExpectedError::Failed(format!(
-                    "cannot list {}: {e}",
-                    args.state_dir.display()
-                ))
+            let state_dir = &args.state_dir;
+            let names = runs::plans_in(state_dir).map_err(|e| {
+                super::ExpectedError::Failed(format!("cannot list {}: {e}", state_dir.display()))
             })?;
-            (args.state_dir.clone(), names)
+            if names.is_empty() {
+                match args.format {
+                    Format::Text => crate::outln!(
+                        "no plan has run yet: no history under {}",
+                        state_dir.display()
+                    ),
+                    Format::Json => crate::outln!("{}", render::json(&[])),
+                }
+                return Ok(ExitCode::Success);
+            }
+            let mut plans = Vec::new();
+            for name in &names {
+                plans.push(
+                    runs::load(state_dir, name, last)
+                        .map_err(|e| cannot_read(name, state_dir, e))?,
+                );
+            }
+            plans
         }
     };
-    if names.is_empty() {
-        match args.format {
-            Format::Text => crate::outln!(
-                "no plan has run yet: no history under {}",
-                state_dir.display()
-            ),
-            Format::Json => crate::outln!("{}", render::json(&[])),
-        }
-        return Ok(ExitCode::Success);
-    }
-    let mut plans = Vec::new();
-    for name in &names {
-        let history = runs::load(&state_dir, name, last).map_err(|e| {
-            super::ExpectedError::Failed(format!(
-                "cannot read the history of plan {name} in {}: {e}",
-                state_dir.join(name).display()
-            ))
-        })?;
-        plans.push(history);
-    }
     match args.format {
         Format::Text => crate::out!("{}", render::text(&plans)),
         Format::Json => crate::outln!("{}", render::json(&plans)),

@@ -361,3 +361,107 @@ fn the_newest_complete_pool_generation_is_chosen_and_an_incomplete_one_refused()
          (incomplete ones: 20261203T031500Z)"
     );
 }
+
+/// `pool_fake` with its VG imported (visible, the pool active).
+fn visible_pool_fake() -> Fake {
+    let fake = pool_fake();
+    for vg in &mut fake.state().vgs {
+        vg.vg_exported.clear();
+        vg.vg_attr = "wz--n-".into();
+    }
+    fake
+}
+
+#[test]
+fn the_pool_summary_counts_complete_generations_names_the_newest_and_reads_the_pools_use() {
+    let dir = private_dir();
+    let plan = pool_plan(dir.path());
+    let fake = visible_pool_fake();
+    let summary = pool_summary(&plan, &fake).unwrap().expect("a pool plan");
+    assert!(fake.commands().is_empty(), "{:?}", fake.commands());
+    assert_eq!(summary.pool, "backup/gens");
+    assert_eq!(summary.data_percent, Some(40.0));
+    assert_eq!(summary.metadata_percent, Some(10.0));
+    assert!(summary.notes.is_empty(), "{:?}", summary.notes);
+    assert_eq!(
+        summary.volumes,
+        [
+            VolumePoolSummary {
+                volume: "root".into(),
+                complete: 2,
+                incomplete: 1,
+                newest_complete: Some("20261202T031500Z".into()),
+                newest_complete_at: Some(T),
+            },
+            VolumePoolSummary {
+                volume: "home".into(),
+                complete: 0,
+                incomplete: 0,
+                newest_complete: None,
+                newest_complete_at: None,
+            },
+        ],
+        "the untagged LV is no generation; home has none yet"
+    );
+}
+
+#[test]
+fn an_inactive_pool_has_no_use_but_its_generations_are_still_counted() {
+    let dir = private_dir();
+    let plan = pool_plan(dir.path());
+    let fake = visible_pool_fake();
+    for lv in fake.state().lvs.iter_mut().filter(|l| l.lv_name == "gens") {
+        lv.data_percent = None;
+        lv.metadata_percent = None;
+    }
+    let summary = pool_summary(&plan, &fake).unwrap().unwrap();
+    assert_eq!(
+        (summary.data_percent, summary.metadata_percent),
+        (None, None)
+    );
+    assert_eq!(
+        summary.notes,
+        ["the pool's use cannot be read: it is inactive or missing"]
+    );
+    assert_eq!(summary.volumes[0].complete, 2);
+}
+
+#[test]
+fn an_exported_target_vg_is_read_through_its_segments() {
+    let dir = private_dir();
+    let plan = pool_plan(dir.path());
+    let fake = pool_fake();
+    let summary = pool_summary(&plan, &fake).unwrap().unwrap();
+    assert_eq!(summary.volumes[0].complete, 2);
+    assert_eq!(
+        summary.volumes[0].newest_complete.as_deref(),
+        Some("20261202T031500Z")
+    );
+}
+
+#[test]
+fn a_target_vg_not_visible_is_a_note_and_no_figures() {
+    let dir = private_dir();
+    let plan = pool_plan(dir.path());
+    let fake = Fake::builder().vg("vg0", 15, 15).build();
+    let summary = pool_summary(&plan, &fake).unwrap().unwrap();
+    assert!(summary.volumes.is_empty());
+    assert_eq!(summary.data_percent, None);
+    assert_eq!(summary.notes.len(), 1);
+    assert!(
+        summary.notes[0].starts_with("the backup VG backup is not visible on this machine"),
+        "{:?}",
+        summary.notes
+    );
+}
+
+#[test]
+fn a_plan_without_a_pool_has_no_summary_and_lvm_is_not_asked() {
+    let dir = private_dir();
+    let plan = plan(dir.path());
+    let fake = Fake::builder().without_tool("lvm").build();
+    assert_eq!(pool_summary(&plan, &fake).unwrap(), None);
+    let pool = pool_plan(dir.path());
+    let err = pool_summary(&pool, &fake).unwrap_err();
+    assert!(err.to_string().contains("lvm"), "{err}");
+}

@@ -99,6 +99,9 @@ fn plan_text(out: &mut String, plan: &PlanRuns, name_width: usize) {
         out.push('\n');
         run_text(out, run, name_width);
     }
+    if let Some(summary) = &plan.generations {
+        generations_text(out, summary);
+    }
     if !plan.sizes.is_empty() {
         out.push_str("\n  snapshot sizes learned:\n");
         for l in &plan.sizes {
@@ -113,6 +116,42 @@ fn plan_text(out: &mut String, plan: &PlanRuns, name_width: usize) {
             out,
             format!("\nskipped {}: {}\n", bad.path.display(), bad.error),
         );
+    }
+}
+
+/// A pool plan's generations and pool as LVM showed them.
+fn generations_text(out: &mut String, summary: &crate::generations::PoolSummary) {
+    let usage = match (summary.data_percent, summary.metadata_percent) {
+        (Some(data), Some(meta)) => format!("data {data:.1}%, metadata {meta:.1}%"),
+        _ => "use not readable".to_string(),
+    };
+    push_lines(
+        out,
+        format!("\n  generations in pool {} ({usage}):\n", summary.pool),
+    );
+    for v in &summary.volumes {
+        let newest = match (&v.newest_complete, v.newest_complete_at) {
+            (Some(id), Some(at)) => format!(", newest {id} ({})", utc(at)),
+            (Some(id), None) => format!(", newest {id}"),
+            _ => String::new(),
+        };
+        let incomplete = if v.incomplete > 0 {
+            format!("; {} incomplete", v.incomplete)
+        } else {
+            String::new()
+        };
+        let complete = match v.complete {
+            0 => "no complete generation".to_string(),
+            1 => "1 complete".to_string(),
+            n => format!("{n} complete"),
+        };
+        push_lines(
+            out,
+            format!("    {}: {complete}{newest}{incomplete}\n", v.volume),
+        );
+    }
+    for note in &summary.notes {
+        push_lines(out, format!("    note: {note}\n"));
     }
 }
 
@@ -263,6 +302,9 @@ fn run_text(out: &mut String, run: &RunRecord, name_width: usize) {
                 ),
             );
         }
+        if let Some(line) = generation_line(v) {
+            push_lines(out, format!("    {:<name_width$}  {line}\n", ""));
+        }
     }
     for problem in &run.problems {
         push_lines(out, format!("    problem: {problem}\n"));
@@ -284,6 +326,19 @@ fn push_lines(out: &mut String, text: String) {
     out.push_str(&"\n".repeat(leading));
     out.push_str(&crate::printable::escape(inner));
     out.push_str(&"\n".repeat(trailing));
+}
+
+/// A pool plan's volume in a run: the generation it made and the ones
+/// retention removed after it; `None` for a thick target.
+fn generation_line(v: &VolumeResult) -> Option<String> {
+    let mut parts = Vec::new();
+    if let Some(made) = &v.generation {
+        parts.push(format!("generation: {made}"));
+    }
+    if !v.generations_pruned.is_empty() {
+        parts.push(format!("pruned: {}", v.generations_pruned.join(", ")));
+    }
+    (!parts.is_empty()).then(|| parts.join("; "))
 }
 
 fn cells(v: &VolumeResult) -> [String; 7] {
@@ -448,6 +503,7 @@ mod tests {
             }),
             journal_problem: None,
             sizes: vec![],
+            generations: None,
         }]
     }
 
@@ -592,6 +648,7 @@ mod tests {
         let rows = report.lines().filter(|l| {
             l.starts_with("    ")
                 && !l.contains("reason:")
+                && !l.contains("generation:")
                 && !l.contains("problem:")
                 && !l.contains("note:")
         });
@@ -601,6 +658,99 @@ mod tests {
             assert_eq!(line.trim_end().len(), end, "{line}");
         }
         assert!(!report.contains('\x1b'), "no terminal escapes");
+    }
+
+    fn pool_summary() -> crate::generations::PoolSummary {
+        use crate::generations::{PoolSummary, VolumePoolSummary};
+        PoolSummary {
+            pool: "backup/gens".into(),
+            data_percent: Some(45.5),
+            metadata_percent: Some(12.25),
+            volumes: vec![
+                VolumePoolSummary {
+                    volume: "root".into(),
+                    complete: 3,
+                    incomplete: 1,
+                    newest_complete: Some("20261127T030000Z".into()),
+                    newest_complete_at: Some(1_795_748_400),
+                },
+                VolumePoolSummary {
+                    volume: "vcr".into(),
+                    complete: 0,
+                    incomplete: 0,
+                    newest_complete: None,
+                    newest_complete_at: None,
+                },
+            ],
+            notes: vec![],
+        }
+    }
+
+    #[test]
+    fn a_pool_plan_shows_each_volumes_complete_generations_the_newest_and_the_pools_use() {
+        let mut plans = sample();
+        plans[0].generations = Some(pool_summary());
+        let out = text(&plans);
+        assert!(
+            out.contains(
+                "\n  generations in pool backup/gens (data 45.5%, metadata 12.2%):\n    \
+                 root: 3 complete, newest 20261127T030000Z (2026-11-27 03:00:00 UTC); 1 incomplete\n    \
+                 vcr: no complete generation\n"
+            ),
+            "{out}"
+        );
+        let doc: serde_json::Value = serde_json::from_str(&json(&plans)).unwrap();
+        let g = &doc["plans"][0]["generations"];
+        assert_eq!(g["pool"], "backup/gens");
+        assert_eq!(g["data_percent"], 45.5);
+        assert_eq!(g["metadata_percent"], 12.25);
+        assert_eq!(g["volumes"][0]["complete"], 3);
+        assert_eq!(g["volumes"][0]["newest_complete"], "20261127T030000Z");
+        assert_eq!(g["volumes"][0]["newest_complete_at"], 1_795_748_400);
+        assert!(g["volumes"][1].get("newest_complete").is_none());
+        assert_eq!(doc["format_version"], 2, "only optional fields were added");
+        let thick: serde_json::Value = serde_json::from_str(&json(&sample())).unwrap();
+        assert!(thick["plans"][0].get("generations").is_none());
+    }
+
+    #[test]
+    fn a_pool_whose_use_cannot_be_read_says_so_with_its_notes() {
+        let mut plans = sample();
+        let mut summary = pool_summary();
+        summary.data_percent = None;
+        summary.metadata_percent = None;
+        summary.volumes.clear();
+        summary.notes = vec!["the backup VG backup is not visible on this machine".into()];
+        plans[0].generations = Some(summary);
+        let out = text(&plans);
+        assert!(
+            out.contains(
+                "  generations in pool backup/gens (use not readable):\n    \
+                 note: the backup VG backup is not visible on this machine\n"
+            ),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn a_runs_volume_shows_the_generation_it_made_and_the_ones_pruned_after_it() {
+        let mut plans = sample();
+        let root = &mut plans[0].runs[0].volumes[0];
+        root.generation = Some("backup/root.20261127T030000Z".into());
+        root.generation_parent = Some("backup/root.20261120T030000Z".into());
+        root.generations_pruned = vec!["20261106T030000Z".into(), "20261113T030000Z".into()];
+        let out = text(&plans);
+        let at = out.find("\n    root ").expect("root's row") + 1;
+        let next = out[at..].lines().nth(1).unwrap();
+        assert_eq!(
+            next.trim(),
+            "generation: backup/root.20261127T030000Z; pruned: 20261106T030000Z, 20261113T030000Z"
+        );
+        assert_eq!(
+            out.matches("generation:").count(),
+            1,
+            "a volume without a generation has no such line: {out}"
+        );
     }
 
     #[test]

@@ -31,6 +31,11 @@ pub struct PlanRuns {
     /// `snapshot_size` they suggest (docs/check.md#snapshot-sizes).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sizes: Vec<crate::sizing::Learned>,
+    /// A plan with `target.pool` (shown with its plan file only): per
+    /// volume its complete generations and the newest, and how full the
+    /// pool is, read from LVM when the report was made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generations: Option<crate::generations::PoolSummary>,
 }
 
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
@@ -73,6 +78,7 @@ pub fn load(state_dir: &Path, plan: &str, last: usize) -> std::io::Result<PlanRu
         unfinished: None,
         journal_problem: None,
         sizes: Vec::new(),
+        generations: None,
     };
     match unfinished(state_dir, plan, &dir) {
         Ok(found) => result.unfinished = found,
