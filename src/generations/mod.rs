@@ -326,14 +326,25 @@ pub fn pool_summary(plan: &Plan, sys: &dyn System) -> Result<Option<PoolSummary>
             summary.data_percent = Some(usage.data_percent);
             summary.metadata_percent = Some(usage.metadata_percent);
         }
-        None => summary.notes.push(format!(
-            "the pool's use cannot be read: {}",
-            if exported {
+        None => {
+            let why = if exported {
                 format!("VG {} is exported", plan.target.vg)
             } else {
                 "it is inactive or missing".to_string()
+            };
+            match last_measured_pool_use(plan) {
+                Some((run, data, metadata)) => {
+                    summary.data_percent = Some(data);
+                    summary.metadata_percent = Some(metadata);
+                    summary.notes.push(format!(
+                        "the pool's use is as run {run} measured it ({why} now)"
+                    ));
+                }
+                None => summary
+                    .notes
+                    .push(format!("the pool's use cannot be read: {why}")),
             }
-        )),
+        }
     }
     for volume in &plan.volumes {
         let found = pool_generations(plan, volume, &lvs);
@@ -351,6 +362,30 @@ pub fn pool_summary(plan: &Plan, sys: &dyn System) -> Result<Option<PoolSummary>
         });
     }
     Ok(Some(summary))
+}
+
+/// The pool's use as the newest run record measured it (after a
+/// volume's generation was complete): the run id, data and metadata
+/// percent. A target put away at a run's end tells no use of its own.
+fn last_measured_pool_use(plan: &Plan) -> Option<(String, f64, f64)> {
+    let records = crate::report::runs::all_records(&plan.state_dir, &plan.name).ok()?;
+    records
+        .iter()
+        .filter_map(|r| {
+            let v = r
+                .volumes
+                .iter()
+                .rev()
+                .find(|v| v.pool_data_percent.is_some() && v.pool_metadata_percent.is_some())?;
+            Some((
+                r.started_at,
+                r.run_id.clone(),
+                v.pool_data_percent?,
+                v.pool_metadata_percent?,
+            ))
+        })
+        .max_by_key(|(started, ..)| *started)
+        .map(|(_, run, data, metadata)| (run, data, metadata))
 }
 
 /// Lists the generations of every volume of `plan` (or of `only`). Reads

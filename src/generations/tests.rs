@@ -427,6 +427,37 @@ fn an_inactive_pool_has_no_use_but_its_generations_are_still_counted() {
 }
 
 #[test]
+fn an_inactive_pool_shows_the_use_the_last_run_measured_and_says_so() {
+    let dir = private_dir();
+    let plan = pool_plan(dir.path());
+    let fake = visible_pool_fake();
+    for lv in fake.state().lvs.iter_mut().filter(|l| l.lv_name == "gens") {
+        lv.data_percent = None;
+        lv.metadata_percent = None;
+    }
+    for (run, started, data) in [("r1", T, 30.0), ("r2", T + 86_400, 40.0)] {
+        let mut root = VolumeResult::new("root");
+        root.pool_data_percent = Some(data);
+        root.pool_metadata_percent = Some(data / 4.0);
+        let mut record = RunRecord::for_test(0, vec![root]);
+        record.run_id = run.into();
+        record.started_at = started;
+        record.finished_at = started + 60;
+        save_record(&runs::run_record_path(&plan, run), &record).unwrap();
+    }
+    let summary = pool_summary(&plan, &fake).unwrap().unwrap();
+    assert_eq!(
+        (summary.data_percent, summary.metadata_percent),
+        (Some(40.0), Some(10.0)),
+        "the newest run's figures"
+    );
+    assert_eq!(
+        summary.notes,
+        ["the pool's use is as run r2 measured it (it is inactive or missing now)"]
+    );
+}
+
+#[test]
 fn an_exported_target_vg_is_read_through_its_segments() {
     let dir = private_dir();
     let plan = pool_plan(dir.path());

@@ -101,6 +101,13 @@ pub struct VolumeResult {
     /// after this run's one was complete.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub generations_pruned: Vec<String>,
+    /// With `target.pool`: the pool's data and metadata use, percent, once
+    /// this volume's generation was complete and pruned (the target is
+    /// put away at the end of a run, and an inactive pool tells no use).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pool_data_percent: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pool_metadata_percent: Option<f64>,
     pub verified: bool,
     pub status: VolumeStatus,
     pub reason: Option<String>,
@@ -125,6 +132,8 @@ impl VolumeResult {
             generation: None,
             generation_parent: None,
             generations_pruned: Vec::new(),
+            pool_data_percent: None,
+            pool_metadata_percent: None,
             verified: false,
             status: VolumeStatus::NotRun,
             reason: None,

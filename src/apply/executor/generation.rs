@@ -235,8 +235,14 @@ impl Executor<'_> {
         });
         let removed = crate::prune::remove(self.sys, plan, planned, &decisions)
             .map_err(|e| StepError::Failed(e.to_string()))?;
+        let pool = self.generations.get(volume).map(|made| made.pool.clone());
+        let usage = pool
+            .and_then(|pool| self.sys.lv(&pool).ok().flatten())
+            .and_then(|lv| lv.pool_use());
         if let Some(v) = self.volume_mut(volume) {
             v.generations_pruned = removed;
+            v.pool_data_percent = usage.map(|u| u.data_percent);
+            v.pool_metadata_percent = usage.map(|u| u.metadata_percent);
         }
         Ok(())
     }
