@@ -227,12 +227,12 @@ fn pool_metrics(out: &mut Metrics, plan: &str, pool: &PoolSummary) {
     };
     out.gauge(
         "snapplan_pool_data_ratio",
-        "How full the data of the plan's thin pool is, 0 to 1; absent when the pool is inactive or its VG exported.",
+        "How full the data of the plan's thin pool is, 0 to 1; as the last run measured it when the pool is inactive now (its VG exported); absent when neither tells.",
         &ratio(pool.data_percent),
     );
     out.gauge(
         "snapplan_pool_metadata_ratio",
-        "How full the metadata of the plan's thin pool is, 0 to 1; absent when the pool is inactive or its VG exported.",
+        "How full the metadata of the plan's thin pool is, 0 to 1; as the last run measured it when the pool is inactive now (its VG exported); absent when neither tells.",
         &ratio(pool.metadata_percent),
     );
 }

@@ -6,7 +6,8 @@
 # after 1 MiB is rewritten, the second run reads only the 4 MiB chunk the
 # change fell in from the snapshot (its kept base makes the copy
 # incremental) and writes it into a thin snapshot of the first generation.
-# Both generations hold the origin's content at their snapshot times.
+# Both generations hold the origin's content at their snapshot times, and
+# `--metrics` counts two generations and the pool's use.
 # vm: ramdisk_mb=64 share timeout=240
 
 PLAN=/etc/snapplan/thingens.yaml
@@ -67,7 +68,13 @@ step "run 2 after 1 MiB rewritten: 4 MiB read from the snapshot, a snapshot of g
 sleep 1
 write_random /dev/vg0/vm1 1 5
 pool_before=$(used_bytes backup/gens)
-run_ok snapplan apply "$PLAN"
+mkdir -p /tmp/textfile
+run_ok snapplan apply "$PLAN" --metrics /tmp/textfile/thingens.prom
+grep -qx 'snapplan_generations{plan="thingens",volume="vm1"} 2' /tmp/textfile/thingens.prom ||
+    fail "no generation count of 2 in the metrics: $(cat /tmp/textfile/thingens.prom)"
+grep -q '^snapplan_pool_data_ratio{plan="thingens",pool="backup/gens"} 0\.[0-9]' /tmp/textfile/thingens.prom ||
+    fail "no pool data ratio in the metrics: $(cat /tmp/textfile/thingens.prom)"
+rm -f /tmp/textfile/thingens.prom
 activate_backup
 g2=$(generations | tail -n 1)
 assert_ne "$g1" "$g2" "a new generation"
