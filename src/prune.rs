@@ -380,21 +380,12 @@ pub fn mounted(plan: &Plan, records_dir: &std::path::Path) -> Vec<(String, Strin
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::{Generations, Retention};
     use crate::system::fake::Fake;
 
     fn plan(keep_last: u32) -> Plan {
         let mut plan =
             crate::plan::test_plans::plan(&[("vg0/root", crate::plan::test_plans::pct(20.0))]);
-        plan.target.keep_previous = false;
-        plan.target.generations = Some(Generations {
-            pool: "gens".into(),
-            threshold_percent: 95,
-            retention: Retention {
-                keep_last,
-                ..Retention::default()
-            },
-        });
+        crate::plan::test_plans::into_pool(&mut plan, keep_last);
         plan
     }
 

@@ -1885,14 +1885,7 @@ fn recover_releases_a_metadata_snapshot_a_dead_run_held() {
 /// `setup()` with `target.pool: gens` (keep_last 2) and a thin pool there.
 fn pool_setup() -> Setup {
     let mut s = setup();
-    s.plan.target.generations = Some(crate::plan::Generations {
-        pool: "gens".into(),
-        threshold_percent: 95,
-        retention: crate::plan::Retention {
-            keep_last: 2,
-            ..crate::plan::Retention::default()
-        },
-    });
+    crate::plan::test_plans::into_pool(&mut s.plan, 2);
     s.fake = Fake::builder()
         .vg("vg0", 256, 128)
         .vg("backup", 256, 128)

@@ -10,7 +10,7 @@
 //! others go on.
 
 use crate::plan::LvPath;
-use crate::system::System;
+use crate::system::{PoolUse, System};
 
 use super::watchdog::Watch;
 
@@ -26,25 +26,18 @@ pub fn sample(
     pool: &LvPath,
     threshold: f64,
 ) -> Result<(), String> {
-    let found = sys.lv(pool).map_err(|e| e.to_string())?;
-    let Some(usage) = found.as_ref().and_then(|lv| lv.pool_use()) else {
-        let why = format!(
+    let usage = guard(watch, sys, pool, threshold, |usage| match usage {
+        None => format!(
             "thin pool {pool} of snapshot {snapshot} reports no data or metadata use: cannot \
              guard it, so the copy is abandoned"
-        );
-        watch.fail(why.clone());
-        return Err(why);
-    };
-    if usage.worst_percent() >= threshold {
-        let why = format!(
+        ),
+        Some(usage) => format!(
             "thin pool {pool} reached {:.1}% data, {:.1}% metadata (the guard is at \
              {threshold:.0}%): abandoned the copy and removing snapshot {snapshot} so the live \
              thin volumes keep working; grow the pool or copy this volume when it changes less",
             usage.data_percent, usage.metadata_percent
-        );
-        watch.fail(why.clone());
-        return Err(why);
-    }
+        ),
+    })?;
     tracing::debug!(
         volume,
         "thin pool {pool}: data {:.1}%, metadata {:.1}% (guard at {threshold:.0}%)",
@@ -66,26 +59,19 @@ pub fn sample_target(
     pool: &LvPath,
     threshold: f64,
 ) -> Result<(), String> {
-    let found = sys.lv(pool).map_err(|e| e.to_string())?;
-    let Some(usage) = found.as_ref().and_then(|lv| lv.pool_use()) else {
-        let why = format!(
+    let usage = guard(watch, sys, pool, threshold, |usage| match usage {
+        None => format!(
             "the generations' thin pool {pool} reports no data or metadata use: cannot guard \
-              it, so the copy is abandoned"
-        );
-        watch.fail(why.clone());
-        return Err(why);
-    };
-    if usage.worst_percent() >= threshold {
-        let why = format!(
+             it, so the copy is abandoned"
+        ),
+        Some(usage) => format!(
             "the generations' thin pool {pool} reached {:.1}% data, {:.1}% metadata \
-              (target.pool_threshold is {threshold:.0}%): the copy stopped before the pool \
-              fills, this run's generation of {volume} is removed and the older ones are intact; \
-              grow the pool (lvextend) or keep fewer generations",
+             (target.pool_threshold is {threshold:.0}%): the copy stopped before the pool \
+             fills, this run's generation of {volume} is removed and the older ones are intact; \
+             grow the pool (lvextend) or keep fewer generations",
             usage.data_percent, usage.metadata_percent
-        );
-        watch.fail(why.clone());
-        return Err(why);
-    }
+        ),
+    })?;
     tracing::debug!(
         volume,
         "generations' pool {pool}: data {:.1}%, metadata {:.1}% (stops at {threshold:.0}%)",
@@ -93,6 +79,28 @@ pub fn sample_target(
         usage.metadata_percent
     );
     Ok(())
+}
+
+/// The one rule of both guards: a pool whose use cannot be read, or whose
+/// data or metadata is at `threshold`, fails the watch with `why` (given
+/// the use, `None` when unreadable).
+fn guard(
+    watch: &Watch,
+    sys: &dyn System,
+    pool: &LvPath,
+    threshold: f64,
+    why: impl FnOnce(Option<PoolUse>) -> String,
+) -> Result<PoolUse, String> {
+    let found = sys.lv(pool).map_err(|e| e.to_string())?;
+    let usage = found.as_ref().and_then(|lv| lv.pool_use());
+    match usage {
+        Some(usage) if usage.worst_percent() < threshold => Ok(usage),
+        _ => {
+            let why = why(usage);
+            watch.fail(why.clone());
+            Err(why)
+        }
+    }
 }
 
 #[cfg(test)]

@@ -211,12 +211,7 @@ fn generation_ids_are_checked_against_the_manifest() {
 
 fn pool_plan(dir: &Path) -> Plan {
     let mut plan = plan(dir);
-    plan.target.keep_previous = false;
-    plan.target.generations = Some(crate::plan::Generations {
-        pool: "gens".into(),
-        threshold_percent: 95,
-        retention: crate::plan::Retention::default(),
-    });
+    crate::plan::test_plans::into_pool(&mut plan, 7);
     plan
 }
 

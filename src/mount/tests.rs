@@ -384,12 +384,7 @@ fn options_keep_the_backup_unwritten() {
 /// incomplete one.
 fn pool_setup() -> (Setup, Fake) {
     let mut s = Setup::new(true);
-    s.plan.target.keep_previous = false;
-    s.plan.target.generations = Some(crate::plan::Generations {
-        pool: "gens".into(),
-        threshold_percent: 95,
-        retention: crate::plan::Retention::default(),
-    });
+    crate::plan::test_plans::into_pool(&mut s.plan, 7);
     let id = "20261202T031500Z";
     let generation = crate::state::runs::generation_manifest_path(&s.plan, "root", id);
     crate::state::files::create_dir(generation.parent().unwrap()).unwrap();

@@ -44,3 +44,17 @@ pub fn plan(sources: &[(&str, SnapshotSize)]) -> Plan {
             .collect(),
     }
 }
+
+/// `plan` backing up into thin-pool generations in `backup/gens`, keeping
+/// the `keep_last` newest (the other rules off).
+pub fn into_pool(plan: &mut Plan, keep_last: u32) {
+    plan.target.keep_previous = false;
+    plan.target.generations = Some(Generations {
+        pool: "gens".into(),
+        threshold_percent: DEFAULT_POOL_THRESHOLD,
+        retention: Retention {
+            keep_last,
+            ..Retention::default()
+        },
+    });
+}

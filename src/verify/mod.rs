@@ -258,12 +258,7 @@ mod tests {
         let mut plan =
             crate::plan::test_plans::plan(&[("vg0/root", crate::plan::test_plans::pct(10.0))]);
         plan.state_dir = dir.join("state");
-        plan.target.keep_previous = false;
-        plan.target.generations = Some(crate::plan::Generations {
-            pool: "gens".into(),
-            threshold_percent: 95,
-            retention: crate::plan::Retention::default(),
-        });
+        crate::plan::test_plans::into_pool(&mut plan, 7);
         plan
     }
 

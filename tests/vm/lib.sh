@@ -439,6 +439,28 @@ assert_backups_match() {
     done
 }
 
+# ---- snapplan mount / unmount (tests/vm/mount*.sh) ----
+
+# RECORDS: where `snapplan mount` keeps its records.
+RECORDS=/run/snapplan/mounts
+
+# mounted_on DIR: the /proc/mounts line of DIR (empty when nothing is mounted there).
+mounted_on() {
+    awk -v d="$1" '$2 == d' /proc/mounts
+}
+
+# records: how many mount records exist (in $RECORDS).
+records() {
+    ls "$RECORDS"/*.json 2>/dev/null | wc -l
+}
+
+# backup_state: the backup VG's and LV's state as LVM reports it (pvs
+# --segments: lvs hides the LVs of an exported VG).
+backup_state() {
+    vgs --reportformat json -o vg_name,vg_attr,vg_exported backup
+    pvs --segments --reportformat json -o vg_name,lv_name,lv_attr,lv_active,lv_tags -S vg_name=backup
+}
+
 # ---- iSCSI (scenarios whose header says `# vm: iscsi`) ----
 # Both ends on loopback: the kernel's LIO target set up through configfs,
 # and open-iscsi's iscsid/iscsiadm as the initiator.

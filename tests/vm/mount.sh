@@ -15,25 +15,8 @@
 # vm: ramdisk_mb=64 share timeout=240
 
 PLAN=/etc/snapplan/mount.yaml
-RECORDS=/run/snapplan/mounts
 ON_EXIT='umount /mnt/backup 2>/dev/null || true; umount /srv/data 2>/dev/null || true'
 
-# mounted_on DIR: the /proc/mounts line of DIR (empty when nothing is mounted there).
-mounted_on() {
-    awk -v d="$1" '$2 == d' /proc/mounts
-}
-
-# records: how many mount records exist.
-records() {
-    ls "$RECORDS"/*.json 2>/dev/null | wc -l
-}
-
-# backup_state: the backup VG's and LV's state as LVM reports it (pvs
-# --segments: lvs hides the LVs of an exported VG).
-backup_state() {
-    vgs --reportformat json -o vg_name,vg_attr,vg_exported backup
-    pvs --segments --reportformat json -o vg_name,lv_name,lv_attr,lv_active,lv_tags -S vg_name=backup
-}
 
 step "vg0/data with ext4 and two files, mounted on /srv/data; an empty backup VG"
 make_vg vg0 "$(ram_disk 0)"

@@ -11,21 +11,8 @@
 # vm: ramdisk_mb=64 share timeout=240
 
 PLAN=/etc/snapplan/mountgen.yaml
-RECORDS=/run/snapplan/mounts
 ON_EXIT='umount /mnt/gen 2>/dev/null || true; umount /srv/data 2>/dev/null || true'
 
-mounted_on() {
-    awk -v d="$1" '$2 == d' /proc/mounts
-}
-
-records() {
-    ls "$RECORDS"/*.json 2>/dev/null | wc -l
-}
-
-backup_state() {
-    vgs --reportformat json -o vg_name,vg_attr,vg_exported backup
-    pvs --segments --reportformat json -o vg_name,lv_name,lv_attr,lv_active,lv_tags -S vg_name=backup
-}
 
 step "vg0/data with ext4 mounted on /srv/data; VG backup with the thin pool gens"
 make_vg vg0 "$(ram_disk 0)"
