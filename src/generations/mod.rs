@@ -237,58 +237,9 @@ pub fn newest_complete(generations: &[PoolGeneration]) -> Option<&PoolGeneration
         .find(|g| g.state == crate::tags::GenerationState::Complete)
 }
 
-/// What a pool plan's generations and pool are now, for `snapplan report`
-/// and the metrics: per volume how many generations are complete and the
-/// newest complete one, and how full the pool is. "Complete" is the LV's
-/// state tag (as check and apply read it); its manifest is not read.
-#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
-pub struct PoolSummary {
-    /// The thin pool, `vg/pool`.
-    pub pool: String,
-    /// The pool's data use, percent; absent when it cannot be read (the
-    /// pool inactive, its VG exported or not visible).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub data_percent: Option<f64>,
-    /// The pool's metadata use, percent; absent as `data_percent` is.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub metadata_percent: Option<f64>,
-    /// In plan order; empty when the target VG is not visible or LVM could
-    /// not be read (then `notes` says so).
-    pub volumes: Vec<VolumePoolSummary>,
-    /// Why something above is missing.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub notes: Vec<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
-pub struct VolumePoolSummary {
-    /// The volume's name in the plan.
-    pub volume: String,
-    /// Its generations tagged complete.
-    pub complete: usize,
-    /// Its generations tagged incomplete (a copy that did not finish).
-    pub incomplete: usize,
-    /// The id (`YYYYMMDDTHHMMSSZ`) of its newest complete generation.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub newest_complete: Option<String>,
-    /// The same as a Unix time (the start of the run that made it).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub newest_complete_at: Option<u64>,
-}
-
-impl PoolSummary {
-    /// What is known when LVM could not be read at all: the pool's name
-    /// and why.
-    pub fn unknown(plan: &Plan, pool: &str, why: String) -> PoolSummary {
-        PoolSummary {
-            pool: format!("{}/{pool}", plan.target.vg),
-            data_percent: None,
-            metadata_percent: None,
-            volumes: Vec::new(),
-            notes: vec![why],
-        }
-    }
-}
+// The summary is the report's (report/runs.rs carries it in a plan's
+// history); this module fills it from LVM.
+pub use crate::report::runs::{PoolSummary, VolumePoolSummary};
 
 /// The [`PoolSummary`] of a plan with `target.pool`; `None` without one
 /// (LVM is then not asked). Reads the LVM report once (and, for an

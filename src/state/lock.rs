@@ -474,6 +474,15 @@ mod tests {
             return; // no flock(1) on this machine
         }
         let child: u32 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+        // The background child is a forked sh until it has exec'd sleep:
+        // under load that can take a moment (the test was flaky without).
+        let comm = format!("/proc/{child}/comm");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::fs::read_to_string(&comm).map_or(true, |c| c.trim() != "sleep")
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
         let fact = probe_file(&path).unwrap();
         let _ = Command::new("kill").arg(child.to_string()).status();
         match fact {

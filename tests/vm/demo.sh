@@ -6,7 +6,8 @@
 # that copies only what changed, a run killed mid-copy that `snapplan
 # recover` undoes back to the last good backup, report, verify, the
 # generations list, a file read from root's backup mounted read-only beside
-# its original (`snapplan mount`/`unmount`) and a restore. Each part is a
+# its original (`snapplan mount`/`unmount`), a restore, and a second plan
+# keeping generations in a thin pool with retention. Each part is a
 # function: add one and call it below. A snapplan command that fails is shown
 # and the demo goes on, but the demo then fails at the end.
 # vm: iscsi ramdisk_mb=64 timeout=900
@@ -335,6 +336,57 @@ run_restore() {
     echo "iSCSI sessions: $(iscsi_session_count)"
 }
 
+# A second plan keeps generations of vg0/db in a thin pool on a local disk
+# (RAM disk 3): three runs with db changed in between, keep_last 2. Each
+# generation holds db as it was at its snapshot; the pool holds the two
+# kept in little more than one copy; prune --dry-run says which rule keeps
+# each; the older one is restored onto the spare LV.
+pool_generations() {
+    step "Generations: a second plan keeps vg0/db in the thin pool vault/gens, keep_last 2"
+    make_vg vault "$(ram_disk 3)"
+    lvcreate -q -y --type thin-pool -L 40m -n gens vault >/dev/null
+    GENS=/etc/snapplan/db-generations.yaml
+    cat >"$GENS" <<YAML
+version: 1
+name: db-generations
+state_dir: /var/lib/snapplan
+hooks:
+  dir: $HOOKS
+  timeout: 30s
+target:
+  vg: vault
+  pool: gens
+retention:
+  keep_last: 2
+volumes:
+  - lv: vg0/db
+YAML
+    cat "$GENS"
+    for n in 1 2 3; do
+        step "db-generations run $n"
+        [ "$n" = 1 ] || { sleep 1; write_random /dev/vg0/db 1 $((n * 2)); }
+        shown_piped snapplan apply "$GENS"
+        cp "$SUMS" "$SUMS.gen$n"
+    done
+    step "snapplan generations: the two newest are kept; each a thin snapshot of the one before"
+    shown snapplan generations "$GENS"
+    vgchange -q -ay vault >/dev/null
+    lvs -o lv_name,origin,pool_lv,data_percent,lv_tags vault
+    older=$(lvs --noheadings -o lv_name -S 'lv_name=~^db\.' -O lv_name vault | sed -n 1p | tr -d ' ')
+    newer=$(lvs --noheadings -o lv_name -S 'lv_name=~^db\.' -O lv_name vault | sed -n 2p | tr -d ' ')
+    assert_eq "$(recorded_sum "$SUMS.gen2" db)" "$(sha256 "/dev/vault/$older")" "generation $older vs db at run 2"
+    assert_eq "$(recorded_sum "$SUMS.gen3" db)" "$(sha256 "/dev/vault/$newer")" "generation $newer vs db at run 3"
+    echo "pool vault/gens: $(lv_field vault/gens data_percent)% of 40 MiB for two 8 MiB generations"
+    step "snapplan prune --dry-run: which rule keeps each generation"
+    shown snapplan prune "$GENS" --dry-run
+    step "snapplan restore --generation: the older generation onto the spare LV"
+    shown_piped snapplan restore "$GENS" db --generation "${older#db.}" --to /dev/vg0/spare --yes
+    assert_eq "$(sha256 "/dev/vault/$older")" "$(head -c 8388608 /dev/vg0/spare | sha256sum | cut -d' ' -f1)" \
+        "the first 8 MiB of vg0/spare vs generation $older"
+    echo "vg0/spare holds db as it was at run 2"
+    vgchange -q -an vault >/dev/null
+}
+
 build_system
 build_offsite_disk
 write_hooks
@@ -350,10 +402,11 @@ show_report
 run_verify
 mount_backup
 run_restore
+pool_generations
 
 step "Result"
 if [ -n "$failed" ]; then
     echo "DEMO FAIL"
     fail "these snapplan commands failed:$failed"
 fi
-echo "DEMO PASS: validate, plan, check, apply over iSCSI, proof by hand, delta run, a killed run recovered to the last good backup, report, verify, generations, a file from a mounted backup, restore"
+echo "DEMO PASS: validate, plan, check, apply over iSCSI, proof by hand, delta run, a killed run recovered to the last good backup, report, verify, generations, a file from a mounted backup, restore, thin-pool generations with retention"
