@@ -336,19 +336,19 @@ run_restore() {
     echo "iSCSI sessions: $(iscsi_session_count)"
 }
 
-# A second plan keeps generations of vg0/db in a thin pool on a local disk
-# (RAM disk 3): three runs with db changed in between, keep_last 2. Each
-# generation holds db as it was at its snapshot; the pool holds the two
+# A second plan keeps generations of vg0/home in a thin pool on a local disk
+# (RAM disk 3): three runs with 1 MiB of home changed in between, keep_last 2. Each
+# generation holds home as it was at its snapshot; the pool holds the two
 # kept in little more than one copy; prune --dry-run says which rule keeps
 # each; the older one is restored onto the spare LV.
 pool_generations() {
-    step "Generations: a second plan keeps vg0/db in the thin pool vault/gens, keep_last 2"
+    step "Generations: a second plan keeps vg0/home in the thin pool vault/gens, keep_last 2"
     make_vg vault "$(ram_disk 3)"
     lvcreate -q -y --type thin-pool -L 40m -n gens vault >/dev/null
-    GENS=/etc/snapplan/db-generations.yaml
+    GENS=/etc/snapplan/home-generations.yaml
     cat >"$GENS" <<YAML
 version: 1
-name: db-generations
+name: home-generations
 state_dir: /var/lib/snapplan
 hooks:
   dir: $HOOKS
@@ -359,12 +359,12 @@ target:
 retention:
   keep_last: 2
 volumes:
-  - lv: vg0/db
+  - lv: vg0/home
 YAML
     cat "$GENS"
     for n in 1 2 3; do
-        step "db-generations run $n"
-        [ "$n" = 1 ] || { sleep 1; write_random /dev/vg0/db 1 $((n * 2)); }
+        step "home-generations run $n"
+        [ "$n" = 1 ] || { sleep 1; write_random /dev/vg0/home 1 $((n * 4)); }
         shown_piped snapplan apply "$GENS"
         cp "$SUMS" "$SUMS.gen$n"
     done
@@ -372,18 +372,18 @@ YAML
     shown snapplan generations "$GENS"
     vgchange -q -ay vault >/dev/null
     lvs -o lv_name,origin,pool_lv,data_percent,lv_tags vault
-    older=$(lvs --noheadings -o lv_name -S 'lv_name=~^db\.' -O lv_name vault | sed -n 1p | tr -d ' ')
-    newer=$(lvs --noheadings -o lv_name -S 'lv_name=~^db\.' -O lv_name vault | sed -n 2p | tr -d ' ')
-    assert_eq "$(recorded_sum "$SUMS.gen2" db)" "$(sha256 "/dev/vault/$older")" "generation $older vs db at run 2"
-    assert_eq "$(recorded_sum "$SUMS.gen3" db)" "$(sha256 "/dev/vault/$newer")" "generation $newer vs db at run 3"
-    echo "pool vault/gens: $(lv_field vault/gens data_percent)% of 40 MiB for two 8 MiB generations"
+    older=$(lvs --noheadings -o lv_name -S 'lv_name=~^home\.' -O lv_name vault | sed -n 1p | tr -d ' ')
+    newer=$(lvs --noheadings -o lv_name -S 'lv_name=~^home\.' -O lv_name vault | sed -n 2p | tr -d ' ')
+    assert_eq "$(recorded_sum "$SUMS.gen2" home)" "$(sha256 "/dev/vault/$older")" "generation $older vs home at run 2"
+    assert_eq "$(recorded_sum "$SUMS.gen3" home)" "$(sha256 "/dev/vault/$newer")" "generation $newer vs home at run 3"
+    echo "pool vault/gens: $(lv_field vault/gens data_percent)% of 40 MiB for two 16 MiB generations that share all but one 4 MiB chunk"
     step "snapplan prune --dry-run: which rule keeps each generation"
     shown snapplan prune "$GENS" --dry-run
     step "snapplan restore --generation: the older generation onto the spare LV"
-    shown_piped snapplan restore "$GENS" db --generation "${older#db.}" --to /dev/vg0/spare --yes
-    assert_eq "$(sha256 "/dev/vault/$older")" "$(head -c 8388608 /dev/vg0/spare | sha256sum | cut -d' ' -f1)" \
-        "the first 8 MiB of vg0/spare vs generation $older"
-    echo "vg0/spare holds db as it was at run 2"
+    shown_piped snapplan restore "$GENS" home --generation "${older#home.}" --to /dev/vg0/spare --yes
+    assert_eq "$(sha256 "/dev/vault/$older")" "$(head -c 16777216 /dev/vg0/spare | sha256sum | cut -d' ' -f1)" \
+        "vg0/spare vs generation $older"
+    echo "vg0/spare holds home as it was at run 2"
     vgchange -q -an vault >/dev/null
 }
 
