@@ -83,8 +83,8 @@ pub const ROLE_BASE: &str = role_base!();
 /// backup is overwritten: merged back if the new copy fails, removed once
 /// it verified.
 pub const ROLE_PROTECTION: &str = role_protection!();
-/// A thin-pool generation of a volume (issue 11; not yet created by any
-/// run): one thin LV per volume and run, named by [`generation_name`].
+/// A thin-pool generation of a volume (`target.pool`): one thin LV per
+/// volume and run, named by [`generation_name`].
 pub const ROLE_GENERATION: &str = role_generation!();
 /// `snapplan-state:complete|incomplete` on a backup LV: whether its last
 /// copy finished (and verified).

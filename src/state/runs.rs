@@ -22,8 +22,8 @@ pub fn manifest_path(plan: &Plan, volume: &str) -> PathBuf {
     manifests_dir(plan).join(format!("{volume}.json"))
 }
 
-/// The manifest of one thin-pool generation of `volume` (issue 11; no run
-/// writes one yet): `manifests/<volume>/<generation id>.json`, a directory
+/// The manifest of one thin-pool generation of `volume`:
+/// `manifests/<volume>/<generation id>.json`, a directory
 /// beside the thick backup's `manifests/<volume>.json`, so neither can
 /// shadow the other.
 pub fn generation_manifest_path(plan: &Plan, volume: &str, generation: &str) -> PathBuf {
