@@ -100,13 +100,11 @@ pub fn remove(
         }
         tracing::info!(volume = %volume.name, "prune: remove {lv} ({})", d.why());
         sys.remove_lv(lv, LvKind::Plain)?;
-        let manifest =
-            crate::state::runs::generation_manifest_path(plan, &volume.name, &d.generation.id);
-        match std::fs::remove_file(&manifest) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => tracing::warn!("cannot remove {}: {e}", manifest.display()),
-        }
+        crate::state::runs::drop_manifest(&crate::state::runs::generation_manifest_path(
+            plan,
+            &volume.name,
+            &d.generation.id,
+        ));
         removed.push(d.generation.id.clone());
     }
     Ok(removed)

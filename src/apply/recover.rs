@@ -51,12 +51,11 @@ fn remove_incomplete_generations(
                 Ok(()) => {
                     out.actions
                         .push(format!("removed incomplete generation {}", g.lv));
-                    let manifest = history::generation_manifest_path(plan, &volume.name, &g.id);
-                    if let Err(e) = std::fs::remove_file(&manifest)
-                        && e.kind() != std::io::ErrorKind::NotFound
-                    {
-                        tracing::warn!("cannot remove {}: {e}", manifest.display());
-                    }
+                    history::drop_manifest(&history::generation_manifest_path(
+                        plan,
+                        &volume.name,
+                        &g.id,
+                    ));
                 }
                 Err(e) => out
                     .failures

@@ -32,6 +32,22 @@ pub fn generation_manifest_path(plan: &Plan, volume: &str, generation: &str) -> 
         .join(format!("{generation}.json"))
 }
 
+/// Removes a manifest whose content is gone (its generation removed, or a
+/// new backup LV at its path), so nothing takes a delta from it. Whether
+/// there was one; a failure to remove it is logged, as before every caller
+/// did, and not fatal: the copy engine trusts a manifest only for the
+/// device identity it recorded.
+pub fn drop_manifest(path: &Path) -> bool {
+    match std::fs::remove_file(path) {
+        Ok(()) => true,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+        Err(e) => {
+            tracing::warn!("cannot remove {}: {e}", path.display());
+            false
+        }
+    }
+}
+
 pub fn run_record_path(plan: &Plan, run_id: &str) -> PathBuf {
     plan_dir(plan).join("runs").join(format!("{run_id}.json"))
 }
@@ -292,6 +308,16 @@ pub fn generation_manifest_ids(plan: &Plan, volume: &str) -> Vec<String> {
 #[cfg(test)]
 mod path_tests {
     use super::*;
+
+    #[test]
+    fn dropping_a_manifest_says_whether_there_was_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("root.json");
+        std::fs::write(&path, "{}").unwrap();
+        assert!(drop_manifest(&path));
+        assert!(!path.exists());
+        assert!(!drop_manifest(&path), "gone already");
+    }
 
     #[test]
     fn a_generation_manifest_lives_beside_the_thick_manifest_and_never_is_it() {

@@ -185,10 +185,8 @@ impl Executor<'_> {
         let argv = commands::remove_lv(generation);
         self.run_command(step, &argv, |sys| sys.remove_lv(generation, LvKind::Plain))?;
         let manifest = (self.manifest_for)(volume);
-        match std::fs::remove_file(&manifest) {
-            Ok(()) => tracing::info!("{} removed with its generation", manifest.display()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => tracing::warn!("cannot remove {}: {e}", manifest.display()),
+        if crate::state::runs::drop_manifest(&manifest) {
+            tracing::info!("{} removed with its generation", manifest.display());
         }
         if let Some(v) = self.volume_mut(volume)
             && v.status != VolumeStatus::Ok

@@ -226,13 +226,11 @@ impl Executor<'_> {
     /// Drops a volume's manifest, so its next copy writes every chunk.
     pub(super) fn forget_manifest(&self, volume: &str) {
         let path = (self.manifest_for)(volume);
-        match std::fs::remove_file(&path) {
-            Ok(()) => tracing::info!(
+        if crate::state::runs::drop_manifest(&path) {
+            tracing::info!(
                 "{} removed: the backup LV is new, its next copy is a full one",
                 path.display()
-            ),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => tracing::warn!("cannot remove {}: {e}", path.display()),
+            );
         }
     }
 
