@@ -162,19 +162,15 @@ impl RunValues for LiveValues<'_> {
     }
 
     fn newest_generation(&self, plan: &str, series: &LvPath) -> LvPath {
-        let lvs: Vec<(&str, &[String])> = self
-            .report
-            .lvs
-            .iter()
-            .filter(|lv| lv.vg_name == series.vg)
-            .map(|lv| (lv.lv_name.as_str(), lv.lv_tags.as_slice()))
-            .collect();
         LvPath {
             vg: series.vg.clone(),
-            lv: crate::tags::newest_complete_generation(&series.lv, plan, &lvs).map_or_else(
-                || format!("<no complete generation of {series}>"),
-                str::to_string,
-            ),
+            lv: self
+                .report
+                .newest_complete_generation(plan, series)
+                .map_or_else(
+                    || format!("<no complete generation of {series}>"),
+                    str::to_string,
+                ),
         }
     }
 }

@@ -262,6 +262,19 @@ impl SystemReport {
         self.vgs.iter().find(|vg| vg.vg_name == name)
     }
 
+    /// The newest complete generation of plan `plan` in `series`
+    /// (`vg/<target_lv>`), by `tags::newest_complete_generation`: what a
+    /// new generation is a snapshot of.
+    pub fn newest_complete_generation(&self, plan: &str, series: &LvPath) -> Option<&str> {
+        let lvs: Vec<(&str, &[String])> = self
+            .lvs
+            .iter()
+            .filter(|lv| lv.vg_name == series.vg)
+            .map(|lv| (lv.lv_name.as_str(), lv.lv_tags.as_slice()))
+            .collect();
+        crate::tags::newest_complete_generation(&series.lv, plan, &lvs)
+    }
+
     /// LVs carrying the `snapplan` tag, whichever plan made them.
     pub fn snapplan_lvs(&self) -> impl Iterator<Item = (&Lv, crate::tags::Ownership)> {
         self.lvs

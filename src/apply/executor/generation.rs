@@ -248,15 +248,8 @@ impl Executor<'_> {
     /// Whether a generation condition holds on `report`.
     pub(super) fn generation_holds(&self, condition: &Condition, report: &SystemReport) -> bool {
         let plan = &self.compiled.plan().name;
-        let has_complete = |series: &LvPath| {
-            let lvs: Vec<(&str, &[String])> = report
-                .lvs
-                .iter()
-                .filter(|lv| lv.vg_name == series.vg)
-                .map(|lv| (lv.lv_name.as_str(), lv.lv_tags.as_slice()))
-                .collect();
-            crate::tags::newest_complete_generation(&series.lv, plan, &lvs).is_some()
-        };
+        let has_complete =
+            |series: &LvPath| report.newest_complete_generation(plan, series).is_some();
         match condition {
             Condition::HasCompleteGeneration { series } => has_complete(series),
             Condition::NoCompleteGeneration { series } => !has_complete(series),
