@@ -255,22 +255,12 @@ pub fn run(
     for volume in volumes {
         let decisions = decide(plan, volume, &lvs);
         let mut error = None;
-        let mut held = Vec::new();
-        let to_remove: Vec<Decision> = decisions
+        let (to_remove, held) = hold_mounted(&decisions, &mounted);
+        let held: Vec<String> = held
             .iter()
-            .filter(|d| {
-                let lv = d.generation.lv.to_string();
-                match mounted.iter().find(|(m, _)| *m == lv) {
-                    Some((_, on)) if d.verdict == Verdict::Remove => {
-                        held.push(format!(
-                            "not removing {lv}: it is mounted on {on} (`snapplan unmount {on}` first)"
-                        ));
-                        false
-                    }
-                    _ => true,
-                }
+            .map(|(lv, on)| {
+                format!("not removing {lv}: it is mounted on {on} (`snapplan unmount {on}` first)")
             })
-            .cloned()
             .collect();
         let removed = if options.dry_run {
             Vec::new()
@@ -361,6 +351,31 @@ pub fn render_text(document: &PruneDocument) -> String {
         }
     }
     out
+}
+
+/// `decisions` without the removals of mounted generations (`mounted`:
+/// LV and mount point, as [`mounted`] lists them), and those held back,
+/// each with its mount point: retention keeps a generation someone reads.
+pub fn hold_mounted(
+    decisions: &[Decision],
+    mounted: &[(String, String)],
+) -> (Vec<Decision>, Vec<(String, String)>) {
+    let mut held = Vec::new();
+    let kept = decisions
+        .iter()
+        .filter(|d| {
+            let lv = d.generation.lv.to_string();
+            match mounted.iter().find(|(m, _)| *m == lv) {
+                Some((_, on)) if d.verdict == Verdict::Remove => {
+                    held.push((lv, on.clone()));
+                    false
+                }
+                _ => true,
+            }
+        })
+        .cloned()
+        .collect();
+    (kept, held)
 }
 
 /// The LVs of `plan` that `snapplan mount` recorded as mounted, with

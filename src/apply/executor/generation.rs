@@ -214,23 +214,17 @@ impl Executor<'_> {
             .map_err(|e| StepError::Failed(e.to_string()))?;
         let report = self.sys.report()?;
         let mounted = crate::prune::mounted(plan, &crate::state::mounts::records_dir());
-        let mut decisions = crate::prune::decide(plan, planned, &report.lvs);
+        let decisions = crate::prune::decide(plan, planned, &report.lvs);
         for d in &decisions {
             tracing::info!(step = %step.id(), "{}: {}", d.generation.lv, d.why());
         }
-        decisions.retain(|d| {
-            let lv = d.generation.lv.to_string();
-            match mounted.iter().find(|(m, _)| *m == lv) {
-                Some((_, on)) if d.verdict == crate::retention::Verdict::Remove => {
-                    tracing::warn!(
-                        step = %step.id(),
-                        "{lv} is mounted on {on} (snapplan mount): kept until it is unmounted"
-                    );
-                    false
-                }
-                _ => true,
-            }
-        });
+        let (decisions, held) = crate::prune::hold_mounted(&decisions, &mounted);
+        for (lv, on) in held {
+            tracing::warn!(
+                step = %step.id(),
+                "{lv} is mounted on {on} (snapplan mount): kept until it is unmounted"
+            );
+        }
         let removed = crate::prune::remove(self.sys, plan, planned, &decisions)
             .map_err(|e| StepError::Failed(e.to_string()))?;
         let pool = self.generations.get(volume).map(|made| made.pool.clone());
