@@ -6,11 +6,10 @@
 
 use super::human;
 use super::outcome::{CheckKind, CheckResult, Status};
-use crate::generations::{newest_complete, pool_generations};
+use crate::generations::{VolumePoolSummary, volume_summaries};
 use crate::plan::{Generations, LvPath, Plan};
 use crate::state::runs::RunRecord;
 use crate::system::SystemReport;
-use crate::tags::GenerationState;
 
 /// One row for the pool; nothing for a plan without `target.pool`.
 pub fn check(plan: &Plan, report: &SystemReport, history: &[RunRecord]) -> Vec<CheckResult> {
@@ -88,7 +87,8 @@ pub fn check(plan: &Plan, report: &SystemReport, history: &[RunRecord]) -> Vec<C
             .advice("name a thin pool of the target VG in `target.pool`"),
         ];
     }
-    let counts = generation_counts(plan, report);
+    let summaries = volume_summaries(plan, &report.lvs);
+    let counts = generation_counts(&summaries);
     let Some(usage) = found.pool_use() else {
         return vec![CheckResult::new(
             CheckKind::GenerationsPool,
@@ -97,7 +97,7 @@ pub fn check(plan: &Plan, report: &SystemReport, history: &[RunRecord]) -> Vec<C
             format!("{pool} reports no data or metadata use (inactive?); {counts}"),
         )];
     };
-    let expected = expected_writes(plan, report, history);
+    let expected = expected_writes(plan, report, &summaries, history);
     let row = pool_row(
         &pool,
         found.lv_size,
@@ -115,12 +115,16 @@ pub fn check(plan: &Plan, report: &SystemReport, history: &[RunRecord]) -> Vec<C
 /// generation, the most one of the last runs wrote into a generation that
 /// was a snapshot of another (a delta); for one without, its whole size.
 /// `None` when the last runs say nothing about any volume's deltas.
-fn expected_writes(plan: &Plan, report: &SystemReport, history: &[RunRecord]) -> Option<u64> {
+fn expected_writes(
+    plan: &Plan,
+    report: &SystemReport,
+    summaries: &[VolumePoolSummary],
+    history: &[RunRecord],
+) -> Option<u64> {
     let mut known = false;
     let mut total = 0u64;
-    for v in &plan.volumes {
-        let has_complete = newest_complete(&pool_generations(plan, v, &report.lvs)).is_some();
-        if !has_complete {
+    for (v, summary) in plan.volumes.iter().zip(summaries) {
+        if summary.newest_complete.is_none() {
             total += report.lv(&v.source).map_or(0, |lv| lv.lv_size);
             continue;
         }
@@ -177,20 +181,12 @@ fn pool_row(
 }
 
 /// `root: 3 complete (newest 20261202T031500Z)`, per volume.
-fn generation_counts(plan: &Plan, report: &SystemReport) -> String {
-    let parts: Vec<String> = plan
-        .volumes
+fn generation_counts(summaries: &[VolumePoolSummary]) -> String {
+    let parts: Vec<String> = summaries
         .iter()
-        .map(|v| {
-            let found = pool_generations(plan, v, &report.lvs);
-            let complete = found
-                .iter()
-                .filter(|g| g.state == GenerationState::Complete)
-                .count();
-            match newest_complete(&found) {
-                Some(newest) => format!("{}: {complete} complete (newest {})", v.name, newest.id),
-                None => format!("{}: no complete generation yet", v.name),
-            }
+        .map(|v| match &v.newest_complete {
+            Some(newest) => format!("{}: {} complete (newest {newest})", v.volume, v.complete),
+            None => format!("{}: no complete generation yet", v.volume),
         })
         .collect();
     parts.join(", ")
@@ -214,6 +210,41 @@ mod tests {
             vg: "backup".into(),
             lv: "gens".into(),
         }
+    }
+
+    #[test]
+    fn the_row_counts_each_volumes_complete_generations_and_names_the_newest() {
+        use crate::system::System;
+        let mut plan = crate::plan::test_plans::plan(&[
+            ("vg0/root", crate::plan::test_plans::pct(10.0)),
+            ("vg0/home", crate::plan::test_plans::pct(10.0)),
+        ]);
+        crate::plan::test_plans::into_pool(&mut plan, 7);
+        let mut complete = crate::tags::generation_tags(&plan.name, "r1");
+        complete.retain(|t| t != crate::tags::TAG_STATE_INCOMPLETE);
+        complete.push(crate::tags::TAG_STATE_COMPLETE.into());
+        let mut builder = crate::system::fake::Fake::builder()
+            .vg("vg0", 64, 32)
+            .vg("backup", 64, 16)
+            .lv("vg0", "root", 16, "-wi-a-----")
+            .lv("vg0", "home", 16, "-wi-a-----")
+            .thin_pool("backup", "gens", 128, 20.0, 5.0);
+        for id in ["20261201T000000Z", "20261202T000000Z"] {
+            let name = crate::tags::generation_name("root", id);
+            builder = builder
+                .thin_lv("backup", &name, 16, "gens")
+                .tags("backup", &name, &complete);
+        }
+        let report = builder.build().report().unwrap();
+        let rows = check(&plan, &report, &[]);
+        assert_eq!(rows.len(), 1);
+        assert!(
+            rows[0].detail.ends_with(
+                "root: 2 complete (newest 20261202T000000Z), home: no complete generation yet"
+            ),
+            "{}",
+            rows[0].detail
+        );
     }
 
     #[test]

@@ -297,22 +297,32 @@ pub fn pool_summary(plan: &Plan, sys: &dyn System) -> Result<Option<PoolSummary>
             }
         }
     }
-    for volume in &plan.volumes {
-        let found = pool_generations(plan, volume, &lvs);
-        let complete = found
-            .iter()
-            .filter(|g| g.state == crate::tags::GenerationState::Complete)
-            .count();
-        let newest = newest_complete(&found);
-        summary.volumes.push(VolumePoolSummary {
-            volume: volume.name.clone(),
-            complete,
-            incomplete: found.len() - complete,
-            newest_complete: newest.map(|g| g.id.clone()),
-            newest_complete_at: newest.map(|g| g.time),
-        });
-    }
+    summary.volumes = volume_summaries(plan, &lvs);
     Ok(Some(summary))
+}
+
+/// Each volume's generations among `lvs` (the target VG's), counted by
+/// state tag, with the newest complete one: for the pool summary and
+/// check's pool row. Pure.
+pub fn volume_summaries(plan: &Plan, lvs: &[Lv]) -> Vec<VolumePoolSummary> {
+    plan.volumes
+        .iter()
+        .map(|volume| {
+            let found = pool_generations(plan, volume, lvs);
+            let complete = found
+                .iter()
+                .filter(|g| g.state == crate::tags::GenerationState::Complete)
+                .count();
+            let newest = newest_complete(&found);
+            VolumePoolSummary {
+                volume: volume.name.clone(),
+                complete,
+                incomplete: found.len() - complete,
+                newest_complete: newest.map(|g| g.id.clone()),
+                newest_complete_at: newest.map(|g| g.time),
+            }
+        })
+        .collect()
 }
 
 /// The pool's use as the newest run record measured it (after a
