@@ -443,15 +443,32 @@ fn thick_generation(
         id: manifest.map_or_else(|| UNKNOWN_ID.to_string(), thick_id),
         lv: lv.path().to_string(),
         time: manifest.map(|m| crate::state::time::rfc3339(m.started_at)),
-        state: if complete {
+        state: GenerationState::of(complete),
+        size_bytes: lv.lv_size,
+        written_bytes: written_bytes(writer),
+        verified: verified(writer),
+    }
+}
+
+impl GenerationState {
+    fn of(complete: bool) -> Self {
+        if complete {
             GenerationState::Complete
         } else {
             GenerationState::Incomplete
-        },
-        size_bytes: lv.lv_size,
-        written_bytes: writer.map_or(0, |v| v.bytes_written),
-        verified: writer.is_some_and(|v| v.verified && v.status == VolumeStatus::Ok),
+        }
     }
+}
+
+/// What the record of the run that wrote a generation says it wrote; 0
+/// when that record is gone.
+fn written_bytes(writer: Option<&runs::VolumeResult>) -> u64 {
+    writer.map_or(0, |v| v.bytes_written)
+}
+
+/// Whether that run verified it; false when its record is gone.
+fn verified(writer: Option<&runs::VolumeResult>) -> bool {
+    writer.is_some_and(|v| v.verified && v.status == VolumeStatus::Ok)
 }
 
 /// One thin-pool generation as listed: `complete` only when tagged so and
@@ -484,14 +501,10 @@ fn pool_generation(
         id: g.id.clone(),
         lv: g.lv.to_string(),
         time: Some(crate::state::time::rfc3339(g.time)),
-        state: if complete {
-            GenerationState::Complete
-        } else {
-            GenerationState::Incomplete
-        },
+        state: GenerationState::of(complete),
         size_bytes: g.size_bytes,
-        written_bytes: writer.map_or(0, |v| v.bytes_written),
-        verified: writer.is_some_and(|v| v.verified && v.status == VolumeStatus::Ok),
+        written_bytes: written_bytes(writer),
+        verified: verified(writer),
     }
 }
 
