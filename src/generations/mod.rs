@@ -174,19 +174,22 @@ pub fn check_thick(
 }
 
 /// The LVs of the backup VG `vg`: from the report, or, when the VG is
-/// exported (`lvs` hides its LVs), from `pvs --segments`, which reports
-/// them with their tags without importing the VG.
+/// exported (`lvs` hides its LVs), from `System::exported_lvs`, which
+/// reads them with their tags without importing the VG.
 pub fn backup_lvs(
     sys: &dyn System,
     report: &crate::system::SystemReport,
     vg: &str,
 ) -> Result<Vec<Lv>, SystemError> {
-    let lvs = if report.vg(vg).is_some_and(|v| v.is_exported()) {
-        sys.exported_lvs()?
-    } else {
-        report.lvs.clone()
-    };
-    Ok(lvs.into_iter().filter(|l| l.vg_name == vg).collect())
+    if report.vg(vg).is_some_and(|v| v.is_exported()) {
+        return sys.exported_lvs(vg);
+    }
+    Ok(report
+        .lvs
+        .iter()
+        .filter(|l| l.vg_name == vg)
+        .cloned()
+        .collect())
 }
 
 /// One thin-pool generation of a volume, as LVM shows it: an LV of the

@@ -416,19 +416,14 @@ fn size_in(argv: &[String], origin: Option<&Lv>) -> u64 {
 }
 
 impl System for Fake {
-    fn exported_lvs(&self) -> Result<Vec<Lv>, SystemError> {
+    fn exported_lvs(&self, vg: &str) -> Result<Vec<Lv>, SystemError> {
         let state = self.state();
         Fake::lvm_installed(&state)?;
-        let exported: Vec<&str> = state
-            .vgs
-            .iter()
-            .filter(|v| v.is_exported())
-            .map(|v| v.vg_name.as_str())
-            .collect();
+        let exported = state.vgs.iter().any(|v| v.vg_name == vg && v.is_exported());
         Ok(state
             .lvs
             .iter()
-            .filter(|l| exported.contains(&l.vg_name.as_str()))
+            .filter(|l| exported && l.vg_name == vg)
             .cloned()
             .collect())
     }

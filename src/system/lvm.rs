@@ -66,28 +66,21 @@ impl<R: Runner> SystemLvm<R> {
         Ok(SystemReport { lvs, vgs })
     }
 
-    /// The LVs of exported VGs, which `lvs` hides: `pvs --segments` reports
-    /// them (with their tags) without importing the VG.
-    pub fn exported_lvs(&self) -> Result<Vec<Lv>, SystemError> {
+    /// The LVs of the exported VG `vg`, which `lvs` hides: `pvs --segments`
+    /// reports them (with their tags) without importing the VG.
+    pub fn exported_lvs(&self, vg: &str) -> Result<Vec<Lv>, SystemError> {
         let cmd = report_command(&self.tools, "pvs", report::LV_FIELDS).arg("--segments");
         let out = self.runner.run(&cmd)?;
-        let mut lvs = report::parse_segment_lvs(&out.stdout)?;
-        // Thin LVs have no segment on a PV: their VG's text metadata names
+        let mut lvs: Vec<Lv> = report::parse_segment_lvs(&out.stdout)?
+            .into_iter()
+            .filter(|l| l.vg_name == vg)
+            .collect();
+        // Thin LVs have no segment on a PV: the VG's text metadata names
         // them (a pool target's generations).
-        let vgs = report::parse_vgs(&self.read("vgs", report::VG_FIELDS)?)?;
-        for vg in vgs.iter().filter(|v| v.is_exported()) {
-            if !lvs
-                .iter()
-                .any(|l| l.vg_name == vg.vg_name && l.is_thin_pool_part())
-            {
-                continue;
-            }
-            for found in self.metadata_lvs(&vg.vg_name)? {
-                if !lvs
-                    .iter()
-                    .any(|l| l.vg_name == vg.vg_name && l.lv_name == found.name)
-                {
-                    lvs.push(super::vg_metadata::to_lv(&vg.vg_name, found));
+        if lvs.iter().any(Lv::is_thin_pool_part) {
+            for found in self.metadata_lvs(vg)? {
+                if !lvs.iter().any(|l| l.lv_name == found.name) {
+                    lvs.push(super::vg_metadata::to_lv(vg, found));
                 }
             }
         }

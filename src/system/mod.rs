@@ -149,9 +149,10 @@ pub trait System: Sync {
     /// Every LV and VG: one `lvs` and one `vgs` call, however many volumes
     /// the plan has.
     fn report(&self) -> Result<SystemReport, SystemError>;
-    /// The LVs of exported VGs (which the report's `lvs` hides), read
-    /// without importing them (`pvs --segments`).
-    fn exported_lvs(&self) -> Result<Vec<Lv>, SystemError>;
+    /// The LVs of the exported VG `vg` (which the report's `lvs` hides),
+    /// read without importing it (`pvs --segments`, and its text metadata
+    /// for thin LVs).
+    fn exported_lvs(&self, vg: &str) -> Result<Vec<Lv>, SystemError>;
     /// One LV, `None` when it does not exist: what the watchdog polls while
     /// a snapshot is copied, where a full report each interval is waste.
     fn lv(&self, path: &LvPath) -> Result<Option<Lv>, SystemError>;

@@ -56,8 +56,8 @@ impl System for RealSystem {
         self.lvm_or_err()?.report()
     }
 
-    fn exported_lvs(&self) -> Result<Vec<Lv>, SystemError> {
-        self.lvm_or_err()?.exported_lvs()
+    fn exported_lvs(&self, vg: &str) -> Result<Vec<Lv>, SystemError> {
+        self.lvm_or_err()?.exported_lvs(vg)
     }
 
     fn run_mount(&self, argv: &[String]) -> Result<(), SystemError> {
